@@ -1,0 +1,3 @@
+"""pysupervise: a process supervisor and reverse proxy for Python web apps."""
+
+__version__ = "0.1.0"

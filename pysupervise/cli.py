@@ -1,0 +1,159 @@
+"""The `pysupervise` command: start runs the master; the others talk to it over its control socket."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from pysupervise import __version__
+from pysupervise.config import Config, ConfigError, load_config
+from pysupervise.supervisor.control import ControlClient, NotRunning
+from pysupervise.supervisor.paths import SitePaths
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pysupervise",
+        description="Host Python web apps: per-core workers behind a buffering proxy, hot reload, logs.")
+    parser.add_argument("--version", action="version", version=f"pysupervise {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("-c", "--config", default="supervisor.toml", metavar="FILE",
+                         help="the site's config file (default: ./supervisor.toml)")
+        return sub
+
+    start = command("start", "Run the master in the foreground (Ctrl-C or SIGTERM stops it gracefully).")
+    start.add_argument("--listen", metavar="HOST:PORT", help="override [supervisor] listen")
+    command("stop", "Stop the running master: finish requests in flight, then stop the workers.")
+    status = command("status", "Show every app and worker of the running master.")
+    status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    reload = command("reload", "Start a new generation of an app's workers (all apps without APP).")
+    reload.add_argument("app", nargs="?", help="the app to reload")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, listen=getattr(args, "listen", None))
+    except ConfigError as exc:
+        print(f"pysupervise: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "start":
+        return start(config)
+    client = ControlClient(SitePaths(config.supervisor.run_dir, config.supervisor.log_dir).control_socket)
+    try:
+        if args.command == "stop":
+            return stop(client)
+        if args.command == "status":
+            return status(client, as_json=args.json)
+        if args.command == "reload":
+            return reload(client, args.app)
+    except NotRunning as exc:
+        print(f"pysupervise: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"pysupervise: cannot talk to the master: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_USAGE
+
+
+def start(config: Config) -> int:
+    import uvloop
+
+    from pysupervise.supervisor.master import Master, StartupError
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        return uvloop.run(Master(config, say).run())
+    except StartupError as exc:
+        print(f"pysupervise: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def stop(client: ControlClient) -> int:
+    client.timeout = None  # a drain may take up to graceful_timeout
+    for reply in client.stream("stop"):
+        if reply.get("stopping"):
+            print("pysupervise: stopping (finishing requests in flight)...", flush=True)
+        if reply.get("stopped"):
+            print(f"pysupervise: stopped in {reply['seconds']} s")
+            return EXIT_OK
+    print("pysupervise: the master went away before confirming it stopped", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def reload(client: ControlClient, app: str | None) -> int:
+    client.timeout = None
+    reply = client.call("reload", app=app)
+    if "error" in reply:
+        print(f"pysupervise: {reply['error']}", file=sys.stderr)
+        return EXIT_USAGE
+    for result in reply["results"]:
+        if result["ok"]:
+            print(f"{result['app']}: now serving generation {result['generation']}")
+        else:
+            print(f"{result['app']}: reload failed, the previous generation keeps serving: {result['error']}")
+    return EXIT_OK if reply["ok"] else EXIT_FAILURE
+
+
+def status(client: ControlClient, as_json: bool) -> int:
+    reply = client.call("status")
+    if as_json:
+        print(json.dumps(reply, indent=2))
+        return EXIT_OK
+    print(f"pysupervise at {reply['url']}")
+    print(format_status_table(reply["apps"]))
+    return EXIT_OK
+
+
+def format_status_table(apps: list[dict[str, Any]]) -> str:
+    header = ("APP", "ROUTE", "GEN", "SLOT", "PID", "STATE", "UPTIME", "REQUESTS", "RSS")
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    for app in apps:
+        route = ",".join(app["route"]) + (f" @{app['host']}" if app.get("host") else "")
+        if not app["workers"]:
+            rows.append((app["app"], route, "-", "-", "-", app["state"], "-", "-", "-"))
+        for worker in app["workers"]:
+            rows.append((app["app"], route, str(worker["generation"]), str(worker["slot"]), str(worker["pid"]),
+                         worker["state"], _duration(worker["uptime"]), str(worker["requests"]),
+                         _size(worker["rss"])))
+        if app.get("failure"):
+            notes.append(f"{app['app']}: {app['state']}: {app['failure']}")
+        last = app.get("last_reload") or {}
+        if last and not last.get("ok"):
+            notes.append(f"{app['app']}: last reload (generation {last['generation']}) failed: {last['error']}")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines + notes)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / (1024 * 1024):.1f}MiB"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

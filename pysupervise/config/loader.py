@@ -1,0 +1,119 @@
+"""Reads supervisor.toml into a validated Config; every error names the file and the key path."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pysupervise.config.errors import ConfigError
+from pysupervise.config.model import SECTIONS, AppConfig, Config, settings_of
+from pysupervise.config.values import ListenAddress, Where, shown
+
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# sun_path is 108 bytes including the terminating NUL.
+_UNIX_PATH_MAX = 107
+# Room for "<app>/<generation>-<slot>.sock" with generous generation and slot numbers.
+_SOCKET_NAME_ROOM = len("/999999-999.sock")
+
+
+def load_config(path: str | Path, listen: str | None = None) -> Config:
+    """Load and validate `path`; `listen` ("HOST:PORT") overrides [supervisor] listen."""
+    shown_name = str(path)
+    file = Path(path)
+    try:
+        raw_text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(shown_name, "", "no such file (create it, or pass -c FILE)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(shown_name, "", f"cannot read: {exc}") from None
+    return parse_config(raw_text, file, shown_name, listen)
+
+
+def parse_config(raw_text: str, file: Path, shown_name: str, listen: str | None = None) -> Config:
+    try:
+        document = tomllib.loads(raw_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown_name, "", f"invalid TOML: {exc}") from None
+    base = Where(shown_name, "", file.resolve().parent)
+    _reject_unknown(document, set(SECTIONS) | {"apps"}, base)
+    sections = {name: _build(cls, _table(document, name, base), base.child(name)) for name, cls in SECTIONS.items()}
+    if listen is not None:
+        from pysupervise.config.values import listen_address
+
+        address: ListenAddress = listen_address(listen, Where("--listen", "", base.base_dir))
+        sections["supervisor"] = dataclasses.replace(sections["supervisor"], listen=address)
+    apps = _build_apps(_table(document, "apps", base), base.child("apps"))
+    config = Config(file=file.resolve(), apps=apps, **sections)
+    _check_socket_paths(config, base)
+    return config
+
+
+def _table(document: dict[str, Any], key: str, where: Where) -> dict[str, Any]:
+    value = document.get(key, {})
+    if not isinstance(value, dict):
+        raise where.child(key).error(f"expected a table ([{key}]), got {shown(value)}")
+    return value
+
+
+def _reject_unknown(table: dict[str, Any], known: set[str], where: Where) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(known))})"
+            raise where.child(key).error("unknown key" + hint)
+
+
+def _build(cls: type, table: dict[str, Any], where: Where, **internal: Any) -> Any:
+    keys = {key: (parser, default) for key, parser, default, _doc in settings_of(cls)}
+    _reject_unknown(table, set(keys), where)
+    parsed = {}
+    for key, (parser, default) in keys.items():
+        raw = table.get(key, default)
+        parsed[key] = None if raw is None else parser(raw, where.child(key))
+    return cls(**internal, **parsed)
+
+
+def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
+    if not table:
+        raise where.error("no apps defined; add at least one [apps.NAME] table with `app` or `command`")
+    apps = []
+    for name, app_table in table.items():
+        app_where = where.child(name)
+        if not _APP_NAME.match(name):
+            raise app_where.error("app names use letters, digits, '-' and '_' (at most 64, not starting with '_')")
+        if not isinstance(app_table, dict):
+            raise app_where.error(f"expected a table ([apps.{name}]), got {shown(app_table)}")
+        app = _build(AppConfig, app_table, app_where, name=name)
+        if (app.app is None) == (app.command is None):
+            raise app_where.error("set exactly one of `app` (\"module:attribute\") or `command` (a program)")
+        if app.command is not None and "interface" in app_table:
+            raise app_where.child("interface").error("only applies to `app`; a `command` serves HTTP itself")
+        apps.append(app)
+    _check_routes(apps, where)
+    return tuple(apps)
+
+
+def _check_routes(apps: list[AppConfig], where: Where) -> None:
+    claimed: dict[tuple[str | None, str], str] = {}
+    for app in apps:
+        for prefix in app.route:
+            key = (app.host.lower() if app.host else None, prefix)
+            if key in claimed:
+                on_host = f" on host {app.host!r}" if app.host else ""
+                raise where.child(app.name).child("route").error(
+                    f"route {prefix!r}{on_host} is already claimed by app {claimed[key]!r}")
+            claimed[key] = app.name
+
+
+def _check_socket_paths(config: Config, base: Where) -> None:
+    run_dir = str(config.supervisor.run_dir)
+    longest_app = max(len(app.name) for app in config.apps)
+    length = len(run_dir) + 1 + longest_app + _SOCKET_NAME_ROOM
+    if length > _UNIX_PATH_MAX:
+        raise base.child("supervisor").child("run_dir").error(
+            f"worker socket paths under {run_dir} would reach {length} bytes, over the "
+            f"{_UNIX_PATH_MAX}-byte limit of Unix socket paths; choose a shorter run_dir")

@@ -1,0 +1,111 @@
+"""The configuration as frozen dataclasses; each field's metadata holds its parser, default and doc."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from pysupervise.config import values as v
+from pysupervise.config.values import ListenAddress
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+def setting(parser: v.Parser, default: Any, doc: str) -> Any:
+    """A config key: the TOML default is run through the same parser as a user's value."""
+    return field(metadata={"parser": parser, "default": default, "doc": doc})
+
+
+def settings_of(cls: type) -> Iterator[tuple[str, v.Parser, Any, str]]:
+    """(key, parser, raw default, doc) for every user-facing key of a section class."""
+    for f in fields(cls):
+        if "parser" in f.metadata:
+            yield f.name, f.metadata["parser"], f.metadata["default"], f.metadata["doc"]
+
+
+@dataclass(frozen=True)
+class SupervisorSettings:
+    listen: ListenAddress = setting(v.listen_address, "127.0.0.1:8080",
+                                    'Where the front proxy listens, "HOST:PORT"; port 0 picks a free port.')
+    run_dir: Path = setting(v.directory, ".pysupervise/run",
+                            "Worker sockets, the control socket and the pidfile.")
+    log_dir: Path = setting(v.directory, ".pysupervise/logs", "Per-app logs go to <log_dir>/<app>/.")
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        v.networks, ["127.0.0.1/8", "::1"], "Client addresses that may open the admin pages.")
+    token_env: str | None = setting(
+        v.optional_text, "PYSUPERVISE_ADMIN_TOKEN",
+        "Environment variable holding a token that lets other clients in.")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    max_header_size: int = setting(v.byte_size, "64KiB", "Request line + headers larger than this get 431.")
+    max_body_size: int = setting(v.byte_size, "100MiB", "Request bodies larger than this get 413.")
+    buffer_memory_max: int = setting(v.byte_size, "1MiB", "Request bodies larger than this spill to a file in run_dir.")
+    response_buffer_max: int = setting(v.byte_size, "1MiB",
+                                       "Response bytes held per client before the worker is paused.")
+    header_timeout: float = setting(v.seconds, 10, "A client must send a complete request head within this, or 408.")
+    body_timeout: float = setting(v.seconds, 60, "Longest pause between two pieces of a request body, or 408.")
+    keepalive_timeout: float = setting(v.seconds, 75, "Idle client keep-alive connections are closed after this.")
+    upstream_idle_timeout: float = setting(v.seconds, 4, "Idle pooled worker connections are closed after this "
+                                           "(below common 5 s server keep-alives, so a worker never closes one first).")
+    max_connections: int = setting(v.positive_int, 4096, "Client connections beyond this wait in the kernel backlog.")
+    dev_errors: bool = setting(v.boolean, True,
+                               "Error pages for loopback clients show the worker's last stderr lines.")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    name: str = field(metadata={"internal": True})
+    app: str | None = setting(v.import_target, None,
+                              '"module:attribute": an aiohttp app or factory, an ASGI or a WSGI app.')
+    command: tuple[str, ...] | None = setting(v.command_line, None,
+                                              "Or any program that listens on the Unix socket in $PORT.")
+    interface: str = setting(v.one_of("auto", "aiohttp", "asgi", "wsgi"), "auto",
+                             "How to serve `app`; auto-detected by default.")
+    dir: Path = setting(v.existing_directory, ".", "Working directory and first sys.path entry.")
+    route: tuple[str, ...] = setting(v.url_prefixes, "/",
+                                     "URL prefix (or list of prefixes) routed to this app; longest wins.")
+    host: str | None = setting(v.optional_text, "", "Only requests with this Host header match, if set.")
+    workers: int = setting(v.worker_count, "auto", 'Worker processes; "auto" = one per CPU core.')
+    watch: tuple[str, ...] = setting(v.string_list, ["**/*.py"], "Globs under `dir` whose changes reload the app.")
+    max_concurrent_requests: int = setting(v.positive_int, 100,
+                                           "Requests in flight per worker; more wait in the app's queue.")
+    queue_limit: int = setting(v.non_negative_int, 1000, "Requests waiting per app; beyond that, 503.")
+    queue_timeout: float = setting(v.seconds, 30, "Seconds a request may wait for a worker before 503.")
+    graceful_timeout: float = setting(v.seconds, 30, "Seconds old workers may drain before SIGKILL.")
+    start_timeout: float = setting(v.seconds, 30, "Seconds a new worker has to accept on its socket.")
+    upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504.")
+    max_restarts: int = setting(v.positive_int, 10, "Worker exits allowed within restart_window before the app "
+                                "is marked failed.")
+    restart_window: float = setting(v.seconds, 60, "Seconds over which max_restarts is counted.")
+    sticky: bool = setting(v.boolean, False, "Pin each client to a worker slot with a cookie.")
+    env: tuple[tuple[str, str], ...] = setting(v.environment, {}, "Extra environment variables for workers.")
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole supervisor.toml, validated."""
+
+    file: Path
+    supervisor: SupervisorSettings
+    admin: AdminSettings
+    proxy: ProxySettings
+    apps: tuple[AppConfig, ...]
+
+    def app(self, name: str) -> AppConfig | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+
+SECTIONS: dict[str, type] = {"supervisor": SupervisorSettings, "admin": AdminSettings, "proxy": ProxySettings}

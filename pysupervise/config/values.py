@@ -1,0 +1,227 @@
+"""Parsers that turn one raw TOML value into a typed setting, or raise a ConfigError naming its key."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pysupervise.config.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Where:
+    """The place a value came from: the file, its key path and the folder relative paths start in."""
+
+    file: str
+    key_path: str
+    base_dir: Path
+
+    def child(self, key: str) -> "Where":
+        return Where(self.file, f"{self.key_path}.{key}" if self.key_path else key, self.base_dir)
+
+    def error(self, problem: str) -> ConfigError:
+        return ConfigError(self.file, self.key_path, problem)
+
+
+Parser = Callable[[Any, Where], Any]
+
+
+def shown(value: Any) -> str:
+    """How a bad value is quoted back to the user, TOML-style."""
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def boolean(value: Any, where: Where) -> bool:
+    if not isinstance(value, bool):
+        raise where.error(f"expected true or false, got {shown(value)}")
+    return value
+
+
+def positive_int(value: Any, where: Where) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise where.error(f"expected a positive integer, got {shown(value)}")
+    return value
+
+
+def non_negative_int(value: Any, where: Where) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise where.error(f"expected an integer >= 0, got {shown(value)}")
+    return value
+
+
+def worker_count(value: Any, where: Where) -> int:
+    """`"auto"` means one worker per CPU core this process may run on."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise where.error(f'expected a positive integer or "auto", got {shown(value)}')
+    return value
+
+
+def seconds(value: Any, where: Where) -> float:
+    """A duration in seconds: a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise where.error(f"expected a number of seconds > 0, got {shown(value)}")
+    return float(value)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*$", re.IGNORECASE)
+_UNIT = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "KI": 1024, "M": 1000**2, "MB": 1000**2,
+         "MIB": 1024**2, "MI": 1024**2, "G": 1000**3, "GB": 1000**3, "GIB": 1024**3, "GI": 1024**3,
+         "T": 1000**4, "TB": 1000**4, "TIB": 1024**4, "TI": 1024**4}
+
+
+def byte_size(value: Any, where: Where) -> int:
+    """A size in bytes: an integer, or a string such as "64KiB", "1 MiB", "100MB"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match and match.group(2).upper() in _UNIT:
+            return int(float(match.group(1)) * _UNIT[match.group(2).upper()])
+    raise where.error(f'expected a size in bytes (an integer, or a string like "64KiB" or "1MiB"), got {shown(value)}')
+
+
+def text(value: Any, where: Where) -> str:
+    if not isinstance(value, str):
+        raise where.error(f"expected a string, got {shown(value)}")
+    return value
+
+
+def optional_text(value: Any, where: Where) -> str | None:
+    return None if value == "" else text(value, where)
+
+
+def string_list(value: Any, where: Where) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise where.error(f"expected a list of non-empty strings, got {shown(value)}")
+    return tuple(value)
+
+
+def listen_address(value: Any, where: Where) -> "ListenAddress":
+    """`"HOST:PORT"`; IPv6 hosts in brackets (`"[::1]:8080"`); port 0 picks a free port."""
+    if not isinstance(value, str):
+        raise where.error(f'expected "HOST:PORT", got {shown(value)}')
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise where.error(f'expected "HOST:PORT" (e.g. "127.0.0.1:8080"), got {shown(value)}')
+    return ListenAddress(host, int(port))
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """Where the front proxy accepts TCP connections."""
+
+    host: str
+    port: int
+
+    def url(self, port: int | None = None) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port if port is None else port}"
+
+
+def directory(value: Any, where: Where) -> Path:
+    """A folder, relative to the config file's folder; created later if missing."""
+    raw = text(value, where)
+    if not raw:
+        raise where.error("expected a folder path, got an empty string")
+    return (where.base_dir / os.path.expanduser(raw)).resolve()
+
+
+def existing_directory(value: Any, where: Where) -> Path:
+    path = directory(value, where)
+    if not path.is_dir():
+        raise where.error(f"{path} is not an existing folder")
+    return path
+
+
+def networks(value: Any, where: Where) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Client addresses as CIDR blocks; a bare address is a block of one."""
+    result = []
+    for item in string_list(value, where) if value != [] else ():
+        try:
+            result.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise where.error(f"expected IP addresses or CIDR blocks, got {shown(item)}") from None
+    return tuple(result)
+
+
+_IDENTIFIER_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def import_target(value: Any, where: Where) -> str:
+    """`"package.module:attribute"`, the attribute possibly dotted."""
+    raw = text(value, where)
+    module, sep, attribute = raw.partition(":")
+    if not sep or not _IDENTIFIER_PATH.match(module) or not _IDENTIFIER_PATH.match(attribute):
+        raise where.error(f'expected "module:attribute" (e.g. "myapp.web:app"), got {shown(raw)}')
+    return raw
+
+
+def command_line(value: Any, where: Where) -> tuple[str, ...]:
+    """A program and its arguments: an array, or a string split like a shell would."""
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError as exc:
+            raise where.error(f"cannot split command string: {exc}") from None
+    argv = string_list(value, where)
+    if not argv:
+        raise where.error("expected a program and its arguments, got an empty list")
+    return argv
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(value: Any, where: Where) -> str:
+        if value not in choices:
+            listed = ", ".join(f'"{c}"' for c in choices)
+            raise where.error(f"expected one of {listed}, got {shown(value)}")
+        return value
+
+    return parse
+
+
+def url_prefix(value: Any, where: Where) -> str:
+    """A URL path prefix: starts with "/", matched on whole path segments; a trailing "/" is dropped."""
+    raw = text(value, where)
+    if not raw.startswith("/") or "?" in raw or "#" in raw or any(c.isspace() for c in raw):
+        raise where.error(f'expected a URL path starting with "/", got {shown(raw)}')
+    return raw.rstrip("/") or "/"
+
+
+def url_prefixes(value: Any, where: Where) -> tuple[str, ...]:
+    prefixes = tuple(url_prefix(item, where) for item in string_list(value, where))
+    if not prefixes:
+        raise where.error("expected at least one URL prefix")
+    return prefixes
+
+
+def environment(value: Any, where: Where) -> tuple[tuple[str, str], ...]:
+    """Environment variables for workers; numbers are written as strings, "" is a defined empty value."""
+    if not isinstance(value, dict):
+        raise where.error(f"expected a table of NAME = \"value\", got {shown(value)}")
+    result = []
+    for name, raw in value.items():
+        if not name or "=" in name or "\0" in name:
+            raise where.child(name).error("not a valid environment variable name")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise where.child(name).error(f"expected a string, got {shown(raw)}")
+        result.append((name, str(raw)))
+    return tuple(result)

@@ -1,0 +1,8 @@
+"""The HTTP/1.1 front: parsing (httptools), buffering, dispatch and queue, pooled upstreams, tunnels."""
+
+from pysupervise.proxy.backend import AppBackend
+from pysupervise.proxy.endpoint import Endpoint
+from pysupervise.proxy.routing import Route, RouteTable
+from pysupervise.proxy.server import ProxyServer
+
+__all__ = ["AppBackend", "Endpoint", "ProxyServer", "Route", "RouteTable"]

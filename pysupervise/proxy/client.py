@@ -1,0 +1,384 @@
+"""One client TCP connection: httptools request parsing, pipelining, limits, timeouts and response writes."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from pysupervise.proxy.body import RequestBody
+from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
+from pysupervise.proxy.exchange import Exchange
+from pysupervise.proxy.request import ProxyRequest
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.server import ProxyServer
+
+# What the connection's single deadline currently means.
+NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM = range(5)
+# Pipelined requests parsed ahead of the one being answered before we stop reading.
+_PIPELINE_DEPTH = 32
+# Bytes a client may send after an upgrade request before the worker has answered it.
+_EARLY_TUNNEL_BYTES = 64 * 1024
+
+
+class RequestRejected(Exception):
+    """Raised inside a parser callback to stop parsing and answer with `status`, then close."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class ClientConnection(asyncio.Protocol):
+    """Reads whole requests before they take a worker slot; writes responses in request order."""
+
+    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "request",
+                 "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
+                 "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
+                 "served_count")
+
+    def __init__(self, server: "ProxyServer") -> None:
+        self.server = server
+        self.settings = server.settings
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = ""
+        self.loopback = False
+        self.request: ProxyRequest | None = None
+        self.pending: deque[ProxyRequest] = deque()
+        self.active: Exchange | None = None
+        self.deadline = 0.0
+        self.deadline_kind = NO_DEADLINE
+        self.must_close = False
+        self.tunnel: Exchange | None = None
+        self.reading_paused = False
+        self.write_paused = False
+        self.head_size = 0
+        self.header_bytes = 0
+        self.in_head = False
+        self.upgrade_pending = False
+        self.closed = False
+        self.broken = False
+        self.served_count = 0
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if isinstance(peer, tuple) else "unknown"
+        try:
+            self.loopback = ipaddress.ip_address(self.client_ip).is_loopback
+        except ValueError:
+            self.loopback = False
+        transport.set_write_buffer_limits(high=self.settings.response_buffer_max)  # type: ignore[attr-defined]
+        self._set_deadline(HEADER, self.settings.header_timeout)
+        self.server.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.broken:
+            return
+        if self.tunnel is not None:
+            self.tunnel.tunnel_from_client(data)
+            return
+        if self.upgrade_pending:
+            self._hold_early_tunnel_bytes(data)
+            return
+        if self.in_head:
+            self.head_size += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.upgrade_pending = True
+            self._hold_early_tunnel_bytes(data[upgrade.args[0]:])
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, RequestRejected):
+                self._reject(cause.status, cause.detail)
+            else:
+                self._reject(400, "malformed request")
+        except httptools.HttpParserError as exc:
+            self._reject(400, f"malformed request: {exc}")
+        if self.in_head and self.head_size > self.settings.max_header_size:
+            # A head still incomplete after this many bytes: stop before it grows memory unbounded.
+            self._reject(431, "the request line and headers are too large")
+        elif len(self.pending) >= _PIPELINE_DEPTH:
+            self.pause_reading(True)
+
+    def eof_received(self) -> bool | None:
+        # A half-closed client may still read the responses to what it already sent.
+        if self.active is None and not self.pending:
+            return False
+        self.must_close = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connection_closed(self)
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is not None and tunnel.upstream is not None:
+            tunnel.upstream.close()
+        active, self.active = self.active, None
+        if active is not None:
+            active.client_lost()
+        for request in self.pending:
+            if request.body is not None:
+                request.body.close()
+        self.pending.clear()
+        if self.request is not None and self.request.body is not None:
+            self.request.body.close()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.active is not None:
+            self.active.client_write_paused(True)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.active is not None:
+            self.active.client_write_paused(False)
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.request = ProxyRequest(self.client_ip, self.loop.time())
+        self.in_head = True
+        self.head_size = 0
+        self.header_bytes = 0
+        self._reading_deadline(HEADER, self.settings.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self.request.url += url
+        self.header_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value) + 4
+        self.request.add_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        request = self.request
+        parser = self.parser
+        request.method = parser.get_method()
+        request.http_minor = 0 if parser.get_http_version() == "1.0" else 1
+        request.keep_alive = parser.should_keep_alive()
+        request.wants_upgrade = parser.should_upgrade()
+        if self.header_bytes > self.settings.max_header_size:
+            raise RequestRejected(431, "the request line and headers are too large")
+        if request.method == b"CONNECT":
+            raise RequestRejected(405, "CONNECT is not supported: this is a reverse proxy")
+        if request.url[:1] != b"/":
+            self._absolute_form(request)
+        if not request.host and request.http_minor == 1:
+            raise RequestRejected(400, "HTTP/1.1 requests must carry a Host header")
+        if request.declared_length > self.settings.max_body_size:
+            raise RequestRejected(413, f"the request body is larger than {self.settings.max_body_size} bytes "
+                                       "(max_body_size)")
+        if request.has_body:
+            request.body = RequestBody(self.settings.buffer_memory_max, self.server.spill_dir)
+            self._reading_deadline(BODY, self.settings.body_timeout)
+            if request.expect == b"100-continue" and self.active is None and not self.pending:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.backend = self.server.routes.match(request.host, request.url)
+        request.keep_request_id(self.server.new_request_id())
+
+    def on_body(self, body: bytes) -> None:
+        request_body = self.request.body
+        request_body.append(body)
+        if request_body.size > self.settings.max_body_size:
+            raise RequestRejected(413, f"the request body is larger than {self.settings.max_body_size} bytes "
+                                       "(max_body_size)")
+        if self.deadline_kind == BODY:
+            self.deadline = self.loop.time() + self.settings.body_timeout
+
+    def on_message_complete(self) -> None:
+        request, self.request = self.request, None
+        if self.deadline_kind in (HEADER, BODY):
+            self.deadline_kind = NO_DEADLINE
+        self.pending.append(request)
+        if self.active is None:
+            self._next()
+
+    # -- answering, in order ------------------------------------------------------------------
+
+    def _next(self) -> None:
+        while self.active is None and self.pending and not self.closed:
+            request = self.pending.popleft()
+            if request.rejection is not None:
+                status, detail = request.rejection
+                self._write_error(request, status, detail, "")
+                return
+            backend = request.backend
+            if backend is None:
+                self._write_error(request, 404, "no app is configured for this URL", "")
+                if self.must_close:
+                    return
+                continue
+            exchange = Exchange(self, request, backend)
+            self.active = exchange
+            exchange.start()
+        if self.active is None and not self.pending:
+            if self.must_close:
+                self.close()
+                return
+            if self.request is None:
+                self._set_deadline(KEEPALIVE, self.settings.keepalive_timeout)
+            elif self.request.body is None:
+                self._set_deadline(HEADER, self.settings.header_timeout)
+            else:
+                self._set_deadline(BODY, self.settings.body_timeout)
+            if self.reading_paused and not self.upgrade_pending:
+                self.pause_reading(False)
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        self.active = None
+        self.served_count += 1
+        self.server.exchange_finished(exchange, self)
+        if exchange.close_after or not exchange.request.keep_alive:
+            self.must_close = True
+        self._next()
+
+    def exchange_failed(self, exchange: Exchange, status: int, reason: str, diagnostics: str,
+                        retry_after: bool) -> None:
+        self.active = None
+        exchange.status = status
+        self._write_error(exchange.request, status, reason, diagnostics, retry_after=retry_after)
+        self.server.exchange_finished(exchange, self)
+        self._next()
+
+    def _write_error(self, request: ProxyRequest, status: int, reason: str, diagnostics: str,
+                     retry_after: bool = False) -> None:
+        close = self.must_close or not request.keep_alive or request.wants_upgrade
+        shown = diagnostics if (self.loopback and self.settings.dev_errors) else ""
+        extra = b"Retry-After: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b""
+        self.transport.write(error_response(status, request.request_id or self.server.new_request_id(),
+                                            request.accept, reason, diagnostics=shown, close=close,
+                                            head_only=request.method == b"HEAD", extra_headers=extra))
+        if close:
+            self.must_close = True
+            self.close()
+
+    def _reject(self, status: int, detail: str) -> None:
+        """A request we cannot parse or accept: answer once the earlier ones are answered, then close."""
+        self.broken = True  # the parser is in an error state: never feed it again
+        self.pause_reading(True)
+        request = self.request or ProxyRequest(self.client_ip, self.loop.time())
+        self.request = None
+        request.keep_alive = False
+        request.backend = None
+        if not request.request_id:
+            request.request_id = self.server.new_request_id()
+        if self.active is None and not self.pending:
+            self._write_error(request, status, detail, "")
+            self.close()
+        else:
+            self.must_close = True
+            request.rejection = (status, detail)
+            self.pending.append(request)
+
+    # -- deadlines (checked by the server's sweeper, so no timer per request) ------------------
+
+    def _set_deadline(self, kind: int, seconds: float) -> None:
+        self.deadline_kind = kind
+        self.deadline = self.loop.time() + seconds
+
+    def _reading_deadline(self, kind: int, seconds: float) -> None:
+        # While a response is under way its upstream deadline rules; pipelined reads wait their turn.
+        if self.active is None:
+            self._set_deadline(kind, seconds)
+
+    def expect_response_by(self, when: float) -> None:
+        self.deadline_kind = UPSTREAM
+        self.deadline = when
+
+    def response_started(self) -> None:
+        if self.deadline_kind == UPSTREAM:
+            self.deadline_kind = NO_DEADLINE
+
+    def deadline_passed(self) -> None:
+        kind = self.deadline_kind
+        self.deadline_kind = NO_DEADLINE
+        if kind == UPSTREAM:
+            if self.active is not None:
+                self.active.upstream_timed_out()
+        elif kind in (HEADER, BODY):
+            if self.request is not None or kind == BODY:
+                self._reject(408, "the client did not send a complete request in time")
+            else:
+                self.close()
+        elif kind == KEEPALIVE and self.active is None and not self.pending:
+            self.close()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+
+    def pause_reading(self, paused: bool) -> None:
+        if self.closed or paused == self.reading_paused:
+            return
+        self.reading_paused = paused
+        if paused:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Finish what is in flight, then close (used when the master stops)."""
+        self.must_close = True
+        if self.active is None and not self.pending and self.tunnel is None:
+            self.close()
+
+    # -- upgrades -----------------------------------------------------------------------------
+
+    def _hold_early_tunnel_bytes(self, data: bytes) -> None:
+        if not data:
+            return
+        last = self.pending[-1] if self.pending else None
+        target = self.active.request if last is None and self.active is not None else last
+        if target is None:
+            return
+        target.tunnel_prefix += data
+        if len(target.tunnel_prefix) > _EARLY_TUNNEL_BYTES:
+            self.pause_reading(True)
+
+    def start_tunnel(self, exchange: Exchange) -> None:
+        self.tunnel = exchange
+        self.deadline_kind = NO_DEADLINE
+        early = exchange.request.tunnel_prefix
+        if early:
+            exchange.request.tunnel_prefix = b""
+            exchange.tunnel_from_client(early)
+        self.pause_reading(False)
+
+    def _absolute_form(self, request: ProxyRequest) -> None:
+        """`GET http://host/path` → path `/path` and Host `host` (RFC 9112 §3.2.2)."""
+        url = request.url
+        scheme_end = url.find(b"://")
+        if scheme_end < 0 or url[:scheme_end].lower() not in (b"http", b"https"):
+            raise RequestRejected(400, "the request target must be a path starting with '/'")
+        rest = url[scheme_end + 3:]
+        slash = rest.find(b"/")
+        authority, path = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
+        request.url = path
+        request.host = authority
+        request.headers = [(n, v) for n, v in request.headers if n.lower() != b"host"]
+        request.headers.append((b"Host", authority))

@@ -1,0 +1,142 @@
+"""Per-app dispatch: the least-busy live worker with a free slot, else a FIFO queue with a limit and a timeout."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.endpoint import Endpoint
+    from pysupervise.proxy.exchange import Exchange
+
+
+class QueueStats:
+    """Counters the status page and metrics read; the dispatcher only ever adds to them."""
+
+    __slots__ = ("queued_total", "rejected_full", "timed_out", "wait_total", "wait_samples")
+
+    def __init__(self) -> None:
+        self.queued_total = 0
+        self.rejected_full = 0
+        self.timed_out = 0
+        self.wait_total = 0.0
+        # Recent queue waits in seconds, bounded, for percentiles.
+        self.wait_samples: deque[float] = deque(maxlen=1024)
+
+
+class Dispatcher:
+    """Hands each exchange a worker slot; routing switches generations by replacing `endpoints` at once."""
+
+    __slots__ = ("app_name", "endpoints", "queue", "queue_limit", "queue_timeout", "stats", "unavailable",
+                 "_rotor")
+
+    def __init__(self, app_name: str, queue_limit: int, queue_timeout: float) -> None:
+        self.app_name = app_name
+        self.endpoints: list[Endpoint] = []
+        self.queue: deque[tuple[float, Exchange]] = deque()
+        self.queue_limit = queue_limit
+        self.queue_timeout = queue_timeout
+        self.stats = QueueStats()
+        # Why the app cannot serve at all (failed, stopped); None while workers are up or coming up.
+        self.unavailable: str | None = None
+        self._rotor = 0
+
+    # -- routing changes (called by the supervisor) -------------------------------------------
+
+    def set_endpoints(self, endpoints: Iterable["Endpoint"]) -> None:
+        """Switch to a new set of workers in one step, then give queued requests their slots."""
+        self.endpoints = [ep for ep in endpoints if ep.alive]
+        self._serve_queue()
+
+    def add_endpoint(self, endpoint: "Endpoint") -> None:
+        self.endpoints = [*self.endpoints, endpoint]
+        self._serve_queue()
+
+    def remove_endpoint(self, endpoint: "Endpoint") -> None:
+        self.endpoints = [ep for ep in self.endpoints if ep is not endpoint]
+
+    def fail_queue(self, status: int, reason: str) -> None:
+        """Answer every queued request now (the app became unavailable)."""
+        while self.queue:
+            _since, exchange = self.queue.popleft()
+            exchange.rejected(status, reason)
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def acquire(self, exchange: "Exchange", avoid: "Endpoint | None" = None) -> "Endpoint | None":
+        """A worker slot now, or None when the exchange was queued or rejected."""
+        if not self.queue:
+            endpoint = self._pick(avoid)
+            if endpoint is not None:
+                endpoint.in_flight += 1
+                return endpoint
+        if self.unavailable is not None:
+            exchange.rejected(503, self.unavailable)
+        elif len(self.queue) >= self.queue_limit:
+            self.stats.rejected_full += 1
+            exchange.rejected(503, f"all workers of app {self.app_name!r} are busy and its queue is full")
+        else:
+            self.stats.queued_total += 1
+            self.queue.append((exchange.now(), exchange))
+        return None
+
+    def _pick(self, avoid: "Endpoint | None") -> "Endpoint | None":
+        endpoints = self.endpoints
+        count = len(endpoints)
+        if count == 0:
+            return None
+        # Start the scan at a rotating offset so equally idle workers take turns.
+        start = self._rotor = (self._rotor + 1) % count
+        best = None
+        best_load = 1 << 30
+        for i in range(count):
+            ep = endpoints[(start + i) % count]
+            load = ep.in_flight
+            if load < best_load and load < ep.capacity and ep.alive and ep is not avoid:
+                best, best_load = ep, load
+                if load == 0:
+                    break
+        if best is None and avoid is not None and avoid.alive and avoid.in_flight < avoid.capacity:
+            best = avoid if avoid in endpoints else None
+        return best
+
+    def release(self, endpoint: "Endpoint") -> None:
+        """A slot came free: hand it to the oldest queued request, if any."""
+        endpoint.slot_released()
+        if self.queue:
+            self._serve_queue()
+
+    def _serve_queue(self) -> None:
+        queue = self.queue
+        while queue:
+            endpoint = self._pick(None)
+            if endpoint is None:
+                return
+            since, exchange = queue.popleft()
+            if exchange.finished:
+                continue
+            endpoint.in_flight += 1
+            wait = exchange.now() - since
+            self.stats.wait_total += wait
+            self.stats.wait_samples.append(wait)
+            exchange.assigned(endpoint)
+
+    def withdraw(self, exchange: "Exchange") -> None:
+        """The client left while queued."""
+        for i, (_since, queued) in enumerate(self.queue):
+            if queued is exchange:
+                del self.queue[i]
+                return
+
+    def expire(self, now: float) -> None:
+        """Answer 503 to requests that waited longer than queue_timeout (oldest are first)."""
+        queue = self.queue
+        limit = now - self.queue_timeout
+        while queue and queue[0][0] <= limit:
+            since, exchange = queue.popleft()
+            if exchange.finished:
+                continue
+            self.stats.timed_out += 1
+            self.stats.wait_samples.append(now - since)
+            exchange.rejected(503, f"no worker of app {self.app_name!r} was free within "
+                                   f"{self.queue_timeout:g} s (queue_timeout)")

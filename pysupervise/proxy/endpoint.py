@@ -1,0 +1,108 @@
+"""A worker as the proxy sees it: its Unix socket, its request slots and its idle pooled connections."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Callable
+
+from pysupervise.proxy.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.exchange import Exchange
+
+
+class Endpoint:
+    """Owned by the supervisor (it creates and retires them); used by the proxy to reach one worker."""
+
+    __slots__ = ("label", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
+                 "_loop", "_drained", "__weakref__")
+
+    def __init__(self, label: str, socket_path: str, capacity: int,
+                 diagnostics: Callable[[], str] | None = None) -> None:
+        self.label = label
+        self.socket_path = socket_path
+        self.capacity = capacity
+        self.in_flight = 0
+        self.served = 0
+        self.idle: list[UpstreamConnection] = []
+        self.alive = True
+        # Returns the worker's recent stderr, shown on error pages to loopback clients.
+        self.diagnostics = diagnostics
+        self._loop = asyncio.get_running_loop()
+        self._drained: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.label} in_flight={self.in_flight} alive={self.alive}>"
+
+    # -- pooled connections -------------------------------------------------------------------
+
+    def take_idle(self) -> UpstreamConnection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()  # newest first: the warmest connection
+            if conn.usable:
+                return conn
+        return None
+
+    def give_back(self, conn: UpstreamConnection) -> None:
+        if self.alive and conn.usable:
+            conn.idle_since = self._loop.time()
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    def open_connection(self, exchange: "Exchange") -> None:
+        """Connect a new pooled connection; the exchange hears back through connected/connect_failed."""
+        task = self._loop.create_task(
+            self._loop.create_unix_connection(lambda: UpstreamConnection(self), self.socket_path))
+
+        def done(fut: asyncio.Future) -> None:
+            if fut.cancelled():
+                exchange.connect_failed(ConnectionError("connect cancelled"))
+            elif fut.exception() is not None:
+                exchange.connect_failed(fut.exception())
+            else:
+                exchange.connected(fut.result()[1])
+
+        task.add_done_callback(done)
+
+    def close_idle(self, older_than: float | None = None) -> None:
+        """Close idle connections (all, or those idle since before `older_than`)."""
+        keep = []
+        for conn in self.idle:
+            if older_than is None or conn.idle_since < older_than:
+                conn.close()
+            else:
+                keep.append(conn)
+        self.idle = keep
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def retire(self) -> None:
+        """No new requests from now on; idle pooled connections are closed at once."""
+        self.alive = False
+        self.close_idle()
+        self._maybe_drained()
+
+    def slot_released(self) -> None:
+        self.in_flight -= 1
+        if not self.alive and self.in_flight == 0:
+            self._maybe_drained()
+
+    def _maybe_drained(self) -> None:
+        if self.in_flight == 0 and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    async def drained(self) -> None:
+        """Wait until a retired endpoint has nothing in flight (requests and tunnels)."""
+        if self.in_flight == 0:
+            return
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+        await asyncio.shield(self._drained)

@@ -1,0 +1,281 @@
+"""One request's trip: a worker slot, a pooled connection, the response streamed back, or a tunnel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+from pysupervise.proxy.response_head import Framing, client_response_head
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.backend import AppBackend
+    from pysupervise.proxy.client import ClientConnection
+    from pysupervise.proxy.endpoint import Endpoint
+    from pysupervise.proxy.request import ProxyRequest
+    from pysupervise.proxy.upstream import UpstreamConnection
+
+# A request whose connection failed before anything was sent may try this many workers.
+_MAX_CONNECT_ATTEMPTS = 3
+
+
+class Exchange:
+    """Driven by callbacks from the dispatcher, the upstream connection and the client connection."""
+
+    __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
+                 "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
+                 "_body_chunks", "_pump_paused", "last_endpoint_label")
+
+    def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
+        self.client = client
+        self.request = request
+        self.backend = backend
+        self.endpoint: Endpoint | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.finished = False
+        self.interim = False
+        self.status = 0
+        self.framing = Framing.NONE
+        self.close_after = False
+        self.connect_attempts = 0
+        self.resent = False
+        self.tunnel = False
+        self.bytes_out = 0
+        self.last_endpoint_label = ""
+        self._head: bytes | None = None
+        self._body_chunks: Iterator[bytes] | None = None
+        self._pump_paused = False
+
+    def now(self) -> float:
+        return self.client.loop.time()
+
+    # -- getting a worker ---------------------------------------------------------------------
+
+    def start(self, avoid: "Endpoint | None" = None) -> None:
+        endpoint = self.backend.dispatcher.acquire(self, avoid)
+        if endpoint is not None:
+            self.assigned(endpoint)
+
+    def assigned(self, endpoint: "Endpoint") -> None:
+        """A slot on `endpoint` is ours (now, or after waiting in the queue)."""
+        self.endpoint = endpoint
+        self.last_endpoint_label = endpoint.label
+        conn = endpoint.take_idle()
+        if conn is None:
+            endpoint.open_connection(self)
+        else:
+            self._send(conn)
+
+    def rejected(self, status: int, reason: str) -> None:
+        """The dispatcher will not serve this request (queue full, queue timeout, app unavailable)."""
+        if self.finished:
+            return
+        self.finished = True
+        diagnostics = self.backend.failure_detail if status == 503 else ""
+        self.client.exchange_failed(self, status, reason, diagnostics, retry_after=status == 503)
+
+    def connected(self, conn: "UpstreamConnection") -> None:
+        if self.finished:
+            # The client left while we were connecting; the connection is still good for others.
+            conn.endpoint.give_back(conn)
+            return
+        self._send(conn)
+
+    def connect_failed(self, exc: BaseException) -> None:
+        if self.finished:
+            return
+        failed = self.endpoint
+        self._release_slot()
+        self.connect_attempts += 1
+        if self.connect_attempts >= _MAX_CONNECT_ATTEMPTS:
+            self._fail(502, f"cannot connect to a worker of app {self.backend.name!r}: {exc}", failed)
+        else:
+            # Nothing reached the worker, so any request may go to another one.
+            self.start(avoid=failed)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(self, conn: "UpstreamConnection") -> None:
+        self.upstream = conn
+        request = self.request
+        conn.bind(self, no_body=request.method == b"HEAD")
+        head = self._head
+        if head is None:
+            head = self._head = request.upstream_head()
+        transport = conn.transport
+        body = request.body
+        if body is None or body.size == 0:
+            transport.write(head)
+        else:
+            data = body.in_memory()
+            if data is not None:
+                transport.writelines((head, data))
+            else:
+                transport.write(head)
+                self._body_chunks = body.file_chunks()
+                self._pump_body()
+        self.client.expect_response_by(self.now() + self.backend.upstream_timeout)
+
+    def _pump_body(self) -> None:
+        chunks = self._body_chunks
+        conn = self.upstream
+        while chunks is not None and conn is not None and not self._pump_paused:
+            chunk = next(chunks, None)
+            if chunk is None:
+                self._body_chunks = None
+                return
+            conn.transport.write(chunk)
+
+    def upstream_write_paused(self, paused: bool) -> None:
+        if self.tunnel:
+            self.client.pause_reading(paused)
+            return
+        self._pump_paused = paused
+        if not paused:
+            self._pump_body()
+
+    # -- the response -------------------------------------------------------------------------
+
+    def response_head(self, status: int, reason: bytes, headers: list, upstream_keep_alive: bool) -> None:
+        if status < 200 and status != 101:
+            self.interim = True
+            return
+        self.client.response_started()
+        self.status = status
+        head, self.framing, self.close_after = client_response_head(
+            status, reason, headers, self.request, self.client.must_close)
+        self.client.write(head)
+
+    def response_body(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        if self.framing is Framing.CHUNKED:
+            self.client.write_chunk(data)
+        elif self.framing is not Framing.NONE:
+            self.client.write(data)
+
+    def response_complete(self, conn: "UpstreamConnection", keep_alive: bool) -> None:
+        if self.framing is Framing.CHUNKED:
+            self.client.write(b"0\r\n\r\n")
+        self.upstream = None
+        conn.unbind()
+        if keep_alive:
+            conn.endpoint.give_back(conn)
+        else:
+            conn.close()
+        self._done()
+
+    def upstream_lost(self, got_bytes: bool) -> None:
+        """The worker connection closed under this exchange."""
+        self.upstream = None
+        if self.finished:
+            return
+        if self.tunnel:
+            self.client.close()
+            self._done()
+        elif self.status:
+            if self.framing is Framing.UNTIL_CLOSE:
+                self.close_after = True
+                self._done()
+            else:
+                # Mid-body: the client must see a truncated message, not a wrong one.
+                self.client.abort()
+                self._done()
+        else:
+            failed = self.endpoint
+            self._release_slot()
+            if not got_bytes and self.request.idempotent and not self.resent:
+                # The worker died (or dropped the connection) before answering: one more try elsewhere.
+                self.resent = True
+                self.start(avoid=failed)
+            else:
+                self._fail(502, f"the worker of app {self.backend.name!r} closed the connection "
+                                f"without a response (it probably crashed)", failed)
+
+    def upstream_failed(self, problem: str, got_bytes: bool) -> None:
+        self.upstream = None
+        if self.finished:
+            return
+        failed = self.endpoint
+        if self.status:
+            self.client.abort()
+            self._done()
+        else:
+            self._release_slot()
+            self._fail(502, problem, failed)
+
+    def upstream_timed_out(self) -> None:
+        if self.finished or self.status:
+            return
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.unbind()
+            conn.close()
+        failed = self.endpoint
+        self._release_slot()
+        self._fail(504, f"the worker of app {self.backend.name!r} did not start its response within "
+                        f"{self.backend.upstream_timeout:g} s (upstream_timeout)", failed)
+
+    # -- websocket tunnel ---------------------------------------------------------------------
+
+    def upgraded(self, early_upstream_bytes: bytes) -> None:
+        """The worker answered 101: from now on both sides are a byte tunnel holding this slot."""
+        self.tunnel = True
+        self.client.start_tunnel(self)
+        if early_upstream_bytes:
+            self.client.write(early_upstream_bytes)
+
+    def tunnel_from_upstream(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.client.write(data)
+
+    def tunnel_from_client(self, data: bytes) -> None:
+        if self.upstream is not None:
+            self.upstream.transport.write(data)
+
+    # -- the client side ----------------------------------------------------------------------
+
+    def client_write_paused(self, paused: bool) -> None:
+        conn = self.upstream
+        if conn is not None and conn.transport is not None:
+            if paused:
+                conn.transport.pause_reading()
+            else:
+                conn.transport.resume_reading()
+
+    def client_lost(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.unbind()
+            conn.close()  # the response is incomplete: the connection cannot be reused
+        if self.endpoint is None:
+            self.backend.dispatcher.withdraw(self)
+        self._release_slot()
+        self._close_body()
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def _release_slot(self) -> None:
+        endpoint, self.endpoint = self.endpoint, None
+        if endpoint is not None:
+            self.backend.dispatcher.release(endpoint)
+
+    def _fail(self, status: int, reason: str, endpoint: "Endpoint | None") -> None:
+        self.finished = True
+        diagnostics = endpoint.diagnostics() if endpoint is not None and endpoint.diagnostics else ""
+        self._close_body()
+        self.client.exchange_failed(self, status, reason, diagnostics, retry_after=False)
+
+    def _done(self) -> None:
+        self.finished = True
+        endpoint = self.endpoint
+        if endpoint is not None:
+            endpoint.served += 1
+        self._release_slot()
+        self._close_body()
+        self.client.exchange_done(self)
+
+    def _close_body(self) -> None:
+        body = self.request.body
+        if body is not None:
+            body.close()

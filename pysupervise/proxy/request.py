@@ -1,0 +1,137 @@
+"""One client request as the proxy holds it: head fields it needs plus the headers to forward."""
+
+from __future__ import annotations
+
+import re
+
+from pysupervise.proxy.body import RequestBody
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) are for this connection only; the proxy writes its own.
+# X-Forwarded-* and X-Request-Id are replaced by the proxy's own values.
+_SPECIAL = {
+    b"host": "host",
+    b"connection": "connection",
+    b"keep-alive": "drop",
+    b"proxy-connection": "drop",
+    b"te": "drop",
+    b"trailer": "drop",
+    b"transfer-encoding": "framing",
+    b"content-length": "length",
+    b"upgrade": "upgrade",
+    b"expect": "expect",
+    b"x-forwarded-for": "xff",
+    b"x-forwarded-proto": "drop",
+    b"x-forwarded-host": "drop",
+    b"x-request-id": "request_id",
+    b"accept": "accept",
+    b"cookie": "cookie",
+}
+_SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,200}$")
+IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
+
+
+class ProxyRequest:
+    """A parsed request; `headers` holds what is forwarded unchanged, in order, duplicates kept."""
+
+    __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
+                 "xff", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
+                 "started", "client_ip", "tunnel_prefix", "backend", "declared_length", "rejection")
+
+    def __init__(self, client_ip: str, started: float) -> None:
+        self.method = b""
+        self.url = b""
+        self.http_minor = 1
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.host = b""
+        self.connection_tokens: list[bytes] = []
+        self.upgrade = b""
+        self.expect = b""
+        self.xff: list[bytes] = []
+        self.request_id = b""
+        self.accept = b""
+        self.cookies: list[bytes] = []
+        self.body: RequestBody | None = None
+        self.has_body = False
+        self.keep_alive = True
+        self.wants_upgrade = False
+        self.started = started
+        self.client_ip = client_ip
+        self.tunnel_prefix = b""
+        self.backend = None
+        # Content-Length as sent (llhttp has checked it is one valid number), or -1.
+        self.declared_length = -1
+        # (status, detail) when the proxy answers this request itself after the ones before it.
+        self.rejection: tuple[int, str] | None = None
+
+    def add_header(self, name: bytes, value: bytes) -> None:
+        kind = _SPECIAL.get(name.lower())
+        if kind is None:
+            self.headers.append((name, value))
+        elif kind == "host":
+            self.host = value
+            self.headers.append((name, value))
+        elif kind == "connection":
+            self.connection_tokens.extend(t.strip().lower() for t in value.split(b","))
+        elif kind == "upgrade":
+            self.upgrade = value
+        elif kind == "expect":
+            self.expect = value.lower()
+        elif kind == "xff":
+            self.xff.append(value)
+        elif kind == "request_id":
+            self.request_id = value
+        elif kind == "length":
+            self.has_body = True
+            self.declared_length = int(value)
+        elif kind == "framing":
+            self.has_body = True
+        elif kind == "accept":
+            self.accept = value
+            self.headers.append((name, value))
+        elif kind == "cookie":
+            self.cookies.append(value)
+            self.headers.append((name, value))
+        # "drop": hop-by-hop or rewritten by the proxy.
+
+    @property
+    def path(self) -> bytes:
+        return self.url.split(b"?", 1)[0]
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in IDEMPOTENT_METHODS
+
+    @property
+    def is_websocket(self) -> bool:
+        return self.wants_upgrade and self.upgrade.lower() == b"websocket"
+
+    def keep_request_id(self, fresh: bytes) -> bytes:
+        """The client's X-Request-Id when it is sane, otherwise `fresh`."""
+        if not self.request_id or not _SANE_REQUEST_ID.match(self.request_id):
+            self.request_id = fresh
+        return self.request_id
+
+    def upstream_head(self) -> bytes:
+        """The request head sent to a worker: same URL, same headers, the proxy's own forwarding headers."""
+        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
+        extra = self.connection_tokens
+        named_hop_headers = [t for t in extra if t not in (b"close", b"keep-alive", b"upgrade")] if extra else ()
+        for name, value in self.headers:
+            if named_hop_headers and name.lower() in named_hop_headers:
+                continue
+            parts += (name, b": ", value, b"\r\n")
+        client = self.client_ip.encode()
+        if self.xff:
+            parts += (b"X-Forwarded-For: ", b", ".join(self.xff), b", ", client, b"\r\n")
+        else:
+            parts += (b"X-Forwarded-For: ", client, b"\r\n")
+        parts.append(b"X-Forwarded-Proto: http\r\n")
+        if self.host:
+            parts += (b"X-Forwarded-Host: ", self.host, b"\r\n")
+        parts += (b"X-Request-Id: ", self.request_id, b"\r\n")
+        if self.is_websocket:
+            parts.append(b"Connection: Upgrade\r\nUpgrade: " + self.upgrade + b"\r\n")
+        if self.has_body:
+            parts += (b"Content-Length: ", str(self.body.size if self.body else 0).encode(), b"\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)

@@ -1,0 +1,157 @@
+"""The public listener: accepts clients up to max_connections, sweeps deadlines, and drains on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Callable
+
+from pysupervise.proxy.backend import AppBackend
+from pysupervise.proxy.client import ClientConnection
+from pysupervise.proxy.routing import RouteTable
+
+if TYPE_CHECKING:
+    from pysupervise.config import ProxySettings
+    from pysupervise.proxy.exchange import Exchange
+
+log = logging.getLogger("pysupervise.proxy")
+
+# How often deadlines (timeouts, queue waits, idle pooled connections) are checked.
+SWEEP_INTERVAL = 0.25
+
+
+class ProxyServer:
+    """Owns every client connection; the route table is replaced by the supervisor as apps change."""
+
+    def __init__(self, settings: "ProxySettings", spill_dir: str,
+                 on_exchange_done: Callable[["Exchange", ClientConnection], None] | None = None) -> None:
+        self.settings = settings
+        self.spill_dir = spill_dir
+        self.loop = asyncio.get_running_loop()
+        self.routes: RouteTable[AppBackend] = RouteTable()
+        self.connections: set[ClientConnection] = set()
+        self.port = 0
+        self._on_exchange_done = on_exchange_done
+        self._request_prefix = os.urandom(4).hex().encode()
+        self._request_counter = itertools.count(1)
+        self._sockets: list[socket.socket] = []
+        self._accepting: list[asyncio.Task] = []
+        self._sweeper: asyncio.Task | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stopping = False
+
+    # -- listening ----------------------------------------------------------------------------
+
+    async def bind(self, host: str, port: int, backlog: int = 2048) -> int:
+        """Bind the listening socket (so a taken port fails early); returns the port (useful with 0)."""
+        infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _type, _proto, _name, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sockets.append(sock)
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    def serve(self) -> None:
+        """Start accepting on every bound socket; until now clients waited in the kernel backlog."""
+        for sock in self._sockets:
+            self._accepting.append(self.loop.create_task(self._accept_loop(sock)))
+        if self._sweeper is None:
+            self._sweeper = self.loop.create_task(self._sweep_loop())
+
+    async def start(self, host: str, port: int) -> int:
+        port = await self.bind(host, port)
+        self.serve()
+        return port
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        limit = self.settings.max_connections
+        while not self._stopping:
+            if len(self.connections) >= limit:
+                # Leave further clients in the kernel's backlog until a connection closes.
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                conn, _address = await self.loop.sock_accept(sock)
+            except asyncio.CancelledError:
+                raise
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error("cannot accept connections: %s; retrying shortly", exc)
+                    await asyncio.sleep(0.1)
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                await self.loop.connect_accepted_socket(lambda: ClientConnection(self), conn)
+            except OSError:
+                conn.close()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            now = self.loop.time()
+            for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
+                conn.deadline_passed()
+            idle_before = now - self.settings.upstream_idle_timeout
+            for backend in self.routes.targets():
+                backend.dispatcher.expire(now)
+                for endpoint in backend.dispatcher.endpoints:
+                    if endpoint.idle:
+                        endpoint.close_idle(older_than=idle_before)
+
+    # -- used by connections ------------------------------------------------------------------
+
+    def new_request_id(self) -> bytes:
+        # A random per-process prefix plus a counter: unique, and far cheaper than a uuid per request.
+        return b"%s-%x" % (self._request_prefix, next(self._request_counter))
+
+    def connection_opened(self, conn: ClientConnection) -> None:
+        self.connections.add(conn)
+        if self._stopping:
+            conn.shutdown()
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        self.connections.discard(conn)
+        if len(self.connections) < self.settings.max_connections:
+            self._room.set()
+
+    def exchange_finished(self, exchange: "Exchange", conn: ClientConnection) -> None:
+        exchange.backend.status_counts[exchange.status] += 1
+        if self._on_exchange_done is not None:
+            self._on_exchange_done(exchange, conn)
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def stop_accepting(self) -> None:
+        self._stopping = True
+        for task in self._accepting:
+            task.cancel()
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+
+    async def drain(self, timeout: float) -> None:
+        """Let in-flight requests finish (up to `timeout`), closing connections as they go idle."""
+        self.stop_accepting()
+        for conn in list(self.connections):
+            conn.shutdown()
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()

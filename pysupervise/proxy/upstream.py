@@ -1,0 +1,148 @@
+"""One pooled HTTP/1.1 connection to a worker's Unix socket, parsed with httptools' response parser."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httptools
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.endpoint import Endpoint
+    from pysupervise.proxy.exchange import Exchange
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """Carries one exchange at a time; between exchanges it waits in its endpoint's idle pool."""
+
+    __slots__ = ("endpoint", "transport", "parser", "exchange", "usable", "idle_since", "no_body", "tunnel",
+                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive")
+
+    def __init__(self, endpoint: "Endpoint") -> None:
+        self.endpoint = endpoint
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.usable = True
+        self.idle_since = 0.0
+        # The request was HEAD: the response has no body, whatever its Content-Length says.
+        self.no_body = False
+        self.tunnel = False
+        self._reason = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._reset_parser = False
+        self._got_bytes = False
+        self._keep_alive = True
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            # A worker must not talk on an idle connection: drop it rather than mis-frame the next response.
+            self.close()
+            return
+        if self.tunnel:
+            exchange.tunnel_from_upstream(data)
+            return
+        self._got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.tunnel = True
+            rest = data[upgrade.args[0]:]
+            if self.exchange is not None:
+                self.exchange.upgraded(rest)
+        except httptools.HttpParserError as exc:
+            self.usable = False
+            ex, self.exchange = self.exchange, None
+            self.close()
+            if ex is not None:
+                ex.upstream_failed(f"invalid HTTP from worker: {exc}", self._got_bytes)
+        if self._reset_parser:
+            self._reset_parser = False
+            self.parser = httptools.HttpResponseParser(self)
+
+    def eof_received(self) -> bool | None:
+        self._lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_write_paused(True)
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_write_paused(False)
+
+    # -- used by Exchange ---------------------------------------------------------------------
+
+    def bind(self, exchange: "Exchange", no_body: bool) -> None:
+        self.exchange = exchange
+        self.no_body = no_body
+        self._got_bytes = False
+
+    def unbind(self) -> None:
+        self.exchange = None
+
+    def close(self) -> None:
+        self.usable = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def _lost(self) -> None:
+        self.usable = False
+        self.endpoint.forget(self)
+        ex, self.exchange = self.exchange, None
+        if self.transport is not None:
+            self.transport.close()
+        if ex is not None:
+            ex.upstream_lost(self._got_bytes)
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._reason = b""
+        self._headers = []
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        # Read now: after the message completes, httptools no longer reports it reliably.
+        keep_alive = self._keep_alive = self.parser.should_keep_alive()
+        ex = self.exchange
+        if ex is None:
+            return
+        if self.no_body and status >= 200:
+            # httptools cannot be told a response answers HEAD; finish here and start a fresh parser.
+            self._reset_parser = True
+            self.exchange = None
+            ex.response_head(status, self._reason, self._headers, keep_alive)
+            ex.response_complete(self, keep_alive)
+            return
+        ex.response_head(status, self._reason, self._headers, keep_alive)
+
+    def on_body(self, body: bytes) -> None:
+        if self.exchange is not None:
+            self.exchange.response_body(body)
+
+    def on_message_complete(self) -> None:
+        ex = self.exchange
+        if ex is None or self.tunnel:
+            return
+        if ex.interim:
+            ex.interim = False  # a 1xx before the real response: keep parsing
+            return
+        self.exchange = None
+        ex.response_complete(self, self._keep_alive and self.usable)

@@ -1,0 +1,102 @@
+"""A generation: one set of workers started from one snapshot of an app's config, started and drained together."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pysupervise.config import AppConfig
+from pysupervise.proxy import Endpoint
+from pysupervise.supervisor.events import EventLog
+from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
+
+# After SIGTERM at the drain deadline, how long a worker gets to close websockets before SIGKILL.
+_TERM_GRACE_SECONDS = 5.0
+
+
+class GenerationFailed(Exception):
+    """A worker of a new generation did not become ready; the generation has been torn down."""
+
+    def __init__(self, error: WorkerStartError) -> None:
+        super().__init__(error.reason)
+        self.reason = error.reason
+        self.output = error.output
+
+
+class Generation:
+    """Workers by slot; a slot's worker is replaced in place when it crashes (same generation number)."""
+
+    def __init__(self, number: int, config: AppConfig, paths: SitePaths, events: EventLog,
+                 shared_env: dict[str, str]) -> None:
+        self.number = number
+        self.config = config
+        self.paths = paths
+        self.events = events
+        self.shared_env = shared_env
+        self.workers: dict[int, WorkerProcess] = {}
+        self.state = "starting"
+        self.created_at = time.time()
+
+    def new_worker(self, slot: int) -> WorkerProcess:
+        worker = WorkerProcess(self.config, self.number, slot,
+                               self.paths.worker_socket(self.config.name, self.number, slot),
+                               self.paths.app_log_dir(self.config.name), self.shared_env, self.events)
+        self.workers[slot] = worker
+        return worker
+
+    async def start_worker(self, worker: WorkerProcess) -> None:
+        """Start one worker; a failure goes to events.log with the worker's stderr."""
+        try:
+            await worker.start()
+        except WorkerStartError as exc:
+            self.events.record("worker-failed", exc.output, generation=self.number, slot=worker.slot,
+                               pid=worker.pid or None, reason=repr(exc.reason))
+            raise
+
+    async def start(self) -> None:
+        """Start every slot at once; if any fails, stop the rest and raise GenerationFailed."""
+        workers = [self.new_worker(slot) for slot in range(self.config.workers)]
+        results = await asyncio.gather(*(self.start_worker(w) for w in workers), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            self.state = "failed"
+            await asyncio.gather(*(w.kill() for w in workers))
+            first = next((f for f in failures if isinstance(f, WorkerStartError)), None)
+            if first is None:
+                raise failures[0]
+            raise GenerationFailed(first)
+        self.state = "ready"
+
+    def endpoints(self) -> list[Endpoint]:
+        return [w.endpoint for w in self.workers.values() if w.endpoint is not None and w.state == "ready"]
+
+    async def drain(self, timeout: float) -> None:
+        """Old generation: each worker gets SIGTERM once it has nothing in flight, SIGKILL at the deadline."""
+        self.state = "draining"
+        self.events.record("drain-started", generation=self.number)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await asyncio.gather(*(self._drain_worker(w, deadline) for w in list(self.workers.values())))
+        self.state = "stopped"
+        self.events.record("drain-finished", generation=self.number)
+
+    async def _drain_worker(self, worker: WorkerProcess, deadline: float) -> None:
+        worker.stopping = True
+        if worker.state == "ready":
+            worker.state = "draining"
+        endpoint = worker.endpoint
+        if endpoint is not None:
+            endpoint.retire()
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                await asyncio.wait_for(endpoint.drained(), max(remaining, 0))
+            except asyncio.TimeoutError:
+                self.events.record("drain-deadline", generation=self.number, slot=worker.slot, pid=worker.pid,
+                                   in_flight=endpoint.in_flight)
+        await worker.stop(_TERM_GRACE_SECONDS)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop now (master shutdown or a failed app): SIGTERM everyone, SIGKILL after `timeout`."""
+        self.state = "stopped"
+        await asyncio.gather(*(w.stop(timeout) for w in list(self.workers.values())))

@@ -1,0 +1,54 @@
+"""`python -m pysupervise.supervisor.runtime module:attr`: the program every `app = ...` worker runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import traceback
+
+from pysupervise.supervisor.runtime.detect import AppLoadError, load_app
+from pysupervise.supervisor.runtime.serve import serve_aiohttp, serve_uvicorn
+
+# Distinct from an app's own failures so the master can say "could not load" rather than "crashed".
+EXIT_LOAD_FAILED = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pysupervise.supervisor.runtime",
+                                     description="Serve a Python web app on the Unix socket in $PORT.")
+    parser.add_argument("app", help='"module:attribute"')
+    parser.add_argument("--interface", default="auto", choices=["auto", "aiohttp", "asgi", "wsgi"])
+    args = parser.parse_args(argv)
+    socket_path = os.environ.get("PORT")
+    if not socket_path:
+        print("pysupervise worker: $PORT (the Unix socket path to listen on) is not set", file=sys.stderr)
+        return 2
+    graceful_timeout = float(os.environ.get("PYSUPERVISE_GRACEFUL_TIMEOUT", "30"))
+    # The app's folder comes first, as for `python app.py` run from it.
+    sys.path.insert(0, os.getcwd())
+    try:
+        loaded = load_app(args.app, args.interface)
+    except AppLoadError as exc:
+        print(f"pysupervise worker: {exc}", file=sys.stderr)
+        return EXIT_LOAD_FAILED
+    except BaseException:
+        print(f"pysupervise worker: importing {args.app} failed:", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_LOAD_FAILED
+    if loaded.interface == "aiohttp":
+        import uvloop
+
+        try:
+            uvloop.run(serve_aiohttp(loaded, socket_path, graceful_timeout))
+        except AppLoadError as exc:
+            print(f"pysupervise worker: {exc}", file=sys.stderr)
+            return EXIT_LOAD_FAILED
+    else:
+        serve_uvicorn(loaded, socket_path, graceful_timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

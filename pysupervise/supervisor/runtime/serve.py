@@ -1,0 +1,49 @@
+"""Serves a loaded app on the Unix socket in $PORT until SIGTERM, then finishes in-flight work and exits."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import signal
+
+from pysupervise.supervisor.runtime.detect import AppLoadError, LoadedApp
+
+# The proxy decides when pooled connections close (DESIGN §1); workers keep them as long as it likes.
+KEEPALIVE_SECONDS = 24 * 3600
+
+
+async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: float) -> None:
+    from aiohttp import web
+
+    app = loaded.target
+    if loaded.is_factory:
+        app = app()
+        if inspect.isawaitable(app):
+            app = await app
+        if not isinstance(app, web.Application):
+            raise AppLoadError(f"the factory returned {type(app).__name__}, not an aiohttp.web.Application")
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS,
+                           shutdown_timeout=graceful_timeout)
+    await runner.setup()
+    site = web.UnixSite(runner, socket_path, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        loaded.target, uds=socket_path, interface="asgi3" if loaded.interface == "asgi" else "wsgi",
+        loop="uvloop", http="httptools", lifespan="auto" if loaded.interface == "asgi" else "off",
+        access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS, timeout_graceful_shutdown=int(graceful_timeout),
+        # Only the proxy can reach the socket, so its X-Forwarded-For is the truth about the client.
+        proxy_headers=True, forwarded_allow_ips="*", backlog=1024, log_level="info")
+    uvicorn.Server(config).run()

@@ -1,0 +1,53 @@
+"""What a worker is started with: its command line and the environment of the worker contract."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pysupervise.config import AppConfig
+from pysupervise.supervisor.runtime.parent_death import die_with_parent
+
+
+@dataclass(frozen=True)
+class SpawnSpec:
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(hash=False)
+    cwd: Path
+
+
+def worker_argv(app: AppConfig) -> tuple[str, ...]:
+    if app.command is not None:
+        return app.command
+    return (sys.executable, "-m", "pysupervise.supervisor.runtime", app.app or "", "--interface", app.interface)
+
+
+def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
+               shared_env: dict[str, str]) -> SpawnSpec:
+    """The worker contract (DESIGN §3): PORT and PYSUPERVISE_* variables, then the app's own `env`."""
+    env = dict(os.environ)
+    env.update(shared_env)
+    env.update({
+        "PORT": str(socket_path),
+        "PYSUPERVISE_APP": app.name,
+        "PYSUPERVISE_WORKER": str(slot),
+        "PYSUPERVISE_GENERATION": str(generation),
+        "PYSUPERVISE_MASTER_PID": str(os.getpid()),
+        "PYSUPERVISE_GRACEFUL_TIMEOUT": str(app.graceful_timeout),
+        # Unbuffered, so a line printed just before a crash reaches the log.
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(app.env_dict)
+    return SpawnSpec(worker_argv(app), env, app.dir)
+
+
+def child_setup(master_pid: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: die with the master (the session is set by Popen)."""
+
+    def setup() -> None:
+        die_with_parent(master_pid)
+
+    return setup

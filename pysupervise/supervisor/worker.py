@@ -1,0 +1,206 @@
+"""One worker process: spawned with the worker contract, ready when its socket accepts, stopped gently."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from pysupervise.config import AppConfig
+from pysupervise.proxy import Endpoint
+from pysupervise.supervisor.events import EventLog
+from pysupervise.supervisor.output_capture import OutputCapture, StreamLog
+from pysupervise.supervisor.spawn import child_setup, spawn_spec
+
+_READY_POLL_INTERVAL = 0.02
+# After the process exits, how long its pipes may stay open (a grandchild holding them) before we stop reading.
+_PIPE_DRAIN_SECONDS = 2.0
+
+
+class WorkerStartError(Exception):
+    """A worker did not become ready; `output` holds the end of its stderr."""
+
+    def __init__(self, reason: str, output: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output
+
+
+class WorkerProcess:
+    """States: starting → ready → (draining →) stopping → exited; `exited` resolves once, pipes drained."""
+
+    def __init__(self, app: AppConfig, generation: int, slot: int, socket_path: Path, log_dir: Path,
+                 shared_env: dict[str, str], events: EventLog) -> None:
+        self.app = app
+        self.generation = generation
+        self.slot = slot
+        self.socket_path = socket_path
+        self.log_dir = log_dir
+        self.shared_env = shared_env
+        self.events = events
+        self.state = "new"
+        self.pid = 0
+        self.started_at = 0.0
+        self.ready_at = 0.0
+        self.returncode: int | None = None
+        self.endpoint: Endpoint | None = None
+        self.stopping = False
+        self._process: asyncio.subprocess.Process | None = None
+        self._captures: list[OutputCapture] = []
+        self._capture_tasks: list[asyncio.Task] = []
+        self._exited: asyncio.Future[int] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.app.name}/{self.generation}/{self.slot}"
+
+    # -- starting -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Spawn and wait until the socket accepts; raises WorkerStartError (and cleans up) if it never does."""
+        loop = asyncio.get_running_loop()
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self._unlink_socket()
+        spec = spawn_spec(self.app, self.generation, self.slot, self.socket_path, self.shared_env)
+        self.state = "starting"
+        self.started_at = time.time()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=child_setup(os.getpid()))
+        except OSError as exc:
+            self.state = "exited"
+            raise WorkerStartError(f"cannot start {spec.argv[0]!r}: {exc}", "") from None
+        self.pid = self._process.pid
+        self._record("worker-spawned")
+        for stream, reader in (("stdout", self._process.stdout), ("stderr", self._process.stderr)):
+            self._captures.append(OutputCapture(reader, StreamLog(self.log_dir, self.slot, self.pid, stream)))
+        self._capture_tasks = [loop.create_task(capture.run()) for capture in self._captures]
+        self._exited = loop.create_future()
+        loop.create_task(self._watch_exit())
+        try:
+            await self._wait_ready()
+        except WorkerStartError:
+            await self.kill()
+            raise
+        self.state = "ready"
+        self.ready_at = time.time()
+        self._record("worker-ready", seconds=f"{self.ready_at - self.started_at:.2f}")
+        self.endpoint = Endpoint(self.label, str(self.socket_path), self.app.max_concurrent_requests,
+                                 diagnostics=self.stderr_tail)
+
+    async def _wait_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.app.start_timeout
+        while True:
+            if self._exited.done():
+                raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()})",
+                                       self.stderr_tail())
+            if await self._socket_accepts():
+                return
+            if loop.time() >= deadline:
+                raise WorkerStartError(
+                    f"worker {self.label} did not accept connections on its socket ($PORT) within "
+                    f"{self.app.start_timeout:g} s (start_timeout)", self.stderr_tail())
+            await asyncio.wait([self._exited], timeout=_READY_POLL_INTERVAL)
+
+    async def _socket_accepts(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, str(self.socket_path))
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
+    # -- exiting ------------------------------------------------------------------------------
+
+    async def _watch_exit(self) -> None:
+        returncode = await self._process.wait()
+        self.returncode = returncode
+        await self._pipes_drained()
+        self.state = "exited"
+        if self.endpoint is not None:
+            self.endpoint.retire()
+        self._unlink_socket()
+        self._record("worker-exited", status=repr(self.describe_exit()), expected=str(self.stopping).lower())
+        self._exited.set_result(returncode)
+
+    async def _pipes_drained(self) -> None:
+        pending = [task for task in self._capture_tasks if not task.done()]
+        if pending:
+            _done, stuck = await asyncio.wait(pending, timeout=_PIPE_DRAIN_SECONDS)
+            for task in stuck:
+                task.cancel()
+
+    async def wait_exited(self) -> int:
+        assert self._exited is not None
+        return await asyncio.shield(self._exited)
+
+    @property
+    def has_exited(self) -> bool:
+        return self._exited is not None and self._exited.done()
+
+    def describe_exit(self) -> str:
+        code = self._process.returncode if self._process else self.returncode
+        if code is None:
+            return "running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def stderr_tail(self, lines: int = 50) -> str:
+        return self._captures[1].tail_lines(lines) if len(self._captures) > 1 else ""
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def signal(self, signum: int) -> None:
+        """Signal the worker's whole process group (a `command` may have started children)."""
+        if self._process is None or self.has_exited:
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            self._process.send_signal(signum)
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds."""
+        self.stopping = True
+        if self.endpoint is not None:
+            self.endpoint.retire()
+        if self._exited is None or self.has_exited:
+            return
+        self.state = "stopping"
+        self.signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.wait_exited(), timeout)
+        except asyncio.TimeoutError:
+            await self.kill()
+
+    async def kill(self) -> None:
+        self.stopping = True
+        if self._exited is None:
+            return
+        self.signal(signal.SIGKILL)
+        await self.wait_exited()
+
+    def _record(self, event: str, **fields: object) -> None:
+        self.events.record(event, generation=self.generation, slot=self.slot, pid=self.pid, **fields)
+
+    def _unlink_socket(self) -> None:
+        try:
+            self.socket_path.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,1 @@
+"""Sample apps hosted by the repo's supervisor.toml."""
