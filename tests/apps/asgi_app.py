@@ -1,0 +1,27 @@
+"""Test app: a bare ASGI 3 application (no framework), served through uvicorn by the worker runtime."""
+
+import json
+import os
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    payload = json.dumps({"interface": "asgi", "pid": os.getpid(), "path": scope["path"],
+                          "method": scope["method"], "body": body.decode(),
+                          "client": scope.get("client")}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,34 @@
+"""Test app for `command = [...]`: a standard-library HTTP server on the Unix socket named by $PORT."""
+
+import json
+import os
+import socketserver
+from http.server import BaseHTTPRequestHandler
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        payload = json.dumps({"interface": "command", "pid": os.getpid(), "path": self.path,
+                              "argv_marker": os.environ.get("MARKER")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, fmt, *args):
+        print("plain_server:", fmt % args, flush=True)
+
+    def address_string(self):
+        return "proxy"
+
+
+class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+if __name__ == "__main__":
+    with UnixHTTPServer(os.environ["PORT"], Handler) as server:
+        server.serve_forever()

@@ -1,0 +1,123 @@
+"""Test app (aiohttp): one handler per behaviour the foundation tests check. Routes live under $PREFIX."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+
+from aiohttp import web
+
+PREFIX = os.environ.get("PREFIX", "")
+
+
+class Counter:
+    """Per-worker state, to show that sequential requests can reach the same worker."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+async def whoami(request: web.Request) -> web.Response:
+    return web.json_response({"pid": os.getpid(), "slot": os.environ.get("PYSUPERVISE_WORKER"),
+                              "generation": os.environ.get("PYSUPERVISE_GENERATION"),
+                              "app": os.environ.get("PYSUPERVISE_APP"), "port": os.environ.get("PORT"),
+                              "cwd": os.getcwd(), "path": request.path_qs})
+
+
+async def count(request: web.Request) -> web.Response:
+    counter: Counter = request.app["counter"]
+    counter.value += 1
+    return web.json_response({"pid": os.getpid(), "count": counter.value})
+
+
+async def echo(request: web.Request) -> web.Response:
+    return web.Response(body=await request.read(), content_type=request.content_type)
+
+
+async def digest(request: web.Request) -> web.Response:
+    """Streams the body (any size) and answers its length and sha256."""
+    sha, size = hashlib.sha256(), 0
+    async for chunk in request.content.iter_chunked(65536):
+        sha.update(chunk)
+        size += len(chunk)
+    return web.json_response({"size": size, "sha256": sha.hexdigest(),
+                              "transfer_encoding": request.headers.get("Transfer-Encoding"),
+                              "content_length": request.headers.get("Content-Length")})
+
+
+async def read_file(request: web.Request) -> web.Response:
+    with open("data.txt", encoding="utf-8") as handle:  # relative: proves cwd is the app's dir
+        return web.Response(text=handle.read())
+
+
+async def env(request: web.Request) -> web.Response:
+    name = request.query["name"]
+    return web.json_response({"defined": name in os.environ, "value": os.environ.get(name)})
+
+
+async def headers(request: web.Request) -> web.Response:
+    return web.json_response({"headers": [[k, v] for k, v in request.headers.items()]})
+
+
+async def dup_headers(request: web.Request) -> web.Response:
+    response = web.Response(text="dup")
+    response.headers.add("X-Dup", "one")
+    response.headers.add("X-Dup", "two")
+    response.headers.add("X-Empty", "")
+    response.headers.add("Set-Cookie", "a=1; Path=/")
+    response.headers.add("Set-Cookie", "b=2; Path=/")
+    return response
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    size = int(request.query["size"])
+    response = web.StreamResponse()
+    response.content_length = size
+    await response.prepare(request)
+    block = bytes(range(256)) * 256  # 64 KiB of a known pattern
+    sent = 0
+    while sent < size:
+        piece = block[: min(len(block), size - sent)]
+        await response.write(piece)
+        sent += len(piece)
+    await response.write_eof()
+    return response
+
+
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(float(request.query.get("seconds", "1")))
+    return web.json_response({"pid": os.getpid(), "slept": float(request.query.get("seconds", "1"))})
+
+
+async def crash(request: web.Request) -> web.Response:
+    print("about to crash", file=sys.stderr, flush=True)
+    os._exit(17)
+
+
+async def say(request: web.Request) -> web.Response:
+    print(request.query.get("line", "hello"), flush=True)
+    return web.Response(text="said")
+
+
+def create_app() -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app["counter"] = Counter()
+    for method, path, handler in [
+        ("GET", "/whoami", whoami), ("GET", "/count", count), ("POST", "/echo", echo),
+        ("POST", "/digest", digest), ("PUT", "/digest", digest), ("GET", "/file", read_file),
+        ("GET", "/env", env), ("GET", "/headers", headers), ("GET", "/dup", dup_headers),
+        ("GET", "/download", download), ("GET", "/slow", slow), ("POST", "/slow", slow),
+        ("GET", "/crash", crash), ("POST", "/crash", crash), ("GET", "/say", say),
+    ]:
+        app.router.add_route(method, PREFIX + path, handler)
+    return app
+
+
+async def create_app_async() -> web.Application:
+    await asyncio.sleep(0)
+    return create_app()
+
+
+application = create_app()

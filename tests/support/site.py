@@ -1,0 +1,160 @@
+"""A real `pysupervise start` in a subprocess, on a free port, with helpers to talk to it and stop it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tests.support.poll import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_APPS = REPO / "tests" / "apps"
+_LISTENING = re.compile(r"pysupervise listening on (http://\S+)")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def header_all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Site:
+    """Writes supervisor.toml, starts the master, and always stops it (and its workers) in `stop`."""
+
+    workdir: Path
+    config_text: str
+    process: subprocess.Popen | None = None
+    url: str = ""
+    output: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        # Unix socket paths are limited to 107 bytes; pytest's tmp paths can be long, so keep run_dir short.
+        self.run_dir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
+        self.log_dir = self.workdir / "logs"
+        self.config_path = self.workdir / "supervisor.toml"
+        self.write_config(self.config_text)
+
+    def write_config(self, text: str) -> None:
+        header = textwrap.dedent(f"""
+            [supervisor]
+            run_dir = "{self.run_dir}"
+            log_dir = "{self.log_dir}"
+        """)
+        body = text if "[supervisor]" in text else header + textwrap.dedent(text)
+        self.config_path.write_text(body.replace("{apps}", str(TEST_APPS)).replace("{repo}", str(REPO)))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60, extra_args: tuple[str, ...] = (), env: dict | None = None) -> "Site":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pysupervise", "start", "-c", str(self.config_path), "--listen", "127.0.0.1:0",
+             *extra_args],
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})})
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+        wait_until(lambda: self.url or self.process.poll() is not None, timeout, "the master to start listening",
+                   diagnostics=self.output_text)
+        if not self.url:
+            raise AssertionError(f"pysupervise exited with {self.process.returncode}:\n{self.output_text()}")
+        return self
+
+    def _read_output(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line.rstrip("\n"))
+            match = _LISTENING.search(line)
+            if match:
+                self.url = match.group(1)
+
+    def output_text(self) -> str:
+        return "\n".join(self.output)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def worker_pids(self) -> list[int]:
+        try:
+            return [w["pid"] for app in self.status()["apps"] for w in app["workers"] if w["pid"]]
+        except Exception:
+            return []
+
+    def stop(self, timeout: float = 30) -> None:
+        """Graceful stop (SIGTERM), SIGKILL if it hangs; then make sure no worker outlived it."""
+        if self.process is None:
+            return
+        pids = self.worker_pids() if self.process.poll() is None else []
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pid in pids:
+            # Workers die with the master; this only guards the next test against a bug here.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # -- talking to it ------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 30) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            raw = conn.getresponse()
+            return Response(raw.status, raw.getheaders(), raw.read())
+        finally:
+            conn.close()
+
+    def get(self, path: str, **kwargs) -> Response:
+        return self.request("GET", path, **kwargs)
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        command, rest = args[0], args[1:]
+        return subprocess.run([sys.executable, "-m", "pysupervise", command, "-c", str(self.config_path), *rest],
+                              capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
+
+    def status(self) -> dict:
+        result = self.cli("status", "--json")
+        if result.returncode != 0:
+            raise AssertionError(f"status failed: {result.stderr}")
+        return json.loads(result.stdout)
+
+    def app_status(self, app: str) -> dict:
+        return next(a for a in self.status()["apps"] if a["app"] == app)
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
+        wait_until(predicate, timeout, what, diagnostics=self.output_text)
