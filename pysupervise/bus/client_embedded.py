@@ -1,0 +1,169 @@
+"""The embedded backend's clients: EmbeddedBus and EmbeddedCache, speaking protocol.py to the master's broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .api import DEFAULT_CHANNEL_BUFFER, BusClient, CacheClient, SubscriptionStats, check_name, check_ttl, to_bytes
+from .channel import ChannelSubscription
+from .connection import EmbeddedConnection
+from .errors import BusError, BusUnavailable
+from .protocol import Op, decode_int, encode_float, encode_int
+from .urls import EmbeddedAddress
+
+log = logging.getLogger("pysupervise.bus")
+
+RESUBSCRIBE_BACKOFF = (0.05, 2.0)  # first and longest pause between attempts to get channels back
+
+
+class _EmbeddedChannelSubscription(ChannelSubscription):
+    def __init__(self, bus: EmbeddedBus, channel: str, max_buffered: int) -> None:
+        super().__init__(channel, max_buffered)
+        self._bus = bus
+        self.sub_id: int | None = None
+
+    async def _open(self) -> None:
+        await self._bus._register(self)
+        self._bus._open_channels.add(self)
+
+    async def _close(self) -> None:
+        self._bus._open_channels.discard(self)
+        sub_id, self.sub_id = self.sub_id, None
+        if sub_id is not None:
+            self._bus._by_sub_id.pop(sub_id, None)
+            self._bus._conn.send_nowait(Op.UNSUBSCRIBE, encode_int(sub_id))
+
+
+class EmbeddedBus(BusClient):
+    """Channel subscriptions ride on the same connection as requests; when it drops, they are
+    re-registered in the background (messages published meanwhile are missed, as channels
+    keep nothing), while requests simply reconnect on the next call."""
+
+    def __init__(self, address: EmbeddedAddress, connect_timeout: float = 2.0) -> None:
+        self.url = address.url
+        self._conn = EmbeddedConnection(address, connect_timeout, on_push=self._on_push, on_lost=self._on_lost)
+        self._by_sub_id: dict[int, _EmbeddedChannelSubscription] = {}
+        self._open_channels: set[_EmbeddedChannelSubscription] = set()
+        self._resubscriber: asyncio.Task[None] | None = None
+        self._resubscribe_needed = False
+
+    async def connect(self) -> EmbeddedBus:
+        await self._conn.connect()
+        return self
+
+    async def create_subscription(self, topic: str, name: str) -> None:
+        await self._conn.request(Op.CREATE_SUBSCRIPTION, _b(check_name("topic", topic)), _b(check_name("subscription", name)))
+
+    async def delete_subscription(self, topic: str, name: str) -> bool:
+        reply = await self._conn.request(Op.DELETE_SUBSCRIPTION, _b(check_name("topic", topic)), _b(check_name("subscription", name)))
+        return reply == (b"1",)
+
+    async def publish(self, topic: str, message: bytes | str) -> int:
+        (delivered,) = await self._conn.request(Op.PUBLISH, _b(check_name("topic", topic)), to_bytes(message))
+        return decode_int(delivered)
+
+    async def receive(self, topic: str, name: str, timeout: float) -> bytes | None:
+        topic_b, name_b = _b(check_name("topic", topic)), _b(check_name("subscription", name))
+        timeout = max(0.0, float(timeout))
+        reply = await self._conn.request(Op.RECEIVE, topic_b, name_b, encode_float(timeout), extra_wait=timeout, requeue_to=(topic_b, name_b))
+        return reply[0] if reply else None
+
+    async def subscription_stats(self, topic: str) -> list[SubscriptionStats]:
+        reply = await self._conn.request(Op.SUBSCRIPTIONS, _b(check_name("topic", topic)))
+        return [
+            SubscriptionStats(reply[i].decode(), decode_int(reply[i + 1]), decode_int(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
+
+    async def publish_channel(self, channel: str, message: bytes | str) -> int:
+        (delivered,) = await self._conn.request(Op.PUBLISH_CHANNEL, _b(check_name("channel", channel)), to_bytes(message))
+        return decode_int(delivered)
+
+    def subscribe(self, channel: str, max_buffered: int = DEFAULT_CHANNEL_BUFFER) -> ChannelSubscription:
+        return _EmbeddedChannelSubscription(self, check_name("channel", channel), max_buffered)
+
+    async def close(self) -> None:
+        if self._resubscriber is not None:
+            self._resubscriber.cancel()
+        for subscription in list(self._open_channels):
+            await subscription.aclose()
+        await self._conn.close()
+
+    async def _register(self, subscription: _EmbeddedChannelSubscription) -> None:
+        # The id is registered before the SUBSCRIBE is sent: the broker may push the first
+        # message in the same read as its reply, before this coroutine resumes.
+        sub_id = self._conn.new_request_id()
+        self._by_sub_id[sub_id] = subscription
+        try:
+            await self._conn.request(Op.SUBSCRIBE, _b(subscription.channel), request_id=sub_id)
+        except BaseException:
+            self._by_sub_id.pop(sub_id, None)
+            raise
+        old, subscription.sub_id = subscription.sub_id, sub_id
+        if old is not None:
+            self._by_sub_id.pop(old, None)
+
+    def _on_push(self, sub_id: int, message: bytes) -> None:
+        subscription = self._by_sub_id.get(sub_id)
+        if subscription is not None:
+            subscription._deliver(message)
+
+    def _on_lost(self) -> None:
+        if not self._open_channels:
+            return
+        self._resubscribe_needed = True
+        if self._resubscriber is None or self._resubscriber.done():
+            self._resubscriber = asyncio.get_running_loop().create_task(self._resubscribe(), name="pysupervise-bus-resubscribe")
+
+    async def _resubscribe(self) -> None:
+        pause, longest = RESUBSCRIBE_BACKOFF
+        while self._resubscribe_needed and self._open_channels:
+            self._resubscribe_needed = False
+            try:
+                for subscription in list(self._open_channels):
+                    await self._register(subscription)
+                log.info("bus: channel subscriptions restored on %s", self.url)
+                pause = RESUBSCRIBE_BACKOFF[0]
+            except BusUnavailable as error:
+                log.warning("bus: channel subscriptions lost (%s); retrying in %.2gs", error, pause)
+                self._resubscribe_needed = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, longest)
+            except BusError:
+                log.exception("bus: could not restore channel subscriptions on %s", self.url)
+                return
+
+
+class EmbeddedCache(CacheClient):
+    def __init__(self, address: EmbeddedAddress, connect_timeout: float = 2.0) -> None:
+        self.url = address.url
+        self._conn = EmbeddedConnection(address, connect_timeout)
+
+    async def connect(self) -> EmbeddedCache:
+        await self._conn.connect()
+        return self
+
+    async def get(self, key: str) -> bytes | None:
+        reply = await self._conn.request(Op.CACHE_GET, _b(check_name("cache key", key)))
+        return reply[0] if reply else None
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        args = [_b(check_name("cache key", key)), to_bytes(value)]
+        if check_ttl(ttl) is not None:
+            args.append(encode_float(ttl))
+        await self._conn.request(Op.CACHE_SET, *args)
+
+    async def delete(self, key: str) -> bool:
+        return await self._conn.request(Op.CACHE_DELETE, _b(check_name("cache key", key))) == (b"1",)
+
+    async def incr(self, key: str, by: int = 1) -> int:
+        (result,) = await self._conn.request(Op.CACHE_INCR, _b(check_name("cache key", key)), encode_int(int(by)))
+        return decode_int(result)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8")

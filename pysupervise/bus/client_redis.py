@@ -1,0 +1,277 @@
+"""The Redis backend's clients: RedisBus and RedisCache, the same semantics as the embedded broker on redis.asyncio.
+
+Layout in Redis (one topic's keys share a {hash tag}, so they sit in one cluster slot):
+  pysupervise:bus:{<topic>}:subs            set of subscription names
+  pysupervise:bus:{<topic>}:queue:<name>    list of waiting messages (RPUSH in, LPOP out)
+  pysupervise:bus:{<topic>}:dropped         hash name → messages dropped by max_waiting
+  pysupervise:bus:channel:<channel>         pub/sub channel
+  pysupervise:cache:<key>                   cache values, with Redis expiry
+Topic and subscription names are %-quoted inside keys so no name can forge another's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, TypeVar
+from urllib.parse import quote, unquote
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .api import DEFAULT_CHANNEL_BUFFER, BusClient, CacheClient, SubscriptionStats, check_name, check_ttl, to_bytes
+from .channel import ChannelSubscription
+from .errors import BusUnavailable, NoSuchSubscription, NotAnInteger
+from .urls import RedisAddress
+
+log = logging.getLogger("pysupervise.bus")
+T = TypeVar("T")
+
+# Fan-out is one script so a publish lands in every subscription or in none, and max_waiting
+# is enforced in the same step. KEYS: subs set, dropped hash. ARGV: message, max_waiting, queue prefix.
+PUBLISH_SCRIPT = """
+local names = redis.call('SMEMBERS', KEYS[1])
+local max = tonumber(ARGV[2])
+for _, name in ipairs(names) do
+  local queue = ARGV[3] .. name
+  local length = redis.call('RPUSH', queue, ARGV[1])
+  if length > max then
+    redis.call('LTRIM', queue, length - max, -1)
+    redis.call('HINCRBY', KEYS[2], name, length - max)
+  end
+end
+return #names
+"""
+# Non-blocking half of receive: tells a missing subscription from an empty one in one trip.
+# KEYS: subs set, queue. ARGV: quoted name.
+POP_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return {0} end
+local message = redis.call('LPOP', KEYS[2])
+if message then return {1, message} end
+return {1}
+"""
+RESUBSCRIBE_BACKOFF = (0.05, 2.0)
+
+
+def _topic_prefix(topic: str) -> str:
+    return f"pysupervise:bus:{{{quote(topic, safe='')}}}:"
+
+
+class _Redis:
+    """One redis.asyncio client plus the error translation both RedisBus and RedisCache need."""
+
+    def __init__(self, address: RedisAddress, connect_timeout: float, request_timeout: float) -> None:
+        self.url = address.url
+        self.request_timeout = request_timeout
+        # No hidden retries: a command that failed mid-flight might have been applied, so the
+        # caller gets BusUnavailable and decides. A dead pooled connection is noticed when it
+        # is taken from the pool and replaced, which is what makes the next call reconnect.
+        # socket_timeout=None because BLPOP and pub/sub reads legitimately wait; asyncio
+        # deadlines in run() bound every call instead.
+        self.client = aioredis.Redis.from_url(
+            address.redis_url, socket_connect_timeout=connect_timeout, socket_timeout=None, retry=Retry(NoBackoff(), 0)
+        )
+
+    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0) -> T:
+        try:
+            async with asyncio.timeout(self.request_timeout + extra_wait):
+                return await awaitable
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise self.unavailable(error) from None
+
+    def unavailable(self, error: BaseException) -> BusUnavailable:
+        if isinstance(error, TimeoutError):
+            return BusUnavailable(f"the Redis bus at {self.url} did not answer within {self.request_timeout:g}s")
+        return BusUnavailable(
+            f"cannot reach the Redis bus at {self.url}: {error} "
+            "(a request in flight may or may not have been applied; the next call reconnects)"
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class _RedisChannelSubscription(ChannelSubscription):
+    """Each subscription owns one pub/sub connection; a reader task feeds the local buffer
+    and, when Redis goes away, resubscribes with backoff (messages in the gap are missed)."""
+
+    def __init__(self, redis: _Redis, channel: str, max_buffered: int, forget: Callable[[ChannelSubscription], None]) -> None:
+        super().__init__(channel, max_buffered)
+        self._redis = redis
+        self._forget = forget
+        self._key = f"pysupervise:bus:channel:{channel}"
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _open(self) -> None:
+        await self._redis.run(self._subscribe())
+        self._reader = asyncio.create_task(self._read(), name=f"pysupervise-bus-channel-{self.channel}")
+
+    async def _subscribe(self) -> None:
+        pubsub = self._redis.client.pubsub()
+        try:
+            await pubsub.subscribe(self._key)
+            # Wait for Redis to confirm, so a publish sent after open() returns is seen.
+            while True:
+                reply = await pubsub.get_message(timeout=None)
+                if reply is not None and reply["type"] == "subscribe":
+                    break
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        self._pubsub = pubsub
+
+    async def _read(self) -> None:
+        pause = RESUBSCRIBE_BACKOFF[0]
+        while True:
+            try:
+                async for reply in self._pubsub.listen():
+                    if reply["type"] == "message":
+                        self._deliver(reply["data"])
+                        pause = RESUBSCRIBE_BACKOFF[0]
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                log.warning("bus: channel %r lost its Redis connection (%s); resubscribing", self.channel, error)
+            await self._pubsub.aclose()
+            while True:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RESUBSCRIBE_BACKOFF[1])
+                try:
+                    await self._redis.run(self._subscribe())
+                    log.info("bus: channel %r subscribed again on %s", self.channel, self._redis.url)
+                    break
+                except BusUnavailable as error:
+                    log.warning("bus: %s; retrying channel %r in %.2gs", error, self.channel, pause)
+
+    async def _close(self) -> None:
+        self._forget(self)
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.aclose()
+            except (RedisConnectionError, OSError):
+                pass
+
+
+class RedisBus(BusClient):
+    """Concurrency: redis.asyncio hands each concurrent command its own pooled connection, so a
+    BLPOP waiting 5 s occupies one connection and never delays a publish on another."""
+
+    def __init__(self, address: RedisAddress, connect_timeout: float = 2.0, request_timeout: float = 30.0) -> None:
+        self.url = address.url
+        self.max_waiting = address.max_waiting
+        self._redis = _Redis(address, connect_timeout, request_timeout)
+        self._publish = self._redis.client.register_script(PUBLISH_SCRIPT)
+        self._pop = self._redis.client.register_script(POP_SCRIPT)
+        self._channels: set[ChannelSubscription] = set()  # to close them with the client
+
+    async def connect(self) -> RedisBus:
+        await self._redis.run(self._redis.client.ping())
+        return self
+
+    async def create_subscription(self, topic: str, name: str) -> None:
+        prefix = _topic_prefix(check_name("topic", topic))
+        await self._redis.run(self._redis.client.sadd(prefix + "subs", quote(check_name("subscription", name), safe="")))
+
+    async def delete_subscription(self, topic: str, name: str) -> bool:
+        prefix = _topic_prefix(check_name("topic", topic))
+        quoted = quote(check_name("subscription", name), safe="")
+        async with self._redis.client.pipeline(transaction=True) as pipe:
+            pipe.srem(prefix + "subs", quoted).delete(prefix + "queue:" + quoted).hdel(prefix + "dropped", quoted)
+            removed, _, _ = await self._redis.run(pipe.execute())
+        return bool(removed)
+
+    async def publish(self, topic: str, message: bytes | str) -> int:
+        prefix = _topic_prefix(check_name("topic", topic))
+        data = to_bytes(message)
+        keys = [prefix + "subs", prefix + "dropped"]
+        return int(await self._redis.run(self._publish(keys=keys, args=[data, self.max_waiting, prefix + "queue:"])))
+
+    async def receive(self, topic: str, name: str, timeout: float) -> bytes | None:
+        prefix = _topic_prefix(check_name("topic", topic))
+        quoted = quote(check_name("subscription", name), safe="")
+        subs_key, queue_key = prefix + "subs", prefix + "queue:" + quoted
+        found = await self._redis.run(self._pop(keys=[subs_key, queue_key], args=[quoted]))
+        if found[0] == 0:
+            raise NoSuchSubscription(f"topic {topic!r} has no subscription {name!r}")
+        if len(found) > 1:
+            return found[1]
+        if timeout <= 0:
+            return None
+        # BLPOP treats a timeout that rounds to 0 ms as "wait forever".
+        timeout = max(float(timeout), 0.001)
+        popped = await self._redis.run(self._redis.client.blpop([queue_key], timeout=timeout), extra_wait=timeout)
+        return popped[1] if popped else None
+
+    async def subscription_stats(self, topic: str) -> list[SubscriptionStats]:
+        prefix = _topic_prefix(check_name("topic", topic))
+        names = sorted(await self._redis.run(self._redis.client.smembers(prefix + "subs")))
+        if not names:
+            return []
+        async with self._redis.client.pipeline(transaction=False) as pipe:
+            for quoted in names:
+                pipe.llen(prefix + "queue:" + quoted.decode())
+            pipe.hgetall(prefix + "dropped")
+            *lengths, dropped = await self._redis.run(pipe.execute())
+        stats = [
+            SubscriptionStats(unquote(quoted.decode()), int(length), int(dropped.get(quoted, 0)))
+            for quoted, length in zip(names, lengths)
+        ]
+        return sorted(stats, key=lambda s: s.name)
+
+    async def publish_channel(self, channel: str, message: bytes | str) -> int:
+        key = f"pysupervise:bus:channel:{check_name('channel', channel)}"
+        return int(await self._redis.run(self._redis.client.publish(key, to_bytes(message))))
+
+    def subscribe(self, channel: str, max_buffered: int = DEFAULT_CHANNEL_BUFFER) -> ChannelSubscription:
+        subscription = _RedisChannelSubscription(self._redis, check_name("channel", channel), max_buffered, self._channels.discard)
+        self._channels.add(subscription)
+        return subscription
+
+    async def close(self) -> None:
+        for subscription in list(self._channels):
+            await subscription.aclose()
+        self._channels.clear()
+        await self._redis.close()
+
+
+class RedisCache(CacheClient):
+    def __init__(self, address: RedisAddress, connect_timeout: float = 2.0, request_timeout: float = 30.0) -> None:
+        self.url = address.url
+        self._redis = _Redis(address, connect_timeout, request_timeout)
+
+    async def connect(self) -> RedisCache:
+        await self._redis.run(self._redis.client.ping())
+        return self
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._redis.run(self._redis.client.get(_cache_key(key)))
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        # Without px, SET also clears an earlier expiry: the same as the embedded store.
+        px = None if check_ttl(ttl) is None else max(1, round(ttl * 1000))
+        await self._redis.run(self._redis.client.set(_cache_key(key), to_bytes(value), px=px))
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._redis.run(self._redis.client.delete(_cache_key(key))))
+
+    async def incr(self, key: str, by: int = 1) -> int:
+        try:
+            return int(await self._redis.run(self._redis.client.incrby(_cache_key(key), int(by))))
+        except ResponseError:
+            raise NotAnInteger(f"cache key {key!r} does not hold a decimal integer") from None
+
+    async def close(self) -> None:
+        await self._redis.close()
+
+
+def _cache_key(key: str) -> str:
+    return "pysupervise:cache:" + check_name("cache key", key)
