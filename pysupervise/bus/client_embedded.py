@@ -32,7 +32,11 @@ class _EmbeddedChannelSubscription(ChannelSubscription):
         sub_id, self.sub_id = self.sub_id, None
         if sub_id is not None:
             self._bus._by_sub_id.pop(sub_id, None)
-            self._bus._conn.send_nowait(Op.UNSUBSCRIBE, encode_int(sub_id))
+            if self._bus._conn.connected:  # a lost connection already unsubscribed it
+                try:
+                    await self._bus._conn.request(Op.UNSUBSCRIBE, encode_int(sub_id))
+                except BusUnavailable:
+                    pass
 
 
 class EmbeddedBus(BusClient):

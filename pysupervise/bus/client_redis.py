@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,6 +56,8 @@ if message then return {1, message} end
 return {1}
 """
 RESUBSCRIBE_BACKOFF = (0.05, 2.0)
+COMMAND_CONNECTIONS = 32  # per client, for everything that answers at once
+WAITING_CONNECTIONS = 1024  # per client, one per concurrent receive() wait or channel subscription
 
 
 def _topic_prefix(topic: str) -> str:
@@ -72,8 +75,18 @@ class _Redis:
         # is taken from the pool and replaced, which is what makes the next call reconnect.
         # socket_timeout=None because BLPOP and pub/sub reads legitimately wait; asyncio
         # deadlines in run() bound every call instead.
-        self.client = aioredis.Redis.from_url(
-            address.redis_url, socket_connect_timeout=connect_timeout, socket_timeout=None, retry=Retry(NoBackoff(), 0)
+        options: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": None, "retry": Retry(NoBackoff(), 0)}
+        # Two pools, so connections parked in BLPOP or pub/sub can never starve quick commands:
+        # a burst of tasks waits for one of COMMAND_CONNECTIONS instead of opening hundreds.
+        self.client = aioredis.Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                address.redis_url, max_connections=COMMAND_CONNECTIONS, timeout=request_timeout, **options
+            )
+        )
+        self.waiting_client = aioredis.Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                address.redis_url, max_connections=WAITING_CONNECTIONS, timeout=request_timeout, **options
+            )
         )
 
     async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0) -> T:
@@ -93,6 +106,7 @@ class _Redis:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.waiting_client.aclose()
 
 
 class _RedisChannelSubscription(ChannelSubscription):
@@ -112,7 +126,7 @@ class _RedisChannelSubscription(ChannelSubscription):
         self._reader = asyncio.create_task(self._read(), name=f"pysupervise-bus-channel-{self.channel}")
 
     async def _subscribe(self) -> None:
-        pubsub = self._redis.client.pubsub()
+        pubsub = self._redis.waiting_client.pubsub()
         try:
             await pubsub.subscribe(self._key)
             # Wait for Redis to confirm, so a publish sent after open() returns is seen.
@@ -156,8 +170,9 @@ class _RedisChannelSubscription(ChannelSubscription):
                 pass
         if self._pubsub is not None:
             try:
+                await self._pubsub.unsubscribe()  # Redis would otherwise count it until it sees the close
                 await self._pubsub.aclose()
-            except (RedisConnectionError, OSError):
+            except (RedisConnectionError, RedisTimeoutError, OSError):
                 pass
 
 
@@ -208,7 +223,7 @@ class RedisBus(BusClient):
             return None
         # BLPOP treats a timeout that rounds to 0 ms as "wait forever".
         timeout = max(float(timeout), 0.001)
-        popped = await self._redis.run(self._redis.client.blpop([queue_key], timeout=timeout), extra_wait=timeout)
+        popped = await self._redis.run(self._redis.waiting_client.blpop([queue_key], timeout=timeout), extra_wait=timeout)
         return popped[1] if popped else None
 
     async def subscription_stats(self, topic: str) -> list[SubscriptionStats]:
