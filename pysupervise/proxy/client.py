@@ -39,7 +39,7 @@ class ClientConnection(asyncio.Protocol):
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
-                 "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
+                 "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken", "batching", "out",
                  "served_count")
 
     def __init__(self, server: "ProxyServer") -> None:
@@ -65,6 +65,8 @@ class ClientConnection(asyncio.Protocol):
         self.upgrade_pending = False
         self.closed = False
         self.broken = False
+        self.batching = 0
+        self.out: list[bytes] = []
         self.served_count = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -184,7 +186,7 @@ class ClientConnection(asyncio.Protocol):
             request.body = RequestBody(self.settings.buffer_memory_max, self.server.spill_dir)
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.backend = self.server.routes.match(request.host, request.url)
         request.keep_request_id(self.server.new_request_id())
 
@@ -257,7 +259,7 @@ class ClientConnection(asyncio.Protocol):
         close = self.must_close or not request.keep_alive or request.wants_upgrade
         shown = diagnostics if (self.loopback and self.settings.dev_errors) else ""
         extra = b"Retry-After: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b""
-        self.transport.write(error_response(status, request.request_id or self.server.new_request_id(),
+        self.write(error_response(status, request.request_id or self.server.new_request_id(),
                                             request.accept, reason, diagnostics=shown, close=close,
                                             head_only=request.method == b"HEAD", extra_headers=extra))
         if close:
@@ -318,11 +320,30 @@ class ClientConnection(asyncio.Protocol):
     # -- writing ------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        if self.batching:
+            self.out.append(data)
+        else:
+            self.transport.write(data)
 
     def write_chunk(self, data: bytes) -> None:
         if data:
-            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+            self.write(b"%x\r\n" % len(data))
+            self.write(data)
+            self.write(b"\r\n")
+
+    def begin_batch(self) -> None:
+        """Collect writes until end_batch: a response head and body read together leave in one send()."""
+        self.batching += 1
+
+    def end_batch(self) -> None:
+        self.batching -= 1
+        if not self.batching and self.out:
+            self.flush()
+
+    def flush(self) -> None:
+        out, self.out = self.out, []
+        if out and not self.transport.is_closing():
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def pause_reading(self, paused: bool) -> None:
         if self.closed or paused == self.reading_paused:
@@ -335,6 +356,7 @@ class ClientConnection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self.flush()
             self.transport.close()
 
     def abort(self) -> None:

@@ -107,7 +107,11 @@ class Exchange:
         else:
             data = body.in_memory()
             if data is not None:
-                transport.writelines((head, data))
+                # One send() for small requests; large bodies are not copied just to save a syscall.
+                if len(data) <= 65536:
+                    transport.write(head + data)
+                else:
+                    transport.writelines((head, data))
             else:
                 transport.write(head)
                 self._body_chunks = body.file_chunks()

@@ -49,6 +49,8 @@ class UpstreamConnection(asyncio.Protocol):
             exchange.tunnel_from_upstream(data)
             return
         self._got_bytes = True
+        client = exchange.client
+        client.begin_batch()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -62,6 +64,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             if ex is not None:
                 ex.upstream_failed(f"invalid HTTP from worker: {exc}", self._got_bytes)
+        finally:
+            client.end_batch()
         if self._reset_parser:
             self._reset_parser = False
             self.parser = httptools.HttpResponseParser(self)

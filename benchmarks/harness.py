@@ -1,0 +1,203 @@
+"""Shared pieces of the benchmarks: start pysupervise, nginx or bare workers, run wrk, take medians."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def wait_for_http(port: int, path: str = "/", timeout: float = 60) -> None:
+    """Until a request gets an answer (the port accepts connections before the apps are ready)."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            if conn.getresponse().status < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"no successful HTTP answer on port {port} after {timeout} s")
+
+
+def require(program: str, package: str) -> str:
+    path = shutil.which(program) or (f"/usr/sbin/{program}" if os.path.exists(f"/usr/sbin/{program}") else None)
+    if path is None:
+        sys.exit(f"{program} is needed for this benchmark: apt-get install -y {package}")
+    return path
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Pysupervise:
+    """A pysupervise master hosting one app; `sockets` are its workers' Unix sockets (for nginx to share)."""
+
+    port: int
+    run_dir: Path
+    process: subprocess.Popen
+
+    def sockets(self, app: str) -> list[Path]:
+        return sorted((self.run_dir / app).glob("*.sock"))
+
+
+@contextlib.contextmanager
+def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervise]:
+    workdir = Path(tempfile.mkdtemp(prefix="psb-", dir="/tmp"))
+    port = free_port()
+    config = workdir / "supervisor.toml"
+    config.write_text(textwrap.dedent(f"""
+        [supervisor]
+        listen = "127.0.0.1:{port}"
+        run_dir = "{workdir}/run"
+        log_dir = "{workdir}/logs"
+        [proxy]
+        {proxy_toml}
+        """) + textwrap.dedent(apps_toml).replace("{repo}", str(REPO)))
+    process = subprocess.Popen([sys.executable, "-m", "pysupervise", "start", "-c", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    try:
+        wait_for_http(port)
+        yield Pysupervise(port, workdir / "run", process)
+    finally:
+        stop_process(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> Iterator[int]:
+    """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup)."""
+    nginx = require("nginx", "nginx")
+    prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
+    port = free_port()
+    servers = "\n".join(f"        server unix:{s};" for s in sockets)
+    # As root, nginx workers would run as `nobody` and could not open the workers' sockets.
+    user = "user root;" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(textwrap.dedent(f"""
+        {user}
+        worker_processes {worker_processes};
+        error_log {prefix}/error.log;
+        pid {prefix}/nginx.pid;
+        events {{ worker_connections 8192; }}
+        http {{
+            access_log off;
+            client_body_temp_path {prefix}/body;
+            proxy_temp_path {prefix}/proxy;
+            fastcgi_temp_path {prefix}/fastcgi;
+            uwsgi_temp_path {prefix}/uwsgi;
+            scgi_temp_path {prefix}/scgi;
+            client_max_body_size 200m;
+            upstream workers {{
+        {servers}
+                keepalive 256;
+            }}
+            server {{
+                listen 127.0.0.1:{port} reuseport;
+                location / {{
+                    proxy_pass http://workers;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_set_header Host $host;
+                }}
+            }}
+        }}
+        """))
+    process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        stop_process(process)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def direct_workers(app: str, workers: int) -> Iterator[int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "direct_workers.py"), app,
+                                "--port", str(port), "--workers", str(workers)], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        stop_process(process)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(port: int, path: str = "/", seconds: int = 5, connections: int = 64, threads: int = 1) -> WrkResult:
+    binary = require("wrk", "wrk")
+    out = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    try:
+        return _parse_wrk(out)
+    except (AttributeError, ValueError) as exc:
+        raise RuntimeError(f"cannot read wrk's output ({exc}):\n{out}") from None
+
+
+def _parse_wrk(out: str) -> WrkResult:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return WrkResult(rps, p50, p99, errors + (int(non2xx.group(1)) if non2xx else 0))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
