@@ -69,13 +69,18 @@ class _Redis:
 
     def __init__(self, address: RedisAddress, connect_timeout: float, request_timeout: float) -> None:
         self.url = address.url
+        self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         # No hidden retries: a command that failed mid-flight might have been applied, so the
         # caller gets BusUnavailable and decides. A dead pooled connection is noticed when it
         # is taken from the pool and replaced, which is what makes the next call reconnect.
         # socket_timeout=None because BLPOP and pub/sub reads legitimately wait; asyncio
         # deadlines in run() bound every call instead.
-        options: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": None, "retry": Retry(NoBackoff(), 0)}
+        # protocol=2: under RESP3 redis-py 8 enables maintenance notifications, which switches off
+        # the check that finds a pooled connection the server has closed (tested in test_failures).
+        options: dict[str, Any] = {
+            "socket_connect_timeout": connect_timeout, "socket_timeout": None, "retry": Retry(NoBackoff(), 0), "protocol": 2,
+        }
         # Two pools, so connections parked in BLPOP or pub/sub can never starve quick commands:
         # a burst of tasks waits for one of COMMAND_CONNECTIONS instead of opening hundreds.
         self.client = aioredis.Redis(
@@ -89,19 +94,22 @@ class _Redis:
             )
         )
 
-    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0) -> T:
+    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0, deadline: float | None = None) -> T:
+        deadline = self.request_timeout + extra_wait if deadline is None else deadline
         try:
-            async with asyncio.timeout(self.request_timeout + extra_wait):
+            async with asyncio.timeout(deadline):
                 return await awaitable
+        except TimeoutError:
+            raise BusUnavailable(f"cannot reach the Redis bus at {self.url}: no answer within {deadline:g}s") from None
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise self.unavailable(error) from None
 
     def unavailable(self, error: BaseException) -> BusUnavailable:
-        if isinstance(error, TimeoutError):
-            return BusUnavailable(f"the Redis bus at {self.url} did not answer within {self.request_timeout:g}s")
+        if "connecting to" in str(error):  # how redis-py words a failed connect
+            return BusUnavailable(f"cannot reach the Redis bus at {self.url}: {error} (is redis-server running there?)")
         return BusUnavailable(
-            f"cannot reach the Redis bus at {self.url}: {error} "
-            "(a request in flight may or may not have been applied; the next call reconnects)"
+            f"lost the connection to the Redis bus at {self.url}: {error}; a request in flight may or may not "
+            "have been applied, and the next call reconnects"
         )
 
     async def close(self) -> None:
@@ -189,7 +197,7 @@ class RedisBus(BusClient):
         self._channels: set[ChannelSubscription] = set()  # to close them with the client
 
     async def connect(self) -> RedisBus:
-        await self._redis.run(self._redis.client.ping())
+        await self._redis.run(self._redis.client.ping(), deadline=self._redis.connect_timeout)
         return self
 
     async def create_subscription(self, topic: str, name: str) -> None:
@@ -264,7 +272,7 @@ class RedisCache(CacheClient):
         self._redis = _Redis(address, connect_timeout, request_timeout)
 
     async def connect(self) -> RedisCache:
-        await self._redis.run(self._redis.client.ping())
+        await self._redis.run(self._redis.client.ping(), deadline=self._redis.connect_timeout)
         return self
 
     async def get(self, key: str) -> bytes | None:

@@ -137,7 +137,7 @@ class EmbeddedConnection:
         except TimeoutError:
             protocol.pending.pop(request_id, None)
             raise BusUnavailable(
-                f"the pysupervise bus at {self.url} did not answer within {self.request_timeout + extra_wait:g}s"
+                f"cannot reach the pysupervise bus at {self.url}: no answer within {self.request_timeout + extra_wait:g}s"
             ) from None
         except asyncio.CancelledError:
             protocol.pending.pop(request_id, None)

@@ -18,7 +18,6 @@ from .connect import connect_cache
 log = logging.getLogger("pysupervise.bus")
 
 DEFAULT_SESSION_TTL = 24 * 60 * 60
-SESSION_REQUEST_KEY = "pysupervise.session"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # what secrets.token_urlsafe(32) makes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,6 +62,10 @@ class Session(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Session {'new' if self.new else self.identity[:6] + '…'} {self._data!r}>"  # type: ignore[index]
+
+
+# web.RequestKey exists from aiohttp 3.12 and silences its str-key warning; older aiohttp takes a str.
+SESSION_REQUEST_KEY: Any = getattr(web, "RequestKey", lambda name, _type: name)("pysupervise.session", Session)
 
 
 def get_session(request: web.Request) -> Session:
