@@ -212,6 +212,9 @@ def test_no_route_is_404_and_not_a_worker(site):
     response = site.get("/nothing-here", headers={"Accept": "application/json"})
     assert response.status == 404
     assert response.json()["status"] == 404 and response.header("X-Request-Id")
+    html = site.get("/nothing-here")
+    assert html.status == 404 and html.header("Content-Type").startswith("text/html")
+    assert b"<h1>404 Not Found</h1>" in html.body
 
 
 def test_status_lists_every_worker(site):

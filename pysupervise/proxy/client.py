@@ -177,8 +177,12 @@ class ClientConnection(asyncio.Protocol):
             raise RequestRejected(405, "CONNECT is not supported: this is a reverse proxy")
         if request.url[:1] != b"/":
             self._absolute_form(request)
-        if not request.host and request.http_minor == 1:
-            raise RequestRejected(400, "HTTP/1.1 requests must carry a Host header")
+        if not request.host:
+            if request.http_minor == 1:
+                raise RequestRejected(400, "HTTP/1.1 requests must carry a Host header")
+            # HTTP/1.0 may omit Host; workers (aiohttp, uvicorn) want one, so name ourselves.
+            request.host = self.server.default_host
+            request.headers.append((b"Host", request.host))
         if request.declared_length > self.settings.max_body_size:
             raise RequestRejected(413, f"the request body is larger than {self.settings.max_body_size} bytes "
                                        "(max_body_size)")

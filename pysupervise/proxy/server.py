@@ -35,6 +35,7 @@ class ProxyServer:
         self.routes: RouteTable[AppBackend] = RouteTable()
         self.connections: set[ClientConnection] = set()
         self.port = 0
+        self.default_host = b"localhost"
         self._on_exchange_done = on_exchange_done
         self._request_prefix = os.urandom(4).hex().encode()
         self._request_counter = itertools.count(1)
@@ -62,6 +63,8 @@ class ProxyServer:
             raise
         self._sockets.append(sock)
         self.port = sock.getsockname()[1]
+        shown_host = f"[{host}]" if ":" in host else host
+        self.default_host = f"{shown_host}:{self.port}".encode()
         return self.port
 
     def serve(self) -> None:

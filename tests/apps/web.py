@@ -101,6 +101,25 @@ async def say(request: web.Request) -> web.Response:
     return web.Response(text="said")
 
 
+async def no_content(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+async def not_modified(request: web.Request) -> web.Response:
+    return web.Response(status=304, headers={"ETag": '"v1"'})
+
+
+async def streamed(request: web.Request) -> web.StreamResponse:
+    """A chunked response in pieces separated by pauses (no Content-Length)."""
+    response = web.StreamResponse()
+    await response.prepare(request)
+    for i in range(int(request.query.get("pieces", "3"))):
+        await response.write(f"piece-{i}\n".encode())
+        await asyncio.sleep(float(request.query.get("pause", "0.05")))
+    await response.write_eof()
+    return response
+
+
 def create_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app["counter"] = Counter()
@@ -110,8 +129,12 @@ def create_app() -> web.Application:
         ("GET", "/env", env), ("GET", "/headers", headers), ("GET", "/dup", dup_headers),
         ("GET", "/download", download), ("GET", "/slow", slow), ("POST", "/slow", slow),
         ("GET", "/crash", crash), ("POST", "/crash", crash), ("GET", "/say", say),
+        ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
     ]:
-        app.router.add_route(method, PREFIX + path, handler)
+        if method == "GET":
+            app.router.add_get(PREFIX + path, handler)  # with HEAD
+        else:
+            app.router.add_route(method, PREFIX + path, handler)
     return app
 
 
