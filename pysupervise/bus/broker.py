@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from .cache_store import CacheStore
 from .protocol import PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, Op, ProtocolError, decode_float, decode_int, encode_frame, encode_int
@@ -81,8 +81,8 @@ class BrokerConnection(asyncio.Protocol):
         return self.closed or self.transport is None or self.transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
         self.broker.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Callable
+from typing import Callable, cast
 
 from .errors import BusError, BusUnavailable, NoSuchSubscription, NotAnInteger
 from .protocol import PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, Op, ProtocolError, encode_frame, encode_int
@@ -32,8 +32,8 @@ class _ClientProtocol(asyncio.Protocol):
         self._decoder = FrameDecoder()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
