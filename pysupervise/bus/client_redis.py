@@ -157,7 +157,10 @@ class _RedisChannelSubscription(ChannelSubscription):
                         pause = RESUBSCRIBE_BACKOFF[0]
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
                 log.warning("bus: channel %r lost its Redis connection (%s); resubscribing", self.channel, error)
-            await self._pubsub.aclose()
+            try:
+                await self._pubsub.aclose()
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                pass  # it is broken already; only its pool slot matters
             while True:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RESUBSCRIBE_BACKOFF[1])
