@@ -83,15 +83,12 @@ class _Redis:
         }
         # Two pools, so connections parked in BLPOP or pub/sub can never starve quick commands:
         # a burst of tasks waits for one of COMMAND_CONNECTIONS instead of opening hundreds.
-        self.client = aioredis.Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                address.redis_url, max_connections=COMMAND_CONNECTIONS, timeout=request_timeout, **options
-            )
+        # from_pool: the client owns its pool, so aclose() closes the pool's connections too.
+        self.client = aioredis.Redis.from_pool(
+            BlockingConnectionPool.from_url(address.redis_url, max_connections=COMMAND_CONNECTIONS, timeout=request_timeout, **options)
         )
-        self.waiting_client = aioredis.Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                address.redis_url, max_connections=WAITING_CONNECTIONS, timeout=request_timeout, **options
-            )
+        self.waiting_client = aioredis.Redis.from_pool(
+            BlockingConnectionPool.from_url(address.redis_url, max_connections=WAITING_CONNECTIONS, timeout=request_timeout, **options)
         )
 
     async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0, deadline: float | None = None) -> T:

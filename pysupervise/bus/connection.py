@@ -146,12 +146,6 @@ class EmbeddedConnection:
             raise
         return _check(frame)
 
-    def send_nowait(self, op: int, *args: bytes) -> None:
-        """Fire and forget (an unsubscribe on the way out): skipped when not connected."""
-        if self.connected:
-            assert self._protocol is not None
-            self._protocol.send(op, *args)
-
     async def close(self) -> None:
         self._closed = True
         protocol, self._protocol = self._protocol, None

@@ -9,7 +9,7 @@ import pytest
 
 from pysupervise import bus
 from pysupervise.bus.broker import EmbeddedBroker
-from tests.bus.servers import RedisServer, short_tempdir
+from tests.bus.servers import RedisServer, redis_blocked_clients, short_tempdir
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,14 @@ class Backend:
         await broker.start()
         self.brokers.append(broker)
         return broker.url
+
+    def parked_receives(self) -> int:
+        """receive() calls waiting on the server right now, however the backend keeps them."""
+        if self.redis is not None:
+            return redis_blocked_clients(self.redis.port)
+        return sum(
+            s["receivers"] for broker in self.brokers for subs in broker.stats()["subscriptions"].values() for s in subs.values()
+        )
 
     async def client(self, url: str | None = None) -> bus.BusClient:
         client = await bus.connect(url or self.url)

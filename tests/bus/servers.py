@@ -26,11 +26,25 @@ def short_tempdir() -> Path:
 
 
 def redis_command(port: int, *words: str, timeout: float = 1.0) -> bytes:
-    """One command over a plain socket (no redis-py), for probing and flushing the test server."""
+    """One command over a plain socket (no redis-py), for probing the test server; returns the raw reply."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         request = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
         sock.sendall(request.encode())
-        return sock.recv(1024)
+        reply = b""
+        while b"\r\n" not in reply:
+            reply += sock.recv(4096) or b"\r\n"
+        if reply.startswith(b"$"):  # a bulk string: read all of it
+            header, _, body = reply.partition(b"\r\n")
+            while len(body) < int(header[1:]) + 2:
+                body += sock.recv(65536)
+            return body[: int(header[1:])]
+        return reply
+
+
+def redis_blocked_clients(port: int) -> int:
+    """How many connections wait in BLPOP and the like: the Redis side of a parked receive()."""
+    info = redis_command(port, "INFO", "clients").decode()
+    return int(next(line.split(":")[1] for line in info.splitlines() if line.startswith("blocked_clients:")))
 
 
 class RedisServer:

@@ -29,11 +29,11 @@ async def test_receive_times_out_with_none(client: bus.BusClient) -> None:
         assert await client.receive("photos", "idle", timeout=0.2) is None
 
 
-async def test_waiting_receive_does_not_block_other_calls_on_the_same_client(client: bus.BusClient) -> None:
+async def test_waiting_receive_does_not_block_other_calls_on_the_same_client(backend: Backend, client: bus.BusClient) -> None:
     await client.create_subscription("photos", "waiting")
     await client.create_subscription("photos", "other")
     waiting = asyncio.create_task(client.receive("photos", "waiting", timeout=10))
-    await eventually(lambda: _true_after_yield(), "the receive to be sent")
+    await eventually(lambda: _is_one(backend.parked_receives()), "the receive to wait on the server")
     async with asyncio.timeout(2):  # far less than the receive's 10 s
         assert await client.subscriptions("photos") == [("other", 0), ("waiting", 0)]
         assert await client.publish("photos", b"wake up") == 2
@@ -190,9 +190,8 @@ async def test_many_concurrent_tasks_share_one_client(client: bus.BusClient) -> 
     assert sorted(int(m) for m in received) == list(range(200))
 
 
-async def _true_after_yield() -> bool:
-    await asyncio.sleep(0.05)  # lets the receive task send its request
-    return True
+async def _is_one(value: int) -> bool:
+    return value == 1
 
 
 async def _publish_until_done(client: bus.BusClient, channel: str, reader: asyncio.Task[bytes]) -> bool:

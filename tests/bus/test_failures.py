@@ -12,7 +12,7 @@ import pytest
 from pysupervise import bus
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.bus.urls import embedded_url
-from tests.bus.servers import RedisServer, eventually, free_port, short_tempdir
+from tests.bus.servers import RedisServer, eventually, free_port, redis_blocked_clients, short_tempdir
 
 DEADLINE = 5.0  # "quickly": far below anything that would look like a hang
 
@@ -99,6 +99,12 @@ class Restartable:
             await self.broker.close()
             self.broker = None
 
+    async def parked_receive(self) -> bool:
+        if self.redis is not None:
+            return redis_blocked_clients(self.redis.port) == 1
+        assert self.broker is not None
+        return self.broker.stats()["subscriptions"]["t"]["s"]["receivers"] == 1
+
     async def cleanup(self) -> None:
         await self.stop()
         shutil.rmtree(self.socket_path.parent, ignore_errors=True)
@@ -124,7 +130,7 @@ async def test_clients_recover_after_the_server_restarts(restartable: Restartabl
         await cache.set("k", b"before")
         channel = await client.subscribe("room").open()
         waiting = asyncio.create_task(client.receive("t", "s", timeout=30))
-        await asyncio.sleep(0.05)  # let the receive reach the server before it goes away
+        await eventually(restartable.parked_receive, "the receive to wait on the server before it goes away")
 
         await restartable.stop()
         async with asyncio.timeout(DEADLINE):
