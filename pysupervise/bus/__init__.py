@@ -36,6 +36,7 @@ __all__ = [
     "BusError",
     "BusUnavailable",
     "CacheClient",
+    "DEFAULT_SESSION_TTL",
     "ChannelSubscription",
     "NoSuchSubscription",
     "NotAnInteger",
