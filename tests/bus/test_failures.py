@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
@@ -18,9 +19,9 @@ DEADLINE = 5.0  # "quickly": far below anything that would look like a hang
 
 
 @pytest.fixture(params=["embedded", "redis"])
-def unreachable_url(request: pytest.FixtureRequest) -> str:
+def unreachable_url(request: pytest.FixtureRequest, short_dir: Path) -> str:
     if request.param == "embedded":
-        return embedded_url(short_tempdir() / "no-master-here.sock")
+        return embedded_url(short_dir / "no-master-here.sock")
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
@@ -32,8 +33,8 @@ async def test_unreachable_bus_raises_a_clear_error_quickly(unreachable_url: str
             await bus.connect_cache(unreachable_url)
 
 
-async def test_stale_socket_file_is_reported_as_such() -> None:
-    path = short_tempdir() / "bus.sock"
+async def test_stale_socket_file_is_reported_as_such(short_dir: Path) -> None:
+    path = short_dir / "bus.sock"
     with socket.socket(socket.AF_UNIX) as stale:
         stale.bind(str(path))  # the file stays, nobody listens: what a killed master leaves
     async with asyncio.timeout(DEADLINE):
@@ -42,10 +43,10 @@ async def test_stale_socket_file_is_reported_as_such() -> None:
 
 
 @pytest.mark.parametrize("kind", ["embedded", "redis"])
-async def test_a_server_that_accepts_but_never_answers_fails_within_the_connect_timeout(kind: str) -> None:
+async def test_a_server_that_accepts_but_never_answers_fails_within_the_connect_timeout(kind: str, short_dir: Path) -> None:
     if kind == "embedded":
         silent = socket.socket(socket.AF_UNIX)
-        path = short_tempdir() / "bus.sock"
+        path = short_dir / "bus.sock"
         silent.bind(str(path))
         url = embedded_url(path)
     else:
