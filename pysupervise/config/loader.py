@@ -88,6 +88,7 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
         if not isinstance(app_table, dict):
             raise app_where.error(f"expected a table ([apps.{name}]), got {shown(app_table)}")
         app = _build(AppConfig, app_table, app_where, name=name)
+        app = dataclasses.replace(app, static=_static_folders(app, app_where.child("static")))
         if (app.app is None) == (app.command is None):
             raise app_where.error("set exactly one of `app` (\"module:attribute\") or `command` (a program)")
         if app.command is not None and "interface" in app_table:
@@ -97,10 +98,20 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
     return tuple(apps)
 
 
+def _static_folders(app: AppConfig, where: Where) -> tuple[tuple[str, Path], ...]:
+    folders = []
+    for prefix, raw in app.static:
+        folder = (app.dir / raw).resolve()
+        if not folder.is_dir():
+            raise where.child(prefix).error(f"{folder} is not an existing folder (relative paths start at the app's dir)")
+        folders.append((prefix, folder))
+    return tuple(folders)
+
+
 def _check_routes(apps: list[AppConfig], where: Where) -> None:
     claimed: dict[tuple[str | None, str], str] = {}
     for app in apps:
-        for prefix in app.route:
+        for prefix in (*app.route, *(prefix for prefix, _folder in app.static)):
             key = (app.host.lower() if app.host else None, prefix)
             if key in claimed:
                 on_host = f" on host {app.host!r}" if app.host else ""

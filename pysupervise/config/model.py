@@ -87,6 +87,9 @@ class AppConfig:
                                 "is marked failed.")
     restart_window: float = setting(v.seconds, 60, "Seconds over which max_restarts is counted.")
     sticky: bool = setting(v.boolean, False, "Pin each client to a worker slot with a cookie.")
+    static: tuple[tuple[str, Path], ...] = setting(
+        v.static_folders, {}, 'URL prefix → folder under `dir`, served by the proxy itself, e.g. { "/static/" = "public/" }.')
+    access_log: bool = setting(v.boolean, True, "Write <log_dir>/<app>/access.log, one line per request.")
     env: tuple[tuple[str, str], ...] = setting(v.environment, {}, "Extra environment variables for workers.")
 
     @property

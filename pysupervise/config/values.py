@@ -225,3 +225,11 @@ def environment(value: Any, where: Where) -> tuple[tuple[str, str], ...]:
             raise where.child(name).error(f"expected a string, got {shown(raw)}")
         result.append((name, str(raw)))
     return tuple(result)
+
+
+def static_folders(value: Any, where: Where) -> tuple[tuple[str, str], ...]:
+    """`{ "/static/" = "public/" }`: URL prefix → folder; folders are resolved against the app's `dir` later."""
+    if not isinstance(value, dict):
+        raise where.error(f'expected a table of "/url/prefix/" = "folder", got {shown(value)}')
+    return tuple((url_prefix(prefix, where.child(prefix)), text(folder, where.child(prefix)))
+                 for prefix, folder in value.items())

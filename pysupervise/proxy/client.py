@@ -11,14 +11,16 @@ import httptools
 
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
-from pysupervise.proxy.exchange import Exchange
 from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
+    from pysupervise.proxy.exchange import Exchange
     from pysupervise.proxy.server import ProxyServer
 
 # What the connection's single deadline currently means.
-NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM = range(5)
+NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER = range(6)
+# After an error answer, how long we keep reading (and discarding) before closing; see _linger.
+_LINGER_SECONDS = 2.0
 # Pipelined requests parsed ahead of the one being answered before we stop reading.
 _PIPELINE_DEPTH = 32
 # Bytes a client may send after an upgrade request before the worker has answered it.
@@ -115,7 +117,7 @@ class ClientConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A half-closed client may still read the responses to what it already sent.
-        if self.active is None and not self.pending:
+        if self.broken or (self.active is None and not self.pending):
             return False
         self.must_close = True
         return True
@@ -191,7 +193,7 @@ class ClientConnection(asyncio.Protocol):
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.backend = self.server.routes.match(request.host, request.url)
+        request.target = self.server.routes.match(request.host, request.url)
         request.keep_request_id(self.server.new_request_id())
 
     def on_body(self, body: bytes) -> None:
@@ -220,13 +222,13 @@ class ClientConnection(asyncio.Protocol):
                 status, detail = request.rejection
                 self._write_error(request, status, detail, "")
                 return
-            backend = request.backend
-            if backend is None:
+            target = request.target
+            if target is None:
                 self._write_error(request, 404, "no app is configured for this URL", "")
                 if self.must_close:
                     return
                 continue
-            exchange = Exchange(self, request, backend)
+            exchange = target.new_exchange(self, request)
             self.active = exchange
             exchange.start()
         if self.active is None and not self.pending:
@@ -251,24 +253,43 @@ class ClientConnection(asyncio.Protocol):
         self._next()
 
     def exchange_failed(self, exchange: Exchange, status: int, reason: str, diagnostics: str,
-                        retry_after: bool) -> None:
+                        retry_after: bool, extra_headers: bytes = b"") -> None:
         self.active = None
         exchange.status = status
-        self._write_error(exchange.request, status, reason, diagnostics, retry_after=retry_after)
+        self._write_error(exchange.request, status, reason, diagnostics, retry_after=retry_after,
+                          extra_headers=extra_headers)
         self.server.exchange_finished(exchange, self)
         self._next()
 
     def _write_error(self, request: ProxyRequest, status: int, reason: str, diagnostics: str,
-                     retry_after: bool = False) -> None:
+                     retry_after: bool = False, extra_headers: bytes = b"") -> None:
         close = self.must_close or not request.keep_alive or request.wants_upgrade
         shown = diagnostics if (self.loopback and self.settings.dev_errors) else ""
-        extra = b"Retry-After: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b""
+        extra = extra_headers + (b"Retry-After: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b"")
         self.write(error_response(status, request.request_id or self.server.new_request_id(),
                                             request.accept, reason, diagnostics=shown, close=close,
                                             head_only=request.method == b"HEAD", extra_headers=extra))
         if close:
             self.must_close = True
-            self.close()
+            self._linger()
+
+    def _linger(self) -> None:
+        """Send the answer, stop writing, and discard what the client still sends for a moment.
+
+        Closing a socket with unread input makes the kernel send a reset, which can destroy our
+        answer (a 413, say) before the client reads it. nginx calls this a lingering close.
+        """
+        self.broken = True  # nothing more is parsed; data_received discards
+        self.flush()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._set_deadline(LINGER, _LINGER_SECONDS)
+            self.pause_reading(False)
+        else:
+            transport.close()
 
     def _reject(self, status: int, detail: str) -> None:
         """A request we cannot parse or accept: answer once the earlier ones are answered, then close."""
@@ -277,12 +298,11 @@ class ClientConnection(asyncio.Protocol):
         request = self.request or ProxyRequest(self.client_ip, self.loop.time())
         self.request = None
         request.keep_alive = False
-        request.backend = None
+        request.target = None
         if not request.request_id:
             request.request_id = self.server.new_request_id()
         if self.active is None and not self.pending:
             self._write_error(request, status, detail, "")
-            self.close()
         else:
             self.must_close = True
             request.rejection = (status, detail)
@@ -319,6 +339,8 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self.close()
         elif kind == KEEPALIVE and self.active is None and not self.pending:
+            self.close()
+        elif kind == LINGER:
             self.close()
 
     # -- writing ------------------------------------------------------------------------------

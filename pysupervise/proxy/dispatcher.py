@@ -63,8 +63,15 @@ class Dispatcher:
 
     # -- the hot path -------------------------------------------------------------------------
 
-    def acquire(self, exchange: "Exchange", avoid: "Endpoint | None" = None) -> "Endpoint | None":
+    def acquire(self, exchange: "Exchange", avoid: "Endpoint | None" = None,
+                prefer_slot: int | None = None) -> "Endpoint | None":
         """A worker slot now, or None when the exchange was queued or rejected."""
+        if prefer_slot is not None:
+            for endpoint in self.endpoints:
+                # Sticky: the pinned slot while it is alive and has room; otherwise the usual choice.
+                if endpoint.slot == prefer_slot and endpoint.alive and endpoint.in_flight < endpoint.capacity:
+                    endpoint.in_flight += 1
+                    return endpoint
         if not self.queue:
             endpoint = self._pick(avoid)
             if endpoint is not None:

@@ -14,12 +14,13 @@ if TYPE_CHECKING:
 class Endpoint:
     """Owned by the supervisor (it creates and retires them); used by the proxy to reach one worker."""
 
-    __slots__ = ("label", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
-                 "_loop", "_drained", "__weakref__")
+    __slots__ = ("label", "slot", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
+                 "_loop", "_drained", "_on_retire", "__weakref__")
 
-    def __init__(self, label: str, socket_path: str, capacity: int,
+    def __init__(self, label: str, socket_path: str, capacity: int, slot: int = 0,
                  diagnostics: Callable[[], str] | None = None) -> None:
         self.label = label
+        self.slot = slot
         self.socket_path = socket_path
         self.capacity = capacity
         self.in_flight = 0
@@ -30,6 +31,7 @@ class Endpoint:
         self.diagnostics = diagnostics
         self._loop = asyncio.get_running_loop()
         self._drained: asyncio.Future[None] | None = None
+        self._on_retire: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.label} in_flight={self.in_flight} alive={self.alive}>"
@@ -89,6 +91,25 @@ class Endpoint:
         self.alive = False
         self.close_idle()
         self._maybe_drained()
+        callbacks, self._on_retire = self._on_retire, []
+        for callback in callbacks:
+            callback()
+
+    def call_when_retired(self, callback: Callable[[], None], timeout: float) -> None:
+        """Run `callback` once: when the worker is retired (e.g. its exit was seen) or after `timeout`."""
+        if not self.alive:
+            callback()
+            return
+        done = False
+
+        def once() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                callback()
+
+        self._on_retire.append(once)
+        self._loop.call_later(timeout, once)
 
     def slot_released(self) -> None:
         self.in_flight -= 1

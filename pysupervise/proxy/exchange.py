@@ -22,7 +22,7 @@ class Exchange:
 
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
-                 "_body_chunks", "_pump_paused", "last_endpoint_label")
+                 "_body_chunks", "_pump_paused", "last_endpoint_label", "sticky_slot")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
         self.client = client
@@ -43,6 +43,7 @@ class Exchange:
         self._head: bytes | None = None
         self._body_chunks: Iterator[bytes] | None = None
         self._pump_paused = False
+        self.sticky_slot: int | None = None
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -50,7 +51,10 @@ class Exchange:
     # -- getting a worker ---------------------------------------------------------------------
 
     def start(self, avoid: "Endpoint | None" = None) -> None:
-        endpoint = self.backend.dispatcher.acquire(self, avoid)
+        backend = self.backend
+        if backend.sticky and avoid is None:
+            self.sticky_slot = _sticky_slot(self.request.cookies, backend.sticky_cookie)
+        endpoint = backend.dispatcher.acquire(self, avoid, self.sticky_slot)
         if endpoint is not None:
             self.assigned(endpoint)
 
@@ -59,6 +63,10 @@ class Exchange:
         self.endpoint = endpoint
         self.last_endpoint_label = endpoint.label
         conn = endpoint.take_idle()
+        if not self.request.idempotent:
+            while conn is not None and conn.closed_by_peer():
+                conn.close()
+                conn = endpoint.take_idle()
         if conn is None:
             endpoint.open_connection(self)
         else:
@@ -144,8 +152,13 @@ class Exchange:
             return
         self.client.response_started()
         self.status = status
+        extra = b""
+        backend = self.backend
+        if backend.sticky and self.endpoint is not None and self.endpoint.slot != self.sticky_slot:
+            extra = b"Set-Cookie: %s=%d; Path=/; HttpOnly; SameSite=Lax\r\n" % (backend.sticky_cookie,
+                                                                                self.endpoint.slot)
         head, self.framing, self.close_after = client_response_head(
-            status, reason, headers, self.request, self.client.must_close)
+            status, reason, headers, self.request, self.client.must_close, extra)
         self.client.write(head)
 
     def response_body(self, data: bytes) -> None:
@@ -166,8 +179,8 @@ class Exchange:
             conn.close()
         self._done()
 
-    def upstream_lost(self, got_bytes: bool) -> None:
-        """The worker connection closed under this exchange."""
+    def upstream_lost(self, got_bytes: bool, unsent: bool = False) -> None:
+        """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
         self.upstream = None
         if self.finished:
             return
@@ -185,7 +198,11 @@ class Exchange:
         else:
             failed = self.endpoint
             self._release_slot()
-            if not got_bytes and self.request.idempotent and not self.resent:
+            if unsent and self.connect_attempts < _MAX_CONNECT_ATTEMPTS:
+                # A pooled connection the worker closed under us: any method may go again.
+                self.connect_attempts += 1
+                self.start(avoid=failed)
+            elif not got_bytes and self.request.idempotent and not self.resent:
                 # The worker died (or dropped the connection) before answering: one more try elsewhere.
                 self.resent = True
                 self.start(avoid=failed)
@@ -266,9 +283,20 @@ class Exchange:
 
     def _fail(self, status: int, reason: str, endpoint: "Endpoint | None") -> None:
         self.finished = True
-        diagnostics = endpoint.diagnostics() if endpoint is not None and endpoint.diagnostics else ""
         self._close_body()
-        self.client.exchange_failed(self, status, reason, diagnostics, retry_after=False)
+        if endpoint is None or endpoint.diagnostics is None:
+            self.client.exchange_failed(self, status, reason, "", retry_after=False)
+            return
+
+        def answer() -> None:
+            if not self.client.closed:
+                self.client.exchange_failed(self, status, reason, endpoint.diagnostics(), retry_after=False)
+
+        if status == 502:
+            # A worker that just died has more stderr on its way: wait (briefly) until its exit is seen.
+            endpoint.call_when_retired(answer, timeout=1.0)
+        else:
+            answer()
 
     def _done(self) -> None:
         self.finished = True
@@ -283,3 +311,12 @@ class Exchange:
         body = self.request.body
         if body is not None:
             body.close()
+
+
+def _sticky_slot(cookie_headers: list[bytes], name: bytes) -> int | None:
+    for header in cookie_headers:
+        for pair in header.split(b";"):
+            key, _, value = pair.strip().partition(b"=")
+            if key == name and value.isdigit():
+                return int(value)
+    return None

@@ -35,7 +35,7 @@ class ProxyRequest:
 
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
-                 "started", "client_ip", "tunnel_prefix", "backend", "declared_length", "rejection")
+                 "started", "client_ip", "tunnel_prefix", "target", "declared_length", "rejection")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
@@ -57,7 +57,8 @@ class ProxyRequest:
         self.started = started
         self.client_ip = client_ip
         self.tunnel_prefix = b""
-        self.backend = None
+        # Where the route table sent it: an AppBackend or a StaticSite (both have new_exchange).
+        self.target = None
         # Content-Length as sent (llhttp has checked it is one valid number), or -1.
         self.declared_length = -1
         # (status, detail) when the proxy answers this request itself after the ones before it.

@@ -22,8 +22,9 @@ _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"tr
 
 
 def client_response_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
-                         request: "ProxyRequest", must_close: bool) -> tuple[bytes, Framing, bool]:
-    """(head bytes, body framing, close the client connection afterwards)."""
+                         request: "ProxyRequest", must_close: bool,
+                         extra: bytes = b"") -> tuple[bytes, Framing, bool]:
+    """(head bytes, body framing, close the client connection afterwards); `extra` is more header lines."""
     parts = [b"HTTP/1.1 %d " % status, reason or b"-", b"\r\n"]
     content_length = None
     request_id = request.request_id
@@ -39,7 +40,7 @@ def client_response_head(status: int, reason: bytes, headers: list[tuple[bytes, 
                 upgrade = value
             continue
         parts += (name, b": ", value, b"\r\n")
-    parts += (b"X-Request-Id: ", request_id, b"\r\n")
+    parts += (b"X-Request-Id: ", request_id, b"\r\n", extra)
     close = must_close or not request.keep_alive
     if status == 101:
         parts += (b"Connection: Upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")

@@ -8,7 +8,7 @@ import itertools
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.client import ClientConnection
@@ -27,8 +27,7 @@ SWEEP_INTERVAL = 0.25
 class ProxyServer:
     """Owns every client connection; the route table is replaced by the supervisor as apps change."""
 
-    def __init__(self, settings: "ProxySettings", spill_dir: str,
-                 on_exchange_done: Callable[["Exchange", ClientConnection], None] | None = None) -> None:
+    def __init__(self, settings: "ProxySettings", spill_dir: str) -> None:
         self.settings = settings
         self.spill_dir = spill_dir
         self.loop = asyncio.get_running_loop()
@@ -36,7 +35,6 @@ class ProxyServer:
         self.connections: set[ClientConnection] = set()
         self.port = 0
         self.default_host = b"localhost"
-        self._on_exchange_done = on_exchange_done
         self._request_prefix = os.urandom(4).hex().encode()
         self._request_counter = itertools.count(1)
         self._sockets: list[socket.socket] = []
@@ -109,7 +107,9 @@ class ProxyServer:
             for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
                 conn.deadline_passed()
             idle_before = now - self.settings.upstream_idle_timeout
-            for backend in self.routes.targets():
+            for backend in {target.backend for target in self.routes.targets()}:
+                if backend.access_log is not None:
+                    backend.access_log.flush()
                 backend.dispatcher.expire(now)
                 for endpoint in backend.dispatcher.endpoints:
                     if endpoint.idle:
@@ -132,9 +132,16 @@ class ProxyServer:
             self._room.set()
 
     def exchange_finished(self, exchange: "Exchange", conn: ClientConnection) -> None:
-        exchange.backend.status_counts[exchange.status] += 1
-        if self._on_exchange_done is not None:
-            self._on_exchange_done(exchange, conn)
+        backend = exchange.backend
+        backend.status_counts[exchange.status] += 1
+        backend.bytes_out += exchange.bytes_out
+        request = exchange.request
+        if request.body is not None:
+            backend.bytes_in += request.body.size
+        log = backend.access_log
+        if log is not None:
+            log.record(conn.client_ip, request.method, request.url, exchange.status, exchange.bytes_out,
+                       self.loop.time() - request.started, exchange.last_endpoint_label, request.request_id)
 
     # -- stopping -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import TYPE_CHECKING
 
 import httptools
@@ -71,11 +72,12 @@ class UpstreamConnection(asyncio.Protocol):
             self.parser = httptools.HttpResponseParser(self)
 
     def eof_received(self) -> bool | None:
-        self._lost()
+        self._lost(unsent=False)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost()
+        # EPIPE on a Unix socket means the worker had closed its end before our write: it never saw it.
+        self._lost(unsent=isinstance(exc, BrokenPipeError))
 
     def pause_writing(self) -> None:
         if self.exchange is not None:
@@ -95,19 +97,39 @@ class UpstreamConnection(asyncio.Protocol):
     def unbind(self) -> None:
         self.exchange = None
 
+    def closed_by_peer(self) -> bool:
+        """True if the worker has already closed (or written on) this idle connection.
+
+        One recv(MSG_PEEK) syscall; used before sending a non-idempotent request on a reused
+        connection, which could not be retried safely if the close were only noticed afterwards.
+        """
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return True
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=sock.fileno())
+        try:
+            probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            return True  # b"" (closed) or unexpected bytes: unusable either way
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            probe.detach()
+
     def close(self) -> None:
         self.usable = False
         if self.transport is not None:
             self.transport.close()
 
-    def _lost(self) -> None:
+    def _lost(self, unsent: bool) -> None:
         self.usable = False
         self.endpoint.forget(self)
         ex, self.exchange = self.exchange, None
         if self.transport is not None:
             self.transport.close()
         if ex is not None:
-            ex.upstream_lost(self._got_bytes)
+            ex.upstream_lost(self._got_bytes, unsent)
 
     # -- httptools callbacks ------------------------------------------------------------------
 
@@ -143,8 +165,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         ex = self.exchange
-        if ex is None or self.tunnel:
-            return
+        if ex is None or self.tunnel or ex.status == 101:
+            return  # a 101 ends in HttpParserUpgrade, and the connection becomes a tunnel
         if ex.interim:
             ex.interim = False  # a 1xx before the real response: keep parsing
             return

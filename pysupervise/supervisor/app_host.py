@@ -8,7 +8,8 @@ from collections import deque
 from typing import Any, Coroutine
 
 from pysupervise.config import AppConfig
-from pysupervise.proxy import AppBackend
+from pysupervise.proxy import AppBackend, Route, StaticSite
+from pysupervise.proxy.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff
 from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.generation import Generation, GenerationFailed
@@ -28,8 +29,10 @@ class AppHost:
         self.paths = paths
         self.shared_env = shared_env
         self.events = EventLog(paths.app_log_dir(config.name) / "events.log")
+        access_log = AccessLog(paths.app_log_dir(config.name) / "access.log") if config.access_log else None
         self.backend = AppBackend(config.name, queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
-                                  upstream_timeout=config.upstream_timeout)
+                                  upstream_timeout=config.upstream_timeout, sticky=config.sticky,
+                                  access_log=access_log)
         self.live: Generation | None = None
         self.draining: list[Generation] = []
         self.state = "starting"
@@ -69,7 +72,7 @@ class AppHost:
                 return False
             self.config = config
             self.backend.reconfigure(queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
-                                     upstream_timeout=config.upstream_timeout)
+                                     upstream_timeout=config.upstream_timeout, sticky=config.sticky)
             self._switch(generation)
             self.events.record("reload-switched", generation=number, seconds=f"{time.time() - started:.2f}")
             self.last_reload = {"ok": True, "generation": number, "at": time.time(), "trigger": reason}
@@ -172,6 +175,16 @@ class AppHost:
         self.state = "stopped"
         self.events.record("app-stopped")
         self.events.close()
+        if self.backend.access_log is not None:
+            self.backend.access_log.close()
+
+    def routes(self) -> list[Route]:
+        """This app's entries in the proxy's route table: its URL prefixes, then its static folders."""
+        host = self.config.host
+        routes: list[Route] = [Route(prefix, self.backend, host) for prefix in self.config.route]
+        routes += [Route(prefix, StaticSite(prefix, folder, self.backend), host)
+                   for prefix, folder in self.config.static]
+        return routes
 
     def _run(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

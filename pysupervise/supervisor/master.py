@@ -8,7 +8,7 @@ import signal
 from typing import Any, AsyncIterator, Callable
 
 from pysupervise.config import Config
-from pysupervise.proxy import ProxyServer, Route
+from pysupervise.proxy import ProxyServer
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.control import ControlClient
 from pysupervise.supervisor.control_server import ControlServer, single
@@ -85,9 +85,7 @@ class Master:
         self.say(f"pysupervise listening on {self.url}")
 
     def _publish_routes(self) -> None:
-        routes = [Route(prefix, host.backend, host.config.host)
-                  for host in self.hosts.values() for prefix in host.config.route]
-        self.proxy.routes.replace(routes)
+        self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
 
     def request_stop(self) -> None:
         if self._stop_requested is not None:

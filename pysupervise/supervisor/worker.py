@@ -92,7 +92,7 @@ class WorkerProcess:
         self.ready_at = time.time()
         self._record("worker-ready", seconds=f"{self.ready_at - self.started_at:.2f}")
         self.endpoint = Endpoint(self.label, str(self.socket_path), self.app.max_concurrent_requests,
-                                 diagnostics=self.stderr_tail)
+                                 slot=self.slot, diagnostics=self.stderr_tail)
 
     async def _wait_ready(self) -> None:
         loop = asyncio.get_running_loop()

@@ -19,6 +19,17 @@ class Counter:
         self.value = 0
 
 
+class Gates:
+    """Named events a test opens with /release, so streaming tests need no timing."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, asyncio.Event] = {}
+        self.download_progress = 0
+
+    def get(self, name: str) -> asyncio.Event:
+        return self.events.setdefault(name, asyncio.Event())
+
+
 async def whoami(request: web.Request) -> web.Response:
     return web.json_response({"pid": os.getpid(), "slot": os.environ.get("PYSUPERVISE_WORKER"),
                               "generation": os.environ.get("PYSUPERVISE_GENERATION"),
@@ -73,17 +84,56 @@ async def dup_headers(request: web.Request) -> web.Response:
 
 async def download(request: web.Request) -> web.StreamResponse:
     size = int(request.query["size"])
+    gates: Gates = request.app["gates"]
     response = web.StreamResponse()
     response.content_length = size
     await response.prepare(request)
     block = bytes(range(256)) * 256  # 64 KiB of a known pattern
     sent = 0
+    gates.download_progress = 0
     while sent < size:
         piece = block[: min(len(block), size - sent)]
-        await response.write(piece)
+        await response.write(piece)  # waits while the proxy applies backpressure
         sent += len(piece)
+        gates.download_progress = sent
     await response.write_eof()
     return response
+
+
+async def progress(request: web.Request) -> web.Response:
+    return web.json_response({"sent": request.app["gates"].download_progress})
+
+
+async def sse(request: web.Request) -> web.StreamResponse:
+    """Event 1, then wait for /release?gate=NAME, then event 2."""
+    gate = request.app["gates"].get(request.query["gate"])
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    await response.write(b"data: first\n\n")
+    await gate.wait()
+    await response.write(b"data: second\n\n")
+    await response.write_eof()
+    return response
+
+
+async def release(request: web.Request) -> web.Response:
+    request.app["gates"].get(request.query["gate"]).set()
+    return web.Response(text="released")
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    await ws.send_str(f"hello from {os.getpid()}")  # server push before the client says anything
+    async for message in ws:
+        if message.type == web.WSMsgType.TEXT:
+            if message.data == "close":
+                await ws.close()
+            else:
+                await ws.send_str("echo:" + message.data)
+        elif message.type == web.WSMsgType.BINARY:
+            await ws.send_bytes(message.data)
+    return ws
 
 
 async def slow(request: web.Request) -> web.Response:
@@ -123,6 +173,7 @@ async def streamed(request: web.Request) -> web.StreamResponse:
 def create_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app["counter"] = Counter()
+    app["gates"] = Gates()
     for method, path, handler in [
         ("GET", "/whoami", whoami), ("GET", "/count", count), ("POST", "/echo", echo),
         ("POST", "/digest", digest), ("PUT", "/digest", digest), ("GET", "/file", read_file),
@@ -130,6 +181,7 @@ def create_app() -> web.Application:
         ("GET", "/download", download), ("GET", "/slow", slow), ("POST", "/slow", slow),
         ("GET", "/crash", crash), ("POST", "/crash", crash), ("GET", "/say", say),
         ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
+        ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
     ]:
         if method == "GET":
             app.router.add_get(PREFIX + path, handler)  # with HEAD

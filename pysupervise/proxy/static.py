@@ -1,0 +1,233 @@
+"""An app's static folders, served by the proxy itself, so they keep working while the app's workers are down."""
+
+from __future__ import annotations
+
+import email.utils
+import mimetypes
+import mmap
+import os
+import stat
+import time
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pysupervise.proxy.response_head import client_response_head
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.backend import AppBackend
+    from pysupervise.proxy.client import ClientConnection
+    from pysupervise.proxy.request import ProxyRequest
+
+# Files up to this size go out with their head in one write; larger ones are written from an mmap
+# in slices as the client drains them (uvloop has no loop.sendfile, and this avoids a read() copy).
+_SMALL_FILE = 256 * 1024
+_SLICE = 256 * 1024
+
+
+class StaticSite:
+    """One URL prefix → folder mapping; a route target like an AppBackend."""
+
+    __slots__ = ("prefix", "folder", "backend")
+
+    def __init__(self, prefix: str, folder: Path, backend: "AppBackend") -> None:
+        self.prefix = prefix.encode()
+        self.folder = str(folder.resolve())
+        self.backend = backend  # the app it belongs to: its access log and status counters
+
+    def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
+        return StaticTransfer(client, request, self)
+
+    def resolve(self, url: bytes) -> str | None:
+        """The file for a URL, or None for anything outside the folder, hidden, or not a regular file."""
+        raw_path = url.split(b"?", 1)[0][len(self.prefix):]
+        path = urllib.parse.unquote_to_bytes(raw_path)
+        parts = [p for p in path.split(b"/") if p]
+        if any(p.startswith(b".") or b"\0" in p or b"\\" in p for p in parts):
+            return None  # "..", dotfiles and encoded variants of both
+        try:
+            candidate = os.path.join(self.folder, *(p.decode("utf-8") for p in parts))
+        except UnicodeDecodeError:
+            return None
+        real = os.path.realpath(candidate)
+        if real != self.folder and not real.startswith(self.folder + os.sep):
+            return None  # a symlink pointing out of the folder
+        if os.path.isdir(real):
+            real = os.path.join(real, "index.html")
+        return real if os.path.isfile(real) else None
+
+
+def _http_date(seconds: float) -> bytes:
+    return email.utils.formatdate(seconds, usegmt=True).encode()
+
+
+def _header(request: "ProxyRequest", name: bytes) -> bytes | None:
+    return next((v for n, v in request.headers if n.lower() == name), None)
+
+
+def _byte_range(spec: bytes, size: int) -> tuple[int, int] | None | bool:
+    """(first, last) for one satisfiable range; False when unsatisfiable; None to ignore the header."""
+    unit, _, ranges = spec.partition(b"=")
+    if unit.strip().lower() != b"bytes" or b"," in ranges:
+        return None  # several ranges: RFC 9110 lets us answer with the whole file
+    first, sep, last = ranges.strip().partition(b"-")
+    try:
+        if not sep:
+            return None
+        if not first:
+            length = int(last)
+            return (max(size - length, 0), size - 1) if length > 0 and size else False
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    except ValueError:
+        return None
+    return (start, end) if start <= end and start < size else False
+
+
+class StaticTransfer:
+    """Answers one request from a file; speaks the same callbacks as an Exchange to the client."""
+
+    __slots__ = ("client", "request", "site", "backend", "status", "bytes_out", "close_after", "finished",
+                 "tunnel", "upstream", "last_endpoint_label", "_view", "_offset", "_end")
+
+    def __init__(self, client: "ClientConnection", request: "ProxyRequest", site: StaticSite) -> None:
+        self.client = client
+        self.request = request
+        self.site = site
+        self.backend = site.backend
+        self.status = 0
+        self.bytes_out = 0
+        self.close_after = False
+        self.finished = False
+        self.tunnel = False
+        self.upstream = None
+        self.last_endpoint_label = "static"
+        self._view: memoryview | None = None
+        self._offset = 0
+        self._end = 0
+
+    def start(self) -> None:
+        request = self.request
+        if request.method not in (b"GET", b"HEAD"):
+            self._fail(405, "static files answer GET and HEAD only", b"Allow: GET, HEAD\r\n")
+            return
+        path = self.site.resolve(request.url)
+        try:
+            info = os.stat(path) if path is not None else None
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            self._fail(404, "no such file")
+            return
+        size = info.st_size
+        etag = b'"%x-%x"' % (info.st_mtime_ns, size)
+        headers = [(b"Last-Modified", _http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
+                   (b"Date", _http_date(time.time()))]
+        if self._not_modified(etag, info.st_mtime):
+            self._answer(304, b"Not Modified", headers)
+            return
+        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
+            content_type += "; charset=utf-8"
+        headers.append((b"Content-Type", content_type.encode()))
+        first, last = 0, size - 1
+        status, reason = 200, b"OK"
+        range_spec = _header(request, b"range")
+        if range_spec is not None and self._range_applies(etag, info.st_mtime):
+            wanted = _byte_range(range_spec, size)
+            if wanted is False:
+                self._fail(416, "the requested range is outside the file", b"Content-Range: bytes */%d\r\n" % size)
+                return
+            if wanted is not None:
+                first, last = wanted
+                status, reason = 206, b"Partial Content"
+                headers.append((b"Content-Range", b"bytes %d-%d/%d" % (first, last, size)))
+        length = last - first + 1 if size else 0
+        headers.append((b"Content-Length", str(length).encode()))
+        head = self._head(status, reason, headers)
+        if request.method == b"HEAD" or length == 0:
+            self.client.write(head)
+            self._done()
+            return
+        with open(path, "rb") as handle:
+            if length <= _SMALL_FILE:
+                handle.seek(first)
+                body = handle.read(length)
+                self.client.write(head + body)
+                self.bytes_out = len(body)
+                self._done()
+                return
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        self.client.write(head)
+        self._view = memoryview(mapped)
+        self._offset, self._end = first, last + 1
+        self._pump()
+
+    # -- conditional requests -----------------------------------------------------------------
+
+    def _not_modified(self, etag: bytes, mtime: float) -> bool:
+        if_none_match = _header(self.request, b"if-none-match")
+        if if_none_match is not None:
+            tags = [t.strip().removeprefix(b"W/") for t in if_none_match.split(b",")]
+            return b"*" in tags or etag in tags
+        since = _header(self.request, b"if-modified-since")
+        if since is not None:
+            try:
+                return int(mtime) <= email.utils.parsedate_to_datetime(since.decode("latin-1")).timestamp()
+            except (TypeError, ValueError):
+                return False
+        return False
+
+    def _range_applies(self, etag: bytes, mtime: float) -> bool:
+        if_range = _header(self.request, b"if-range")
+        if if_range is None:
+            return True
+        if if_range.startswith(b'"'):
+            return if_range == etag
+        try:
+            return int(mtime) <= email.utils.parsedate_to_datetime(if_range.decode("latin-1")).timestamp()
+        except (TypeError, ValueError):
+            return False
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _head(self, status: int, reason: bytes, headers: list) -> bytes:
+        head, _framing, self.close_after = client_response_head(status, reason, headers, self.request,
+                                                                self.client.must_close)
+        self.status = status
+        return head
+
+    def _answer(self, status: int, reason: bytes, headers: list) -> None:
+        self.client.write(self._head(status, reason, headers))
+        self._done()
+
+    def _pump(self) -> None:
+        view = self._view
+        client = self.client
+        while view is not None and self._offset < self._end and not client.write_paused and not self.finished:
+            stop = min(self._offset + _SLICE, self._end)
+            client.write(view[self._offset:stop])
+            self.bytes_out += stop - self._offset
+            self._offset = stop
+        if view is not None and self._offset >= self._end and not self.finished:
+            self._view = None  # the transport keeps the slices it still holds; the mmap closes after them
+            self._done()
+
+    def client_write_paused(self, paused: bool) -> None:
+        if not paused:
+            self._pump()
+
+    def client_lost(self) -> None:
+        self.finished = True
+        self._view = None
+
+    def upstream_timed_out(self) -> None:
+        """Static transfers never wait for a worker."""
+
+    def _fail(self, status: int, reason: str, extra: bytes = b"") -> None:
+        self.finished = True
+        self.client.exchange_failed(self, status, reason, "", retry_after=False, extra_headers=extra)
+
+    def _done(self) -> None:
+        self.finished = True
+        self.client.exchange_done(self)

@@ -1,0 +1,472 @@
+"""The front proxy under pressure: buffering, queue, retries, streaming, tunnels, limits, sticky, static (issue 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from tests.support.poll import wait_until
+from tests.support.raw_http import RawConnection
+from tests.support.site import Site
+
+
+def app(name: str, route: str, workers: int = 1, **settings) -> str:
+    extra = "\n".join(f"{key} = {value}" for key, value in settings.items())
+    return f"""
+[apps.{name}]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "{route}"
+workers = {workers}
+env = {{ PREFIX = "{route.rstrip('/')}" }}
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def static_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("static-app")
+    (root / "broken.py").write_text("raise SystemExit('this app never starts')\n")
+    public = root / "public"
+    (public / "css").mkdir(parents=True)
+    (public / "index.html").write_text("<h1>index</h1>")
+    (public / "css" / "site.css").write_text("body { color: teal }")
+    (public / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    (public / ".secret").write_text("hidden")
+    (public / "escape").symlink_to("/etc/hostname")
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, static_dir):
+    config = f"""
+[proxy]
+max_body_size = "8MiB"
+buffer_memory_max = "1MiB"
+header_timeout = 1
+keepalive_timeout = 2
+""" + app("one", "/one", max_concurrent_requests=1, queue_limit=2, queue_timeout=1) \
+        + app("pool", "/pool", workers=2, max_concurrent_requests=10, queue_limit=2000) \
+        + app("sticky", "/sticky", workers=3, sticky="true") \
+        + app("stream", "/stream") \
+        + app("timeout", "/timeout", upstream_timeout=1) \
+        + app("twin", "/twin", workers=2) + f"""
+[apps.broken]
+app = "broken:app"
+dir = "{static_dir}"
+route = "/broken"
+workers = 1
+static = {{ "/assets" = "public" }}
+
+[apps.closing]
+command = ["{sys.executable}", "closing_server.py"]
+dir = "{{apps}}"
+route = "/closing"
+workers = 1
+"""
+    site = Site(tmp_path_factory.mktemp("features"), config)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+def worker_in_flight(site: Site, app_name: str) -> int:
+    return sum(w["in_flight"] for w in site.app_status(app_name)["workers"])
+
+
+# -- 1. buffering ---------------------------------------------------------------------------
+
+def test_slow_uploader_never_holds_the_only_worker(site):
+    slow = RawConnection(site.port)
+    try:
+        slow.send(b"POST /one/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n")
+        for _ in range(3):
+            slow.send(b"x" * 1024)  # 1 KiB now and then: far from the 4 MiB announced
+            responses = [site.get("/one/whoami") for _ in range(5)]
+            assert all(r.status == 200 for r in responses)
+            assert worker_in_flight(site, "one") == 0
+    finally:
+        slow.close()
+
+
+def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
+    master = site.process.pid
+    spill_dir = str(site.run_dir / "bodies")
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"POST /pool/digest HTTP/1.1\r\nHost: t\r\nContent-Length: 3145728\r\n\r\n")
+        conn.send(os.urandom(2 * 1024 * 1024))
+
+        def spilled() -> bool:
+            links = [os.readlink(f"/proc/{master}/fd/{fd}") for fd in os.listdir(f"/proc/{master}/fd")
+                     if os.path.exists(f"/proc/{master}/fd/{fd}")]
+            return any(link.startswith(spill_dir) and link.endswith("(deleted)") for link in links)
+
+        wait_until(spilled, 10, "a spilled body file held open by the master")
+        rest = os.urandom(1024 * 1024)
+        conn.send(rest)
+        status, _, body = conn.read_response()
+        assert status == 200 and json.loads(body)["size"] == 3 * 1024 * 1024
+    finally:
+        conn.close()
+
+
+def test_body_over_max_body_size_is_413_without_a_worker(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"POST /one/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9000000\r\n\r\n")
+        status, headers, _ = conn.read_response()
+        assert status == 413 and headers["connection"] == ["close"]
+    finally:
+        conn.close()
+    chunked = RawConnection(site.port)
+    try:
+        chunked.send(b"POST /one/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        piece = b"%x\r\n%s\r\n" % (1 << 20, b"y" * (1 << 20))
+        try:
+            for _ in range(12):  # 12 MiB against a max_body_size of 8 MiB
+                chunked.send(piece)
+        except OSError:
+            pass  # the proxy may stop reading once it has answered
+        status, headers, _ = chunked.read_response()
+        assert status == 413 and headers["connection"] == ["close"]
+    finally:
+        chunked.close()
+
+
+def test_expect_100_continue_is_answered_by_the_proxy(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"POST /one/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        status, _, _ = conn.read_response()
+        assert status == 100
+        conn.send(b"hello")
+        status, _, body = conn.read_response()
+        assert status == 200 and body == b"hello"
+    finally:
+        conn.close()
+
+
+# -- 2. queue -------------------------------------------------------------------------------
+
+async def test_2000_concurrent_requests_on_2_workers_with_10_slots_all_succeed(site):
+    # 20 slots, so 1980 requests wait at once: queue_limit is 2000 here (the default 1000 would 503 half).
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async def one(i: int) -> int:
+            async with session.get(f"{site.url}/pool/slow?seconds=0.01&i={i}") as response:
+                await response.read()
+                return response.status
+
+        statuses = await asyncio.gather(*(one(i) for i in range(2000)))
+    assert statuses.count(200) == 2000
+
+
+async def test_queue_limit_overflow_gives_503_with_retry_after(site):
+    async with aiohttp.ClientSession() as session:
+        busy = asyncio.ensure_future(session.get(f"{site.url}/one/slow?seconds=2"))
+        await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "one") == 1, 10, "the slot taken")
+        queued = [asyncio.ensure_future(session.get(f"{site.url}/one/whoami?q={i}")) for i in range(2)]
+        await asyncio.to_thread(wait_until, lambda: site.app_status("one")["queue_length"] == 2, 10, "2 queued")
+        async with session.get(f"{site.url}/one/whoami?overflow", headers={"Accept": "application/json"}) as r:
+            assert r.status == 503 and r.headers["Retry-After"].isdigit()
+            assert "queue is full" in (await r.json())["detail"]
+        for task in [busy, *queued]:
+            response = await task
+            await response.read()
+            response.release()
+
+
+async def test_queue_timeout_gives_503(site):
+    async with aiohttp.ClientSession() as session:
+        busy = asyncio.ensure_future(session.get(f"{site.url}/one/slow?seconds=3"))
+        await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "one") == 1, 10, "the slot taken")
+        started = time.monotonic()
+        async with session.get(f"{site.url}/one/whoami", headers={"Accept": "application/json"}) as r:
+            assert r.status == 503 and "queue_timeout" in (await r.json())["detail"]
+        assert time.monotonic() - started >= 0.9  # it did wait in the queue first
+        (await busy).release()
+
+
+# -- 3. retries -----------------------------------------------------------------------------
+
+def test_connection_refused_by_one_worker_goes_to_the_other(site):
+    sockets = sorted((site.run_dir / "twin").glob("*.sock"))
+    assert len(sockets) == 2
+    sockets[0].unlink()  # connects to this worker now fail (ENOENT), as if it had vanished
+    for _ in range(20):
+        site.request("GET", "/twin/whoami", headers={"Connection": "close"})
+    responses = [site.request("POST", "/twin/echo", body=b"x") for _ in range(10)]
+    assert all(r.status == 200 for r in responses)
+
+
+def test_server_closing_pooled_connections_is_never_the_clients_problem(site):
+    for i in range(30):
+        method = "POST" if i % 2 else "GET"
+        response = site.request(method, "/closing/", body=b"abc" if method == "POST" else None)
+        assert response.status == 200, response.body
+
+
+# -- 4. streaming ---------------------------------------------------------------------------
+
+async def test_sse_events_arrive_one_by_one(site):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{site.url}/stream/sse?gate=g1") as response:
+            assert response.headers["Content-Type"] == "text/event-stream"
+            first = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+            assert first == b"data: first\n\n"  # arrived while the worker still waits at the gate
+            async with session.get(f"{site.url}/stream/release?gate=g1") as released:
+                assert released.status == 200
+            second = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+            assert second == b"data: second\n\n"
+
+
+def test_a_client_that_does_not_read_pauses_the_worker(site):
+    size = 64 * 1024 * 1024
+    sock = socket.create_connection(("127.0.0.1", site.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    try:
+        sock.sendall(f"GET /stream/download?size={size} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        readings: list[int] = []
+
+        def stalled() -> bool:
+            readings.append(site.get("/stream/progress").json()["sent"])
+            return len(readings) > 10 and readings[-1] == readings[-10] > 0
+
+        wait_until(stalled, 20, "the worker to stall on backpressure", interval=0.1)
+        assert readings[-1] < 16 * 1024 * 1024  # about response_buffer_max plus socket buffers
+        received = 0
+        sha = hashlib.sha256()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        head, first = head.split(b"\r\n\r\n", 1)
+        sha.update(first)
+        received = len(first)
+        while received < size:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            sha.update(chunk)
+            received += len(chunk)
+        assert received == size
+    finally:
+        sock.close()
+
+
+# -- 5. upgrades ----------------------------------------------------------------------------
+
+async def test_websocket_echo_and_server_push(site):
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{site.url}/stream/ws") as ws:
+            greeting = await ws.receive_str(timeout=10)
+            assert greeting.startswith("hello from")
+            await ws.send_str("ping")
+            assert await ws.receive_str(timeout=10) == "echo:ping"
+            payload = os.urandom(200_000)
+            await ws.send_bytes(payload)
+            assert await ws.receive_bytes(timeout=10) == payload
+            assert worker_in_flight(site, "stream") == 1  # an open tunnel holds one slot
+            await ws.send_str("close")
+            message = await ws.receive(timeout=10)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    wait_until(lambda: worker_in_flight(site, "stream") == 0, 10, "the tunnel's slot to be released")
+
+
+# -- 6. limits and timeouts -----------------------------------------------------------------
+
+def test_oversized_head_is_431(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /one/whoami HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * (70 * 1024) + b"\r\n\r\n")
+        assert conn.read_response()[0] == 431
+        assert conn.is_closed()
+    finally:
+        conn.close()
+
+
+def test_endless_header_line_is_cut_at_431(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /one/whoami HTTP/1.1\r\nHost: t\r\nX-Big: ")
+        try:
+            for _ in range(200):  # 800 KiB of one header line, never finished
+                conn.send(b"b" * 4096)
+        except OSError:
+            pass
+        assert conn.read_response()[0] == 431
+    finally:
+        conn.close()
+
+
+def test_incomplete_head_gets_408_after_header_timeout(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /one/whoami HTTP/1.1\r\nHost: t\r\n")
+        status, headers, _ = conn.read_response(timeout=10)
+        assert status == 408 and headers["connection"] == ["close"]
+        assert conn.is_closed()
+    finally:
+        conn.close()
+
+
+def test_idle_keep_alive_connection_is_closed(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /one/whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response()[0] == 200
+        assert conn.is_closed(timeout=10)  # keepalive_timeout = 2
+    finally:
+        conn.close()
+
+
+def test_worker_too_slow_to_answer_is_504(site):
+    response = site.get("/timeout/slow?seconds=3", headers={"Accept": "application/json"})
+    assert response.status == 504 and "upstream_timeout" in response.json()["detail"]
+    assert site.get("/timeout/whoami").status == 200
+
+
+# -- 7. sticky ------------------------------------------------------------------------------
+
+def test_sticky_cookie_pins_a_worker_slot(site):
+    first = site.get("/sticky/whoami")
+    cookie = first.header("Set-Cookie")
+    assert cookie.startswith("pysupervise_sticky=") and "HttpOnly" in cookie
+    slot = first.json()["slot"]
+    assert cookie.split(";")[0] == f"pysupervise_sticky={slot}"
+    for _ in range(12):
+        response = site.get("/sticky/whoami", headers={"Cookie": f"a=b; pysupervise_sticky={slot}"})
+        assert response.json()["slot"] == slot and response.header("Set-Cookie") is None
+    others = {site.get("/sticky/whoami").json()["slot"] for _ in range(12)}
+    assert len(others) > 1  # without the cookie, requests spread
+
+
+# -- 8. errors ------------------------------------------------------------------------------
+
+def test_failed_app_503_shows_the_crash_output_to_loopback(site):
+    response = site.get("/broken/x")
+    assert response.status == 503 and b"this app never starts" in response.body
+    assert response.header("X-Request-Id") and response.header("Retry-After")
+
+
+# -- 9. static files ------------------------------------------------------------------------
+
+def test_static_file_served_while_its_apps_workers_are_down(site):
+    assert site.app_status("broken")["workers"] == []
+    response = site.get("/assets/css/site.css")
+    assert response.status == 200 and response.body == b"body { color: teal }"
+    assert response.header("Content-Type") == "text/css; charset=utf-8"
+    assert response.header("ETag") and response.header("Last-Modified")
+    assert site.get("/assets/").body == b"<h1>index</h1>"
+
+
+def test_static_revalidation_gives_304(site):
+    first = site.get("/assets/css/site.css")
+    again = site.get("/assets/css/site.css", headers={"If-None-Match": first.header("ETag")})
+    assert again.status == 304 and again.body == b""
+    dated = site.get("/assets/css/site.css", headers={"If-Modified-Since": first.header("Last-Modified")})
+    assert dated.status == 304
+
+
+def test_static_range_and_head(site, static_dir):
+    data = (static_dir / "public" / "big.bin").read_bytes()
+    part = site.get("/assets/big.bin", headers={"Range": "bytes=100-199"})
+    assert part.status == 206 and part.body == data[100:200]
+    assert part.header("Content-Range") == f"bytes 100-199/{len(data)}"
+    tail = site.get("/assets/big.bin", headers={"Range": "bytes=-10"})
+    assert tail.status == 206 and tail.body == data[-10:]
+    whole = site.get("/assets/big.bin")
+    assert whole.status == 200 and whole.body == data
+    head = site.request("HEAD", "/assets/big.bin")
+    assert head.status == 200 and head.body == b"" and head.header("Content-Length") == str(len(data))
+    outside = site.get("/assets/big.bin", headers={"Range": f"bytes={len(data) + 5}-"})
+    assert outside.status == 416
+
+
+@pytest.mark.parametrize("path", [
+    "/assets/../broken.py", "/assets/%2e%2e/broken.py", "/assets/css/%2E%2E/%2e%2e/broken.py",
+    "/assets/.secret", "/assets/escape", "/assets/css", "/assets/nothing.txt", "/assets/%00", "/assets/..%5cbroken.py",
+])
+def test_static_refuses_traversal_hidden_files_symlinks_out_and_listings(site, path):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        assert conn.read_response()[0] == 404
+    finally:
+        conn.close()
+
+
+def test_static_only_answers_get_and_head(site):
+    response = site.request("POST", "/assets/css/site.css", body=b"x")
+    assert response.status == 405 and response.header("Allow") == "GET, HEAD"
+
+
+# -- 10. access log -------------------------------------------------------------------------
+
+def test_access_log_has_a_line_per_request(site):
+    marker = f"access-{time.monotonic_ns()}"
+    site.get(f"/pool/whoami?{marker}")
+    site.get(f"/assets/css/site.css?{marker}")
+    log = site.log_dir / "pool" / "access.log"
+
+    def line_for(path) -> list[str]:
+        return [line for line in path.read_text().splitlines() if marker in line] if path.exists() else []
+
+    line = wait_until(lambda: line_for(log), 5, "the access log line")[0].split(" ")
+    # time client method url status bytes seconds worker request-id
+    assert line[1] == "127.0.0.1" and line[2] == "GET" and line[3] == f"/pool/whoami?{marker}"
+    assert line[4] == "200" and int(line[5]) > 0 and float(line[6]) >= 0
+    assert line[7].startswith("pool/1/") and line[8]
+    static_line = wait_until(lambda: line_for(site.log_dir / "broken" / "access.log"), 5, "static line")[0]
+    assert " static " in static_line
+
+
+# -- limits that need their own site -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def strict_site(tmp_path_factory):
+    config = """
+[proxy]
+max_connections = 3
+dev_errors = false
+""" + app("web", "/", workers=1)
+    site = Site(tmp_path_factory.mktemp("strict"), config)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+def test_dev_errors_off_hides_worker_stderr(strict_site):
+    response = strict_site.request("POST", "/crash")
+    assert response.status == 502 and b"about to crash" not in response.body
+    wait_until(lambda: strict_site.get("/whoami").status == 200, 20, "the replacement worker")
+
+
+def test_connections_beyond_max_connections_wait_in_the_backlog(strict_site):
+    held = [RawConnection(strict_site.port) for _ in range(3)]
+    try:
+        for conn in held:
+            conn.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert conn.read_response()[0] == 200
+        waiting = RawConnection(strict_site.port)  # the kernel accepts it; the proxy does not yet
+        waiting.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+        waiting.sock.settimeout(1)
+        with pytest.raises(socket.timeout):
+            waiting.sock.recv(1)
+        held.pop().close()
+        assert waiting.read_response(timeout=10)[0] == 200
+        waiting.close()
+    finally:
+        for conn in held:
+            conn.close()
+    assert strict_site.process.poll() is None
