@@ -7,8 +7,12 @@ import importlib
 import os
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
+
+# The app is named like in supervisor.toml ("package.module:attr"), relative to the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def serve(target: str, port: int) -> None:

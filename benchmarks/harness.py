@@ -119,7 +119,8 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> It
         pid {prefix}/nginx.pid;
         events {{ worker_connections 8192; }}
         http {{
-            access_log off;
+            # pysupervise writes an access log by default; nginx gets one too, buffered like ours.
+            access_log {prefix}/access.log combined buffer=256k flush=1s;
             client_body_temp_path {prefix}/body;
             proxy_temp_path {prefix}/proxy;
             fastcgi_temp_path {prefix}/fastcgi;
@@ -166,7 +167,7 @@ def direct_workers(app: str, workers: int) -> Iterator[int]:
 
 @dataclass(frozen=True)
 class WrkResult:
-    requests_per_second: float
+    requests_per_second: float  # successful (2xx/3xx) responses only: a fast 502 is not throughput
     p50_ms: float
     p99_ms: float
     errors: int
@@ -191,12 +192,15 @@ def wrk(port: int, path: str = "/", seconds: int = 5, connections: int = 64, thr
 
 
 def _parse_wrk(out: str) -> WrkResult:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total, seconds = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out).group(1, 2)
+    unit = re.search(r"\d+ requests in [\d.]+(m?s)", out).group(1)
+    elapsed = float(seconds) / (1000 if unit == "ms" else 1)
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return WrkResult(rps, p50, p99, errors + (int(non2xx.group(1)) if non2xx else 0))
+    bad = int(non2xx.group(1)) if non2xx else 0
+    return WrkResult((int(total) - bad) / elapsed, p50, p99, errors + bad)
 
 
 def median(values: list[float]) -> float:

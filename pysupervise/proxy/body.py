@@ -6,7 +6,7 @@ import os
 import tempfile
 from typing import BinaryIO, Iterator
 
-_READ_CHUNK = 256 * 1024
+_READ_CHUNK = 1024 * 1024
 
 
 class RequestBody:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 # A request whose connection failed before anything was sent may try this many workers.
 _MAX_CONNECT_ATTEMPTS = 3
+# Write buffer of an upstream connection while a spilled request body streams from its file.
+_BODY_PUMP_BUFFER = 4 * 1024 * 1024
 
 
 class Exchange:
@@ -121,6 +123,8 @@ class Exchange:
                 else:
                     transport.writelines((head, data))
             else:
+                # Keep a few MiB in flight so the pump is not paused after every slice.
+                transport.set_write_buffer_limits(high=_BODY_PUMP_BUFFER)
                 transport.write(head)
                 self._body_chunks = body.file_chunks()
                 self._pump_body()
@@ -133,6 +137,7 @@ class Exchange:
             chunk = next(chunks, None)
             if chunk is None:
                 self._body_chunks = None
+                conn.transport.set_write_buffer_limits()  # back to the defaults for the pooled connection
                 return
             conn.transport.write(chunk)
 

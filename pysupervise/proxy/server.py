@@ -22,6 +22,8 @@ log = logging.getLogger("pysupervise.proxy")
 
 # How often deadlines (timeouts, queue waits, idle pooled connections) are checked.
 SWEEP_INTERVAL = 0.25
+# Most connections taken from the backlog per wake-up (libuv's own accept loop works the same way).
+_ACCEPT_BATCH = 256
 
 
 class ProxyServer:
@@ -40,6 +42,7 @@ class ProxyServer:
         self._sockets: list[socket.socket] = []
         self._accepting: list[asyncio.Task] = []
         self._sweeper: asyncio.Task | None = None
+        self._adopting = 0
         self._room = asyncio.Event()
         self._room.set()
         self._stopping = False
@@ -80,7 +83,7 @@ class ProxyServer:
     async def _accept_loop(self, sock: socket.socket) -> None:
         limit = self.settings.max_connections
         while not self._stopping:
-            if len(self.connections) >= limit:
+            if len(self.connections) + self._adopting >= limit:
                 # Leave further clients in the kernel's backlog until a connection closes.
                 self._room.clear()
                 await self._room.wait()
@@ -90,15 +93,39 @@ class ProxyServer:
             except asyncio.CancelledError:
                 raise
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error("cannot accept connections: %s; retrying shortly", exc)
-                    await asyncio.sleep(0.1)
+                await self._accept_failed(exc)
                 continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                await self.loop.connect_accepted_socket(lambda: ClientConnection(self), conn)
-            except OSError:
+            self._adopt(conn)
+            # Drain what else waits in the backlog now: one accept per loop turn would let a burst of
+            # thousands of clients trickle in over seconds while the loop is busy serving.
+            for _ in range(min(_ACCEPT_BATCH, limit - len(self.connections) - self._adopting)):
+                try:
+                    conn, _address = sock.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    await self._accept_failed(exc)
+                    break
+                self._adopt(conn)
+
+    async def _accept_failed(self, exc: OSError) -> None:
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            log.error("cannot accept connections: %s; retrying shortly", exc)
+            await asyncio.sleep(0.1)
+
+    def _adopt(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._adopting += 1
+        task = self.loop.create_task(self.loop.connect_accepted_socket(lambda: ClientConnection(self), conn))
+
+        def adopted(done: asyncio.Task) -> None:
+            self._adopting -= 1
+            if done.cancelled() or done.exception() is not None:
                 conn.close()
+                self._room.set()
+
+        task.add_done_callback(adopted)
 
     async def _sweep_loop(self) -> None:
         while True:
