@@ -6,10 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from pysupervise.config.model import AdminSettings, AppConfig, ProxySettings, SupervisorSettings, settings_of
+from pysupervise.config.model import (AdminSettings, AppConfig, ProxySettings, ServicesSettings,
+                                      SupervisorSettings, settings_of)
 
 SECTIONS = [("[supervisor]", SupervisorSettings), ("[admin]", AdminSettings), ("[proxy]", ProxySettings),
-            ("[apps.NAME]", AppConfig)]
+            ("[services]", ServicesSettings), ("[apps.NAME]", AppConfig)]
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pysupervise.config import ConfigError, load_config, settings_of
-from pysupervise.config.model import AdminSettings, AppConfig, ProxySettings, SupervisorSettings
+from pysupervise.config.model import AdminSettings, AppConfig, ProxySettings, ServicesSettings, SupervisorSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,6 +95,8 @@ def test_the_repos_own_config_is_valid():
     ('[apps.a]\napp = "x:y"\n[proxy]\nmax_body_size = "lots"', "proxy.max_body_size: expected a size in bytes"),
     ('[apps.a]\napp = "x:y"\n[supervisor]\nlisten = "8080"', 'supervisor.listen: expected "HOST:PORT"'),
     ('[apps.a]\napp = "x:y"\n[admin]\nallow = ["not-an-ip"]', "admin.allow: expected IP addresses or CIDR"),
+    ('[apps.a]\napp = "x:y"\n[services]\nbus = "kafka://x"', 'services.bus: expected "embedded" or a Redis URL'),
+    ('[apps.a]\napp = "x:y"\n[services]\ncache = 3', "services.cache: expected a string, got 3"),
     ('[apps."_hidden"]\napp = "x:y"', "apps._hidden: app names use letters"),
     ('apps = 3', "apps: expected a table"),
     ('[supervisor]\n', "apps: no apps defined"),
@@ -151,7 +153,7 @@ def test_missing_file(tmp_path):
 
 def test_every_key_is_documented_in_the_readme():
     readme = (REPO / "README.md").read_text()
-    for cls in (SupervisorSettings, AdminSettings, ProxySettings, AppConfig):
+    for cls in (SupervisorSettings, AdminSettings, ProxySettings, ServicesSettings, AppConfig):
         for key, _parser, _default, doc in settings_of(cls):
             assert doc, f"{cls.__name__}.{key} has no doc"
             assert f"`{key}`" in readme, f"README.md does not document `{key}`"

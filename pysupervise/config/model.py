@@ -62,6 +62,20 @@ class ProxySettings:
 
 
 @dataclass(frozen=True)
+class ServicesSettings:
+    bus: str = setting(v.service_url, "embedded",
+                       'The message bus for hosted apps: "embedded" (in the master) or a Redis URL.')
+    cache: str | None = setting(v.optional_service_url, "",
+                                'The cache for hosted apps; empty means the same as `bus`.')
+    max_waiting: int = setting(v.positive_int, 10000, "Messages a durable subscription keeps before it drops "
+                               "the oldest (embedded bus).")
+
+    @property
+    def cache_or_bus(self) -> str:
+        return self.cache or self.bus
+
+
+@dataclass(frozen=True)
 class AppConfig:
     name: str = field(metadata={"internal": True})
     app: str | None = setting(v.import_target, None,
@@ -105,10 +119,12 @@ class Config:
     supervisor: SupervisorSettings
     admin: AdminSettings
     proxy: ProxySettings
+    services: ServicesSettings
     apps: tuple[AppConfig, ...]
 
     def app(self, name: str) -> AppConfig | None:
         return next((a for a in self.apps if a.name == name), None)
 
 
-SECTIONS: dict[str, type] = {"supervisor": SupervisorSettings, "admin": AdminSettings, "proxy": ProxySettings}
+SECTIONS: dict[str, type] = {"supervisor": SupervisorSettings, "admin": AdminSettings, "proxy": ProxySettings,
+                             "services": ServicesSettings}

@@ -233,3 +233,20 @@ def static_folders(value: Any, where: Where) -> tuple[tuple[str, str], ...]:
         raise where.error(f'expected a table of "/url/prefix/" = "folder", got {shown(value)}')
     return tuple((url_prefix(prefix, where.child(prefix)), text(folder, where.child(prefix)))
                  for prefix, folder in value.items())
+
+
+def service_url(value: Any, where: Where) -> str:
+    """`"embedded"` (the broker inside the master) or a Redis URL (redis://, rediss://, unix://)."""
+    import urllib.parse
+
+    raw = text(value, where)
+    if raw == "embedded":
+        return raw
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise where.error(f'expected "embedded" or a Redis URL such as "redis://127.0.0.1:6379/0", got {shown(raw)}')
+    return raw
+
+
+def optional_service_url(value: Any, where: Where) -> str | None:
+    return None if value == "" else service_url(value, where)

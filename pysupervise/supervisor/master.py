@@ -7,6 +7,7 @@ import resource
 import signal
 from typing import Any, AsyncIterator, Callable
 
+from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import Config
 from pysupervise.proxy import ProxyServer
 from pysupervise.supervisor.app_host import AppHost
@@ -34,6 +35,7 @@ class Master:
         self._stop_requested: asyncio.Event | None = None
         self._stopped: asyncio.Event | None = None
         self._shared_env: dict[str, str] = {}
+        self.broker: EmbeddedBroker | None = None
 
     # -- running ------------------------------------------------------------------------------
 
@@ -72,6 +74,7 @@ class Master:
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
         })
         await self.control.start()
+        await self._start_services()
         self.hosts = {app.name: AppHost(app, self.paths, self._shared_env) for app in self.config.apps}
         self._publish_routes()
         for host in self.hosts.values():
@@ -83,6 +86,16 @@ class Master:
                 self.say(f"app {host.name!r} failed to start: {host.failure}" + (f"\n{output}" if output else ""))
         self.proxy.serve()
         self.say(f"pysupervise listening on {self.url}")
+
+    async def _start_services(self) -> None:
+        """The bus and cache apps reach through PYSUPERVISE_BUS / PYSUPERVISE_CACHE."""
+        services = self.config.services
+        if "embedded" in (services.bus, services.cache_or_bus):
+            self.broker = EmbeddedBroker(self.paths.bus_socket, max_waiting=services.max_waiting)
+            await self.broker.start()
+        urls = {name: self.broker.url if value == "embedded" else value
+                for name, value in (("PYSUPERVISE_BUS", services.bus), ("PYSUPERVISE_CACHE", services.cache_or_bus))}
+        self._shared_env.update(urls)
 
     def _publish_routes(self) -> None:
         self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
@@ -97,6 +110,9 @@ class Master:
         if self.proxy is not None:
             await self.proxy.drain(timeout)
         await asyncio.gather(*(h.stop() for h in self.hosts.values()))
+        if self.broker is not None:
+            # Only now: draining workers may still have been publishing.
+            await self.broker.close()
         self._stopped.set()
         if self.control is not None:
             await self.control.close()
@@ -108,7 +124,8 @@ class Master:
     # -- control requests ---------------------------------------------------------------------
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": self.url, "apps": [app_status(h) for h in self.hosts.values()]}
+        return {"ok": True, "url": self.url, "apps": [app_status(h) for h in self.hosts.values()],
+                "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")}}
 
     async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("app")

@@ -16,6 +16,10 @@ class SitePaths:
         return self.run_dir / "control.sock"
 
     @property
+    def bus_socket(self) -> Path:
+        return self.run_dir / "bus.sock"
+
+    @property
     def spill_dir(self) -> Path:
         return self.run_dir / "bodies"
 
