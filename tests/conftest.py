@@ -6,6 +6,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from tests.support.browser import browser, page  # noqa: F401  (fixtures for browser tests)
 from tests.support.site import Site
 
 
