@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from pysupervise.config.model import (AdminSettings, AppConfig, ProxySettings, ServicesSettings,
+from pysupervise.config.model import (AdminSettings, AppConfig, LogSettings, ProxySettings, ServicesSettings,
                                       SupervisorSettings, settings_of)
 
 SECTIONS = [("[supervisor]", SupervisorSettings), ("[admin]", AdminSettings), ("[proxy]", ProxySettings),
-            ("[services]", ServicesSettings), ("[apps.NAME]", AppConfig)]
+            ("[logs]", LogSettings), ("[services]", ServicesSettings), ("[apps.NAME]", AppConfig)]
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 README = Path(__file__).resolve().parents[1] / "README.md"
 

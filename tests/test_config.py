@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pysupervise.config import ConfigError, load_config, settings_of
-from pysupervise.config.model import AdminSettings, AppConfig, ProxySettings, ServicesSettings, SupervisorSettings
+from pysupervise.config.model import (AdminSettings, AppConfig, LogSettings, ProxySettings, ServicesSettings,
+                                      SupervisorSettings)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,7 +154,7 @@ def test_missing_file(tmp_path):
 
 def test_every_key_is_documented_in_the_readme():
     readme = (REPO / "README.md").read_text()
-    for cls in (SupervisorSettings, AdminSettings, ProxySettings, ServicesSettings, AppConfig):
+    for cls in (SupervisorSettings, AdminSettings, ProxySettings, LogSettings, ServicesSettings, AppConfig):
         for key, _parser, _default, doc in settings_of(cls):
             assert doc, f"{cls.__name__}.{key} has no doc"
             assert f"`{key}`" in readme, f"README.md does not document `{key}`"

@@ -2,9 +2,9 @@
 
 from pysupervise.config.errors import ConfigError
 from pysupervise.config.loader import load_config, parse_config
-from pysupervise.config.model import (AdminSettings, AppConfig, Config, ProxySettings, ServicesSettings,
-                                      SupervisorSettings, settings_of)
+from pysupervise.config.model import (AdminSettings, AppConfig, Config, LogSettings, ProxySettings,
+                                      ServicesSettings, SupervisorSettings, settings_of)
 from pysupervise.config.values import ListenAddress
 
-__all__ = ["AdminSettings", "AppConfig", "Config", "ConfigError", "ListenAddress", "ProxySettings",
+__all__ = ["AdminSettings", "AppConfig", "Config", "ConfigError", "ListenAddress", "LogSettings", "ProxySettings",
            "ServicesSettings", "SupervisorSettings", "load_config", "parse_config", "settings_of"]

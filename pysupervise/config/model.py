@@ -42,6 +42,17 @@ class AdminSettings:
     token_env: str | None = setting(
         v.optional_text, "PYSUPERVISE_ADMIN_TOKEN",
         "Environment variable holding a token that lets other clients in.")
+    logs_segment: str = setting(v.url_segment, "logs", "The log browser lives at /<app>/<logs_segment>.")
+    status_segment: str = setting(v.url_segment, "status", "The status page lives at /<app>/<status_segment>.")
+    debug_segment: str = setting(v.url_segment, "debug", "The debugger lives at /<app>/<debug_segment>.")
+    index_path: str = setting(v.url_prefix, "/_pysupervise", "The admin index of all apps.")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    max_file_size: int = setting(v.byte_size, "1MiB", "A worker's log file rolls over to a new file past this size.")
+    max_total_size: int = setting(v.byte_size, "64MiB", "Oldest log files of an app are deleted beyond this total.")
+    max_files: int = setting(v.positive_int, 100, "Oldest log files of an app are deleted beyond this count.")
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,7 @@ class Config:
     supervisor: SupervisorSettings
     admin: AdminSettings
     proxy: ProxySettings
+    logs: LogSettings
     services: ServicesSettings
     apps: tuple[AppConfig, ...]
 
@@ -127,4 +139,4 @@ class Config:
 
 
 SECTIONS: dict[str, type] = {"supervisor": SupervisorSettings, "admin": AdminSettings, "proxy": ProxySettings,
-                             "services": ServicesSettings}
+                             "logs": LogSettings, "services": ServicesSettings}

@@ -250,3 +250,11 @@ def service_url(value: Any, where: Where) -> str:
 
 def optional_service_url(value: Any, where: Where) -> str | None:
     return None if value == "" else service_url(value, where)
+
+
+def url_segment(value: Any, where: Where) -> str:
+    """One path segment, as in /<app>/<segment>: letters, digits, '-', '_' and '.'."""
+    raw = text(value, where)
+    if not re.match(r"^[A-Za-z0-9._-]+$", raw) or raw in (".", ".."):
+        raise where.error(f"expected one URL path segment (letters, digits, '-', '_', '.'), got {shown(raw)}")
+    return raw

@@ -70,6 +70,8 @@ class Master:
         except OSError as exc:
             raise StartupError(f"cannot listen on {settings.listen.url()}: {exc.strerror or exc}") from None
         self.url = settings.listen.url(port)
+        # Apps that must hand out their own public address (webhook callbacks) read it from here.
+        self._shared_env["PYSUPERVISE_URL"] = self.url
         self.control = ControlServer(self.paths.control_socket, {
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
         })
