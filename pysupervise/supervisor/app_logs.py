@@ -1,0 +1,282 @@
+"""One app's log folder: per-worker stream files that roll over by size and are purged by total size and count."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pysupervise.config import LogSettings
+
+STREAMS = ("stdout", "stderr")
+
+# `<slot>-<pid>-<stream>-<unix_ts>.log` is a worker stream's first file; its continuations after a
+# rollover are `<slot>-<pid>-<stream>-<unix_ts>.<n>.log`, where <unix_ts> is when that file was
+# created and n = 1, 2, … counts the rollovers, so two files of one stream never share a name even
+# when they are created within the same second.
+_WORKER_FILE = re.compile(
+    r"^(?P<slot>\d{1,9})-(?P<pid>\d{1,10})-(?P<stream>stdout|stderr)-(?P<created>\d{1,12})(?:\.(?P<seq>\d{1,9}))?\.log$")
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One worker stream file as the folder's index knows it."""
+
+    path: Path
+    slot: int
+    pid: int
+    stream: str
+    created: int
+    size: int
+    sequence: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def stream_key(self) -> tuple[int, int, str]:
+        """The worker stream this file belongs to; its rollovers share it."""
+        return self.slot, self.pid, self.stream
+
+
+def worker_file_name(slot: int, pid: int, stream: str, created: int, sequence: int = 0) -> str:
+    suffix = f".{sequence}" if sequence else ""
+    return f"{slot}-{pid}-{stream}-{created}{suffix}.log"
+
+
+def parse_worker_file(path: Path, size: int = 0) -> LogFile | None:
+    """The LogFile a name stands for, or None when the name is not a worker stream file's."""
+    match = _WORKER_FILE.match(path.name)
+    if match is None:
+        return None
+    return LogFile(path=path, slot=int(match["slot"]), pid=int(match["pid"]), stream=match["stream"],
+                   created=int(match["created"]), size=size, sequence=int(match["seq"] or 0))
+
+
+def scan_worker_files(directory: Path) -> list[LogFile]:
+    """The worker stream files on disk, oldest first; symlinks and other non-regular files are ignored."""
+    found: list[LogFile] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            size = entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+        log = parse_worker_file(Path(entry.path), size)
+        if log is not None:
+            found.append(log)
+    found.sort(key=lambda f: (f.created, f.sequence, f.slot, f.pid, f.stream))
+    return found
+
+
+class AppLogs:
+    """The index of one app's worker files (names and sizes, oldest first), built once from disk.
+
+    Every StreamWriter of the app reports its growth here, so enforcing the limits costs two
+    comparisons per write and never lists the directory. Not thread-safe: the master's event loop
+    owns it.
+    """
+
+    def __init__(self, directory: Path, settings: LogSettings) -> None:
+        self.directory = directory
+        self.settings = settings
+        directory.mkdir(parents=True, exist_ok=True)
+        # name → LogFile with its size at scan time; sizes of files written since live in _sizes.
+        self._files: dict[str, LogFile] = {}
+        self._sizes: dict[str, int] = {}
+        self._total = 0
+        self._live: dict[str, StreamWriter] = {}
+        self._enforcing = False
+        for log in scan_worker_files(directory):
+            self._add(log.name, log.size)
+        self._enforce_limits()
+
+    # -- what the admin pages and the CLI read ------------------------------------------------------
+
+    def files(self) -> list[LogFile]:
+        """Worker stream files, newest first (in the order they were created)."""
+        return [self._snapshot(name) for name in reversed(self._sizes)]
+
+    def find(self, name: str) -> LogFile | None:
+        return self._snapshot(name) if name in self._sizes else None
+
+    def continuation(self, log: LogFile) -> LogFile | None:
+        """The next existing file of the same worker stream after `log`, if the stream rolled over."""
+        later = [f for f in map(self._snapshot, self._sizes)
+                 if f.stream_key == log.stream_key and f.sequence > log.sequence]
+        return min(later, key=lambda f: f.sequence) if later else None
+
+    def is_live(self, name: str) -> bool:
+        return name in self._live
+
+    @property
+    def total_size(self) -> int:
+        return self._total
+
+    def update_settings(self, settings: LogSettings) -> None:
+        """New limits (a config reload); they apply at once."""
+        self.settings = settings
+        self._enforce_limits()
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def open_stream(self, slot: int, pid: int, stream: str) -> StreamWriter:
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+        return StreamWriter(self, slot, pid, stream)
+
+    def _create(self, writer: StreamWriter, slot: int, pid: int, stream: str,
+                sequence: int) -> tuple[int, Path, int]:
+        """Open a new file for `writer`: (fd, path, sequence used); the sequence skips names already taken."""
+        created = int(time.time())
+        while True:
+            path = self.directory / worker_file_name(slot, pid, stream, created, sequence)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            except FileExistsError:
+                sequence += 1
+                continue
+            self._add(path.name, 0)
+            self._live[path.name] = writer
+            if len(self._sizes) > self.settings.max_files:
+                self._enforce_limits()
+            return fd, path, sequence
+
+    def _grew(self, name: str, count: int) -> None:
+        if name in self._sizes:
+            self._sizes[name] += count
+            self._total += count
+        if self._total > self.settings.max_total_size:
+            self._enforce_limits()
+
+    def _released(self, name: str) -> None:
+        self._live.pop(name, None)
+
+    # -- index and purge -----------------------------------------------------------------------------
+
+    def _add(self, name: str, size: int) -> None:
+        self._sizes[name] = size
+        self._total += size
+        log = parse_worker_file(self.directory / name, size)
+        assert log is not None
+        self._files[name] = log
+
+    def _remove(self, name: str) -> None:
+        self._total -= self._sizes.pop(name)
+        del self._files[name]
+        try:
+            os.unlink(self.directory / name)
+        except OSError:
+            pass  # already removed by hand, or not ours to remove: the index forgets it either way
+
+    def _snapshot(self, name: str) -> LogFile:
+        log = self._files[name]
+        size = self._sizes[name]
+        if log.size != size:
+            log = LogFile(log.path, log.slot, log.pid, log.stream, log.created, size, log.sequence)
+            self._files[name] = log
+        return log
+
+    def _over(self) -> bool:
+        return self._total > self.settings.max_total_size or len(self._sizes) > self.settings.max_files
+
+    def _enforce_limits(self) -> None:
+        """Delete the oldest finished files while over a limit; touch files being written only if they alone
+        exceed the total by more than one file (the file a worker is writing right now is the one allowed extra)."""
+        if self._enforcing or not self._over():
+            return
+        self._enforcing = True  # restart_file() below creates a file, which would come back here
+        try:
+            for name in [n for n in self._sizes if n not in self._live]:
+                if not self._over():
+                    return
+                self._remove(name)
+            allowance = self.settings.max_total_size + self.settings.max_file_size
+            while self._total > allowance:
+                victim = next((n for n in self._sizes if n in self._live and self._sizes[n] > 0), None)
+                if victim is None:
+                    return
+                # The writer moves on to a fresh (empty) file, so this loop always ends.
+                self._live.pop(victim).restart_file()
+        finally:
+            self._enforcing = False
+
+
+class StreamWriter:
+    """One worker stream (stdout or stderr) written into its current file; rolls over by size."""
+
+    def __init__(self, logs: AppLogs, slot: int, pid: int, stream: str) -> None:
+        self.slot = slot
+        self.pid = pid
+        self.stream = stream
+        self.dropped_bytes = 0
+        self._logs = logs
+        self._size = 0
+        self._fd, self.path, self._sequence = logs._create(self, slot, pid, stream, 0)
+
+    def write(self, data: bytes) -> None:
+        """Append `data` byte for byte. A file never passes max_file_size: what does not fit goes to the next
+        file, and a write larger than a whole file is cut (at its last newline that fits, if there is one)."""
+        if self._fd < 0:
+            raise ValueError(f"write to a closed log stream: {self.path}")
+        limit = max(self._logs.settings.max_file_size, 1)
+        view = memoryview(data)
+        while view:
+            room = limit - self._size
+            if len(view) <= room:
+                piece = view
+            elif self._size > 0:
+                self._roll()
+                continue
+            else:
+                cut = bytes(view[:room]).rfind(b"\n") + 1
+                piece = view[:cut or room]
+            self._write_all(piece)
+            view = view[len(piece):]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self._logs._released(self.path.name)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def _write_all(self, piece: memoryview) -> None:
+        while piece:
+            try:
+                written = os.write(self._fd, piece)
+            except OSError:
+                # A full disk must not stop the master from reading the worker's pipe (the worker would
+                # block on its next print); the bytes are counted as lost instead.
+                self.dropped_bytes += len(piece)
+                return
+            piece = piece[written:]
+            self._size += written
+            # May purge, and may even move this writer to a new file (restart_file), hence path looked up here.
+            self._logs._grew(self.path.name, written)
+
+    def _roll(self) -> None:
+        os.close(self._fd)
+        self._logs._released(self.path.name)
+        self._size = 0
+        self._fd, self.path, self._sequence = self._logs._create(self, self.slot, self.pid, self.stream,
+                                                                  self._sequence + 1)
+
+    def restart_file(self) -> None:
+        """Called by the purge when even the file being written has to go: delete it, continue in a new one."""
+        os.close(self._fd)
+        self._size = 0
+        self._logs._remove(self.path.name)
+        self._fd, self.path, self._sequence = self._logs._create(self, self.slot, self.pid, self.stream,
+                                                                  self._sequence + 1)

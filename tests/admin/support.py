@@ -1,0 +1,150 @@
+"""Test helpers for the admin app: a SiteView over real folders, the app served in a thread, plain HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import http.client
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from aiohttp import web
+
+from pysupervise.admin import create_admin_app
+from pysupervise.config import AdminSettings, LogSettings
+from pysupervise.supervisor.app_logs import AppLogs
+
+T = TypeVar("T")
+TOKEN = "s3cret-token"
+
+
+def log_settings(max_file_size: int = 1024 * 1024, max_total_size: int = 64 * 1024 * 1024,
+                 max_files: int = 100) -> LogSettings:
+    return LogSettings(max_file_size=max_file_size, max_total_size=max_total_size, max_files=max_files)
+
+
+def admin_settings(**overrides: Any) -> AdminSettings:
+    values: dict[str, Any] = dict(allow=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1")),
+                                  token_env="PYSUPERVISE_ADMIN_TOKEN", logs_segment="logs",
+                                  status_segment="status", debug_segment="debug", index_path="/_pysupervise")
+    values.update(overrides)
+    return AdminSettings(**values)
+
+
+@dataclass
+class FolderSite:
+    """A SiteView over real log folders: one AppLogs per app, events kept in a list like EventLog.recent."""
+
+    root: Path
+    settings: LogSettings
+    apps: dict[str, AppLogs] = field(default_factory=dict)
+    events: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_app(self, name: str) -> AppLogs:
+        self.apps[name] = AppLogs(self.root / name, self.settings)
+        self.events[name] = []
+        return self.apps[name]
+
+    def app_names(self) -> list[str]:
+        return list(self.apps)
+
+    def logs(self, app: str) -> AppLogs | None:
+        return self.apps.get(app)
+
+    def log_dir(self, app: str) -> Path:
+        return self.root / app
+
+    def recent_events(self, app: str) -> list[str]:
+        return list(self.events.get(app, []))
+
+    def app_status(self, app: str) -> dict[str, Any]:
+        return {"app": app, "route": [f"/{app}"], "state": "running", "generation": 1,
+                "workers": [{"slot": 0, "state": "ready"}]}
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def header_all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class AdminThread:
+    """The real admin app on aiohttp's real server (TCP on 127.0.0.1), on an event loop in a thread.
+
+    Everything touching the AppLogs indexes goes through call(), so the index stays single-threaded
+    as it is in the master.
+    """
+
+    def __init__(self, site: FolderSite, settings: AdminSettings, token: str | None) -> None:
+        self.site = site
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.app = create_admin_app(site, settings, token)
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2)
+        self.port = self._run(self._start())
+
+    async def _start(self) -> int:
+        await self.runner.setup()
+        tcp = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await tcp.start()
+        return tcp._server.sockets[0].getsockname()[1]
+
+    def _run(self, coroutine: Any, timeout: float = 10) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def call(self, fn: Callable[[], T], timeout: float = 10) -> T:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return future.result(timeout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._run(self.runner.cleanup(), timeout=20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+def request(port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET",
+            timeout: float = 10) -> Response:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        return Response(response.status, response.getheaders(), body)
+    finally:
+        connection.close()
+
+
+def local(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers of a request the proxy forwarded from a loopback client."""
+    return {"X-Forwarded-For": "127.0.0.1", **(extra or {})}
