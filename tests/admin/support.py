@@ -130,12 +130,14 @@ class AdminThread:
         self.loop.close()
 
 
-def request(port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET",
-            timeout: float = 10) -> Response:
+def request(port: int, path: str, headers: dict[str, str] | list[tuple[str, str]] | None = None,
+            method: str = "GET", timeout: float = 10) -> Response:
+    """One request, the path sent exactly as given (no normalisation), headers in order, duplicates kept."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     try:
         connection.putrequest(method, path, skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
+        for name, value in pairs:
             connection.putheader(name, value)
         connection.endheaders()
         response = connection.getresponse()

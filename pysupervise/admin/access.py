@@ -1,0 +1,101 @@
+"""Who may open admin pages: allowed client addresses, or a token exchanged once for a cookie; others get 404."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+from typing import Awaitable, Callable, Iterable
+
+from aiohttp import web
+from yarl import URL
+
+from pysupervise.admin.responses import Handler, not_found
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+COOKIE_NAME = "pysupervise_admin"
+TOKEN_PARAM = "token"
+# What the cookie holds is HMAC(token, this label): proof of the token that does not reveal it, stays valid
+# across master restarts, and stops working when the token changes.
+_COOKIE_LABEL = b"pysupervise admin cookie v1"
+
+
+def token_from_env(variable: str | None) -> str | None:
+    """The admin token from the environment variable named by [admin] token_env; empty counts as unset."""
+    if not variable:
+        return None
+    return os.environ.get(variable) or None
+
+
+def client_address(request: web.Request) -> IPAddress | None:
+    """The TCP peer the proxy saw: the last element of the last X-Forwarded-For header.
+
+    The proxy appends its peer's address to whatever list the client sent, so only that last element
+    is the proxy's word; everything before it came from the client. No header means the request did
+    not come through the proxy at all.
+    """
+    headers = request.headers.getall("X-Forwarded-For", [])
+    if not headers:
+        return None
+    last = headers[-1].rsplit(",", 1)[-1].strip()
+    if last.startswith("[") and last.endswith("]"):
+        last = last[1:-1]
+    try:
+        address = ipaddress.ip_address(last)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # a dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d
+    return address
+
+
+class AdminAccess:
+    """The decision for one request: allowed by address, allowed by cookie, a token to exchange, or 404."""
+
+    def __init__(self, allow: Iterable[IPNetwork], token: str | None) -> None:
+        self.allow = tuple(allow)
+        self._token = token.encode() if token else None
+        self._cookie_value = hmac.new(self._token, _COOKIE_LABEL, hashlib.sha256).hexdigest() if self._token else ""
+
+    def address_allowed(self, request: web.Request) -> bool:
+        address = client_address(request)
+        return address is not None and any(address in network for network in self.allow)
+
+    def cookie_allowed(self, request: web.Request) -> bool:
+        cookie = request.cookies.get(COOKIE_NAME, "")
+        return bool(self._cookie_value) and hmac.compare_digest(cookie.encode(), self._cookie_value.encode())
+
+    def token_matches(self, offered: str) -> bool:
+        return self._token is not None and hmac.compare_digest(offered.encode(), self._token)
+
+    def login_redirect(self, request: web.Request) -> web.Response:
+        """303 to the same URL without the token, setting the cookie that replaces it."""
+        query = request.rel_url.query.copy()
+        query.popall(TOKEN_PARAM)
+        # Never "//host/..." in Location: collapsing the leading slashes keeps the redirect on this site.
+        path = "/" + request.rel_url.raw_path.lstrip("/")
+        location = str(URL(path, encoded=True).with_query(query)) if query else path
+        response = web.Response(status=303, headers={"Location": location})
+        response.set_cookie(COOKIE_NAME, self._cookie_value, path="/", httponly=True, samesite="Strict",
+                            secure=request.headers.get("X-Forwarded-Proto") == "https")
+        return response
+
+    def middleware(self) -> Middleware:
+        """The aiohttp middleware for everything the admin app serves (logs now; status and debug later)."""
+
+        @web.middleware
+        async def admin_access(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.headers.getall("X-Forwarded-For", []) == []:
+                return not_found(request)  # not through the proxy: no address to judge, no page
+            offered = request.rel_url.query.getall(TOKEN_PARAM, [])
+            if offered and self.token_matches(offered[-1]):
+                return self.login_redirect(request)
+            if self.address_allowed(request) or self.cookie_allowed(request):
+                return await handler(request)
+            return not_found(request)
+
+        return admin_access

@@ -1,0 +1,42 @@
+"""create_admin_app: the aiohttp app the master serves on its admin Unix socket, behind access control."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pysupervise.admin.access import AdminAccess
+from pysupervise.admin.pages import LogPages
+from pysupervise.admin.responses import add_common_headers, request_id_middleware
+from pysupervise.admin.tail import TailHub
+from pysupervise.admin.urls import AdminUrls
+from pysupervise.admin.view import SiteView
+from pysupervise.config import AdminSettings
+
+ACCESS_KEY = web.AppKey("pysupervise_admin_access", AdminAccess)
+URLS_KEY = web.AppKey("pysupervise_admin_urls", AdminUrls)
+TAILS_KEY = web.AppKey("pysupervise_admin_tails", TailHub)
+
+
+def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None) -> web.Application:
+    """Every route of the returned app, including ones added to it later (status, debug), sits behind the
+    access check; `token` is the value of the environment variable named by settings.token_env, if any."""
+    access = AdminAccess(settings.allow, token)
+    urls = AdminUrls(settings)
+    hub = TailHub()
+    app = web.Application(middlewares=[request_id_middleware, access.middleware()])
+    app[ACCESS_KEY] = access
+    app[URLS_KEY] = urls
+    app[TAILS_KEY] = hub
+    app.on_response_prepare.append(add_common_headers)
+    app.on_shutdown.append(hub.close)
+
+    pages = LogPages(site, urls, hub)
+    patterns = urls.patterns()
+    added: set[str] = set()
+    for name, handler in (("apps", pages.apps), ("apps_slash", pages.apps), ("asset", pages.asset),
+                          ("logs", pages.logs_index), ("logs_slash", pages.logs_index), ("raw", pages.raw),
+                          ("tail", pages.tail), ("file", pages.file)):
+        if patterns[name] not in added:  # index_path "/" makes "apps" and "apps_slash" the same
+            added.add(patterns[name])
+            app.router.add_get(patterns[name], handler, name=name)
+    return app

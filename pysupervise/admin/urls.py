@@ -1,0 +1,66 @@
+"""The admin app's URL map, spelled in one place for the router and for the links in pages."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from pysupervise.admin.assets import VERSION
+from pysupervise.config import AdminSettings
+
+RAW = "raw"
+TAIL = "tail"
+
+
+class AdminUrls:
+    """/<app>/<logs_segment>[/…], /<app>/<status_segment>, /<app>/<debug_segment> and <index_path>/…"""
+
+    def __init__(self, settings: AdminSettings) -> None:
+        self.settings = settings
+        # url_prefix keeps "/" as is and drops any other trailing slash.
+        self.index_root = settings.index_path.rstrip("/")
+
+    # -- links --------------------------------------------------------------------------------------
+
+    def index(self) -> str:
+        return f"{self.index_root}/"
+
+    def asset(self, name: str) -> str:
+        return f"{self.index_root}/assets/{VERSION}/{name}"
+
+    def logs(self, app: str) -> str:
+        return f"/{quote(app)}/{self.settings.logs_segment}"
+
+    def file(self, app: str, name: str) -> str:
+        return f"{self.logs(app)}/{quote(name)}"
+
+    def raw(self, app: str, name: str) -> str:
+        return f"{self.logs(app)}/{RAW}/{quote(name)}"
+
+    def tail(self, app: str, name: str, start: int | None = None, query: str = "") -> str:
+        params: dict[str, str] = {}
+        if start is not None:
+            params["from"] = str(start)
+        if query:
+            params["q"] = query
+        return f"{self.logs(app)}/{TAIL}/{quote(name)}" + (f"?{urlencode(params)}" if params else "")
+
+    def status(self, app: str) -> str:
+        return f"/{quote(app)}/{self.settings.status_segment}"
+
+    def debug(self, app: str) -> str:
+        return f"/{quote(app)}/{self.settings.debug_segment}"
+
+    # -- router patterns ----------------------------------------------------------------------------
+
+    def patterns(self) -> dict[str, str]:
+        logs = "/{app}/" + self.settings.logs_segment
+        return {
+            "apps": self.index_root or "/",
+            "apps_slash": f"{self.index_root}/",
+            "asset": self.index_root + "/assets/{version}/{asset}",
+            "logs": logs,
+            "logs_slash": logs + "/",
+            "raw": logs + f"/{RAW}/" + "{name}",
+            "tail": logs + f"/{TAIL}/" + "{name}",
+            "file": logs + "/{name}",
+        }
