@@ -1,0 +1,87 @@
+// The chat page: one websocket to whichever worker the proxy picked; every message comes back
+// through the bus, each row coloured by the worker that received it. All text goes in as text.
+(function () {
+  "use strict";
+  var COLOURS = ["#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e67700", "#0c8599", "#c2255c", "#5c940d"];
+  var form = document.getElementById("send");
+  var nickname = document.getElementById("nickname");
+  var message = document.getElementById("message");
+  var rows = document.querySelector("#messages tbody");
+  var badge = document.getElementById("worker");
+  var status = document.getElementById("status");
+  var errorLine = document.getElementById("error");
+  var socket = null, connectedBefore = false, retryDelay = 500;
+
+  function colourOf(worker) { return COLOURS[Math.abs(worker) % COLOURS.length]; }
+
+  function cell(text, className) {
+    var td = document.createElement("td");
+    td.className = className;
+    td.textContent = text;
+    return td;
+  }
+
+  function addRow(m) {
+    var row = document.createElement("tr");
+    row.setAttribute("data-source-worker", String(m.sourceWorker));
+    var who = cell("worker " + m.sourceWorker, "worker");
+    var swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = colourOf(m.sourceWorker);
+    who.prepend(swatch);
+    row.style.borderLeftColor = colourOf(m.sourceWorker);
+    row.append(who, cell(m.nickname, "nickname"), cell(m.message, "text"));
+    rows.insertBefore(row, rows.firstChild);
+    while (rows.children.length > 500) rows.removeChild(rows.lastChild);
+  }
+
+  function showError(text) {
+    errorLine.textContent = text;
+    errorLine.hidden = !text;
+  }
+
+  function send(text) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({nickname: nickname.value, message: text}));
+      return true;
+    }
+    showError("not connected; reconnecting…");
+    return false;
+  }
+
+  function connect() {
+    socket = new WebSocket(new URL("ws", location.href).href.replace(/^http/, "ws"));
+    socket.onmessage = function (event) {
+      var m;
+      try { m = JSON.parse(event.data); } catch (e) { return; }
+      if (m.type === "welcome") {
+        badge.textContent = "connected to worker " + m.worker + " (pid " + m.pid + ")";
+        badge.setAttribute("data-worker", String(m.worker));
+        badge.setAttribute("data-pid", String(m.pid));
+        badge.style.borderColor = colourOf(m.worker);
+        if (!nickname.value) nickname.value = m.nickname;
+        status.textContent = "online";
+        retryDelay = 500;
+        send(connectedBefore ? "Re-connected" : "Connected");
+        connectedBefore = true;
+      } else if (m.type === "message") {
+        addRow(m);
+      } else if (m.type === "error") {
+        showError(m.error);
+      }
+    };
+    socket.onclose = function () {
+      status.textContent = "offline, reconnecting…";
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 10000);
+    };
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    showError("");
+    if (send(message.value)) message.value = "";
+  });
+
+  connect();
+})();
