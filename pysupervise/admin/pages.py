@@ -98,8 +98,16 @@ class LogPages:
         except OSError:
             return not_found(request)  # purged between the lookup and the read
         logs = app_logs(self.site, shown.app)
+        earlier = later = None
+        if logs is not None and shown.log is not None:
+            siblings = [f for f in logs.files() if f.stream_key == shown.log.stream_key]
+            earlier = max((f for f in siblings if f.sequence < shown.log.sequence), default=None,
+                          key=lambda f: f.sequence)
+            later = min((f for f in siblings if f.sequence > shown.log.sequence), default=None,
+                        key=lambda f: f.sequence)
         facts = templates.FileFacts(shown.app, shown.name, text.size, shown.log,
-                                    live=logs is not None and logs.is_live(shown.name))
+                                    live=logs is not None and logs.is_live(shown.name),
+                                    earlier=earlier.name if earlier else None, later=later.name if later else None)
         body = templates.file_view(self.urls, facts, text, query)
         crumbs = [("apps", self.urls.index()), (shown.app, None), ("logs", self.urls.logs(shown.app)),
                   (shown.name, None)]

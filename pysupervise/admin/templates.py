@@ -29,6 +29,8 @@ class FileFacts:
     size: int
     log: LogFile | None
     live: bool
+    earlier: str | None = None  # the previous / next file of the same worker stream, when it still exists
+    later: str | None = None
 
 
 def human_size(size: int) -> str:
@@ -157,6 +159,8 @@ def file_view(urls: AdminUrls, facts: FileFacts, shown: TextSlice, query: str) -
         about = {"events.log": "spawns, readiness, exits and reloads",
                  "access.log": "one line per request"}.get(name, "")
     about += f" · {human_size(facts.size)}" + (" · being written" if facts.live else "")
+    parts = "".join(f' · <a href="{escape(urls.file(app, target))}">{label}</a>'
+                    for label, target in (("earlier part", facts.earlier), ("next part", facts.later)) if target)
     tail = urls.tail(app, name, start=shown.end, query=query)
     toolbar = (f'<div class="toolbar"><form method="get" action="{escape(urls.file(app, name))}" role="search">'
                f'<input type="search" name="q" value="{escape(query)}" placeholder="Filter lines…" '
@@ -168,7 +172,7 @@ def file_view(urls: AdminUrls, facts: FileFacts, shown: TextSlice, query: str) -
                f'<span class="status" data-tail-status data-js-only hidden>connecting…</span></div>')
     badge = ' <span class="badge stderr">stderr</span>' if log is not None and log.stream == "stderr" else ""
     return (f'<h1>{escape(name)}{badge}</h1>'
-            f'<p class="meta">{escape(about)}</p>{toolbar}{summary}'
+            f'<p class="meta">{escape(about)}{parts}</p>{toolbar}{summary}'
             f'<pre class="{css}" data-tail="{escape(tail)}" data-file="{escape(name)}">{body}</pre>'
             f'<noscript><p class="meta">New lines appear live with JavaScript; without it, reload the page.'
             f"</p></noscript>")

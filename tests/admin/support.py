@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import http.client
 import ipaddress
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,3 +151,53 @@ def request(port: int, path: str, headers: dict[str, str] | list[tuple[str, str]
 def local(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Headers of a request the proxy forwarded from a loopback client."""
     return {"X-Forwarded-For": "127.0.0.1", **(extra or {})}
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    id: str | None
+    data: str
+
+
+class SseClient:
+    """A plain HTTP client reading a text/event-stream response one event at a time."""
+
+    def __init__(self, port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 5) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.connection.request("GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
+        self.response = self.connection.getresponse()
+        self.status = self.response.status
+
+    def next_event(self) -> SseEvent:
+        """The next event that carries data (comments and retry lines are skipped); raises on timeout."""
+        event_id: str | None = None
+        data: list[str] = []
+        while True:
+            raw = self.response.readline()
+            if not raw:
+                raise ConnectionError("the event stream ended")
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line == "":
+                if data:
+                    return SseEvent(event_id, "\n".join(data))
+                event_id = None
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "id":
+                event_id = value
+            elif name == "data":
+                data.append(value)
+
+    def lines_until(self, predicate: Callable[[list[str]], bool]) -> tuple[list[str], list[SseEvent]]:
+        """Collect the lines of events until predicate(lines) holds (each read times out on its own)."""
+        lines: list[str] = []
+        events: list[SseEvent] = []
+        while not predicate(lines):
+            event = self.next_event()
+            events.append(event)
+            lines += json.loads(event.data)["lines"]
+        return lines, events
+
+    def close(self) -> None:
+        self.connection.close()

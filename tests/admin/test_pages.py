@@ -204,3 +204,24 @@ def test_the_admin_server_answers_on_a_unix_socket_and_removes_it(site):
         site_thread.stop()
     assert not socket_path.exists()
     socket_path.parent.rmdir()
+
+
+def test_parts_of_one_worker_stream_link_to_each_other(tmp_path):
+    from tests.admin.support import FolderSite, log_settings
+
+    site = FolderSite(tmp_path / "logs", log_settings(max_file_size=64))
+    logs = site.add_app("web")
+    server = AdminThread(site, admin_settings(), None)
+    try:
+        writer = server.call(lambda: logs.open_stream(0, 8, "stdout"))
+        server.call(lambda: writer.write(b"a" * 50 + b"\n"))
+        first = writer.path.name
+        server.call(lambda: writer.write(b"b" * 50 + b"\n"))
+        second = writer.path.name
+        page_one = request(server.port, f"/web/logs/{first}", local()).text
+        page_two = request(server.port, f"/web/logs/{second}", local()).text
+        assert f'<a href="/web/logs/{second}">next part</a>' in page_one and "earlier part" not in page_one
+        assert f'<a href="/web/logs/{first}">earlier part</a>' in page_two and "next part" not in page_two
+        assert "part 2" in page_two
+    finally:
+        server.stop()
