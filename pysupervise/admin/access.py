@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import ipaddress
 import os
 from typing import Awaitable, Callable, Iterable
@@ -73,13 +74,23 @@ class AdminAccess:
         return self._token is not None and hmac.compare_digest(offered.encode(), self._token)
 
     def login_redirect(self, request: web.Request) -> web.Response:
-        """303 to the same URL without the token, setting the cookie that replaces it."""
+        """Set the cookie that replaces the token and send the client to the same URL without the token."""
         query = request.rel_url.query.copy()
         query.popall(TOKEN_PARAM)
-        # Never "//host/..." in Location: collapsing the leading slashes keeps the redirect on this site.
+        # Never "//host/..." as the target: collapsing the leading slashes keeps it on this site.
         path = "/" + request.rel_url.raw_path.lstrip("/")
         location = str(URL(path, encoded=True).with_query(query)) if query else path
-        response = web.Response(status=303, headers={"Location": location})
+        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+            # A token link clicked on another site: the browser would not send a SameSite=Strict cookie
+            # after a redirect that started there (not even on reload). A hop through a page of our own
+            # makes the next request same-site.
+            target = html.escape(location)
+            response = web.Response(text=(
+                f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+                f'<title>pysupervise</title></head><body><p><a href="{target}">Continue</a></p></body></html>\n'),
+                content_type="text/html")
+        else:
+            response = web.Response(status=303, headers={"Location": location})
         response.set_cookie(COOKIE_NAME, self._cookie_value, path="/", httponly=True, samesite="Strict",
                             secure=request.headers.get("X-Forwarded-Proto") == "https")
         return response

@@ -63,6 +63,8 @@ class _Style:
 
 def ansi_to_html(line: str) -> str:
     """One line as HTML. Each line starts unstyled, so a colour left open never bleeds into the next line."""
+    if "\x1b" not in line:
+        return html.escape(_CONTROLS.sub("", line))  # most lines: no colours, and a C-speed path
     style = _Style()
     out: list[str] = []
     position = 0

@@ -75,8 +75,9 @@ pre.events { padding: .7rem 1rem; max-height: 24rem; }
 .fg12 { color: #7cc5ff; } .fg13 { color: #e48bf0; } .fg14 { color: #56d6e0; } .fg15 { color: #ffffff; }
 .bg0 { background: #3b4048; } .bg1 { background: #7a2430; } .bg2 { background: #2f5a26; } .bg3 { background: #7a6326; }
 .bg4 { background: #24507a; } .bg5 { background: #6a2a72; } .bg6 { background: #1d5e63; } .bg7 { background: #9aa3b2; }
-.bg8 { background: #5c6370; } .bg9 { background: #a83a4a; } .bg10 { background: #4f8a3b; } .bg11 { background: #a88a3b; }
-.bg12 { background: #3b75a8; } .bg13 { background: #8f3f9a; } .bg14 { background: #2f8a91; } .bg15 { background: #c8ced8; }
+.bg8 { background: #5c6370; } .bg9 { background: #a83a4a; } .bg10 { background: #4f8a3b; }
+.bg11 { background: #a88a3b; } .bg12 { background: #3b75a8; } .bg13 { background: #8f3f9a; }
+.bg14 { background: #2f8a91; } .bg15 { background: #c8ced8; }
 footer { color: var(--muted); font-size: .78rem; padding: 0 1.5rem 1.5rem; }
 """
 

@@ -51,7 +51,7 @@ def resolve(site: SiteView, app: str, name: str) -> ShownFile | None:
     """The file `name` of `app` if the admin may serve it: listed in the app's index (or a side file),
     a regular file (not a symlink) directly inside the app's log folder. Otherwise None (404)."""
     logs = app_logs(site, app)
-    if logs is None or not _SAFE_NAME.match(name):
+    if logs is None or not _SAFE_NAME.fullmatch(name):
         return None
     log = logs.find(name)
     if log is None and name not in SIDE_FILES:

@@ -20,7 +20,7 @@ from pysupervise.supervisor.app_logs import parse_worker_file
 
 # The file view shows at most this much of a file (the raw link has the rest); a search looks further back.
 VIEW_BYTES = 1024 * 1024
-SEARCH_BYTES = 16 * 1024 * 1024
+SEARCH_BYTES = 8 * 1024 * 1024
 MAX_QUERY = 200
 
 
@@ -92,11 +92,6 @@ class LogPages:
         if shown is None:
             return not_found(request)
         query = request.query.get("q", "").strip()[:MAX_QUERY]
-        budget = SEARCH_BYTES if query else VIEW_BYTES
-        try:
-            text = await asyncio.get_running_loop().run_in_executor(None, read_tail_text, shown.path, budget)
-        except OSError:
-            return not_found(request)  # purged between the lookup and the read
         logs = app_logs(self.site, shown.app)
         earlier = later = None
         if logs is not None and shown.log is not None:
@@ -105,10 +100,20 @@ class LogPages:
                           key=lambda f: f.sequence)
             later = min((f for f in siblings if f.sequence > shown.log.sequence), default=None,
                         key=lambda f: f.sequence)
-        facts = templates.FileFacts(shown.app, shown.name, text.size, shown.log,
-                                    live=logs is not None and logs.is_live(shown.name),
-                                    earlier=earlier.name if earlier else None, later=later.name if later else None)
-        body = templates.file_view(self.urls, facts, text, query)
+        live = logs is not None and logs.is_live(shown.name)
+
+        def render() -> str:
+            # Reading and rendering up to SEARCH_BYTES takes a while: off the loop that runs the proxy.
+            text = read_tail_text(shown.path, SEARCH_BYTES if query else VIEW_BYTES)
+            facts = templates.FileFacts(shown.app, shown.name, text.size, shown.log, live=live,
+                                        earlier=earlier.name if earlier else None,
+                                        later=later.name if later else None)
+            return templates.file_view(self.urls, facts, text, query)
+
+        try:
+            body = await asyncio.get_running_loop().run_in_executor(None, render)
+        except OSError:
+            return not_found(request)  # purged between the lookup and the read
         crumbs = [("apps", self.urls.index()), (shown.app, None), ("logs", self.urls.logs(shown.app)),
                   (shown.name, None)]
         return self._html(request, f"{shown.name} · {shown.app}", crumbs, body)
@@ -135,6 +140,8 @@ class LogPages:
         shown = resumed or shown
         if shown is None:
             return not_found(request)
+        if request.method == "HEAD":
+            return web.Response(content_type="text/event-stream")
         if start is None:
             start = _size(shown.path) or 0
         if not self.hub.enter():

@@ -14,6 +14,10 @@ from pysupervise.admin.urls import AdminUrls
 from pysupervise.supervisor.app_logs import LogFile
 
 
+# A search that matches everything must not build a page of a million lines.
+MAX_MATCHES = 5000
+
+
 @dataclass(frozen=True)
 class SideFileRow:
     name: str
@@ -138,11 +142,17 @@ def file_view(urls: AdminUrls, facts: FileFacts, shown: TextSlice, query: str) -
         needle = query.casefold()
         # Line numbers are only known when the whole file is shown.
         numbered = not shown.truncated
-        matches = [(index + 1, text) for index, text in enumerate(map(strip_ansi, lines))
-                   if needle in text.casefold()]
+        matches = []
+        for number, line in enumerate(lines, 1):
+            plain = strip_ansi(line) if "\x1b" in line else line
+            if needle in plain.casefold():
+                matches.append((number, strip_ansi(plain)))
+        total = len(matches)
+        matches = matches[-MAX_MATCHES:]
         body = "".join(_line(_highlight(text, query), number if numbered else None) for number, text in matches)
         css = "log search" if numbered else "log nonum"
-        summary = (f'<p class="notice">{len(matches)} of {len(lines)} lines contain “{escape(query)}”. '
+        more = f" (the last {len(matches)} are shown)" if total > len(matches) else ""
+        summary = (f'<p class="notice">{total} of {len(lines)} lines contain “{escape(query)}”{more}. '
                    f'<a href="{escape(urls.file(app, name))}">Show all lines</a></p>')
     else:
         body = "".join(_line(ansi_to_html(line)) for line in lines)

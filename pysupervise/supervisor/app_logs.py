@@ -16,8 +16,8 @@ STREAMS = ("stdout", "stderr")
 # rollover are `<slot>-<pid>-<stream>-<unix_ts>.<n>.log`, where <unix_ts> is when that file was
 # created and n = 1, 2, … counts the rollovers, so two files of one stream never share a name even
 # when they are created within the same second.
-_WORKER_FILE = re.compile(
-    r"^(?P<slot>\d{1,9})-(?P<pid>\d{1,10})-(?P<stream>stdout|stderr)-(?P<created>\d{1,12})(?:\.(?P<seq>\d{1,9}))?\.log$")
+_WORKER_FILE = re.compile(r"(?P<slot>\d{1,9})-(?P<pid>\d{1,10})-(?P<stream>stdout|stderr)"
+                          r"-(?P<created>\d{1,12})(?:\.(?P<seq>\d{1,9}))?\.log")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def worker_file_name(slot: int, pid: int, stream: str, created: int, sequence: i
 
 def parse_worker_file(path: Path, size: int = 0) -> LogFile | None:
     """The LogFile a name stands for, or None when the name is not a worker stream file's."""
-    match = _WORKER_FILE.match(path.name)
+    match = _WORKER_FILE.fullmatch(path.name)
     if match is None:
         return None
     return LogFile(path=path, slot=int(match["slot"]), pid=int(match["pid"]), stream=match["stream"],

@@ -73,7 +73,8 @@ def test_a_token_sets_an_httponly_strict_cookie_and_redirects_without_it(admin, 
     value = cookie.split(";", 1)[0].split("=", 1)[1]
     assert TOKEN not in value and len(value) == 64  # an HMAC of the token, not the token
 
-    with_cookie = request(admin.port, "/web/logs/events.log?q=spawned", {**remote, "Cookie": f"pysupervise_admin={value}"})
+    cookie_header = {**remote, "Cookie": f"pysupervise_admin={value}"}
+    with_cookie = request(admin.port, "/web/logs/events.log?q=spawned", cookie_header)
     assert with_cookie.status == 200 and "worker-<mark>spawned</mark>" in with_cookie.text
     for path in ("/_pysupervise/", "/web/logs/raw/events.log", "/other/logs"):
         assert request(admin.port, path, {**remote, "Cookie": f"pysupervise_admin={value}"}).status == 200, path
@@ -85,6 +86,15 @@ def test_a_token_sets_an_httponly_strict_cookie_and_redirects_without_it(admin, 
     assert wrong.status == 404 and wrong.header("Set-Cookie") is None
     # Without X-Forwarded-For the request did not come through the proxy: no page, cookie or not.
     assert request(admin.port, "/web/logs", {"Cookie": f"pysupervise_admin={value}"}).status == 404
+
+
+def test_a_cross_site_token_link_gets_a_same_site_hop_instead_of_a_redirect(admin):
+    response = request(admin.port, f"/web/logs?x=1&token={TOKEN}",
+                       {"X-Forwarded-For": "10.1.2.3", "Sec-Fetch-Site": "cross-site"})
+    assert response.status == 200 and response.header("Location") is None
+    assert '<meta http-equiv="refresh" content="0;url=/web/logs?x=1">' in response.text
+    assert TOKEN not in response.text
+    assert "SameSite=Strict" in response.header("Set-Cookie")
 
 
 def test_the_redirect_after_the_token_never_leaves_the_site(admin):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+
 import pytest
 from playwright.sync_api import expect
 
@@ -95,3 +99,29 @@ def test_index_view_and_search_work_without_javascript(browser, admin, site):
         expect(page.locator("pre.log mark").first).to_have_text("alpha")
     finally:
         context.close()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_token_link_clicked_on_another_site_still_signs_in(page, admin, tmp_path):
+    """A SameSite=Strict cookie set by a redirect that began on another site is not sent after it, not even
+    on reload; the admin app hops through a page of its own instead, so the next request is same-site."""
+    (tmp_path / "chat.html").write_text(f'<a id="go" href="{admin.url}/web/logs?token={TOKEN}">the logs</a>')
+    handler = functools.partial(_QuietFiles, directory=str(tmp_path))
+    other_site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=other_site.serve_forever, daemon=True).start()
+    try:
+        page.context.set_extra_http_headers(REMOTE)
+        # "localhost" and "127.0.0.1" are different sites to the browser.
+        page.goto(f"http://localhost:{other_site.server_address[1]}/chat.html")
+        page.click("#go")
+        page.wait_for_url(f"{admin.url}/web/logs")
+        expect(page.locator("h1")).to_have_text("web · logs")
+        page.reload()
+        expect(page.locator("h1")).to_have_text("web · logs")
+    finally:
+        other_site.shutdown()
+        other_site.server_close()

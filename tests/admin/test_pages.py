@@ -152,6 +152,8 @@ TRAVERSALS = [
     "/web/logs/raw/..",
     "/web/logs/raw/events.log%00.txt",
     "/web/logs/raw/events.log%2f",
+    "/web/logs/raw/events.log%0a",
+    "/web/logs/raw/events.log%0A",
     "/web/logs/raw/passwd",
     "/web/logs/raw/0-1-stdout-1.log",      # a symlink to /etc/passwd, named like a worker file
     "/web/logs/0-1-stdout-1.log",
