@@ -78,7 +78,8 @@ class LogTail:
         successor = self._successor()
         if successor is not None:
             chunk = self._emit("all")  # the old file is complete: its unfinished last line goes out as is
-            self._switch(successor)
+            if not self._switch(successor):
+                return chunk  # purged before we got there: the next poll finds the one after it
             return chunk if chunk is not None else self.poll()
         if self._buffer and self._stale_polls >= _PARTIAL_POLLS:
             return self._emit("partial")
@@ -128,14 +129,18 @@ class LogTail:
             return self.file
         return None
 
-    def _switch(self, successor: ShownFile) -> None:
-        fd = open_regular(successor.path)
+    def _switch(self, successor: ShownFile) -> bool:
+        try:
+            fd = open_regular(successor.path)
+        except OSError:
+            return False
         self.close()
         self._fd = fd
         self.file = successor
         self._read_pos = 0
         self._buffer = b""
         self._stale_polls = 0
+        return True
 
 
 class TailHub:
@@ -194,13 +199,14 @@ async def stream_tail(request: web.Request, hub: TailHub, tail: LogTail, request
                 event_id = str(chunk.offset) if chunk.file == requested else f"{chunk.file}:{chunk.offset}"
                 await response.write(sse_event(chunk, event_id))
                 quiet_since = loop.time()
-                continue  # more may be waiting right away (a flood, or the next file)
+                await asyncio.sleep(0)  # more may be waiting (a flood): read it, but let the proxy run first
+                continue
             if loop.time() - quiet_since >= HEARTBEAT_SECONDS:
                 await response.write(b": keep-alive\n\n")  # also how we notice a client that left
                 quiet_since = loop.time()
             await hub.pause(POLL_SECONDS)
-    except (ConnectionError, asyncio.CancelledError):
-        pass
+    except ConnectionError:
+        pass  # the client left
     finally:
         tail.close()
     return response
