@@ -11,22 +11,7 @@ import pytest
 from pysupervise import bus
 from pysupervise.bus.broker import EmbeddedBroker
 from tests.bus.servers import RedisServer, redis_blocked_clients, short_tempdir
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.fail(
-            "redis-server is not installed, so the Redis backend cannot be tested: run ./scripts/test.sh "
-            "(it installs it) or `apt-get install redis-server`",
-            pytrace=False,
-        )
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+from tests.support.redis_server import redis_server  # noqa: F401  (the session-wide redis-server fixture)
 
 
 @pytest.fixture
