@@ -84,6 +84,24 @@ footer { color: var(--muted); font-size: .78rem; padding: 0 1.5rem 1.5rem; }
 # Enhancements only: the pages work without it (the search form submits ?q=, the view is server-rendered).
 JS = r"""
 "use strict";
+// Index pages: parts marked data-refresh are fetched again every few seconds, so an open tab never goes stale.
+(() => {
+  const parts = document.querySelectorAll("[data-refresh]");
+  if (!parts.length) return;
+  const refresh = async () => {
+    try {
+      const response = await fetch(location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      for (const part of parts) {
+        const next = fresh.getElementById(part.id);
+        if (next && next.innerHTML !== part.innerHTML) part.innerHTML = next.innerHTML;
+      }
+    } catch (error) { /* the master may be restarting: try again next time */ }
+  };
+  setInterval(refresh, 3000);
+})();
+
 (() => {
   const log = document.querySelector("pre.log");
   if (!log) return;

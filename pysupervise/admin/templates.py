@@ -79,7 +79,8 @@ def apps_index(urls: AdminUrls, apps: Sequence[tuple[str, dict[str, Any]]]) -> s
     table = ("<table><thead><tr><th>app</th><th>route</th><th>state</th><th>generation</th><th>ready workers</th>"
              f"<th>pages</th></tr></thead><tbody>{''.join(rows)}</tbody></table>" if rows
              else '<p class="empty">No apps are configured.</p>')
-    return f'<h1>Apps</h1><p class="meta">Everything this site hosts.</p><div class="card">{table}</div>'
+    return (f'<h1>Apps</h1><p class="meta">Everything this site hosts.</p>'
+            f'<div class="card" id="apps" data-refresh>{table}</div>')
 
 
 def logs_index(urls: AdminUrls, app: str, files: Sequence[LogFile], live: set[str], side: Sequence[SideFileRow],
@@ -111,10 +112,11 @@ def logs_index(urls: AdminUrls, app: str, files: Sequence[LogFile], live: set[st
         for row in side)
     event_text = escape("\n".join(events)) if events else "No events yet."
     return (f"<h1>{escape(app)} · logs</h1>"
-            f'<p class="meta">{len(files)} worker files, newest first · {escape(limits)}</p>'
-            f'<div class="card">{table}</div>'
-            f"<h2>Recent events</h2><pre class=\"events\">{event_text}</pre>"
-            f'<h2>Other logs</h2><div class="card"><table><tbody>{side_rows}</tbody></table></div>')
+            f'<div id="files" data-refresh><p class="meta">{len(files)} worker files, newest first · '
+            f'{escape(limits)}</p><div class="card">{table}</div></div>'
+            f'<h2>Recent events</h2><pre class="events" id="events" data-refresh>{event_text}</pre>'
+            f'<h2>Other logs</h2><div class="card" id="side" data-refresh><table><tbody>{side_rows}</tbody></table>'
+            "</div>")
 
 
 def _line(html_text: str, number: int | None = None) -> str:

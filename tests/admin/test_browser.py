@@ -125,3 +125,15 @@ def test_a_token_link_clicked_on_another_site_still_signs_in(page, admin, tmp_pa
     finally:
         other_site.shutdown()
         other_site.server_close()
+
+
+def test_an_open_index_shows_new_files_and_events_without_a_reload(page, admin, site):
+    page.context.set_extra_http_headers(LOOPBACK)
+    page.goto(f"{admin.url}/web/logs")
+    expect(page.locator("#files")).to_contain_text("No worker output yet.")
+    logs = site.logs("web")
+    writer = admin.call(lambda: logs.open_stream(3, 3333, "stderr"))
+    site.events["web"].append("worker-spawned slot=3 pid=3333")
+    expect(page.get_by_role("link", name=writer.path.name)).to_be_visible(timeout=8000)
+    expect(page.locator("tr.stderr")).to_have_count(1)
+    expect(page.locator("#events")).to_contain_text("worker-spawned slot=3 pid=3333")
