@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pysupervise import __version__
-from pysupervise.config import Config, ConfigError, load_config
+from pysupervise.config import Config, ConfigError, load_config, locate_run_dir
 from pysupervise.supervisor.control import ControlClient, NotRunning
-from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.paths import CONTROL_SOCKET_NAME
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -45,10 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, listen=getattr(args, "listen", None))
     except ConfigError as exc:
         print(f"pysupervise: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        if args.command == "start":
+            return EXIT_USAGE
+        # The running master does not need a valid file to be reached: find its run_dir anyway.
+        config = None
     if args.command == "start":
-        return start(config)
-    client = ControlClient(SitePaths(config.supervisor.run_dir, config.supervisor.log_dir).control_socket)
+        return start(config, args.listen)
+    run_dir = config.supervisor.run_dir if config is not None else locate_run_dir(args.config)
+    client = ControlClient(run_dir / CONTROL_SOCKET_NAME)
     try:
         if args.command == "stop":
             return stop(client)
@@ -65,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def start(config: Config) -> int:
+def start(config: Config, listen: str | None) -> int:
     import uvloop
 
     from pysupervise.supervisor.master import Master, StartupError
@@ -74,7 +78,7 @@ def start(config: Config) -> int:
         print(line, flush=True)
 
     try:
-        return uvloop.run(Master(config, say).run())
+        return uvloop.run(Master(config, say, listen_override=listen).run())
     except StartupError as exc:
         print(f"pysupervise: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -100,6 +104,8 @@ def reload(client: ControlClient, app: str | None) -> int:
     if "error" in reply:
         print(f"pysupervise: {reply['error']}", file=sys.stderr)
         return EXIT_USAGE
+    if reply.get("config_error"):
+        print(f"pysupervise: the config was not applied: {reply['config_error']}", file=sys.stderr)
     for result in reply["results"]:
         if result["ok"]:
             print(f"{result['app']}: now serving generation {result['generation']}")
@@ -115,6 +121,8 @@ def status(client: ControlClient, as_json: bool) -> int:
         return EXIT_OK
     print(f"pysupervise at {reply['url']}")
     print(format_status_table(reply["apps"]))
+    if reply.get("config_error"):
+        print(f"supervisor.toml was rejected, the site runs on the previous one: {reply['config_error']['error']}")
     return EXIT_OK
 
 

@@ -128,3 +128,23 @@ def _check_socket_paths(config: Config, base: Where) -> None:
         raise base.child("supervisor").child("run_dir").error(
             f"worker socket paths under {run_dir} would reach {length} bytes, over the "
             f"{_UNIX_PATH_MAX}-byte limit of Unix socket paths; choose a shorter run_dir")
+
+
+def locate_run_dir(path: str | Path) -> Path:
+    """run_dir of a config that may have errors elsewhere, so `status`/`stop` still find a running master.
+
+    Falls back to the documented default when the file or the key cannot be read at all.
+    """
+    file = Path(path)
+    base = file.resolve().parent
+    default = base / ".pysupervise" / "run"
+    try:
+        document = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return default.resolve()
+    raw = document.get("supervisor", {}).get("run_dir") if isinstance(document.get("supervisor"), dict) else None
+    if not isinstance(raw, str) or not raw:
+        return default.resolve()
+    import os
+
+    return (base / os.path.expanduser(raw)).resolve()

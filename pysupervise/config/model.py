@@ -108,6 +108,11 @@ class AppConfig:
     graceful_timeout: float = setting(v.seconds, 30, "Seconds old workers may drain before SIGKILL.")
     start_timeout: float = setting(v.seconds, 30, "Seconds a new worker has to accept on its socket.")
     upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504.")
+    max_requests: int = setting(v.non_negative_int, 0, "Replace a worker (new one first) after this many "
+                                "requests; 0 = never.")
+    max_requests_jitter: int = setting(v.non_negative_int, 0, "Random extra requests (0..jitter) per worker, so "
+                                       "workers do not all recycle at once.")
+    max_memory: int = setting(v.byte_size, 0, "Replace a worker (new one first) whose RSS passes this; 0 = never.")
     max_restarts: int = setting(v.positive_int, 10, "Worker exits allowed within restart_window before the app "
                                 "is marked failed.")
     restart_window: float = setting(v.seconds, 60, "Seconds over which max_restarts is counted.")

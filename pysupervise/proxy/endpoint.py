@@ -15,6 +15,7 @@ class Endpoint:
     """Owned by the supervisor (it creates and retires them); used by the proxy to reach one worker."""
 
     __slots__ = ("label", "slot", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
+                 "tunnels", "awaiting", "last_progress", "stalled", "recycle_after", "on_recycle",
                  "_loop", "_drained", "_on_retire", "__weakref__")
 
     def __init__(self, label: str, socket_path: str, capacity: int, slot: int = 0,
@@ -29,6 +30,17 @@ class Endpoint:
         self.alive = True
         # Returns the worker's recent stderr, shown on error pages to loopback clients.
         self.diagnostics = diagnostics
+        # Open websocket/upgrade tunnels, so a drain deadline can close them cleanly.
+        self.tunnels: set[Exchange] = set()
+        # Requests sent and not yet answered, and when this worker last made progress on them:
+        # the supervisor replaces a worker that answers nothing for upstream_timeout.
+        self.awaiting = 0
+        self.last_progress = 0.0
+        # A request to it timed out and it has answered nothing since.
+        self.stalled = False
+        # max_requests recycling: after this many answers, on_recycle is called once (0 = never).
+        self.recycle_after = 0
+        self.on_recycle: Callable[[], None] | None = None
         self._loop = asyncio.get_running_loop()
         self._drained: asyncio.Future[None] | None = None
         self._on_retire: list[Callable[[], None]] = []
@@ -83,6 +95,37 @@ class Endpoint:
             else:
                 keep.append(conn)
         self.idle = keep
+
+    # -- accounting used by exchanges --------------------------------------------------------
+
+    def request_sent(self, now: float) -> None:
+        if self.awaiting == 0:
+            self.last_progress = now
+        self.awaiting += 1
+
+    def request_answered(self, now: float, answered: bool, timed_out: bool = False) -> None:
+        """A request stopped waiting: `answered` if the worker sent a response (that alone is progress)."""
+        self.awaiting -= 1
+        if answered:
+            self.last_progress = now
+            self.stalled = False
+        elif timed_out:
+            self.stalled = True
+
+    def seems_hung(self, now: float, limit: float) -> bool:
+        """Nothing answered for `limit` seconds while requests were waiting (or one timed out)."""
+        return (self.awaiting > 0 or self.stalled) and now - self.last_progress > limit
+
+    def answered_one_more(self) -> None:
+        self.served += 1
+        if self.recycle_after and self.served >= self.recycle_after and self.on_recycle is not None:
+            recycle, self.on_recycle = self.on_recycle, None
+            recycle()
+
+    def close_tunnels(self) -> None:
+        """Drain deadline: end every open tunnel, with a websocket close frame where possible."""
+        for exchange in list(self.tunnels):
+            exchange.close_tunnel()
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator
 
 from pysupervise.proxy.response_head import Framing, client_response_head
+from pysupervise.proxy.websocket_close import FrameBoundary, close_frame
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend
@@ -24,7 +25,8 @@ class Exchange:
 
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
-                 "_body_chunks", "_pump_paused", "last_endpoint_label", "sticky_slot")
+                 "_body_chunks", "_pump_paused", "last_endpoint_label", "sticky_slot", "_awaiting", "_frames",
+                 "_closing_tunnel")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
         self.client = client
@@ -46,6 +48,9 @@ class Exchange:
         self._body_chunks: Iterator[bytes] | None = None
         self._pump_paused = False
         self.sticky_slot: int | None = None
+        self._awaiting: Endpoint | None = None
+        self._frames: FrameBoundary | None = None
+        self._closing_tunnel = False
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -128,7 +133,10 @@ class Exchange:
                 transport.write(head)
                 self._body_chunks = body.file_chunks()
                 self._pump_body()
-        self.client.expect_response_by(self.now() + self.backend.upstream_timeout)
+        now = self.now()
+        self.client.expect_response_by(now + self.backend.upstream_timeout)
+        self._awaiting = self.endpoint
+        self.endpoint.request_sent(now)
 
     def _pump_body(self) -> None:
         chunks = self._body_chunks
@@ -155,6 +163,7 @@ class Exchange:
         if status < 200 and status != 101:
             self.interim = True
             return
+        self._answered(answered=True)
         self.client.response_started()
         self.status = status
         extra = b""
@@ -189,6 +198,7 @@ class Exchange:
         self.upstream = None
         if self.finished:
             return
+        self._answered()
         if self.tunnel:
             self.client.close()
             self._done()
@@ -219,6 +229,7 @@ class Exchange:
         self.upstream = None
         if self.finished:
             return
+        self._answered()
         failed = self.endpoint
         if self.status:
             self.client.abort()
@@ -230,6 +241,7 @@ class Exchange:
     def upstream_timed_out(self) -> None:
         if self.finished or self.status:
             return
+        self._answered(timed_out=True)
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.unbind()
@@ -244,13 +256,45 @@ class Exchange:
     def upgraded(self, early_upstream_bytes: bytes) -> None:
         """The worker answered 101: from now on both sides are a byte tunnel holding this slot."""
         self.tunnel = True
+        if self.request.is_websocket:
+            self._frames = FrameBoundary()
+        if self.endpoint is not None:
+            self.endpoint.tunnels.add(self)
         self.client.start_tunnel(self)
         if early_upstream_bytes:
-            self.client.write(early_upstream_bytes)
+            self.tunnel_from_upstream(early_upstream_bytes)
 
     def tunnel_from_upstream(self, data: bytes) -> None:
         self.bytes_out += len(data)
         self.client.write(data)
+        frames = self._frames
+        if frames is not None:
+            frames.feed(data)
+            if self._closing_tunnel and frames.at_boundary:
+                self._end_tunnel()
+
+    def close_tunnel(self) -> None:
+        """End the tunnel now, or at the next frame boundary (within a second) for a websocket."""
+        if self.finished or self._closing_tunnel:
+            return
+        self._closing_tunnel = True
+        if self._frames is None or self._frames.at_boundary:
+            self._end_tunnel()
+        else:
+            self.client.loop.call_later(1.0, self._end_tunnel)
+
+    def _end_tunnel(self) -> None:
+        if self.finished:
+            return
+        frames = self._frames
+        if frames is not None and frames.at_boundary:
+            self.client.write(close_frame())
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.unbind()
+            conn.close()
+        self.client.close()
+        self._done()
 
     def tunnel_from_client(self, data: bytes) -> None:
         if self.upstream is not None:
@@ -269,6 +313,7 @@ class Exchange:
     def client_lost(self) -> None:
         if self.finished:
             return
+        self._answered()
         self.finished = True
         conn, self.upstream = self.upstream, None
         if conn is not None:
@@ -281,9 +326,17 @@ class Exchange:
 
     # -- ending -------------------------------------------------------------------------------
 
+    def _answered(self, answered: bool = False, timed_out: bool = False) -> None:
+        """The request no longer waits for the worker's answer (it came, or it never will)."""
+        endpoint, self._awaiting = self._awaiting, None
+        if endpoint is not None:
+            endpoint.request_answered(self.now(), answered, timed_out)
+
     def _release_slot(self) -> None:
         endpoint, self.endpoint = self.endpoint, None
         if endpoint is not None:
+            if self.tunnel:
+                endpoint.tunnels.discard(self)
             self.backend.dispatcher.release(endpoint)
 
     def _fail(self, status: int, reason: str, endpoint: "Endpoint | None") -> None:
@@ -307,7 +360,7 @@ class Exchange:
         self.finished = True
         endpoint = self.endpoint
         if endpoint is not None:
-            endpoint.served += 1
+            endpoint.answered_one_more()
         self._release_slot()
         self._close_body()
         self.client.exchange_done(self)

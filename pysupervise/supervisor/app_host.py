@@ -1,11 +1,13 @@
-"""One hosted app: its live generation, crash restarts with backoff, reloads that never leave a gap."""
+"""One hosted app: its live generation, crash restarts with backoff, reloads and recycling that never leave a gap."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import signal
 import time
 from collections import deque
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 from pysupervise.config import AppConfig
 from pysupervise.proxy import AppBackend, Route, StaticSite
@@ -13,6 +15,7 @@ from pysupervise.proxy.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff
 from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.generation import Generation, GenerationFailed
+from pysupervise.supervisor.health import HealthMonitor
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 
@@ -23,7 +26,8 @@ _STOP_GRACE_SECONDS = 5.0
 class AppHost:
     """States: starting → running ⇄ failed → stopping → stopped. Routing only ever points at `live`."""
 
-    def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str]) -> None:
+    def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str],
+                 on_switch: Callable[["AppHost"], None] | None = None) -> None:
         self.config = config
         self.name = config.name
         self.paths = paths
@@ -39,13 +43,32 @@ class AppHost:
         self.failure = ""
         self.restarts = 0
         self.last_reload: dict[str, Any] = {}
+        self._on_switch = on_switch
         self._next_generation = 1
         self._reload_lock = asyncio.Lock()
+        self._reload_task: asyncio.Task | None = None
+        self._reload_again: tuple[str, AppConfig | None] | None = None
         self._backoffs: dict[int, RestartBackoff] = {}
         self._recent_restarts: deque[float] = deque()
         self._tasks: set[asyncio.Task] = set()
+        self._run(HealthMonitor(self).run())
 
     # -- reloads ------------------------------------------------------------------------------
+
+    def request_reload(self, reason: str, config: AppConfig | None = None) -> None:
+        """Reload soon; while a reload runs, further requests collapse into exactly one more."""
+        if self._reload_task is not None and not self._reload_task.done():
+            pending_config = config or (self._reload_again[1] if self._reload_again else None)
+            self._reload_again = (reason, pending_config)
+            return
+        self._reload_task = self._run(self._reload_until_current(reason, config))
+
+    async def _reload_until_current(self, reason: str, config: AppConfig | None) -> None:
+        while True:
+            await self.reload(reason, config)
+            if self._reload_again is None:
+                return
+            (reason, config), self._reload_again = self._reload_again, None
 
     async def reload(self, reason: str, config: AppConfig | None = None) -> bool:
         """Start a full new generation; switch routing to it only once every worker is ready."""
@@ -76,6 +99,8 @@ class AppHost:
             self._switch(generation)
             self.events.record("reload-switched", generation=number, seconds=f"{time.time() - started:.2f}")
             self.last_reload = {"ok": True, "generation": number, "at": time.time(), "trigger": reason}
+            if self._on_switch is not None:
+                self._on_switch(self)
             return True
 
     def _switch(self, generation: Generation) -> None:
@@ -88,10 +113,10 @@ class AppHost:
         dispatcher = self.backend.dispatcher
         dispatcher.unavailable = None
         self.backend.failure_detail = ""
+        for worker in generation.workers.values():
+            self._arm(generation, worker)
         # One assignment: from here on no new request reaches the old generation.
         dispatcher.set_endpoints(generation.endpoints())
-        for worker in generation.workers.values():
-            self._watch(generation, worker)
         if old is not None:
             self._run(self._drain(old))
 
@@ -102,18 +127,25 @@ class AppHost:
         finally:
             self.draining.remove(generation)
 
-    # -- crashes ------------------------------------------------------------------------------
+    def _arm(self, generation: Generation, worker: WorkerProcess) -> None:
+        """A worker entering service: watch its exit, and set its max_requests recycling point."""
+        config = generation.config
+        endpoint = worker.endpoint
+        if endpoint is not None and config.max_requests:
+            endpoint.recycle_after = config.max_requests + random.randint(0, config.max_requests_jitter)
+            endpoint.on_recycle = lambda: self.recycle(generation, worker, f"served {endpoint.served} requests "
+                                                                           f"(max_requests)")
+        self._run(self._watch(generation, worker))
 
-    def _watch(self, generation: Generation, worker: WorkerProcess) -> None:
-        async def watch() -> None:
-            await worker.wait_exited()
-            if worker.endpoint is not None:
-                self.backend.dispatcher.remove_endpoint(worker.endpoint)
-            if not worker.stopping and generation is self.live and self.state == "running":
-                self._crashed(generation, worker.slot, time.time() - (worker.ready_at or worker.started_at),
-                              worker.describe_exit(), worker.stderr_tail())
+    # -- crashes, hangs and recycling ---------------------------------------------------------
 
-        self._run(watch())
+    async def _watch(self, generation: Generation, worker: WorkerProcess) -> None:
+        await worker.wait_exited()
+        if worker.endpoint is not None:
+            self.backend.dispatcher.remove_endpoint(worker.endpoint)
+        if not worker.stopping and generation is self.live and self.state == "running":
+            self._crashed(generation, worker.slot, time.time() - (worker.ready_at or worker.started_at),
+                          worker.describe_exit(), worker.stderr_tail())
 
     def _crashed(self, generation: Generation, slot: int, uptime: float, how: str, output: str) -> None:
         self.restarts += 1
@@ -146,8 +178,38 @@ class AppHost:
         if generation is not self.live or self.state != "running":
             await worker.stop(_STOP_GRACE_SECONDS)
             return
+        self._arm(generation, worker)
         self.backend.dispatcher.add_endpoint(worker.endpoint)
-        self._watch(generation, worker)
+
+    def worker_hung(self, generation: Generation, worker: WorkerProcess, silent_for: float) -> None:
+        """No answer to any request for upstream_timeout: kill it; the crash path starts a new one."""
+        self.events.record("worker-hung", worker.stderr_tail(20), generation=generation.number, slot=worker.slot,
+                           pid=worker.pid, silent_for=f"{silent_for:.1f}s")
+        worker.signal(signal.SIGKILL)
+
+    def recycle(self, generation: Generation, worker: WorkerProcess, why: str) -> None:
+        """Replace a healthy worker: its successor starts first, then it drains (never a gap)."""
+        if worker.stopping or worker.recycling:
+            return
+        worker.recycling = True
+        self.events.record("worker-recycle", generation=generation.number, slot=worker.slot, pid=worker.pid,
+                           reason=repr(why))
+        self._run(self._recycle(generation, worker))
+
+    async def _recycle(self, generation: Generation, old: WorkerProcess) -> None:
+        new = await generation.replace(old)
+        if new is None or generation is not self.live or self.state != "running":
+            old.recycling = False
+            if new is not None:
+                await new.stop(_STOP_GRACE_SECONDS)
+            return
+        self._arm(generation, new)
+        dispatcher = self.backend.dispatcher
+        dispatcher.add_endpoint(new.endpoint)
+        if old.endpoint is not None:
+            dispatcher.remove_endpoint(old.endpoint)
+        deadline = asyncio.get_running_loop().time() + generation.config.graceful_timeout
+        await generation.drain_worker(old, deadline)
 
     def _mark_failed(self, reason: str, output: str) -> None:
         self.state = "failed"
@@ -168,10 +230,12 @@ class AppHost:
         """SIGTERM every worker of every generation; SIGKILL after `timeout`."""
         self.state = "stopping"
         self.backend.dispatcher.unavailable = f"app {self.name!r} is stopping"
+        self.backend.dispatcher.fail_queue(503, self.backend.dispatcher.unavailable)
         generations = [g for g in (self.live, *self.draining) if g is not None]
         await asyncio.gather(*(g.stop(timeout) for g in generations))
         for task in list(self._tasks):
-            task.cancel()
+            if task is not asyncio.current_task():
+                task.cancel()
         self.state = "stopped"
         self.events.record("app-stopped")
         self.events.close()
@@ -186,7 +250,8 @@ class AppHost:
                    for prefix, folder in self.config.static]
         return routes
 
-    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task

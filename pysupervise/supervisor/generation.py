@@ -11,7 +11,7 @@ from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 
-# After SIGTERM at the drain deadline, how long a worker gets to close websockets before SIGKILL.
+# After SIGTERM at the drain deadline, how long a worker gets to finish before SIGKILL.
 _TERM_GRACE_SECONDS = 5.0
 
 
@@ -25,7 +25,7 @@ class GenerationFailed(Exception):
 
 
 class Generation:
-    """Workers by slot; a slot's worker is replaced in place when it crashes (same generation number)."""
+    """Workers by slot. A slot's worker is replaced in place after a crash or for recycling."""
 
     def __init__(self, number: int, config: AppConfig, paths: SitePaths, events: EventLog,
                  shared_env: dict[str, str]) -> None:
@@ -35,12 +35,18 @@ class Generation:
         self.events = events
         self.shared_env = shared_env
         self.workers: dict[int, WorkerProcess] = {}
+        # Workers replaced by a recycle that are still draining.
+        self.retiring: list[WorkerProcess] = []
         self.state = "starting"
         self.created_at = time.time()
+        self._instances: dict[int, int] = {}
 
     def new_worker(self, slot: int) -> WorkerProcess:
+        """A fresh worker for `slot`, now the slot's current worker (not started yet)."""
+        instance = self._instances.get(slot, -1) + 1
+        self._instances[slot] = instance
         worker = WorkerProcess(self.config, self.number, slot,
-                               self.paths.worker_socket(self.config.name, self.number, slot),
+                               self.paths.worker_socket(self.config.name, self.number, slot, instance),
                                self.paths.app_log_dir(self.config.name), self.shared_env, self.events)
         self.workers[slot] = worker
         return worker
@@ -68,20 +74,36 @@ class Generation:
             raise GenerationFailed(first)
         self.state = "ready"
 
+    async def replace(self, old: WorkerProcess) -> WorkerProcess | None:
+        """Start a successor for `old`'s slot; `old` keeps serving until it is ready (None if it failed)."""
+        self.retiring.append(old)  # still serving until its successor is ready; listed meanwhile
+        new = self.new_worker(old.slot)
+        try:
+            await self.start_worker(new)
+        except WorkerStartError:
+            self.retiring.remove(old)
+            if self.workers.get(old.slot) is new:
+                self.workers[old.slot] = old
+            return None
+        return new
+
     def endpoints(self) -> list[Endpoint]:
         return [w.endpoint for w in self.workers.values() if w.endpoint is not None and w.state == "ready"]
+
+    def all_workers(self) -> list[WorkerProcess]:
+        return [*self.workers.values(), *self.retiring]
 
     async def drain(self, timeout: float) -> None:
         """Old generation: each worker gets SIGTERM once it has nothing in flight, SIGKILL at the deadline."""
         self.state = "draining"
         self.events.record("drain-started", generation=self.number)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        await asyncio.gather(*(self._drain_worker(w, deadline) for w in list(self.workers.values())))
+        deadline = asyncio.get_running_loop().time() + timeout
+        await asyncio.gather(*(self.drain_worker(w, deadline) for w in self.all_workers()))
         self.state = "stopped"
         self.events.record("drain-finished", generation=self.number)
 
-    async def _drain_worker(self, worker: WorkerProcess, deadline: float) -> None:
+    async def drain_worker(self, worker: WorkerProcess, deadline: float) -> None:
+        """No new requests; wait for those in flight (and tunnels) until `deadline`; then stop it."""
         worker.stopping = True
         if worker.state == "ready":
             worker.state = "draining"
@@ -93,10 +115,13 @@ class Generation:
                 await asyncio.wait_for(endpoint.drained(), max(remaining, 0))
             except asyncio.TimeoutError:
                 self.events.record("drain-deadline", generation=self.number, slot=worker.slot, pid=worker.pid,
-                                   in_flight=endpoint.in_flight)
+                                   in_flight=endpoint.in_flight, tunnels=len(endpoint.tunnels))
+                endpoint.close_tunnels()
         await worker.stop(_TERM_GRACE_SECONDS)
+        if worker in self.retiring:
+            self.retiring.remove(worker)
 
     async def stop(self, timeout: float) -> None:
         """Stop now (master shutdown or a failed app): SIGTERM everyone, SIGKILL after `timeout`."""
         self.state = "stopped"
-        await asyncio.gather(*(w.stop(timeout) for w in list(self.workers.values())))
+        await asyncio.gather(*(w.stop(timeout) for w in self.all_workers()))

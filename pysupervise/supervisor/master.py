@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import resource
 import signal
+import time
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from pysupervise.bus.broker import EmbeddedBroker
-from pysupervise.config import Config
+from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.proxy import ProxyServer
 from pysupervise.supervisor.app_host import AppHost
+from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.control import ControlClient
 from pysupervise.supervisor.control_server import ControlServer, single
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.status import app_status
+from pysupervise.supervisor.watcher import FileWatcher, WatchRule
 
 
 class StartupError(Exception):
@@ -24,18 +30,23 @@ class StartupError(Exception):
 class Master:
     """Owns the proxy, one AppHost per app and the control socket, for the life of `pysupervise start`."""
 
-    def __init__(self, config: Config, say: Callable[[str], None]) -> None:
+    def __init__(self, config: Config, say: Callable[[str], None], listen_override: str | None = None) -> None:
         self.config = config
         self.say = say
+        self.listen_override = listen_override
         self.paths = SitePaths(config.supervisor.run_dir, config.supervisor.log_dir)
         self.hosts: dict[str, AppHost] = {}
         self.proxy: ProxyServer | None = None
         self.control: ControlServer | None = None
+        self.watcher: FileWatcher | None = None
+        self.broker: EmbeddedBroker | None = None
         self.url = ""
+        # The last rejected supervisor.toml, shown by `status` until a valid one is read.
+        self.config_error: dict[str, Any] | None = None
         self._stop_requested: asyncio.Event | None = None
         self._stopped: asyncio.Event | None = None
         self._shared_env: dict[str, str] = {}
-        self.broker: EmbeddedBroker | None = None
+        self._background: set[asyncio.Task] = set()
 
     # -- running ------------------------------------------------------------------------------
 
@@ -47,7 +58,7 @@ class Master:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload_all("SIGHUP")))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload_everything("SIGHUP")))
         try:
             await self._stop_requested.wait()
         finally:
@@ -77,16 +88,11 @@ class Master:
         })
         await self.control.start()
         await self._start_services()
-        self.hosts = {app.name: AppHost(app, self.paths, self._shared_env) for app in self.config.apps}
-        self._publish_routes()
-        for host in self.hosts.values():
-            self.say(f"starting app {host.name!r}: {host.config.workers} worker(s)")
-        results = await asyncio.gather(*(h.reload("start") for h in self.hosts.values()))
-        for host, ok in zip(self.hosts.values(), results):
-            if not ok:
-                output = host.last_reload.get("output", "")
-                self.say(f"app {host.name!r} failed to start: {host.failure}" + (f"\n{output}" if output else ""))
+        for app in self.config.apps:
+            self.say(f"starting app {app.name!r}: {app.workers} worker(s)")
+        await asyncio.gather(*(self._add_app(app) for app in self.config.apps))
         self.proxy.serve()
+        await self._watch()
         self.say(f"pysupervise listening on {self.url}")
 
     async def _start_services(self) -> None:
@@ -99,8 +105,82 @@ class Master:
                 for name, value in (("PYSUPERVISE_BUS", services.bus), ("PYSUPERVISE_CACHE", services.cache_or_bus))}
         self._shared_env.update(urls)
 
+    async def _add_app(self, app: AppConfig) -> None:
+        host = AppHost(app, self.paths, self._shared_env, on_switch=lambda _host: self._publish_routes())
+        self.hosts[app.name] = host
+        self._publish_routes()
+        if not await host.reload("start"):
+            output = host.last_reload.get("output", "")
+            self.say(f"app {app.name!r} failed to start: {host.failure}" + (f"\n{output}" if output else ""))
+
+    async def _remove_app(self, name: str) -> None:
+        host = self.hosts.pop(name)
+        self._publish_routes()  # no new requests from here on
+        self.say(f"removing app {name!r}")
+        for generation in [g for g in (host.live, *host.draining) if g is not None]:
+            await generation.drain(host.config.graceful_timeout)
+        await host.stop()
+
     def _publish_routes(self) -> None:
         self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
+
+    async def _watch(self) -> None:
+        """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no
+        save falls into a gap between them."""
+        excluded = (self.paths.run_dir, self.paths.log_dir)
+        rules = [WatchRule(app.name, app.dir, app.watch, excluded) for app in self.config.apps]
+        old, self.watcher = self.watcher, FileWatcher(
+            rules, self.config.file, self._files_changed,
+            lambda: self._spawn(self.reload_config("supervisor.toml changed")))
+        await self.watcher.start()
+        if old is not None:
+            await old.close()
+
+    def _files_changed(self, concerned: dict[str, Path]) -> None:
+        for name, path in concerned.items():
+            host = self.hosts.get(name)
+            if host is not None:
+                host.request_reload(f"file changed: {path}")
+
+    # -- reloading ----------------------------------------------------------------------------
+
+    def _read_config(self) -> Config | None:
+        try:
+            config = load_config(self.config.file, listen=self.listen_override)
+        except ConfigError as exc:
+            self.config_error = {"error": str(exc), "at": time.time()}
+            self.say(f"pysupervise: {exc}; the running site is left as it was")
+            return None
+        self.config_error = None
+        return config
+
+    async def reload_config(self, trigger: str) -> bool:
+        """Re-read supervisor.toml: add, remove and reload apps as it says; a bad file changes nothing."""
+        new = self._read_config()
+        if new is None:
+            return False
+        changes = compare(self.config, new)
+        for section in changes.need_restart:
+            self.say(f"pysupervise: [{section}] changed in {new.file.name}; restart the master to apply it")
+        # Keep what needs a restart as it is; take apps and proxy settings from the new file.
+        self.config = dataclasses.replace(self.config, apps=new.apps, proxy=new.proxy)
+        self.proxy.settings = new.proxy
+        for app in changes.changed:
+            self.hosts[app.name].request_reload(trigger, app)
+        await asyncio.gather(*(self._remove_app(name) for name in changes.removed),
+                             *(self._add_app(app) for app in changes.added))
+        if changes.added or changes.removed or changes.changed:
+            await self._watch()
+        return True
+
+    async def reload_everything(self, trigger: str) -> list[AppHost]:
+        """SIGHUP and `pysupervise reload`: re-read the config, then a new generation for every app."""
+        await self.reload_config(trigger)
+        hosts = list(self.hosts.values())
+        await asyncio.gather(*(h.reload(trigger) for h in hosts))
+        return hosts
+
+    # -- stopping -----------------------------------------------------------------------------
 
     def request_stop(self) -> None:
         if self._stop_requested is not None:
@@ -108,6 +188,8 @@ class Master:
 
     async def _stop(self) -> None:
         self.say("pysupervise stopping: finishing requests in flight")
+        if self.watcher is not None:
+            await self.watcher.close()
         timeout = max((h.config.graceful_timeout for h in self.hosts.values()), default=30.0)
         if self.proxy is not None:
             await self.proxy.drain(timeout)
@@ -120,24 +202,29 @@ class Master:
             await self.control.close()
         self.say("pysupervise stopped")
 
-    async def reload_all(self, trigger: str) -> None:
-        await asyncio.gather(*(h.reload(trigger) for h in self.hosts.values()))
-
     # -- control requests ---------------------------------------------------------------------
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": self.url, "apps": [app_status(h) for h in self.hosts.values()],
+        return {"ok": True, "url": self.url, "pid": os.getpid(), "config_error": self.config_error,
+                "apps": [app_status(h) for h in self.hosts.values()],
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")}}
 
     async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("app")
-        targets = [self.hosts[name]] if name in self.hosts else list(self.hosts.values()) if not name else []
-        if not targets:
-            return {"ok": False, "error": f"no app named {name!r} (apps: {', '.join(self.hosts)})"}
-        results = await asyncio.gather(*(h.reload("pysupervise reload") for h in targets))
-        return {"ok": all(results), "results": [
-            {"app": h.name, "ok": ok, "generation": h.last_reload.get("generation"),
-             "error": h.last_reload.get("error", "")} for h, ok in zip(targets, results)]}
+        if name:
+            new = self._read_config()
+            app = (new.app(name) if new is not None else None) or (self.hosts[name].config if name in self.hosts
+                                                                     else None)
+            if name not in self.hosts or app is None:
+                return {"ok": False, "error": f"no app named {name!r} (apps: {', '.join(self.hosts)})"}
+            hosts = [self.hosts[name]]
+            await hosts[0].reload("pysupervise reload", app)
+        else:
+            hosts = await self.reload_everything("pysupervise reload")
+        results = [{"app": h.name, "ok": bool(h.last_reload.get("ok")), "generation": h.last_reload.get("generation"),
+                    "error": h.last_reload.get("error", "")} for h in hosts]
+        return {"ok": all(r["ok"] for r in results) and self.config_error is None, "results": results,
+                "config_error": (self.config_error or {}).get("error")}
 
     async def _stop_and_report(self, _request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -146,6 +233,11 @@ class Master:
         yield {"ok": True, "stopping": True}
         await self._stopped.wait()
         yield {"ok": True, "stopped": True, "seconds": round(loop.time() - started, 2)}
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 def _raise_open_file_limit() -> None:

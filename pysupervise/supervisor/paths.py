@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+CONTROL_SOCKET_NAME = "control.sock"
+
+
 @dataclass(frozen=True)
 class SitePaths:
     run_dir: Path
@@ -13,7 +16,7 @@ class SitePaths:
 
     @property
     def control_socket(self) -> Path:
-        return self.run_dir / "control.sock"
+        return self.run_dir / CONTROL_SOCKET_NAME
 
     @property
     def bus_socket(self) -> Path:
@@ -26,8 +29,10 @@ class SitePaths:
     def app_run_dir(self, app: str) -> Path:
         return self.run_dir / app
 
-    def worker_socket(self, app: str, generation: int, slot: int) -> Path:
-        return self.run_dir / app / f"{generation}-{slot}.sock"
+    def worker_socket(self, app: str, generation: int, slot: int, instance: int = 0) -> Path:
+        """`<gen>-<slot>.sock`; a replacement started while its predecessor still drains gets `.<n>`."""
+        suffix = f".{instance}" if instance else ""
+        return self.run_dir / app / f"{generation}-{slot}{suffix}.sock"
 
     def app_log_dir(self, app: str) -> Path:
         return self.log_dir / app

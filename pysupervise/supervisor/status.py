@@ -39,7 +39,7 @@ def app_status(host: "AppHost") -> dict[str, Any]:
     config = host.config
     workers = []
     for generation in [g for g in (host.live, *host.draining) if g is not None]:
-        workers += [worker_status(w, generation) for w in generation.workers.values()]
+        workers += [worker_status(w, generation) for w in generation.all_workers()]
     dispatcher = host.backend.dispatcher
     return {
         "app": host.name,

@@ -49,6 +49,8 @@ class WorkerProcess:
         self.returncode: int | None = None
         self.endpoint: Endpoint | None = None
         self.stopping = False
+        # A successor is being started (max_requests / max_memory); do not start a second one.
+        self.recycling = False
         self._process: asyncio.subprocess.Process | None = None
         self._captures: list[OutputCapture] = []
         self._capture_tasks: list[asyncio.Task] = []
