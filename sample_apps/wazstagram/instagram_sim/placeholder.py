@@ -25,16 +25,22 @@ def picture_svg(place: str, file_name: str) -> str | None:
     city = city_named(place)
     title = city.title if city else place
     size, user, media_id = int(match["size"]), match["user"], match["id"]
+    digest = hashlib.sha256(media_id.encode()).digest()
     hue = _hue(media_id)
-    sun_x = 20 + _hue(media_id + "x") % 60
+    sun_x = 15 + digest[0] % 70
+    # A skyline: ten buildings whose heights come from the id, so each picture differs but never changes.
+    buildings = "".join(
+        f'<rect x="{i * 10}" y="{78 - (18 + digest[i + 1] % 38)}" width="{9 + digest[i + 11] % 3}" '
+        f'height="{18 + digest[i + 1] % 38}" fill="hsl({hue},{25 + digest[i + 1] % 20}%,{18 + i % 3 * 6}%)"/>'
+        for i in range(10))
     return f"""<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 100 100">
 <defs><linearGradient id="sky" x1="0" y1="0" x2="0" y2="1">
-<stop offset="0" stop-color="hsl({hue},70%,62%)"/><stop offset="1" stop-color="hsl({(hue + 40) % 360},75%,82%)"/>
+<stop offset="0" stop-color="hsl({hue},70%,58%)"/><stop offset="1" stop-color="hsl({(hue + 40) % 360},80%,84%)"/>
 </linearGradient></defs>
 <rect width="100" height="100" fill="url(#sky)"/>
-<circle cx="{sun_x}" cy="30" r="11" fill="hsl({(hue + 180) % 360},90%,88%)" opacity="0.9"/>
-<path d="M0 72 L18 52 L34 66 L52 44 L70 62 L84 50 L100 64 L100 100 L0 100 Z" fill="hsl({hue},35%,28%)"/>
-<rect x="0" y="78" width="100" height="22" fill="rgba(0,0,0,0.35)"/>
+<circle cx="{sun_x}" cy="24" r="9" fill="hsl({(hue + 180) % 360},90%,90%)" opacity="0.9"/>
+{buildings}
+<rect x="0" y="78" width="100" height="22" fill="rgba(0,0,0,0.4)"/>
 <text x="50" y="88" font-family="sans-serif" font-size="8" font-weight="bold" fill="#fff" text-anchor="middle">{escape(title)}</text>
 <text x="50" y="96" font-family="sans-serif" font-size="5" fill="#eee" text-anchor="middle">{escape("@" + user)}</text>
 <title>{escape(f"{title}, by @{user}")}</title>
