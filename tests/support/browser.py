@@ -17,9 +17,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator["object"]:
-    """One headless chromium for the whole test session; the tests get fresh contexts from it."""
+    """A headless chromium per test.
+
+    Not session-wide: Playwright's sync API keeps its event loop marked as running while it is
+    open, which would break every pytest-asyncio test that runs after it in the same process.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: ./scripts/test.sh installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
