@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
+from sample_apps.wazstagram.cities import CITIES
 from sample_apps.wazstagram.signature import sign
 from tests.support.repo_site import start_repo_site
 from tests.support.site import Site
@@ -47,8 +49,41 @@ def test_a_city_page_shows_only_that_citys_pictures(site, page):
     assert set(names) == {"Seattle"}
 
 
-def test_the_home_page_shows_every_city(site, page):
-    page.goto(site.url + "/")
+def cities_streamed_to(page) -> set[str]:
+    """The cities of every picture the page's websocket receives (filled while Playwright runs)."""
+    cities: set[str] = set()
+
+    def on_frame(payload: str | bytes) -> None:
+        message = json.loads(payload)
+        if message.get("event") == "newPic":
+            cities.update(item["location"]["name"] for item in json.loads(message["data"])["data"])
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    return cities
+
+
+def frontend_slots_that_logged(site: Site, text: str) -> set[str]:
+    """Worker slots whose stdout log (<log_dir>/frontend/<slot>-<pid>-stdout-….log) contains text."""
+    return {path.name.split("-", 1)[0] for path in (site.log_dir / "frontend").glob("*-stdout-*")
+            if text in path.read_text(errors="replace")}
+
+
+def test_the_home_page_shows_every_city_on_either_frontend_worker(site, page, browser):
+    context = browser.new_context()
+    try:
+        pages = [page, context.new_page()]
+        streamed = [cities_streamed_to(p) for p in pages]
+        for p in pages:
+            p.goto(site.url + "/")
+        deadline = time.monotonic() + PICTURES / 1000
+        while not all(len(cities) == len(CITIES) for cities in streamed):
+            assert time.monotonic() < deadline, f"cities streamed: {streamed}"
+            page.wait_for_timeout(100)  # lets Playwright deliver websocket frames meanwhile
+        # Each frontend worker logs "new connection for universe" per socket: both workers served one.
+        site.wait_for(lambda: frontend_slots_that_logged(site, "new connection for universe") == {"0", "1"}, 10,
+                      "both frontend workers to have a browser on the universe")
+    finally:
+        context.close()
     page.wait_for_function("new Set([...document.querySelectorAll('#grid img')]"
                            ".map(i => i.getAttribute('src').split('/')[4])).size >= 3", timeout=PICTURES)
     assert len(set(picture_cities(page))) >= 3
