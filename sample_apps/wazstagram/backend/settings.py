@@ -24,7 +24,7 @@ class BackendSettings:
     cleanup_interval: float = 60.0
     cleanup_max_waiting: int = 100  # a subscription with MORE waiting messages than this is deleted
     register: bool = True  # register the eight cities with Instagram (worker slot 0 only)
-    register_interval: float = 30.0  # how often slot 0 checks its registrations are still there
+    register_interval: float = 10.0  # how often slot 0 checks its registrations are still there (a reloaded simulator forgets them)
     worker: int = 0
     bus_url: str | None = None  # None: $PYSUPERVISE_BUS
     cache_url: str | None = None  # None: $PYSUPERVISE_CACHE, else $PYSUPERVISE_BUS
