@@ -16,7 +16,7 @@ What we changed:
   before any fetching happens, and a city's updates are fetched in order;
 * the per-city min_id lives in the shared cache, so every worker continues where another stopped;
 * worker slot 0 registers the eight city subscriptions with Instagram (the simulator) by itself
-  on start and re-checks them every REGISTER_INTERVAL s, so the site needs no setup step;
+  on start and re-checks them every REGISTER_INTERVAL s (10), so the site needs no setup step;
 * cleanup period and threshold are settings (CLEANUP_INTERVAL, CLEANUP_MAX_WAITING).
 
 Run alone: ``python -m sample_apps.wazstagram.backend --port 8081 --instagram-api http://127.0.0.1:8082/v1``.
