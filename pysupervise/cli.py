@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pysupervise import __version__
-from pysupervise.config import Config, ConfigError, load_config, locate_run_dir
+from pysupervise.config import Config, ConfigError, load_config, locate_dirs
 from pysupervise.supervisor.control import ControlClient, NotRunning
 from pysupervise.supervisor.paths import CONTROL_SOCKET_NAME
 
@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
     reload = command("reload", "Start a new generation of an app's workers (all apps without APP).")
     reload.add_argument("app", nargs="?", help="the app to reload")
+    logs = command("logs", "Print an app's worker logs, merged, each line prefixed with worker slot and stream.")
+    logs.add_argument("app", help="the app whose logs to print")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines as they are written")
+    logs.add_argument("--stderr", action="store_true", help="only stderr")
+    logs.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="start with the last N lines (20)")
     return parser
 
 
@@ -51,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = None
     if args.command == "start":
         return start(config, args.listen)
-    run_dir = config.supervisor.run_dir if config is not None else locate_run_dir(args.config)
+    run_dir, log_dir = ((config.supervisor.run_dir, config.supervisor.log_dir) if config is not None
+                        else locate_dirs(args.config))
+    if args.command == "logs":
+        return logs(log_dir, args.app, follow=args.follow, stderr_only=args.stderr, last=args.lines)
     client = ControlClient(run_dir / CONTROL_SOCKET_NAME)
     try:
         if args.command == "stop":
@@ -112,6 +120,21 @@ def reload(client: ControlClient, app: str | None) -> int:
         else:
             print(f"{result['app']}: reload failed, the previous generation keeps serving: {result['error']}")
     return EXIT_OK if reply["ok"] else EXIT_FAILURE
+
+
+def logs(log_dir: Path, app: str, *, follow: bool, stderr_only: bool, last: int) -> int:
+    """Reads the log files directly: works with or without a running master."""
+    from pysupervise.supervisor.log_follow import app_log_lines
+
+    try:
+        for line in app_log_lines(log_dir, app, stderr_only=stderr_only, last=last, follow=follow):
+            print(line, flush=True)
+    except FileNotFoundError as exc:
+        print(f"pysupervise: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    return EXIT_OK
 
 
 def status(client: ControlClient, as_json: bool) -> int:

@@ -130,21 +130,20 @@ def _check_socket_paths(config: Config, base: Where) -> None:
             f"{_UNIX_PATH_MAX}-byte limit of Unix socket paths; choose a shorter run_dir")
 
 
-def locate_run_dir(path: str | Path) -> Path:
-    """run_dir of a config that may have errors elsewhere, so `status`/`stop` still find a running master.
+def locate_dirs(path: str | Path) -> tuple[Path, Path]:
+    """(run_dir, log_dir) of a config that may have errors elsewhere, so `status`, `stop` and `logs`
+    still work while a user is fixing it; documented defaults when a value cannot be read at all."""
+    import os
 
-    Falls back to the documented default when the file or the key cannot be read at all.
-    """
     file = Path(path)
     base = file.resolve().parent
-    default = base / ".pysupervise" / "run"
     try:
         document = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return default.resolve()
-    raw = document.get("supervisor", {}).get("run_dir") if isinstance(document.get("supervisor"), dict) else None
-    if not isinstance(raw, str) or not raw:
-        return default.resolve()
-    import os
-
-    return (base / os.path.expanduser(raw)).resolve()
+        document = {}
+    section = document.get("supervisor") if isinstance(document.get("supervisor"), dict) else {}
+    found = []
+    for key, default in (("run_dir", ".pysupervise/run"), ("log_dir", ".pysupervise/logs")):
+        raw = section.get(key)
+        found.append((base / os.path.expanduser(raw if isinstance(raw, str) and raw else default)).resolve())
+    return found[0], found[1]

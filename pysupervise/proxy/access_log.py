@@ -18,12 +18,18 @@ def _safe(raw: bytes) -> str:
 
 
 class AccessLog:
-    """`time client method url status bytes seconds worker request-id`, space-separated."""
+    """`time client method url status bytes seconds worker request-id`, space-separated.
 
-    __slots__ = ("path", "_file", "_second", "_stamp")
+    Past `rotate_at` bytes the file becomes `access.log.1` (replacing the previous one), so an
+    app's access logs stay under twice that size.
+    """
 
-    def __init__(self, path: Path) -> None:
+    __slots__ = ("path", "rotate_at", "_file", "_second", "_stamp")
+
+    def __init__(self, path: Path, max_file_size: int = 1024 * 1024) -> None:
         self.path = path
+        # Access lines are small and many: a few worker-file sizes per access log file.
+        self.rotate_at = max(4 * max_file_size, 64 * 1024)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "ab", buffering=256 * 1024)
         self._second = -1
@@ -42,8 +48,14 @@ class AccessLog:
         self._file.write(line.encode())
 
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        """Called by the proxy's sweeper; also the moment to rotate (not once per line)."""
+        if self._file.closed:
+            return
+        self._file.flush()
+        if self._file.tell() > self.rotate_at:
+            self._file.close()
+            self.path.replace(self.path.with_name(self.path.name + ".1"))
+            self._file = open(self.path, "ab", buffering=256 * 1024)
 
     def close(self) -> None:
         if not self._file.closed:

@@ -184,6 +184,9 @@ class ProxyServer:
         """Let in-flight requests finish (up to `timeout`), closing connections as they go idle."""
         self.stop_accepting()
         for conn in list(self.connections):
+            # Websockets never end by themselves: close them now (with a close frame), not at the deadline.
+            if conn.tunnel is not None:
+                conn.tunnel.close_tunnel()
             conn.shutdown()
         deadline = self.loop.time() + timeout
         while self.connections and self.loop.time() < deadline:

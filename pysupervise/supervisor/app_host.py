@@ -9,9 +9,10 @@ import time
 from collections import deque
 from typing import Any, Callable, Coroutine
 
-from pysupervise.config import AppConfig
+from pysupervise.config import AppConfig, LogSettings
 from pysupervise.proxy import AppBackend, Route, StaticSite
 from pysupervise.proxy.access_log import AccessLog
+from pysupervise.supervisor.app_logs import AppLogs
 from pysupervise.supervisor.backoff import RestartBackoff
 from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.generation import Generation, GenerationFailed
@@ -26,14 +27,16 @@ _STOP_GRACE_SECONDS = 5.0
 class AppHost:
     """States: starting → running ⇄ failed → stopping → stopped. Routing only ever points at `live`."""
 
-    def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str],
+    def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str], log_settings: LogSettings,
                  on_switch: Callable[["AppHost"], None] | None = None) -> None:
         self.config = config
         self.name = config.name
         self.paths = paths
         self.shared_env = shared_env
         self.events = EventLog(paths.app_log_dir(config.name) / "events.log")
-        access_log = AccessLog(paths.app_log_dir(config.name) / "access.log") if config.access_log else None
+        self.logs = AppLogs(paths.app_log_dir(config.name), log_settings)
+        access_log = (AccessLog(paths.app_log_dir(config.name) / "access.log", log_settings.max_file_size)
+                      if config.access_log else None)
         self.backend = AppBackend(config.name, queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
                                   upstream_timeout=config.upstream_timeout, sticky=config.sticky,
                                   access_log=access_log)
@@ -78,7 +81,7 @@ class AppHost:
             config = config or self.config
             number = self._next_generation
             self._next_generation += 1
-            generation = Generation(number, config, self.paths, self.events, self.shared_env)
+            generation = Generation(number, config, self.paths, self.events, self.logs, self.shared_env)
             self.events.record("reload-started", generation=number, reason=repr(reason))
             started = time.time()
             try:

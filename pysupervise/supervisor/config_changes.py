@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from pysupervise.config import AppConfig, Config
 
 # Sections the running master can take as they are: new proxy settings apply to new connections.
-_LIVE_SECTIONS = {"proxy", "apps", "file"}
+_LIVE_SECTIONS = {"proxy", "apps", "logs", "file"}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import time
 
 from pysupervise.config import AppConfig
 from pysupervise.proxy import Endpoint
+from pysupervise.supervisor.app_logs import AppLogs
 from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
@@ -27,9 +28,10 @@ class GenerationFailed(Exception):
 class Generation:
     """Workers by slot. A slot's worker is replaced in place after a crash or for recycling."""
 
-    def __init__(self, number: int, config: AppConfig, paths: SitePaths, events: EventLog,
+    def __init__(self, number: int, config: AppConfig, paths: SitePaths, events: EventLog, logs: AppLogs,
                  shared_env: dict[str, str]) -> None:
         self.number = number
+        self.logs = logs
         self.config = config
         self.paths = paths
         self.events = events
@@ -47,7 +49,7 @@ class Generation:
         self._instances[slot] = instance
         worker = WorkerProcess(self.config, self.number, slot,
                                self.paths.worker_socket(self.config.name, self.number, slot, instance),
-                               self.paths.app_log_dir(self.config.name), self.shared_env, self.events)
+                               self.logs, self.shared_env, self.events)
         self.workers[slot] = worker
         return worker
 

@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
+from pysupervise.admin import AdminServer, create_admin_app, token_from_env
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
-from pysupervise.proxy import ProxyServer
+from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.control import ControlClient
 from pysupervise.supervisor.control_server import ControlServer, single
 from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.site_view import MasterView
 from pysupervise.supervisor.status import app_status
 from pysupervise.supervisor.watcher import FileWatcher, WatchRule
 
@@ -40,6 +42,9 @@ class Master:
         self.control: ControlServer | None = None
         self.watcher: FileWatcher | None = None
         self.broker: EmbeddedBroker | None = None
+        self.admin: AdminServer | None = None
+        # The admin pages are one more upstream (DESIGN §1): the in-master aiohttp app on a Unix socket.
+        self.admin_backend = AppBackend("_admin", queue_limit=1000, queue_timeout=30, upstream_timeout=60)
         self.url = ""
         # The last rejected supervisor.toml, shown by `status` until a valid one is read.
         self.config_error: dict[str, Any] | None = None
@@ -87,6 +92,7 @@ class Master:
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
         })
         await self.control.start()
+        await self._start_admin()
         await self._start_services()
         for app in self.config.apps:
             self.say(f"starting app {app.name!r}: {app.workers} worker(s)")
@@ -105,8 +111,17 @@ class Master:
                 for name, value in (("PYSUPERVISE_BUS", services.bus), ("PYSUPERVISE_CACHE", services.cache_or_bus))}
         self._shared_env.update(urls)
 
+    async def _start_admin(self) -> None:
+        settings = self.config.admin
+        app = create_admin_app(MasterView(self.hosts, self.paths), settings, token_from_env(settings.token_env))
+        self.admin = AdminServer(app, self.paths.admin_socket)
+        await self.admin.start()
+        # Each open live tail holds a slot for as long as it is open.
+        self.admin_backend.dispatcher.set_endpoints([Endpoint("_admin", str(self.paths.admin_socket), 256)])
+
     async def _add_app(self, app: AppConfig) -> None:
-        host = AppHost(app, self.paths, self._shared_env, on_switch=lambda _host: self._publish_routes())
+        host = AppHost(app, self.paths, self._shared_env, self.config.logs,
+                       on_switch=lambda _host: self._publish_routes())
         self.hosts[app.name] = host
         self._publish_routes()
         if not await host.reload("start"):
@@ -122,7 +137,12 @@ class Master:
         await host.stop()
 
     def _publish_routes(self) -> None:
-        self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
+        admin = self.config.admin
+        routes = [route for host in self.hosts.values() for route in host.routes()]
+        routes += [Route(f"/{name}/{segment}", self.admin_backend) for name in self.hosts
+                   for segment in (admin.logs_segment, admin.status_segment, admin.debug_segment)]
+        routes.append(Route(admin.index_path, self.admin_backend))
+        self.proxy.routes.replace(routes)
 
     async def _watch(self) -> None:
         """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no
@@ -163,8 +183,10 @@ class Master:
         for section in changes.need_restart:
             self.say(f"pysupervise: [{section}] changed in {new.file.name}; restart the master to apply it")
         # Keep what needs a restart as it is; take apps and proxy settings from the new file.
-        self.config = dataclasses.replace(self.config, apps=new.apps, proxy=new.proxy)
+        self.config = dataclasses.replace(self.config, apps=new.apps, proxy=new.proxy, logs=new.logs)
         self.proxy.settings = new.proxy
+        for host in self.hosts.values():
+            host.logs.update_settings(new.logs)
         for app in changes.changed:
             self.hosts[app.name].request_reload(trigger, app)
         await asyncio.gather(*(self._remove_app(name) for name in changes.removed),
@@ -190,6 +212,8 @@ class Master:
         self.say("pysupervise stopping: finishing requests in flight")
         if self.watcher is not None:
             await self.watcher.close()
+        if self.admin is not None:
+            await self.admin.stop()  # ends live log tails, which would otherwise hold the drain open
         timeout = max((h.config.graceful_timeout for h in self.hosts.values()), default=30.0)
         if self.proxy is not None:
             await self.proxy.drain(timeout)

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import time
-from pathlib import Path
+from typing import Protocol
 
 _READ_SIZE = 64 * 1024
 
 
-class StreamLog:
-    """`<slot>-<pid>-<stdout|stderr>-<unix_ts>.log` in the app's log folder, written as the bytes arrive."""
+class LogSink(Protocol):
+    """Where captured bytes go (AppLogs' StreamWriter: rotating per-worker files)."""
 
-    def __init__(self, directory: Path, slot: int, pid: int, stream: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{slot}-{pid}-{stream}-{int(time.time())}.log"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    def write(self, data: bytes) -> None: ...
 
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+    def close(self) -> None: ...
 
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 class OutputCapture:
     """Reads one pipe to EOF; the pipe keeps what a crashing worker wrote, so nothing is lost."""
 
-    def __init__(self, reader: asyncio.StreamReader, log: StreamLog, tail_bytes: int = 32 * 1024) -> None:
+    def __init__(self, reader: asyncio.StreamReader, log: LogSink, tail_bytes: int = 32 * 1024) -> None:
         self._reader = reader
         self.log = log
         self._tail = bytearray()

@@ -19,6 +19,10 @@ class SitePaths:
         return self.run_dir / CONTROL_SOCKET_NAME
 
     @property
+    def admin_socket(self) -> Path:
+        return self.run_dir / "admin.sock"
+
+    @property
     def bus_socket(self) -> Path:
         return self.run_dir / "bus.sock"
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from pysupervise.config import AppConfig
 from pysupervise.proxy import Endpoint
 from pysupervise.supervisor.events import EventLog
-from pysupervise.supervisor.output_capture import OutputCapture, StreamLog
+from pysupervise.supervisor.app_logs import AppLogs
+from pysupervise.supervisor.output_capture import OutputCapture
 from pysupervise.supervisor.spawn import child_setup, spawn_spec
 
 _READY_POLL_INTERVAL = 0.02
@@ -33,13 +34,13 @@ class WorkerStartError(Exception):
 class WorkerProcess:
     """States: starting → ready → (draining →) stopping → exited; `exited` resolves once, pipes drained."""
 
-    def __init__(self, app: AppConfig, generation: int, slot: int, socket_path: Path, log_dir: Path,
+    def __init__(self, app: AppConfig, generation: int, slot: int, socket_path: Path, logs: AppLogs,
                  shared_env: dict[str, str], events: EventLog) -> None:
         self.app = app
         self.generation = generation
         self.slot = slot
         self.socket_path = socket_path
-        self.log_dir = log_dir
+        self.logs = logs
         self.shared_env = shared_env
         self.events = events
         self.state = "new"
@@ -81,7 +82,7 @@ class WorkerProcess:
         self.pid = self._process.pid
         self._record("worker-spawned")
         for stream, reader in (("stdout", self._process.stdout), ("stderr", self._process.stderr)):
-            self._captures.append(OutputCapture(reader, StreamLog(self.log_dir, self.slot, self.pid, stream)))
+            self._captures.append(OutputCapture(reader, self.logs.open_stream(self.slot, self.pid, stream)))
         self._capture_tasks = [loop.create_task(capture.run()) for capture in self._captures]
         self._exited = loop.create_future()
         loop.create_task(self._watch_exit())

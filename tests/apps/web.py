@@ -146,6 +146,15 @@ async def crash(request: web.Request) -> web.Response:
     os._exit(17)
 
 
+async def flood(request: web.Request) -> web.Response:
+    """Print `mb` megabytes to stdout as fast as the pipe takes them."""
+    line = (b"flood " + b"x" * 1017 + b"\n")  # 1 KiB per line
+    for _ in range(int(request.query.get("mb", "1")) * 1024):
+        sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
+    return web.Response(text="flooded")
+
+
 async def say(request: web.Request) -> web.Response:
     print(request.query.get("line", "hello"), flush=True)
     return web.Response(text="said")
@@ -179,7 +188,7 @@ def create_app() -> web.Application:
         ("POST", "/digest", digest), ("PUT", "/digest", digest), ("GET", "/file", read_file),
         ("GET", "/env", env), ("GET", "/headers", headers), ("GET", "/dup", dup_headers),
         ("GET", "/download", download), ("GET", "/slow", slow), ("POST", "/slow", slow),
-        ("GET", "/crash", crash), ("POST", "/crash", crash), ("GET", "/say", say),
+        ("GET", "/crash", crash), ("POST", "/crash", crash), ("GET", "/say", say), ("GET", "/flood", flood),
         ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
         ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
     ]:

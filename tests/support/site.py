@@ -70,9 +70,10 @@ class Site:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60, extra_args: tuple[str, ...] = (), env: dict | None = None) -> "Site":
+    def start(self, timeout: float = 60, extra_args: tuple[str, ...] = (), env: dict | None = None,
+              listen: str = "127.0.0.1:0") -> "Site":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pysupervise", "start", "-c", str(self.config_path), "--listen", "127.0.0.1:0",
+            [sys.executable, "-m", "pysupervise", "start", "-c", str(self.config_path), "--listen", listen,
              *extra_args],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})})
@@ -98,6 +99,10 @@ class Site:
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def host(self) -> str:
+        return self.url.split("//", 1)[1].rsplit(":", 1)[0]
 
     def worker_pids(self) -> list[int]:
         try:
@@ -131,7 +136,7 @@ class Site:
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                 timeout: float = 30) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             raw = conn.getresponse()

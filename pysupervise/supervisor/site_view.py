@@ -1,0 +1,38 @@
+"""The read-only view of the running site that the admin pages get (admin.SiteView), over the master's apps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pysupervise.supervisor.app_logs import AppLogs
+from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.status import app_status
+
+if TYPE_CHECKING:
+    from pysupervise.supervisor.app_host import AppHost
+
+
+class MasterView:
+    """Reads the master's live `hosts` mapping (apps come and go with config reloads)."""
+
+    def __init__(self, hosts: dict[str, "AppHost"], paths: SitePaths) -> None:
+        self._hosts = hosts
+        self._paths = paths
+
+    def app_names(self) -> list[str]:
+        return list(self._hosts)
+
+    def logs(self, app: str) -> AppLogs | None:
+        host = self._hosts.get(app)
+        return host.logs if host is not None else None
+
+    def log_dir(self, app: str) -> Path:
+        return self._paths.app_log_dir(app)
+
+    def recent_events(self, app: str) -> list[str]:
+        host = self._hosts.get(app)
+        return list(host.events.recent) if host is not None else []
+
+    def app_status(self, app: str) -> dict[str, Any]:
+        return app_status(self._hosts[app])
