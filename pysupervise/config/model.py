@@ -46,6 +46,7 @@ class AdminSettings:
     status_segment: str = setting(v.url_segment, "status", "The status page lives at /<app>/<status_segment>.")
     debug_segment: str = setting(v.url_segment, "debug", "The debugger lives at /<app>/<debug_segment>.")
     index_path: str = setting(v.url_prefix, "/_pysupervise", "The admin index of all apps.")
+    debug_idle_timeout: float = setting(v.seconds, 900, "A debug session with no activity for this long detaches.")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ class AppConfig:
     static: tuple[tuple[str, Path], ...] = setting(
         v.static_folders, {}, 'URL prefix → folder under `dir`, served by the proxy itself, e.g. { "/static/" = "public/" }.')
     access_log: bool = setting(v.boolean, True, "Write <log_dir>/<app>/access.log, one line per request.")
+    debug: bool = setting(v.boolean, True, "Serve the debugger at /<app>/debug; false passes that URL to the app.")
+    debug_header: bool = setting(v.boolean, False, "Add X-Pysupervise-Worker: <app>/<generation>/<slot> to responses.")
     env: tuple[tuple[str, str], ...] = setting(v.environment, {}, "Extra environment variables for workers.")
 
     @property

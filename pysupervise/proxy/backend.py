@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -11,14 +12,34 @@ from pysupervise.proxy.exchange import Exchange
 
 if TYPE_CHECKING:
     from pysupervise.proxy.client import ClientConnection
+    from pysupervise.proxy.endpoint import Endpoint
     from pysupervise.proxy.request import ProxyRequest
+
+
+# Upper bounds (seconds) of the request duration histogram, Prometheus-style (cumulative when exported).
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class DurationHistogram:
+    """Request durations of one app: a count per bucket (the last counts everything slower), and their sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(DURATION_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.total += seconds
 
 
 class AppBackend:
     """Created by the supervisor per app; the route table points at it; the dispatcher picks workers."""
 
     __slots__ = ("name", "dispatcher", "upstream_timeout", "status_counts", "bytes_in", "bytes_out",
-                 "failure_detail", "sticky", "access_log", "sticky_cookie")
+                 "failure_detail", "sticky", "access_log", "sticky_cookie", "durations", "debug_endpoint",
+                 "debug_cookie", "worker_header")
 
     def __init__(self, name: str, *, queue_limit: int, queue_timeout: float, upstream_timeout: float,
                  sticky: bool = False, access_log: AccessLog | None = None) -> None:
@@ -31,6 +52,12 @@ class AppBackend:
         self.status_counts: Counter[int] = Counter()
         self.bytes_in = 0
         self.bytes_out = 0
+        self.durations = DurationHistogram()
+        # The app's debug worker (issue 8): requests with the debug cookie or header go there.
+        self.debug_endpoint: Endpoint | None = None
+        self.debug_cookie = f"pysupervise_debug_{name}".encode()
+        # debug_header = true: responses say which worker answered (X-Pysupervise-Worker).
+        self.worker_header = False
         # Crash output shown (to loopback clients) when the app as a whole cannot serve.
         self.failure_detail = ""
 

@@ -26,7 +26,7 @@ class Exchange:
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
                  "_body_chunks", "_pump_paused", "last_endpoint_label", "sticky_slot", "_awaiting", "_frames",
-                 "_closing_tunnel")
+                 "_closing_tunnel", "is_debug")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
         self.client = client
@@ -51,6 +51,7 @@ class Exchange:
         self._awaiting: Endpoint | None = None
         self._frames: FrameBoundary | None = None
         self._closing_tunnel = False
+        self.is_debug = False
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -59,11 +60,23 @@ class Exchange:
 
     def start(self, avoid: "Endpoint | None" = None) -> None:
         backend = self.backend
+        debug = backend.debug_endpoint
+        if debug is not None and avoid is None and debug.alive and self._wants_debug_worker():
+            # The debug worker is outside the normal rotation: no queue, no slot limit, no timeout.
+            self.is_debug = True
+            debug.in_flight += 1
+            self.assigned(debug)
+            return
         if backend.sticky and avoid is None:
-            self.sticky_slot = _sticky_slot(self.request.cookies, backend.sticky_cookie)
+            slot = self.request.cookie(backend.sticky_cookie)
+            self.sticky_slot = int(slot) if slot is not None and slot.isdigit() else None
         endpoint = backend.dispatcher.acquire(self, avoid, self.sticky_slot)
         if endpoint is not None:
             self.assigned(endpoint)
+
+    def _wants_debug_worker(self) -> bool:
+        request = self.request
+        return request.debug_header or request.cookie(self.backend.debug_cookie) is not None
 
     def assigned(self, endpoint: "Endpoint") -> None:
         """A slot on `endpoint` is ours (now, or after waiting in the queue)."""
@@ -133,10 +146,11 @@ class Exchange:
                 transport.write(head)
                 self._body_chunks = body.file_chunks()
                 self._pump_body()
-        now = self.now()
-        self.client.expect_response_by(now + self.backend.upstream_timeout)
-        self._awaiting = self.endpoint
-        self.endpoint.request_sent(now)
+        if not self.is_debug:  # a debug worker may sit at a breakpoint for as long as the user likes
+            now = self.now()
+            self.client.expect_response_by(now + self.backend.upstream_timeout)
+            self._awaiting = self.endpoint
+            self.endpoint.request_sent(now)
 
     def _pump_body(self) -> None:
         chunks = self._body_chunks
@@ -168,9 +182,11 @@ class Exchange:
         self.status = status
         extra = b""
         backend = self.backend
-        if backend.sticky and self.endpoint is not None and self.endpoint.slot != self.sticky_slot:
-            extra = b"Set-Cookie: %s=%d; Path=/; HttpOnly; SameSite=Lax\r\n" % (backend.sticky_cookie,
-                                                                                self.endpoint.slot)
+        endpoint = self.endpoint
+        if backend.sticky and endpoint is not None and endpoint.slot != self.sticky_slot and not self.is_debug:
+            extra = b"Set-Cookie: %s=%d; Path=/; HttpOnly; SameSite=Lax\r\n" % (backend.sticky_cookie, endpoint.slot)
+        if backend.worker_header and endpoint is not None:
+            extra += b"X-Pysupervise-Worker: " + endpoint.label.encode() + b"\r\n"
         head, self.framing, self.close_after = client_response_head(
             status, reason, headers, self.request, self.client.must_close, extra)
         self.client.write(head)
@@ -369,12 +385,3 @@ class Exchange:
         body = self.request.body
         if body is not None:
             body.close()
-
-
-def _sticky_slot(cookie_headers: list[bytes], name: bytes) -> int | None:
-    for header in cookie_headers:
-        for pair in header.split(b";"):
-            key, _, value = pair.strip().partition(b"=")
-            if key == name and value.isdigit():
-                return int(value)
-    return None

@@ -25,6 +25,7 @@ _SPECIAL = {
     b"x-request-id": "request_id",
     b"accept": "accept",
     b"cookie": "cookie",
+    b"x-pysupervise-debug": "debug",
 }
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,200}$")
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
@@ -35,7 +36,8 @@ class ProxyRequest:
 
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
-                 "started", "client_ip", "tunnel_prefix", "target", "declared_length", "rejection")
+                 "started", "client_ip", "tunnel_prefix", "target", "declared_length", "rejection",
+                 "debug_header")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
@@ -63,6 +65,7 @@ class ProxyRequest:
         self.declared_length = -1
         # (status, detail) when the proxy answers this request itself after the ones before it.
         self.rejection: tuple[int, str] | None = None
+        self.debug_header = False
 
     def add_header(self, name: bytes, value: bytes) -> None:
         kind = _SPECIAL.get(name.lower())
@@ -86,6 +89,9 @@ class ProxyRequest:
             self.declared_length = int(value)
         elif kind == "framing":
             self.has_body = True
+        elif kind == "debug":
+            self.debug_header = value not in (b"", b"0")
+            self.headers.append((name, value))
         elif kind == "accept":
             self.accept = value
             self.headers.append((name, value))
@@ -105,6 +111,15 @@ class ProxyRequest:
     @property
     def is_websocket(self) -> bool:
         return self.wants_upgrade and self.upgrade.lower() == b"websocket"
+
+    def cookie(self, name: bytes) -> bytes | None:
+        """One cookie's value (parsed only when a feature asks: sticky sessions, the debug cookie)."""
+        for header in self.cookies:
+            for pair in header.split(b";"):
+                key, _, value = pair.strip().partition(b"=")
+                if key == name:
+                    return value
+        return None
 
     def keep_request_id(self, fresh: bytes) -> bytes:
         """The client's X-Request-Id when it is sane, otherwise `fresh`."""

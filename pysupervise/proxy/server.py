@@ -165,10 +165,12 @@ class ProxyServer:
         request = exchange.request
         if request.body is not None:
             backend.bytes_in += request.body.size
+        seconds = self.loop.time() - request.started
+        backend.durations.observe(seconds)
         log = backend.access_log
         if log is not None:
             log.record(conn.client_ip, request.method, request.url, exchange.status, exchange.bytes_out,
-                       self.loop.time() - request.started, exchange.last_endpoint_label, request.request_id)
+                       seconds, exchange.last_endpoint_label, request.request_id)
 
     # -- stopping -----------------------------------------------------------------------------
 

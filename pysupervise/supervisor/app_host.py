@@ -14,6 +14,7 @@ from pysupervise.proxy import AppBackend, Route, StaticSite
 from pysupervise.proxy.access_log import AccessLog
 from pysupervise.supervisor.app_logs import AppLogs
 from pysupervise.supervisor.backoff import RestartBackoff
+from pysupervise.supervisor.debug_worker import DebugWorker
 from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
@@ -40,12 +41,16 @@ class AppHost:
         self.backend = AppBackend(config.name, queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
                                   upstream_timeout=config.upstream_timeout, sticky=config.sticky,
                                   access_log=access_log)
+        self.backend.worker_header = config.debug_header
         self.live: Generation | None = None
         self.draining: list[Generation] = []
         self.state = "starting"
         self.failure = ""
         self.restarts = 0
+        self.reloads_ok = 0
+        self.reloads_failed = 0
         self.last_reload: dict[str, Any] = {}
+        self.debug = DebugWorker(self)
         self._on_switch = on_switch
         self._next_generation = 1
         self._reload_lock = asyncio.Lock()
@@ -87,6 +92,7 @@ class AppHost:
             try:
                 await generation.start()
             except GenerationFailed as exc:
+                self.reloads_failed += 1
                 self.events.record("reload-aborted", exc.output, generation=number, reason=repr(exc.reason))
                 self.last_reload = {"ok": False, "generation": number, "at": time.time(), "trigger": reason,
                                     "error": exc.reason, "output": exc.output}
@@ -99,8 +105,12 @@ class AppHost:
             self.config = config
             self.backend.reconfigure(queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
                                      upstream_timeout=config.upstream_timeout, sticky=config.sticky)
+            self.backend.worker_header = config.debug_header
             self._switch(generation)
+            self.reloads_ok += 1
             self.events.record("reload-switched", generation=number, seconds=f"{time.time() - started:.2f}")
+            if self.debug.worker is not None:
+                self._run(self.debug.follow_reload())
             self.last_reload = {"ok": True, "generation": number, "at": time.time(), "trigger": reason}
             if self._on_switch is not None:
                 self._on_switch(self)
@@ -235,7 +245,7 @@ class AppHost:
         self.backend.dispatcher.unavailable = f"app {self.name!r} is stopping"
         self.backend.dispatcher.fail_queue(503, self.backend.dispatcher.unavailable)
         generations = [g for g in (self.live, *self.draining) if g is not None]
-        await asyncio.gather(*(g.stop(timeout) for g in generations))
+        await asyncio.gather(self.debug.stop(), *(g.stop(timeout) for g in generations))
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()

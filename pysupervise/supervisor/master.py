@@ -139,8 +139,11 @@ class Master:
     def _publish_routes(self) -> None:
         admin = self.config.admin
         routes = [route for host in self.hosts.values() for route in host.routes()]
-        routes += [Route(f"/{name}/{segment}", self.admin_backend) for name in self.hosts
-                   for segment in (admin.logs_segment, admin.status_segment, admin.debug_segment)]
+        for name, host in self.hosts.items():
+            segments = [admin.logs_segment, admin.status_segment]
+            if host.config.debug:  # debug = false: the URL belongs to the app, as iisnode did it
+                segments.append(admin.debug_segment)
+            routes += [Route(f"/{name}/{segment}", self.admin_backend) for segment in segments]
         routes.append(Route(admin.index_path, self.admin_backend))
         self.proxy.routes.replace(routes)
 

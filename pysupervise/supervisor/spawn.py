@@ -26,9 +26,12 @@ def worker_argv(app: AppConfig) -> tuple[str, ...]:
 
 
 def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
-               shared_env: dict[str, str]) -> SpawnSpec:
+               shared_env: dict[str, str], extra_env: dict[str, str] | None = None) -> SpawnSpec:
     """The worker contract (DESIGN §3): PORT and PYSUPERVISE_* variables, then the app's own `env`."""
     env = dict(os.environ)
+    # A stray breakpoint() in app code would stop a worker with no terminal (BdbQuit); the debug
+    # worker overrides this to reach the debugger instead.
+    env["PYTHONBREAKPOINT"] = "0"
     env.update(shared_env)
     env.update({
         "PORT": str(socket_path),
@@ -41,6 +44,7 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
         "PYTHONUNBUFFERED": "1",
     })
     env.update(app.env_dict)
+    env.update(extra_env or {})
     return SpawnSpec(worker_argv(app), env, app.dir)
 
 

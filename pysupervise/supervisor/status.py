@@ -1,16 +1,20 @@
-"""Read-only snapshots of the running site, as plain dicts (JSON for the CLI, data for admin pages)."""
+"""Read-only snapshots of the running site, as plain dicts (JSON for the CLI, data for admin pages and metrics)."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from pysupervise.proxy.backend import DURATION_BUCKETS
+
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
-    from pysupervise.supervisor.generation import Generation
     from pysupervise.supervisor.worker import WorkerProcess
+
+ALIVE_STATES = ("starting", "ready", "draining", "stopping", "debug")
 
 
 def _rss(pid: int) -> int | None:
@@ -20,11 +24,11 @@ def _rss(pid: int) -> int | None:
         return None
 
 
-def worker_status(worker: "WorkerProcess", generation: "Generation") -> dict[str, Any]:
+def worker_status(worker: "WorkerProcess", generation_number: int, restarts: int = 0) -> dict[str, Any]:
     endpoint = worker.endpoint
-    alive = worker.state in ("starting", "ready", "draining", "stopping")
+    alive = worker.state in ALIVE_STATES
     return {
-        "generation": generation.number,
+        "generation": generation_number,
         "slot": worker.slot,
         "pid": worker.pid,
         "state": worker.state,
@@ -32,15 +36,30 @@ def worker_status(worker: "WorkerProcess", generation: "Generation") -> dict[str
         "requests": endpoint.served if endpoint is not None else 0,
         "in_flight": endpoint.in_flight if endpoint is not None else 0,
         "rss": _rss(worker.pid) if alive and worker.pid else None,
+        "cpu_percent": worker.cpu_percent() if alive and worker.pid else None,
+        "restarts": restarts,
     }
+
+
+def _percentile(samples: list[float], fraction: float) -> float | None:
+    if not samples:
+        return None
+    if len(samples) == 1:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
 def app_status(host: "AppHost") -> dict[str, Any]:
     config = host.config
     workers = []
     for generation in [g for g in (host.live, *host.draining) if g is not None]:
-        workers += [worker_status(w, generation) for w in generation.all_workers()]
-    dispatcher = host.backend.dispatcher
+        workers += [worker_status(w, generation.number) for w in generation.all_workers()]
+    debug = host.debug.worker
+    if debug is not None and not debug.has_exited:
+        workers.append(worker_status(debug, debug.generation))
+    backend = host.backend
+    dispatcher = backend.dispatcher
+    waits = list(dispatcher.stats.wait_samples)
     return {
         "app": host.name,
         "route": list(config.route),
@@ -51,5 +70,19 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "workers": workers,
         "restarts": host.restarts,
         "queue_length": len(dispatcher.queue),
+        "queue_wait_p50": _percentile(waits, 0.50),
+        "queue_wait_p99": _percentile(waits, 0.99),
+        "queued_total": dispatcher.stats.queued_total,
+        "queue_rejected": dispatcher.stats.rejected_full + dispatcher.stats.timed_out,
+        "requests_total": sum(backend.status_counts.values()),
+        "status_counts": {str(code): count for code, count in sorted(backend.status_counts.items())},
+        "bytes_in": backend.bytes_in,
+        "bytes_out": backend.bytes_out,
+        "duration_buckets": list(DURATION_BUCKETS),
+        "duration_counts": list(backend.durations.counts),
+        "duration_sum": backend.durations.total,
+        "reloads_ok": host.reloads_ok,
+        "reloads_failed": host.reloads_failed,
         "last_reload": {k: v for k, v in host.last_reload.items() if k != "output"},
+        "debug_worker": debug.pid if debug is not None and not debug.has_exited else None,
     }

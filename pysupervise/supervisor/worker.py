@@ -10,12 +10,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 from pysupervise.config import AppConfig
 from pysupervise.proxy import Endpoint
 from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.app_logs import AppLogs
 from pysupervise.supervisor.output_capture import OutputCapture
 from pysupervise.supervisor.spawn import child_setup, spawn_spec
+from pysupervise.supervisor.worker_control import CONTROL_FD_ENV, WorkerControl
 
 _READY_POLL_INTERVAL = 0.02
 # After the process exits, how long its pipes may stay open (a grandchild holding them) before we stop reading.
@@ -35,14 +38,19 @@ class WorkerProcess:
     """States: starting → ready → (draining →) stopping → exited; `exited` resolves once, pipes drained."""
 
     def __init__(self, app: AppConfig, generation: int, slot: int, socket_path: Path, logs: AppLogs,
-                 shared_env: dict[str, str], events: EventLog) -> None:
+                 shared_env: dict[str, str], events: EventLog, extra_env: dict[str, str] | None = None,
+                 label: str | None = None) -> None:
         self.app = app
         self.generation = generation
         self.slot = slot
         self.socket_path = socket_path
         self.logs = logs
         self.shared_env = shared_env
+        self.extra_env = extra_env or {}
+        self._label = label
         self.events = events
+        self.control: WorkerControl | None = None
+        self._ps: psutil.Process | None = None
         self.state = "new"
         self.pid = 0
         self.started_at = 0.0
@@ -59,26 +67,36 @@ class WorkerProcess:
 
     @property
     def label(self) -> str:
-        return f"{self.app.name}/{self.generation}/{self.slot}"
+        return self._label or f"{self.app.name}/{self.generation}/{self.slot}"
 
     # -- starting -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Spawn and wait until the socket accepts; raises WorkerStartError (and cleans up) if it never does."""
+        await self.spawn()
+        await self.wait_ready(self.app.start_timeout)
+
+    async def spawn(self) -> None:
+        """Start the process and its output capture (not waiting for readiness)."""
         loop = asyncio.get_running_loop()
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self._unlink_socket()
-        spec = spawn_spec(self.app, self.generation, self.slot, self.socket_path, self.shared_env)
+        control = WorkerControl()
+        spec = spawn_spec(self.app, self.generation, self.slot, self.socket_path, self.shared_env,
+                          {**self.extra_env, CONTROL_FD_ENV: str(control.theirs.fileno())})
         self.state = "starting"
         self.started_at = time.time()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                preexec_fn=child_setup(os.getpid()))
+                preexec_fn=child_setup(os.getpid()), pass_fds=(control.theirs.fileno(),))
         except OSError as exc:
+            control.close()
             self.state = "exited"
             raise WorkerStartError(f"cannot start {spec.argv[0]!r}: {exc}", "") from None
+        control.child_started()
+        self.control = control
         self.pid = self._process.pid
         self._record("worker-spawned")
         for stream, reader in (("stdout", self._process.stdout), ("stderr", self._process.stderr)):
@@ -86,8 +104,11 @@ class WorkerProcess:
         self._capture_tasks = [loop.create_task(capture.run()) for capture in self._captures]
         self._exited = loop.create_future()
         loop.create_task(self._watch_exit())
+
+    async def wait_ready(self, timeout: float | None) -> None:
+        """Until the socket accepts (None: no deadline); on failure the worker is killed and WorkerStartError raised."""
         try:
-            await self._wait_ready()
+            await self._wait_ready(timeout)
         except WorkerStartError:
             await self.kill()
             raise
@@ -97,9 +118,18 @@ class WorkerProcess:
         self.endpoint = Endpoint(self.label, str(self.socket_path), self.app.max_concurrent_requests,
                                  slot=self.slot, diagnostics=self.stderr_tail)
 
-    async def _wait_ready(self) -> None:
+    def cpu_percent(self) -> float | None:
+        """CPU use since the previous call (psutil keeps the last reading per Process object)."""
+        try:
+            if self._ps is None:
+                self._ps = psutil.Process(self.pid)
+            return self._ps.cpu_percent(None)
+        except psutil.Error:
+            return None
+
+    async def _wait_ready(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.app.start_timeout
+        deadline = loop.time() + timeout if timeout is not None else float("inf")
         while True:
             if self._exited.done():
                 raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()})",
@@ -109,7 +139,7 @@ class WorkerProcess:
             if loop.time() >= deadline:
                 raise WorkerStartError(
                     f"worker {self.label} did not accept connections on its socket ($PORT) within "
-                    f"{self.app.start_timeout:g} s (start_timeout)", self.stderr_tail())
+                    f"{timeout:g} s (start_timeout)", self.stderr_tail())
             await asyncio.wait([self._exited], timeout=_READY_POLL_INTERVAL)
 
     async def _socket_accepts(self) -> bool:
@@ -133,6 +163,8 @@ class WorkerProcess:
         if self.endpoint is not None:
             self.endpoint.retire()
         self._unlink_socket()
+        if self.control is not None:
+            self.control.close()
         self._record("worker-exited", status=repr(self.describe_exit()), expected=str(self.stopping).lower())
         self._exited.set_result(returncode)
 

@@ -1,0 +1,108 @@
+"""An app's debug worker: same code and generation as the live workers, outside the rotation, reached by cookie."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Callable
+
+from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
+
+if TYPE_CHECKING:
+    from pysupervise.supervisor.app_host import AppHost
+
+# The debug worker's slot number in log file names and PYSUPERVISE_WORKER (apps may parse it as an int).
+DEBUG_SLOT = 999
+# A paused debug worker ignores SIGTERM (debugger spec): it gets this long, then SIGKILL.
+_STOP_SECONDS = 2.0
+
+
+class DebugUnavailable(Exception):
+    """The app cannot have a debug worker now (no live generation, or it failed to start)."""
+
+
+class DebugWorker:
+    """At most one per app. Listeners hear of every (re)start and stop, so a debug session can re-attach."""
+
+    def __init__(self, host: "AppHost") -> None:
+        self.host = host
+        self.worker: WorkerProcess | None = None
+        self.break_at_start = False
+        self.listeners: list[Callable[[WorkerProcess | None], None]] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self.worker.has_exited
+
+    async def start(self, break_at_start: bool = False) -> WorkerProcess:
+        """The running debug worker, or a new one (paused before the app's first line with break_at_start)."""
+        async with self._lock:
+            if self.running and not (break_at_start and not self.break_at_start):
+                return self.worker
+            await self._stop_current()
+            self.break_at_start = break_at_start
+            return await self._start_on_live_generation()
+
+    async def _start_on_live_generation(self) -> WorkerProcess:
+        host = self.host
+        generation = host.live
+        if generation is None:
+            raise DebugUnavailable(f"app {host.name!r} has no running generation to debug")
+        worker = WorkerProcess(
+            generation.config, generation.number, DEBUG_SLOT,
+            host.paths.worker_socket(host.name, generation.number, DEBUG_SLOT), host.logs, host.shared_env,
+            host.events, label=f"{host.name}/{generation.number}/debug",
+            extra_env={"PYSUPERVISE_DEBUG": "1", "PYTHONBREAKPOINT": "debugpy.breakpoint",
+                       "PYSUPERVISE_DEBUG_BREAK": "1" if self.break_at_start else ""})
+        await worker.spawn()
+        self.worker = worker
+        self._notify(worker)
+        # Paused before the app's first line, it only opens its socket once the debugger lets it run.
+        timeout = None if self.break_at_start else generation.config.start_timeout
+        try:
+            await worker.wait_ready(timeout)
+        except WorkerStartError as exc:
+            self.worker = None
+            self._notify(None)
+            raise DebugUnavailable(f"the debug worker did not start: {exc.reason}\n{exc.output}") from None
+        worker.state = "debug"
+        host.backend.debug_endpoint = worker.endpoint
+        asyncio.get_running_loop().create_task(self._watch(worker))
+        return worker
+
+    async def _watch(self, worker: WorkerProcess) -> None:
+        await worker.wait_exited()
+        if self.worker is worker:
+            self.worker = None
+            self.host.backend.debug_endpoint = None
+            self._notify(None)
+
+    async def stop(self) -> bool:
+        """Stop the debug worker; False if none was running."""
+        async with self._lock:
+            return await self._stop_current()
+
+    async def _stop_current(self) -> bool:
+        worker, self.worker = self.worker, None
+        self.host.backend.debug_endpoint = None
+        if worker is None or worker.has_exited:
+            return False
+        await worker.stop(_STOP_SECONDS)
+        self._notify(None)
+        return True
+
+    async def follow_reload(self) -> None:
+        """A new generation went live: move the debug worker onto the new code (listeners re-attach)."""
+        async with self._lock:
+            if self.worker is None:
+                return
+            await self._stop_current()
+            self.break_at_start = False  # breakpoints are re-applied by the session; no pause at the start again
+            try:
+                await self._start_on_live_generation()
+            except DebugUnavailable as exc:
+                self.host.events.record("debug-worker-failed", str(exc))
+
+    def _notify(self, worker: WorkerProcess | None) -> None:
+        for listener in list(self.listeners):
+            listener(worker)
