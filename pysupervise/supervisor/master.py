@@ -46,6 +46,7 @@ class Master:
         # The admin pages are one more upstream (DESIGN §1): the in-master aiohttp app on a Unix socket.
         self.admin_backend = AppBackend("_admin", queue_limit=1000, queue_timeout=30, upstream_timeout=60)
         self.url = ""
+        self.started_at = time.time()
         # The last rejected supervisor.toml, shown by `status` until a valid one is read.
         self.config_error: dict[str, Any] | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -113,7 +114,8 @@ class Master:
 
     async def _start_admin(self) -> None:
         settings = self.config.admin
-        app = create_admin_app(MasterView(self.hosts, self.paths), settings, token_from_env(settings.token_env))
+        view = MasterView(self.hosts, self.paths, self._site_facts)
+        app = create_admin_app(view, settings, token_from_env(settings.token_env))
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()
         # Each open live tail holds a slot for as long as it is open.
@@ -231,10 +233,12 @@ class Master:
 
     # -- control requests ---------------------------------------------------------------------
 
-    async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": self.url, "pid": os.getpid(), "config_error": self.config_error,
-                "apps": [app_status(h) for h in self.hosts.values()],
+    def _site_facts(self) -> dict[str, Any]:
+        return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")}}
+
+    async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, **self._site_facts(), "apps": [app_status(h) for h in self.hosts.values()]}
 
     async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("app")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from pysupervise.supervisor.app_logs import AppLogs
 from pysupervise.supervisor.paths import SitePaths
@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 class MasterView:
     """Reads the master's live `hosts` mapping (apps come and go with config reloads)."""
 
-    def __init__(self, hosts: dict[str, "AppHost"], paths: SitePaths) -> None:
+    def __init__(self, hosts: dict[str, "AppHost"], paths: SitePaths,
+                 site_facts: Callable[[], dict[str, Any]] | None = None) -> None:
         self._hosts = hosts
         self._paths = paths
+        self._site_facts = site_facts
 
     def app_names(self) -> list[str]:
         return list(self._hosts)
@@ -36,3 +38,9 @@ class MasterView:
 
     def app_status(self, app: str) -> dict[str, Any]:
         return app_status(self._hosts[app])
+
+    def site_status(self) -> dict[str, Any]:
+        """Master-wide facts: url, pid, started, config_error, bus (the same dict `pysupervise status --json`
+        prints, apps included)."""
+        facts = self._site_facts() if self._site_facts is not None else {}
+        return {**facts, "apps": [app_status(h) for h in self._hosts.values()]}
