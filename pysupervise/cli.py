@@ -29,13 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the site's config file (default: ./supervisor.toml)")
         return sub
 
-    start = command("start", "Run the master in the foreground (Ctrl-C or SIGTERM stops it gracefully).")
+    start = command("start", "Run the master (foreground, or --detach); Ctrl-C or SIGTERM stops it gracefully.")
     start.add_argument("--listen", metavar="HOST:PORT", help="override [supervisor] listen")
+    start.add_argument("--detach", action="store_true",
+                       help="run in the background (pidfile in run_dir, output in <log_dir>/pysupervise.log); "
+                            "return once the site is ready (exit 0) or failed (exit 1)")
     command("stop", "Stop the running master: finish requests in flight, then stop the workers.")
     status = command("status", "Show every app and worker of the running master.")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
     reload = command("reload", "Start a new generation of an app's workers (all apps without APP).")
     reload.add_argument("app", nargs="?", help="the app to reload")
+    command("systemd-unit", "Print a systemd unit file (Type=notify) that runs this site.")
     logs = command("logs", "Print an app's worker logs, merged, each line prefixed with worker slot and stream.")
     logs.add_argument("app", help="the app whose logs to print")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines as they are written")
@@ -55,7 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The running master does not need a valid file to be reached: find its run_dir anyway.
         config = None
     if args.command == "start":
-        return start(config, args.listen)
+        return start_detached(config, args.listen) if args.detach else start(config, args.listen)
+    if args.command == "systemd-unit":
+        if config is None:
+            return EXIT_USAGE
+        print(systemd_unit(config, args.config), end="")
+        return EXIT_OK
     run_dir, log_dir = ((config.supervisor.run_dir, config.supervisor.log_dir) if config is not None
                         else locate_dirs(args.config))
     if args.command == "logs":
@@ -92,6 +101,65 @@ def start(config: Config, listen: str | None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def start_detached(config: Config, listen: str | None) -> int:
+    import os
+
+    import uvloop
+
+    from pysupervise.daemon import run_detached
+    from pysupervise.supervisor.master import Master, StartupError, StartupReport
+    from pysupervise.supervisor.paths import SitePaths
+
+    def run_master(say, report) -> int:
+        def on_ready(started: StartupReport) -> None:
+            if started.failed:
+                lines = [f"app {name!r} failed to start: {why}" for name, why in started.failed]
+                report(False, "\n".join(lines + ["the master keeps running: fix and save, or pysupervise stop"]))
+            else:
+                report(True, f"pysupervise is running in the background (pid {os.getpid()}); "
+                             "stop it with: pysupervise stop")
+
+        try:
+            return uvloop.run(Master(config, say, listen_override=listen, on_ready=on_ready).run())
+        except StartupError as exc:
+            report(False, str(exc))
+            return EXIT_FAILURE
+
+    log = SitePaths(config.supervisor.run_dir, config.supervisor.log_dir).master_log
+    return run_detached(log, run_master, lambda line: print(line, flush=True))
+
+
+def systemd_unit(config: Config, config_arg: str) -> str:
+    """A Type=notify unit: systemd learns readiness and stop progress from the master itself."""
+    import getpass
+
+    config_path = config.file
+    stop_seconds = int(max((a.graceful_timeout for a in config.apps), default=30) + 15)
+    return f"""[Unit]
+Description=pysupervise site {config_path}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+User={getpass.getuser()}
+WorkingDirectory={config_path.parent}
+ExecStart={sys.executable} -m pysupervise start -c {config_path}
+ExecReload=/bin/kill -HUP $MAINPID
+KillSignal=SIGTERM
+# The master finishes requests in flight (graceful_timeout) before it stops its workers.
+TimeoutStopSec={stop_seconds}
+WatchdogSec=30
+Restart=on-failure
+RestartSec=2
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 def stop(client: ControlClient) -> int:
@@ -142,14 +210,24 @@ def status(client: ControlClient, as_json: bool) -> int:
     if as_json:
         print(json.dumps(reply, indent=2))
         return EXIT_OK
-    print(f"pysupervise at {reply['url']}")
-    print(format_status_table(reply["apps"]))
+    print(f"pysupervise at {reply['url']} (pid {reply.get('pid')})")
+    print(format_status_table(reply["apps"], colour=_use_colour()))
     if reply.get("config_error"):
         print(f"supervisor.toml was rejected, the site runs on the previous one: {reply['config_error']['error']}")
     return EXIT_OK
 
 
-def format_status_table(apps: list[dict[str, Any]]) -> str:
+_STATE_COLOURS = {"ready": "32", "running": "32", "debug": "35", "starting": "33", "draining": "36",
+                  "stopping": "36", "failed": "31", "exited": "31"}
+
+
+def _use_colour() -> bool:
+    import os
+
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def format_status_table(apps: list[dict[str, Any]], colour: bool = False) -> str:
     header = ("APP", "ROUTE", "GEN", "SLOT", "PID", "STATE", "UPTIME", "REQUESTS", "RSS")
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
@@ -167,7 +245,15 @@ def format_status_table(apps: list[dict[str, Any]]) -> str:
         if last and not last.get("ok"):
             notes.append(f"{app['app']}: last reload (generation {last['generation']}) failed: {last['error']}")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    state_column = header.index("STATE")
+
+    def cell(text: str, width: int, column: int, is_header: bool) -> str:
+        padded = text.ljust(width)
+        code = _STATE_COLOURS.get(text) if column == state_column and not is_header else None
+        return f"\x1b[{code}m{padded}\x1b[0m" if colour and code else padded
+
+    lines = ["  ".join(cell(c, w, i, row is header) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+             for row in [header, *rows]]
     return "\n".join(lines + notes)
 
 

@@ -9,10 +9,12 @@ from pysupervise.config import AdminSettings
 
 RAW = "raw"
 TAIL = "tail"
+EVENTS = "events"
+METRICS = "metrics"
 
 
 class AdminUrls:
-    """/<app>/<logs_segment>[/…], /<app>/<status_segment>, /<app>/<debug_segment> and <index_path>/…"""
+    """/<app>/<logs_segment>[/…], /<app>/<status_segment>[/events], /<app>/<debug_segment> and <index_path>/[metrics]"""
 
     def __init__(self, settings: AdminSettings) -> None:
         self.settings = settings
@@ -47,6 +49,15 @@ class AdminUrls:
     def status(self, app: str) -> str:
         return f"/{quote(app)}/{self.settings.status_segment}"
 
+    def status_json(self, app: str) -> str:
+        return f"{self.status(app)}?format=json"
+
+    def status_events(self, app: str) -> str:
+        return f"{self.status(app)}/{EVENTS}"
+
+    def metrics(self) -> str:
+        return f"{self.index_root}/{METRICS}"
+
     def debug(self, app: str) -> str:
         return f"/{quote(app)}/{self.settings.debug_segment}"
 
@@ -54,6 +65,7 @@ class AdminUrls:
 
     def patterns(self) -> dict[str, str]:
         logs = "/{app}/" + self.settings.logs_segment
+        status = "/{app}/" + self.settings.status_segment
         return {
             "apps": self.index_root or "/",
             "apps_slash": f"{self.index_root}/",
@@ -63,4 +75,8 @@ class AdminUrls:
             "raw": logs + f"/{RAW}/" + "{name}",
             "tail": logs + f"/{TAIL}/" + "{name}",
             "file": logs + "/{name}",
+            "status": status,
+            "status_slash": status + "/",
+            "status_events": status + f"/{EVENTS}",
+            "metrics": f"{self.index_root}/{METRICS}",
         }

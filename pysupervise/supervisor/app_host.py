@@ -78,7 +78,8 @@ class AppHost:
                 return
             (reason, config), self._reload_again = self._reload_again, None
 
-    async def reload(self, reason: str, config: AppConfig | None = None) -> bool:
+    async def reload(self, reason: str, config: AppConfig | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> bool:
         """Start a full new generation; switch routing to it only once every worker is ready."""
         async with self._reload_lock:
             if self.state in ("stopping", "stopped"):
@@ -90,7 +91,7 @@ class AppHost:
             self.events.record("reload-started", generation=number, reason=repr(reason))
             started = time.time()
             try:
-                await generation.start()
+                await generation.start(progress)
             except GenerationFailed as exc:
                 self.reloads_failed += 1
                 self.events.record("reload-aborted", exc.output, generation=number, reason=repr(exc.reason))

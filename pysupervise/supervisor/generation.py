@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
 
 from pysupervise.config import AppConfig
 from pysupervise.proxy import Endpoint
@@ -62,10 +63,22 @@ class Generation:
                                pid=worker.pid or None, reason=repr(exc.reason))
             raise
 
-    async def start(self) -> None:
-        """Start every slot at once; if any fails, stop the rest and raise GenerationFailed."""
+    async def start(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Start every slot at once; if any fails, stop the rest and raise GenerationFailed.
+
+        `progress(ready, total)` is called as each worker becomes ready.
+        """
         workers = [self.new_worker(slot) for slot in range(self.config.workers)]
-        results = await asyncio.gather(*(self.start_worker(w) for w in workers), return_exceptions=True)
+        ready = 0
+
+        async def start_one(worker: WorkerProcess) -> None:
+            nonlocal ready
+            await self.start_worker(worker)
+            ready += 1
+            if progress is not None:
+                progress(ready, len(workers))
+
+        results = await asyncio.gather(*(start_one(w) for w in workers), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             self.state = "failed"

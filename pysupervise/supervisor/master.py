@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from dataclasses import dataclass
 import resource
 import signal
 import time
@@ -17,7 +18,8 @@ from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
-from pysupervise.supervisor.control import ControlClient
+from pysupervise.supervisor.pidfile import AlreadyRunning, PidFile
+from pysupervise.supervisor.sd_notify import SystemdNotifier
 from pysupervise.supervisor.control_server import ControlServer, single
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.site_view import MasterView
@@ -29,14 +31,27 @@ class StartupError(Exception):
     """The master cannot start at all (port taken, another master on this run_dir, ...)."""
 
 
+@dataclass(frozen=True)
+class StartupReport:
+    """What `pysupervise start` learned once the site is up: its address and the apps that did not start."""
+
+    url: str
+    summary: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
 class Master:
     """Owns the proxy, one AppHost per app and the control socket, for the life of `pysupervise start`."""
 
-    def __init__(self, config: Config, say: Callable[[str], None], listen_override: str | None = None) -> None:
+    def __init__(self, config: Config, say: Callable[[str], None], listen_override: str | None = None,
+                 on_ready: Callable[[StartupReport], None] | None = None) -> None:
         self.config = config
         self.say = say
+        self.on_ready = on_ready
+        self.notifier = SystemdNotifier()
         self.listen_override = listen_override
         self.paths = SitePaths(config.supervisor.run_dir, config.supervisor.log_dir)
+        self.pidfile = PidFile(self.paths.pidfile)
         self.hosts: dict[str, AppHost] = {}
         self.proxy: ProxyServer | None = None
         self.control: ControlServer | None = None
@@ -60,7 +75,13 @@ class Master:
         """Start, serve until asked to stop, stop gracefully. Raises StartupError if it cannot start."""
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
-        await self._start()
+        try:
+            await self._start()
+        except BaseException:
+            if self.control is not None:
+                await self.control.close()
+            self.pidfile.release()
+            raise
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
@@ -77,9 +98,12 @@ class Master:
         settings = self.config.supervisor
         for folder in (self.paths.run_dir, self.paths.log_dir, self.paths.spill_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        if ControlClient(self.paths.control_socket, timeout=2).is_running():
-            raise StartupError(f"another pysupervise master is already running with run_dir {self.paths.run_dir}; "
-                               "stop it first (pysupervise stop)")
+        try:
+            self.pidfile.acquire()
+        except AlreadyRunning as exc:
+            raise StartupError(str(exc)) from None
+        if self.pidfile.replaced_stale_pid:
+            self.say(f"replaced a stale pidfile (pid {self.pidfile.replaced_stale_pid} is not running)")
         _raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir))
         try:
@@ -97,10 +121,34 @@ class Master:
         await self._start_services()
         for app in self.config.apps:
             self.say(f"starting app {app.name!r}: {app.workers} worker(s)")
+        self.notifier.status("starting apps")
         await asyncio.gather(*(self._add_app(app) for app in self.config.apps))
         self.proxy.serve()
         await self._watch()
         self.say(f"pysupervise listening on {self.url}")
+        summary = self._summary()
+        for line in summary:
+            self.say(line)
+        failed = tuple((h.name, h.failure) for h in self.hosts.values() if h.state == "failed")
+        self.notifier.ready(f"serving {len(self.hosts) - len(failed)} of {len(self.hosts)} apps at {self.url}")
+        if self.on_ready is not None:
+            self.on_ready(StartupReport(self.url, tuple(summary), failed))
+
+    def _summary(self) -> list[str]:
+        """One screen: where each app is, and its admin pages."""
+        admin = self.config.admin
+        rows = [("APP", "URL", "WORKERS", "ADMIN")]
+        for host in self.hosts.values():
+            ready = sum(1 for w in (host.live.workers.values() if host.live else ()) if w.state == "ready")
+            state = f"{ready}/{host.config.workers}" if host.state != "failed" else "FAILED"
+            url = ", ".join(self.url + prefix.rstrip("/") + "/" for prefix in host.config.route)
+            pages = [f"/{host.name}/{admin.logs_segment}", f"/{host.name}/{admin.status_segment}"]
+            if host.config.debug:
+                pages.append(f"/{host.name}/{admin.debug_segment}/")
+            rows.append((host.name, url, state, " ".join(pages)))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]
+        return lines + [f"  admin index: {self.url}{admin.index_path.rstrip('/')}/"]
 
     async def _start_services(self) -> None:
         """The bus and cache apps reach through PYSUPERVISE_BUS / PYSUPERVISE_CACHE."""
@@ -126,7 +174,12 @@ class Master:
                        on_switch=lambda _host: self._publish_routes())
         self.hosts[app.name] = host
         self._publish_routes()
-        if not await host.reload("start"):
+
+        def progress(ready: int, total: int) -> None:
+            self.say(f"  {app.name}: {ready}/{total} workers ready")
+            self.notifier.status(f"starting apps: {app.name} {ready}/{total} workers ready")
+
+        if not await host.reload("start", progress=progress):
             output = host.last_reload.get("output", "")
             self.say(f"app {app.name!r} failed to start: {host.failure}" + (f"\n{output}" if output else ""))
 
@@ -215,6 +268,7 @@ class Master:
 
     async def _stop(self) -> None:
         self.say("pysupervise stopping: finishing requests in flight")
+        self.notifier.stopping()
         if self.watcher is not None:
             await self.watcher.close()
         if self.admin is not None:
@@ -229,6 +283,8 @@ class Master:
         self._stopped.set()
         if self.control is not None:
             await self.control.close()
+        self.pidfile.release()
+        self.notifier.close()
         self.say("pysupervise stopped")
 
     # -- control requests ---------------------------------------------------------------------

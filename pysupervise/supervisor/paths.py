@@ -19,6 +19,15 @@ class SitePaths:
         return self.run_dir / CONTROL_SOCKET_NAME
 
     @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "pysupervise.pid"
+
+    @property
+    def master_log(self) -> Path:
+        """Where a detached master writes what a foreground one prints."""
+        return self.log_dir / "pysupervise.log"
+
+    @property
     def admin_socket(self) -> Path:
         return self.run_dir / "admin.sock"
 

@@ -1,0 +1,201 @@
+"""HTML of an app's status page and of its live parts, from an app_status() dict; every value is escaped here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+from typing import Any, Mapping
+
+from pysupervise.admin.templates import human_size, utc
+from pysupervise.admin.urls import AdminUrls
+
+# The ids of the parts a live update replaces; the page and the event stream render them the same way.
+SUMMARY_ID = "status-summary"
+WORKERS_ID = "status-workers"
+TRAFFIC_ID = "status-traffic"
+
+# Worker states as CSS classes; anything else the supervisor may report gets the neutral badge.
+_STATE_CLASSES = {"starting": "busy", "ready": "ok", "draining": "busy", "stopping": "busy", "debug": "debug",
+                  "failed": "bad", "exited": "bad", "running": "ok", "stopped": "busy"}
+_DEBUG_SLOT = 999
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Requests per second, measured over the last `seconds` (between two snapshots of requests_total)."""
+
+    per_second: float
+    seconds: float
+
+
+def state_badge(state: str) -> str:
+    css = _STATE_CLASSES.get(state, "")
+    return f'<span class="badge {css}">{escape(state)}</span>' if css else f'<span class="badge">{escape(state)}</span>'
+
+
+def duration(seconds: float | int | None) -> str:
+    """Uptime as a person reads it: 42s, 3m 12s, 5h 07m, 2d 03h."""
+    if seconds is None or seconds <= 0:
+        return "–"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def milliseconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def rate_text(rate: Rate | None) -> str:
+    if rate is None:
+        return "measuring…"
+    return f"{rate.per_second:.1f} req/s over the last {rate.seconds:.0f} s"
+
+
+def _number(value: Any) -> str:
+    return escape(str(value)) if value is not None else "–"
+
+
+def live_workers(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The workers of the live generation that serve normal traffic (not draining ones, not the debug worker)."""
+    generation = status.get("generation")
+    return [w for w in status.get("workers") or []
+            if generation is not None and w.get("generation") == generation and w.get("state") != "debug"]
+
+
+def debug_enabled(status: Mapping[str, Any]) -> bool:
+    """Whether /<app>/<debug_segment> is the debugger. app_status() does not say yet ("debug_enabled" is asked
+    for): until it does, the link is shown, as debug = true is the default."""
+    return status.get("debug_enabled") is not False
+
+
+def ready_count(status: Mapping[str, Any]) -> tuple[int, int]:
+    workers = live_workers(status)
+    return sum(1 for w in workers if w.get("state") == "ready"), len(workers)
+
+
+def _fact(label: str, value_html: str, detail: str = "") -> str:
+    small = f"<small>{escape(detail)}</small>" if detail else ""
+    return f"<div class=\"fact\"><dt>{escape(label)}</dt><dd>{value_html}{small}</dd></div>"
+
+
+def summary(status: Mapping[str, Any], rate: Rate | None) -> str:
+    """The app's facts: state, generation, queue, rate, reloads; the failure reason in a banner when failed."""
+    state = str(status.get("state", "unknown"))
+    ready, total = ready_count(status)
+    reload_html, reload_detail = _last_reload(status.get("last_reload") or {})
+    facts = [
+        _fact("state", state_badge(state)),
+        _fact("generation", _number(status.get("generation"))),
+        _fact("workers ready", f"{ready}/{total}"),
+        _fact("request rate", escape(rate_text(rate))),
+        _fact("requests", _number(status.get("requests_total"))),
+        _fact("queue length", _number(status.get("queue_length")),
+              f"{status.get('queued_total', 0)} queued, {status.get('queue_rejected', 0)} rejected in all"),
+        _fact("queue wait p50 / p99", escape(f"{milliseconds(status.get('queue_wait_p50'))} / "
+                                             f"{milliseconds(status.get('queue_wait_p99'))}")),
+        _fact("restarts", _number(status.get("restarts"))),
+        _fact("reloads", escape(f"{status.get('reloads_ok', 0)} ok · {status.get('reloads_failed', 0)} failed")),
+        _fact("last reload", reload_html, reload_detail),
+        _fact("bytes in / out", escape(f"{human_size(int(status.get('bytes_in') or 0))} / "
+                                       f"{human_size(int(status.get('bytes_out') or 0))}")),
+    ]
+    banner = ""
+    if state == "failed" or status.get("failure"):
+        banner = (f'<p class="notice error"><b>The app has failed:</b> {escape(str(status.get("failure") or ""))}'
+                  " — the logs hold the workers' output.</p>")
+    error = (status.get("last_reload") or {}).get("error")
+    if error and not (status.get("last_reload") or {}).get("ok", True):
+        banner += f'<p class="notice error"><b>The last reload failed:</b> {escape(str(error))}</p>'
+    return f'{banner}<dl class="facts">{"".join(facts)}</dl>'
+
+
+def _last_reload(last: Mapping[str, Any]) -> tuple[str, str]:
+    if not last:
+        return "–", ""
+    ok = bool(last.get("ok"))
+    badge = '<span class="badge ok">ok</span>' if ok else '<span class="badge bad">failed</span>'
+    parts = []
+    if last.get("generation") is not None:
+        parts.append(f"generation {last['generation']}")
+    if last.get("at"):
+        parts.append(utc(float(last["at"])))
+    if last.get("trigger"):
+        parts.append(str(last["trigger"]))
+    return badge, " · ".join(parts)
+
+
+def worker_table(status: Mapping[str, Any]) -> str:
+    workers = status.get("workers") or []
+    if not workers:
+        return '<p class="empty">No workers are running.</p>'
+    rows = []
+    for worker in workers:
+        state = str(worker.get("state", "?"))
+        slot = worker.get("slot")
+        pid = worker.get("pid")
+        rss = worker.get("rss")
+        cpu = worker.get("cpu_percent")
+        rows.append(
+            f'<tr data-pid="{escape(str(pid or ""))}" data-state="{escape(_css_word(state))}">'
+            f'<td class="num">{_number(worker.get("generation"))}</td>'
+            f'<td class="num">{"debug" if slot == _DEBUG_SLOT else _number(slot)}</td>'
+            f'<td class="num">{_number(pid or None)}</td>'
+            f"<td>{state_badge(state)}</td>"
+            f'<td class="num">{escape(duration(worker.get("uptime")))}</td>'
+            f'<td class="num">{_number(worker.get("requests"))}</td>'
+            f'<td class="num">{_number(worker.get("in_flight"))}</td>'
+            f'<td class="num">{escape(human_size(int(rss))) if rss is not None else "–"}</td>'
+            f'<td class="num">{escape(f"{cpu:.1f}%") if isinstance(cpu, (int, float)) else "–"}</td>'
+            f'<td class="num">{_number(worker.get("restarts"))}</td></tr>')
+    return ("<table><thead><tr><th>generation</th><th>slot</th><th>pid</th><th>state</th><th>uptime</th>"
+            "<th>requests</th><th>in flight</th><th>RSS</th><th>CPU</th><th>restarts</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def traffic_table(status: Mapping[str, Any]) -> str:
+    counts = status.get("status_counts") or {}
+    if not counts:
+        return '<p class="empty">No responses yet.</p>'
+    total = sum(int(n) for n in counts.values()) or 1
+    rows = "".join(
+        f'<tr class="{"stderr" if str(code).startswith("5") else ""}"><td>{escape(str(code))}</td>'
+        f'<td class="num">{escape(str(count))}</td><td class="num">{100 * int(count) / total:.1f}%</td></tr>'
+        for code, count in sorted(counts.items(), key=lambda item: str(item[0])))
+    return f"<table><thead><tr><th>status</th><th>responses</th><th>share</th></tr></thead><tbody>{rows}</tbody></table>"
+
+
+def live_parts(status: Mapping[str, Any], rate: Rate | None) -> dict[str, str]:
+    """Element id → inner HTML, for the first render and for every live update."""
+    return {SUMMARY_ID: summary(status, rate), WORKERS_ID: worker_table(status), TRAFFIC_ID: traffic_table(status)}
+
+
+def status_page(urls: AdminUrls, app: str, status: Mapping[str, Any], rate: Rate | None,
+                debug_link: bool) -> str:
+    parts = live_parts(status, rate)
+    debug = f'<a href="{escape(urls.debug(app))}">debugger</a>' if debug_link else ""
+    return (f"<h1>{escape(app)} · status</h1>"
+            f'<div class="toolbar"><span class="links"><a href="{escape(urls.logs(app))}">logs</a>{debug}'
+            f'<a href="{escape(urls.status_json(app))}">JSON</a><a href="{escape(urls.metrics())}">metrics</a>'
+            f'<a href="{escape(urls.status(app))}">refresh</a></span>'
+            f'<span class="status" data-live-status data-js-only hidden>connecting…</span></div>'
+            f'<div id="{SUMMARY_ID}" data-live="{escape(urls.status_events(app))}">{parts[SUMMARY_ID]}</div>'
+            f'<h2>Workers</h2><div class="card" id="{WORKERS_ID}">{parts[WORKERS_ID]}</div>'
+            f'<h2>Responses by status</h2><div class="card" id="{TRAFFIC_ID}">{parts[TRAFFIC_ID]}</div>'
+            '<noscript><p class="meta">Without JavaScript this page reloads itself every few seconds.</p></noscript>')
+
+
+def _css_word(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "", text.lower())
