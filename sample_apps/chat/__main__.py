@@ -10,51 +10,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import signal
-import tempfile
-from pathlib import Path
 
-from aiohttp import web
-
-from pysupervise.bus.broker import EmbeddedBroker
 from sample_apps.chat.app import create_app
 from sample_apps.chat.settings import ChatSettings
+from sample_apps.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve
 
 
 async def run(args: argparse.Namespace) -> None:
-    broker, folder, bus_url = None, None, args.bus
-    if not bus_url:
-        folder = Path(tempfile.mkdtemp(prefix="chatbus-", dir="/tmp"))  # short: Unix socket paths are limited
-        broker = EmbeddedBroker(folder / "bus.sock")
-        await broker.start()
-        bus_url = broker.url
-        print(f"embedded bus: {bus_url}  (share it with another copy: --bus {bus_url})", flush=True)
-    settings = ChatSettings.from_env({**os.environ, "PYSUPERVISE_BUS": bus_url})
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, args.host, args.port).start()
-        host, port = runner.addresses[0][:2]
-        print(f"chat listening on http://{host}:{port}{settings.prefix}/", flush=True)
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        if broker is not None:
-            await broker.close()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+    async with dev_bus(args.bus) as bus_url:
+        sock = listen(args.host, args.port)
+        settings = ChatSettings.from_env({**os.environ, "PYSUPERVISE_BUS": bus_url})
+        await serve([("chat", create_app(settings), sock, f"{settings.prefix}/")])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sample_apps.chat", description="The chat app alone on a TCP port.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8083, help="0 picks a free port (default: %(default)s)")
-    parser.add_argument("--bus", metavar="URL", default=os.environ.get("PYSUPERVISE_BUS"),
-                        help="bus URL to share with other copies; default: an embedded broker in this process")
+    add_listen_arguments(parser, default_port=8083)
+    add_bus_argument(parser)
     asyncio.run(run(parser.parse_args(argv)))
 
 

@@ -13,7 +13,7 @@ import os
 from sample_apps.wazstagram.backend.app import create_app as create_backend
 from sample_apps.wazstagram.backend.settings import BackendSettings
 from sample_apps.wazstagram.demo import DEMO_CLIENT_SECRET
-from sample_apps.wazstagram.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve, url_of, worker_env
+from sample_apps.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve, url_of, worker_env
 from sample_apps.wazstagram.frontend.app import create_app as create_frontend
 from sample_apps.wazstagram.frontend.settings import FrontendSettings
 from sample_apps.wazstagram.instagram_sim.app import create_app as create_simulator

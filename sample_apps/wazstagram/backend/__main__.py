@@ -14,7 +14,7 @@ import asyncio
 from sample_apps.wazstagram.backend.app import create_app
 from sample_apps.wazstagram.backend.settings import BackendSettings
 from sample_apps.wazstagram.demo import DEMO_CLIENT_SECRET
-from sample_apps.wazstagram.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve, url_of, worker_env
+from sample_apps.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve, url_of, worker_env
 
 
 async def run(args: argparse.Namespace) -> None:

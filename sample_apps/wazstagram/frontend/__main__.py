@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from sample_apps.wazstagram.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve, url_of, worker_env
+from sample_apps.devserver import add_bus_argument, add_listen_arguments, dev_bus, listen, serve, url_of, worker_env
 from sample_apps.wazstagram.frontend.app import create_app
 from sample_apps.wazstagram.frontend.settings import FrontendSettings
 

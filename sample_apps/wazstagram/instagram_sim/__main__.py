@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import os
 
-from sample_apps.wazstagram.devserver import add_listen_arguments, listen, serve, url_of
+from sample_apps.devserver import add_listen_arguments, listen, serve, url_of
 from sample_apps.wazstagram.instagram_sim.app import create_app
 from sample_apps.wazstagram.instagram_sim.settings import SimSettings
 

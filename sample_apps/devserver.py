@@ -1,4 +1,4 @@
-"""Running wazstagram roles without pysupervise: an in-process embedded bus, TCP listeners and the worker environment."""
+"""Running a sample app without pysupervise: an in-process embedded bus, TCP listeners and the worker environment."""
 
 from __future__ import annotations
 
@@ -68,16 +68,19 @@ def worker_env(app_name: str, bus_url: str, public_url: str, **extra: str) -> Ma
             "PYSUPERVISE_CACHE": os.environ.get("PYSUPERVISE_CACHE") or bus_url, "PYSUPERVISE_URL": public_url, **extra}
 
 
-async def serve(apps: Sequence[tuple[str, web.Application, socket.socket]]) -> None:
-    """Serve each app on its socket until SIGINT or SIGTERM, then clean them all up."""
+async def serve(apps: Sequence[tuple]) -> None:
+    """Serve each (label, app, socket[, path]) until SIGINT or SIGTERM, then clean them all up.
+
+    `path` is what a person should open (e.g. "/chat/"); it is added to the printed URL.
+    """
     runners = []
     try:
-        for label, app, sock in apps:
+        for label, app, sock, *path in apps:
             runner = web.AppRunner(app)
             await runner.setup()
             runners.append(runner)
             await web.SockSite(runner, sock).start()
-            print(f"{label} listening on {url_of(sock)}", flush=True)
+            print(f"{label} listening on {url_of(sock)}{path[0] if path else ''}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
