@@ -28,11 +28,15 @@ def log_settings(max_file_size: int = 1024 * 1024, max_total_size: int = 64 * 10
 
 
 def admin_settings(**overrides: Any) -> AdminSettings:
-    values: dict[str, Any] = dict(allow=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1")),
-                                  token_env="PYSUPERVISE_ADMIN_TOKEN", logs_segment="logs",
-                                  status_segment="status", debug_segment="debug", index_path="/_pysupervise")
+    """The documented defaults (through the real config loader, so new keys never break this), overridden."""
+    import dataclasses
+
+    from pysupervise.config import parse_config
+
+    defaults = parse_config('[apps.a]\napp = "m:a"\n', Path("/tmp/supervisor.toml"), "supervisor.toml").admin
+    values: dict[str, Any] = {"allow": (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))}
     values.update(overrides)
-    return AdminSettings(**values)
+    return dataclasses.replace(defaults, **values)
 
 
 @dataclass
