@@ -7,6 +7,7 @@ from aiohttp import web
 from pysupervise.admin.access import AdminAccess
 from pysupervise.admin.pages import LogPages
 from pysupervise.admin.responses import add_common_headers, request_id_middleware
+from pysupervise.admin.status_pages import StatusPages
 from pysupervise.admin.tail import TailHub
 from pysupervise.admin.urls import AdminUrls
 from pysupervise.admin.view import SiteView
@@ -31,11 +32,13 @@ def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None)
     app.on_shutdown.append(hub.close)
 
     pages = LogPages(site, urls, hub)
+    status = StatusPages(site, urls, hub)
     patterns = urls.patterns()
     added: set[str] = set()
     for name, handler in (("apps", pages.apps), ("apps_slash", pages.apps), ("asset", pages.asset),
                           ("logs", pages.logs_index), ("logs_slash", pages.logs_index), ("raw", pages.raw),
-                          ("tail", pages.tail), ("file", pages.file)):
+                          ("tail", pages.tail), ("file", pages.file), ("status", status.page),
+                          ("status_slash", status.page), ("status_events", status.events)):
         if patterns[name] not in added:  # index_path "/" makes "apps" and "apps_slash" the same
             added.add(patterns[name])
             app.router.add_get(patterns[name], handler, name=name)

@@ -80,6 +80,17 @@ pre.events { padding: .7rem 1rem; max-height: 24rem; }
 .bg11 { background: #a88a3b; } .bg12 { background: #3b75a8; } .bg13 { background: #8f3f9a; }
 .bg14 { background: #2f8a91; } .bg15 { background: #c8ced8; }
 footer { color: var(--muted); font-size: .78rem; padding: 0 1.5rem 1.5rem; }
+.badge.ok { background: #e3f6e8; color: #1f7a3a; }
+.badge.busy { background: #fdf3d7; color: #8a6100; }
+.badge.bad { background: var(--err-bg); color: var(--err); font-weight: 600; }
+.badge.debug { background: #ece3fb; color: #6a3fc1; }
+.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); gap: .6rem; margin: 0 0 .4rem; }
+.fact { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .5rem .8rem; }
+.fact dt { font-size: .72rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); font-weight: 600; }
+.fact dd { margin: .15rem 0 0; font-size: 1.05rem; font-variant-numeric: tabular-nums; }
+.fact small { display: block; color: var(--muted); font-size: .78rem; }
+.notice.error { border-left-color: var(--err); }
+.reason { color: var(--err); font-size: .8rem; white-space: normal; max-width: 28rem; }
 """
 
 # Enhancements only: the pages work without it (the search form submits ?q=, the view is server-rendered).
@@ -101,6 +112,32 @@ JS = r"""
     } catch (error) { /* the master may be restarting: try again next time */ }
   };
   setInterval(refresh, 3000);
+})();
+
+// Status pages: [data-live] names an event stream whose events carry fresh server-rendered (escaped) HTML for
+// parts of the page, by element id, so the page stays current without a reload.
+(() => {
+  const live = document.querySelector("[data-live]");
+  if (!live) return;
+  const status = document.querySelector("[data-live-status]");
+  for (const el of document.querySelectorAll("[data-js-only]")) el.hidden = false;
+  const setStatus = (text, state) => {
+    if (!status) return;
+    status.textContent = text;
+    status.dataset.state = state;
+  };
+  const source = new EventSource(live.dataset.live);
+  source.addEventListener("open", () => setStatus("live", "live"));
+  source.addEventListener("error", () => {
+    setStatus(source.readyState === EventSource.CLOSED ? "stopped" : "reconnecting…", "down");
+  });
+  source.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    for (const [id, html] of Object.entries(message.html || {})) {
+      const part = document.getElementById(id);
+      if (part) part.innerHTML = html;
+    }
+  });
 })();
 
 (() => {

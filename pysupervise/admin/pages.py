@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pysupervise.admin import status as status_html
 from pysupervise.admin import templates
 from pysupervise.admin.assets import asset_response
 from pysupervise.admin.files import SIDE_FILES, ShownFile, app_logs, read_tail_text, resolve
@@ -43,10 +44,16 @@ class LogPages:
             return web.Response(status=302, headers={"Location": self.urls.index()})
         apps = [(name, self._status(name)) for name in self.site.app_names()]
         if wants_json(request):
-            return web.json_response({"apps": [
-                {"app": name, "state": status.get("state"), "logs": self.urls.logs(name),
-                 "status": self.urls.status(name), "debug": self.urls.debug(name)} for name, status in apps]})
-        return self._html(request, "Apps", [("apps", None)], templates.apps_index(self.urls, apps))
+            return web.json_response({"metrics": self.urls.metrics(), "apps": [
+                {"app": name, "state": status.get("state"), "failure": status.get("failure") or "",
+                 "generation": status.get("generation"),
+                 "workers_ready": status_html.ready_count(status)[0], "workers": status_html.ready_count(status)[1],
+                 "requests": status.get("requests_total"), "restarts": status.get("restarts"),
+                 "reloads_failed": status.get("reloads_failed"), "logs": self.urls.logs(name),
+                 "status": self.urls.status(name),
+                 "debug": self.urls.debug(name) if status_html.debug_enabled(status) else None}
+                for name, status in apps]})
+        return self._html(request, "Apps", [("apps", None)], status_html.apps_index(self.urls, apps))
 
     def _status(self, app: str) -> dict[str, Any]:
         try:

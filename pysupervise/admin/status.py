@@ -1,11 +1,11 @@
-"""HTML of an app's status page and of its live parts, from an app_status() dict; every value is escaped here."""
+"""HTML of the status pages (an app's page, its live parts, the apps overview) from app_status() dicts, escaped."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pysupervise.admin.templates import human_size, utc
 from pysupervise.admin.urls import AdminUrls
@@ -174,7 +174,8 @@ def traffic_table(status: Mapping[str, Any]) -> str:
         f'<tr class="{"stderr" if str(code).startswith("5") else ""}"><td>{escape(str(code))}</td>'
         f'<td class="num">{escape(str(count))}</td><td class="num">{100 * int(count) / total:.1f}%</td></tr>'
         for code, count in sorted(counts.items(), key=lambda item: str(item[0])))
-    return f"<table><thead><tr><th>status</th><th>responses</th><th>share</th></tr></thead><tbody>{rows}</tbody></table>"
+    return ("<table><thead><tr><th>status</th><th>responses</th><th>share</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
 
 
 def live_parts(status: Mapping[str, Any], rate: Rate | None) -> dict[str, str]:
@@ -195,6 +196,40 @@ def status_page(urls: AdminUrls, app: str, status: Mapping[str, Any], rate: Rate
             f'<h2>Workers</h2><div class="card" id="{WORKERS_ID}">{parts[WORKERS_ID]}</div>'
             f'<h2>Responses by status</h2><div class="card" id="{TRAFFIC_ID}">{parts[TRAFFIC_ID]}</div>'
             '<noscript><p class="meta">Without JavaScript this page reloads itself every few seconds.</p></noscript>')
+
+
+def apps_index(urls: AdminUrls, apps: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """The index: every app at a glance, with links to its status, logs and debugger."""
+    rows = []
+    for name, status in apps:
+        state = str(status.get("state", "?"))
+        generation = status.get("generation")
+        ready, total = ready_count(status)
+        failure = status.get("failure") or ""
+        last = status.get("last_reload") or {}
+        if not failure and last and not last.get("ok", True):
+            failure = f"last reload failed: {last.get('error', '')}"
+        reason = f'<div class="reason">{escape(str(failure))}</div>' if failure else ""
+        debug = (f'<a href="{escape(urls.debug(name))}">debugger</a> <span class="planned">(planned)</span>'
+                 if debug_enabled(status) else "")
+        rows.append(
+            f"<tr><td><b>{escape(name)}</b></td><td>{escape(', '.join(status.get('route') or []))}</td>"
+            f"<td>{state_badge(state)}{reason}</td>"
+            f'<td class="num">{escape(str(generation if generation is not None else "–"))}</td>'
+            f'<td class="num">{ready}/{total}</td>'
+            f'<td class="num">{escape(str(status.get("requests_total", "–")))}</td>'
+            f'<td class="num">{escape(str(status.get("restarts", "–")))}</td>'
+            f'<td class="num">{escape(str(status.get("reloads_failed", "–")))}</td>'
+            f'<td class="links"><a href="{escape(urls.status(name))}">status</a>'
+            f'<a href="{escape(urls.logs(name))}">logs</a>{debug}</td></tr>')
+    table = ("<table><thead><tr><th>app</th><th>route</th><th>state</th><th>generation</th><th>ready workers</th>"
+             "<th>requests</th><th>restarts</th><th>failed reloads</th>"
+             f"<th>pages</th></tr></thead><tbody>{''.join(rows)}</tbody></table>" if rows
+             else '<p class="empty">No apps are configured.</p>')
+    metrics = escape(urls.metrics())
+    return (f'<h1>Apps</h1><p class="meta">Everything this site hosts · '
+            f'<a href="{metrics}">Prometheus metrics</a></p>'
+            f'<div class="card" id="apps" data-refresh>{table}</div>')
 
 
 def _css_word(text: str) -> str:

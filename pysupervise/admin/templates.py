@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Sequence
+from typing import Sequence
 
 from pysupervise.admin.ansi import ansi_to_html, strip_ansi
 from pysupervise.admin.files import TextSlice
@@ -49,38 +49,19 @@ def utc(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def page(urls: AdminUrls, title: str, crumbs: Sequence[tuple[str, str | None]], body: str, request_id: str) -> str:
+def page(urls: AdminUrls, title: str, crumbs: Sequence[tuple[str, str | None]], body: str, request_id: str,
+         head: str = "") -> str:
+    """A whole admin page; `head` is trusted markup for <head> (the caller escapes what goes in it)."""
     trail = "".join(f'<a href="{escape(href)}">{escape(text)}</a>' if href else f"<span>{escape(text)}</span>"
                     for text, href in crumbs)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)} · pysupervise</title>"
             f'<link rel="stylesheet" href="{escape(urls.asset("admin.css"))}">'
-            f'<script src="{escape(urls.asset("admin.js"))}" defer></script></head><body>'
+            f'<script src="{escape(urls.asset("admin.js"))}" defer></script>{head}</head><body>'
             f'<header class="top"><a class="brand" href="{escape(urls.index())}">pysupervise</a>'
             f'<nav class="crumbs">{trail}</nav></header><main>{body}</main>'
             f"<footer>request {escape(request_id)}</footer></body></html>\n")
-
-
-def apps_index(urls: AdminUrls, apps: Sequence[tuple[str, dict[str, Any]]]) -> str:
-    rows = []
-    for name, status in apps:
-        workers = status.get("workers") or []
-        state = str(status.get("state", "?"))
-        generation = status.get("generation")
-        rows.append(
-            f"<tr><td><b>{escape(name)}</b></td><td>{escape(', '.join(status.get('route') or []))}</td>"
-            f'<td><span class="badge{" stderr" if state == "failed" else ""}">{escape(state)}</span></td>'
-            f'<td class="num">{escape(str(generation if generation is not None else "–"))}</td>'
-            f'<td class="num">{sum(1 for w in workers if w.get("state") == "ready")}/{len(workers)}</td>'
-            f'<td class="links"><a href="{escape(urls.logs(name))}">logs</a>'
-            f'<a href="{escape(urls.status(name))}">status</a> <span class="planned">(planned)</span>'
-            f'<a href="{escape(urls.debug(name))}">debugger</a> <span class="planned">(planned)</span></td></tr>')
-    table = ("<table><thead><tr><th>app</th><th>route</th><th>state</th><th>generation</th><th>ready workers</th>"
-             f"<th>pages</th></tr></thead><tbody>{''.join(rows)}</tbody></table>" if rows
-             else '<p class="empty">No apps are configured.</p>')
-    return (f'<h1>Apps</h1><p class="meta">Everything this site hosts.</p>'
-            f'<div class="card" id="apps" data-refresh>{table}</div>')
 
 
 def logs_index(urls: AdminUrls, app: str, files: Sequence[LogFile], live: set[str], side: Sequence[SideFileRow],
