@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pysupervise.admin.access import AdminAccess
+from pysupervise.admin.metrics import MetricsPage
 from pysupervise.admin.pages import LogPages
 from pysupervise.admin.responses import add_common_headers, request_id_middleware
 from pysupervise.admin.status_pages import StatusPages
@@ -33,12 +34,14 @@ def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None)
 
     pages = LogPages(site, urls, hub)
     status = StatusPages(site, urls, hub)
+    metrics = MetricsPage(site)
     patterns = urls.patterns()
     added: set[str] = set()
     for name, handler in (("apps", pages.apps), ("apps_slash", pages.apps), ("asset", pages.asset),
                           ("logs", pages.logs_index), ("logs_slash", pages.logs_index), ("raw", pages.raw),
                           ("tail", pages.tail), ("file", pages.file), ("status", status.page),
-                          ("status_slash", status.page), ("status_events", status.events)):
+                          ("status_slash", status.page), ("status_events", status.events),
+                          ("metrics", metrics.metrics)):
         if patterns[name] not in added:  # index_path "/" makes "apps" and "apps_slash" the same
             added.add(patterns[name])
             app.router.add_get(patterns[name], handler, name=name)
