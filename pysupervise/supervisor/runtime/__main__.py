@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 
+from pysupervise.supervisor.runtime.control_hook import start_control_hook
 from pysupervise.supervisor.runtime.detect import AppLoadError, load_app
 from pysupervise.supervisor.runtime.serve import serve_aiohttp, serve_uvicorn
 
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     graceful_timeout = float(os.environ.get("PYSUPERVISE_GRACEFUL_TIMEOUT", "30"))
     # The app's folder comes first, as for `python app.py` run from it.
     sys.path.insert(0, os.getcwd())
+    # Before the app: stack dumps and the debugger reach even a worker whose import hangs.
+    hook = start_control_hook(args.app)
+    if hook is not None and hook.entry is not None:
+        hook.wait_for_debugger()  # ?brk: the debugger stops at the app's first line
     try:
         loaded = load_app(args.app, args.interface)
     except AppLoadError as exc:

@@ -1,0 +1,198 @@
+"""The worker's end of its control channel: a daemon thread that dumps stacks and attaches the debugger on request.
+
+Nothing listens inside a worker (debugger spec). The master writes one JSON request per line on the
+socket inherited as $PYSUPERVISE_CONTROL_FD; this thread answers each with one JSON line. It runs
+off the event-loop thread, because `debugpy.connect` blocks until the debugger's handshake ends.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+# Spelled here again: the runtime imports nothing from the master's side (DESIGN §2).
+CONTROL_FD_ENV = "PYSUPERVISE_CONTROL_FD"
+# An idle event loop sits in epoll, where a debugger's `pause` cannot reach it (debugger spec): a no-op
+# signal this often makes the main thread run Python code. SIGURG is ignored by default, so nothing else notices.
+WAKE_SECONDS = 0.25
+WAKE_SIGNAL = signal.SIGURG
+# A runaway dump (thousands of threads) must still fit in one control line the master reads.
+MAX_DUMP_CHARS = 512 * 1024
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """The app module's first executable line: where `?brk` stops."""
+
+    path: str
+    line: int
+
+
+def find_entry(app_spec: str) -> EntryPoint | None:
+    """The first line of the module named in `app = "module:attr"`, without running the module itself
+    (its parent packages are imported by find_spec)."""
+    module_name = app_spec.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as handle:
+            code = compile(handle.read(), spec.origin, "exec")
+    except (OSError, SyntaxError, ValueError):
+        return None
+    lines = [line for _start, _end, line in code.co_lines() if line]
+    return EntryPoint(os.path.realpath(spec.origin), min(lines) if lines else 1)
+
+
+def format_stacks() -> str:
+    """Every thread's stack, innermost call last, as `traceback` prints them; nothing is stopped."""
+    names = {thread.ident: thread for thread in threading.enumerate()}
+    parts = [f"pid {os.getpid()} · {len(sys._current_frames()) - 1} threads besides pysupervise's control thread · "
+             f"{time.strftime('%H:%M:%S')}\n"]
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue  # this control thread, busy writing the dump
+        thread = names.get(ident)
+        label = thread.name if thread is not None else "unknown"
+        marks = [mark for mark, on in (("main", thread is threading.main_thread()),
+                                       ("daemon", thread is not None and thread.daemon)) if on]
+        parts.append(f"\nThread {label} (id {ident}{', ' + ', '.join(marks) if marks else ''}):\n")
+        parts.append("".join(traceback.format_stack(frame)))
+    text = "".join(parts)
+    return text if len(text) <= MAX_DUMP_CHARS else text[:MAX_DUMP_CHARS] + "\n… (cut)\n"
+
+
+def _hide_from_debugger(thread: threading.Thread) -> None:
+    # pydevd's own marks: never traced, never suspended with "all threads", not listed to the user.
+    # The control thread must keep answering while the app is paused at a breakpoint.
+    thread.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    thread.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
+
+
+class ControlHook:
+    """One per worker. `debug` (the debug worker only) allows attach and listen; any worker dumps its stacks."""
+
+    def __init__(self, channel: socket.socket, debug: bool, entry: EntryPoint | None) -> None:
+        self.channel = channel
+        self.debug = debug
+        self.entry = entry
+        self.attached = threading.Event()
+        self._main_ident = threading.main_thread().ident
+        self._debugger_started = False
+        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "info": self._info, "stacks": self._stacks, "attach": self._attach, "listen": self._listen,
+        }
+
+    def start(self) -> None:
+        if self.debug:
+            # Installed from the main thread (only it may); the handler only has to exist.
+            signal.signal(WAKE_SIGNAL, lambda _signum, _frame: None)
+        thread = threading.Thread(target=self._serve, name="pysupervise-control", daemon=True)
+        _hide_from_debugger(thread)
+        thread.start()
+
+    def wait_for_debugger(self) -> None:
+        """`?brk`: block the main thread until the master's debugger has attached and set its breakpoints."""
+        print("pysupervise worker: waiting for the debugger before importing the app (?brk)", flush=True)
+        self.attached.wait()
+
+    # -- the control thread -------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        for line in self.channel.makefile("rb"):
+            try:
+                request = json.loads(line)
+                handler = self._handlers.get(request.get("cmd")) if isinstance(request, dict) else None
+                answer = handler(request) if handler else {"ok": False, "error": f"unknown request {line[:80]!r}"}
+            except Exception as exc:  # one bad request must not end the channel
+                answer = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+            try:
+                self.channel.sendall(json.dumps(answer).encode() + b"\n")
+            except OSError:
+                return  # the master is gone; the worker dies with it anyway
+
+    def _info(self, _request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "debug": self.debug, "attached": self.attached.is_set(),
+                "entry": asdict(self.entry) if self.entry and not self.attached.is_set() else None}
+
+    def _stacks(self, _request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "text": format_stacks()}
+
+    def _start_debugger(self, request: dict[str, Any]) -> tuple[Any, int] | dict[str, Any]:
+        if not self.debug:
+            return {"ok": False, "error": "only the debug worker takes a debugger (normal workers stay untraced)"}
+        if self._debugger_started:
+            return {"ok": False, "error": "this process already had a debugger; start a new debug worker"}
+        port = request.get("port")
+        if not isinstance(port, int) or not 0 <= port < 65536:
+            return {"ok": False, "error": "port must be an integer"}
+        # Before debugpy is imported: our frozen stdlib is fine, and the warning would land in the app's log.
+        os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        import debugpy
+
+        self._debugger_started = True
+        return debugpy, port
+
+    def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Connect out to the master's adapter on loopback; returns once the debugger has configured us."""
+        started = self._start_debugger(request)
+        if isinstance(started, dict):
+            return started
+        debugpy, port = started
+        debugpy.connect(("127.0.0.1", port))
+        self.attached.set()
+        self._start_waking()
+        return {"ok": True, "pid": os.getpid()}
+
+    def _listen(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The VS Code opt-in: debugpy's own adapter on a loopback port, only when the page asks for it."""
+        started = self._start_debugger(request)
+        if isinstance(started, dict):
+            return started
+        debugpy, port = started
+        host, bound = debugpy.listen(("127.0.0.1", port))
+        self.attached.set()
+        self._start_waking()
+        return {"ok": True, "pid": os.getpid(), "host": host, "port": bound}
+
+    def _start_waking(self) -> None:
+        thread = threading.Thread(target=self._wake_main_thread, name="pysupervise-debug-wake", daemon=True)
+        _hide_from_debugger(thread)
+        thread.start()
+
+    def _wake_main_thread(self) -> None:
+        while True:
+            time.sleep(WAKE_SECONDS)
+            try:
+                signal.pthread_kill(self._main_ident, WAKE_SIGNAL)
+            except (OSError, ProcessLookupError):
+                return
+
+
+def start_control_hook(app_spec: str) -> ControlHook | None:
+    """The hook on $PYSUPERVISE_CONTROL_FD, started; None when the master gave this process no channel."""
+    fd = os.environ.get(CONTROL_FD_ENV, "")
+    if not fd.isdigit():
+        return None
+    try:
+        channel = socket.socket(fileno=int(fd))
+    except OSError:
+        return None
+    os.set_inheritable(channel.fileno(), False)  # the app's own child processes must not talk to the master
+    debug = os.environ.get("PYSUPERVISE_DEBUG") == "1"
+    breaking = debug and os.environ.get("PYSUPERVISE_DEBUG_BREAK") == "1"
+    hook = ControlHook(channel, debug, find_entry(app_spec) if breaking else None)
+    hook.start()
+    return hook
