@@ -44,16 +44,19 @@ class LogPages:
             return web.Response(status=302, headers={"Location": self.urls.index()})
         apps = [(name, self._status(name)) for name in self.site.app_names()]
         if wants_json(request):
-            return web.json_response({"metrics": self.urls.metrics(), "apps": [
-                {"app": name, "state": status.get("state"), "failure": status.get("failure") or "",
-                 "generation": status.get("generation"),
-                 "workers_ready": status_html.ready_count(status)[0], "workers": status_html.ready_count(status)[1],
-                 "requests": status.get("requests_total"), "restarts": status.get("restarts"),
-                 "reloads_failed": status.get("reloads_failed"), "logs": self.urls.logs(name),
-                 "status": self.urls.status(name),
-                 "debug": self.urls.debug(name) if status_html.debug_enabled(status) else None}
-                for name, status in apps]})
+            return web.json_response({"metrics": self.urls.metrics(),
+                                      "apps": [self._glance(name, status) for name, status in apps]})
         return self._html(request, "Apps", [("apps", None)], status_html.apps_index(self.urls, apps))
+
+    def _glance(self, app: str, status: dict[str, Any]) -> dict[str, Any]:
+        """One app of the index as JSON: the facts the HTML row shows, and its pages."""
+        ready, total = status_html.ready_count(status)
+        return {"app": app, "state": status.get("state"), "failure": status.get("failure") or "",
+                "generation": status.get("generation"), "workers_ready": ready, "workers": total,
+                "requests": status.get("requests_total"), "restarts": status.get("restarts"),
+                "reloads_failed": status.get("reloads_failed"), "logs": self.urls.logs(app),
+                "status": self.urls.status(app),
+                "debug": self.urls.debug(app) if status_html.debug_enabled(status) else None}
 
     def _status(self, app: str) -> dict[str, Any]:
         try:

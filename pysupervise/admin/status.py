@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from pysupervise.admin.templates import human_size, utc
 from pysupervise.admin.urls import AdminUrls
+from pysupervise.supervisor.debug_worker import DEBUG_SLOT
 
 # The ids of the parts a live update replaces; the page and the event stream render them the same way.
 SUMMARY_ID = "status-summary"
@@ -18,7 +19,6 @@ TRAFFIC_ID = "status-traffic"
 # Worker states as CSS classes; anything else the supervisor may report gets the neutral badge.
 _STATE_CLASSES = {"starting": "busy", "ready": "ok", "draining": "busy", "stopping": "busy", "debug": "debug",
                   "failed": "bad", "exited": "bad", "running": "ok", "stopped": "busy"}
-_DEBUG_SLOT = 999
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ class Rate:
 
 
 def state_badge(state: str) -> str:
-    css = _STATE_CLASSES.get(state, "")
-    return f'<span class="badge {css}">{escape(state)}</span>' if css else f'<span class="badge">{escape(state)}</span>'
+    css = _STATE_CLASSES.get(state)
+    return f'<span class="badge{" " + css if css else ""}">{escape(state)}</span>'
 
 
 def duration(seconds: float | int | None) -> str:
@@ -151,7 +151,7 @@ def worker_table(status: Mapping[str, Any]) -> str:
         rows.append(
             f'<tr data-pid="{escape(str(pid or ""))}" data-state="{escape(_css_word(state))}">'
             f'<td class="num">{_number(worker.get("generation"))}</td>'
-            f'<td class="num">{"debug" if slot == _DEBUG_SLOT else _number(slot)}</td>'
+            f'<td class="num">{"debug" if slot == DEBUG_SLOT else _number(slot)}</td>'
             f'<td class="num">{_number(pid or None)}</td>'
             f"<td>{state_badge(state)}</td>"
             f'<td class="num">{escape(duration(worker.get("uptime")))}</td>'
