@@ -11,6 +11,7 @@ import httptools
 
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
+from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head
 from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
@@ -25,15 +26,6 @@ _LINGER_SECONDS = 2.0
 _PIPELINE_DEPTH = 32
 # Bytes a client may send after an upgrade request before the worker has answered it.
 _EARLY_TUNNEL_BYTES = 64 * 1024
-
-
-class RequestRejected(Exception):
-    """Raised inside a parser callback to stop parsing and answer with `status`, then close."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 class ClientConnection(asyncio.Protocol):
@@ -173,21 +165,7 @@ class ClientConnection(asyncio.Protocol):
         request.http_minor = 0 if parser.get_http_version() == "1.0" else 1
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
-        if self.header_bytes > self.settings.max_header_size:
-            raise RequestRejected(431, "the request line and headers are too large")
-        if request.method == b"CONNECT":
-            raise RequestRejected(405, "CONNECT is not supported: this is a reverse proxy")
-        if request.url[:1] != b"/":
-            self._absolute_form(request)
-        if not request.host:
-            if request.http_minor == 1:
-                raise RequestRejected(400, "HTTP/1.1 requests must carry a Host header")
-            # HTTP/1.0 may omit Host; workers (aiohttp, uvicorn) want one, so name ourselves.
-            request.host = self.server.default_host
-            request.headers.append((b"Host", request.host))
-        if request.declared_length > self.settings.max_body_size:
-            raise RequestRejected(413, f"the request body is larger than {self.settings.max_body_size} bytes "
-                                       "(max_body_size)")
+        check_head(request, self.header_bytes, self.settings, self.server.default_host)
         if request.has_body:
             request.body = RequestBody(self.settings.buffer_memory_max, self.server.spill_dir)
             self._reading_deadline(BODY, self.settings.body_timeout)
@@ -200,8 +178,7 @@ class ClientConnection(asyncio.Protocol):
         request_body = self.request.body
         request_body.append(body)
         if request_body.size > self.settings.max_body_size:
-            raise RequestRejected(413, f"the request body is larger than {self.settings.max_body_size} bytes "
-                                       "(max_body_size)")
+            raise body_too_large(self.settings)
         if self.deadline_kind == BODY:
             self.deadline = self.loop.time() + self.settings.body_timeout
 
@@ -416,17 +393,3 @@ class ClientConnection(asyncio.Protocol):
             exchange.request.tunnel_prefix = b""
             exchange.tunnel_from_client(early)
         self.pause_reading(False)
-
-    def _absolute_form(self, request: ProxyRequest) -> None:
-        """`GET http://host/path` → path `/path` and Host `host` (RFC 9112 §3.2.2)."""
-        url = request.url
-        scheme_end = url.find(b"://")
-        if scheme_end < 0 or url[:scheme_end].lower() not in (b"http", b"https"):
-            raise RequestRejected(400, "the request target must be a path starting with '/'")
-        rest = url[scheme_end + 3:]
-        slash = rest.find(b"/")
-        authority, path = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
-        request.url = path
-        request.host = authority
-        request.headers = [(n, v) for n, v in request.headers if n.lower() != b"host"]
-        request.headers.append((b"Host", authority))
