@@ -59,8 +59,8 @@ def find_entry(app_spec: str) -> EntryPoint | None:
 def format_stacks() -> str:
     """Every thread's stack, innermost call last, as `traceback` prints them; nothing is stopped."""
     names = {thread.ident: thread for thread in threading.enumerate()}
-    parts = [f"pid {os.getpid()} · {len(sys._current_frames()) - 1} threads besides pysupervise's control thread · "
-             f"{time.strftime('%H:%M:%S')}\n"]
+    parts = [f"pid {os.getpid()} at {time.strftime('%H:%M:%S')} · threads: {len(sys._current_frames()) - 1} "
+             "(not counting pysupervise's control thread)\n"]
     for ident, frame in sys._current_frames().items():
         if ident == threading.get_ident():
             continue  # this control thread, busy writing the dump
