@@ -164,6 +164,11 @@ class Master:
         settings = self.config.admin
         view = MasterView(self.hosts, self.paths, self._site_facts)
         app = create_admin_app(view, settings, token_from_env(settings.token_env))
+        # The debugger is wired here only, so this method stays its one door into the master.
+        from pysupervise.admin.debug import install_debugger
+        from pysupervise.supervisor.debug_control import MasterDebugControl
+
+        install_debugger(app, MasterDebugControl(self.hosts, settings), settings)
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()
         # Each open live tail holds a slot for as long as it is open.

@@ -1,0 +1,413 @@
+"""One app's browser debug session: a debugpy adapter child per debug worker, the pages it serves, its breakpoints.
+
+The master runs `python -m debugpy.adapter` over stdio and writes the `attach` request itself
+(`listen` on loopback); the debug worker's control thread connects out to it. Pages only relay the
+allow-listed DAP requests. A restarted debug worker (hot reload) gets a fresh adapter, and the
+session's breakpoints are set on it again before it runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from pysupervise.admin.debug.control import ALLOWED_COMMANDS, STATE_EVENT, Deliver
+from pysupervise.supervisor.spawn import child_setup
+from pysupervise.supervisor.worker_control import ControlUnavailable
+
+if TYPE_CHECKING:
+    from pysupervise.supervisor.app_host import AppHost
+    from pysupervise.supervisor.worker import WorkerProcess
+
+# Each step of the handshake answers in well under a second; these only bound a broken one.
+_STEP_SECONDS = 15.0
+_DISCONNECT_SECONDS = 2.0
+# Written by the master, never by the page. "listen": the worker connects out (debugpy.connect).
+# The adapter's own bookkeeping (its internal ports, every imported module): nothing for the page.
+_QUIET_EVENTS = frozenset({"debugpySockets", "debugpyWaitingForServer", "module", "process"})
+_ATTACH_ARGUMENTS = {"listen": {"host": "127.0.0.1", "port": 0}, "justMyCode": True, "redirectOutput": True,
+                     "showReturnValue": True, "subProcess": False}
+
+
+class AdapterGone(Exception):
+    """The adapter process exited or closed its stdout."""
+
+
+class DapAdapter:
+    """`python -m debugpy.adapter` as a child of the master, speaking DAP (Content-Length frames) over stdio."""
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None]) -> None:
+        self.on_event = on_event
+        self._process: asyncio.subprocess.Process | None = None
+        self._seq = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._expected: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._reader: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "debugpy.adapter", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_setup(os.getpid()))
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def request(self, command: str, arguments: dict[str, Any] | None = None) -> asyncio.Future[dict[str, Any]]:
+        """Send a request; the future resolves to the whole response message (check its "success")."""
+        future = asyncio.get_running_loop().create_future()
+        if self._process is None or self._process.stdin is None or self._reader is None or self._reader.done():
+            future.set_exception(AdapterGone("the debug adapter is not running"))
+            return future
+        seq = next(self._seq)
+        self._pending[seq] = future
+        body = json.dumps({"seq": seq, "type": "request", "command": command, "arguments": arguments or {}})
+        data = body.encode()
+        self._process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+        return future
+
+    def expect_event(self, name: str) -> asyncio.Future[dict[str, Any]]:
+        """A future for the next event called `name` (ask before the step that causes it)."""
+        future = asyncio.get_running_loop().create_future()
+        self._expected.setdefault(name, []).append(future)
+        return future
+
+    async def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        stdout = self._process.stdout
+        try:
+            while True:
+                head = await stdout.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                self._dispatch(json.loads(await stdout.readexactly(length)))
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, StopIteration, ValueError, OSError):
+            pass
+        finally:
+            gone = AdapterGone("the debug adapter exited")
+            for future in [*self._pending.values(), *(f for fs in self._expected.values() for f in fs)]:
+                if not future.done():
+                    future.set_exception(gone)
+                    future.exception()  # nobody may be waiting any more; do not warn about it
+            self._pending.clear()
+            self._expected.clear()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "response":
+            future = self._pending.pop(message.get("request_seq", -1), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif message.get("type") == "event":
+            for future in self._expected.pop(message.get("event", ""), []):
+                if not future.done():
+                    future.set_result(message)
+            self.on_event(message)
+
+    async def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 2.0)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class PageLink:
+    """One page's seat in a session (admin.debug.control.DebugLink)."""
+
+    def __init__(self, session: "DebugSession", deliver: Deliver) -> None:
+        self.session = session
+        self.deliver = deliver
+
+    async def request(self, message: dict[str, Any]) -> None:
+        await self.session.page_request(self, message)
+
+    def close(self) -> None:
+        self.session.page_left(self)
+
+
+def _response(request: dict[str, Any], success: bool, message: str = "", body: Any = None) -> dict[str, Any]:
+    answer = {"seq": 0, "type": "response", "request_seq": request.get("seq", 0), "command": request.get("command"),
+              "success": success}
+    if message:
+        answer["message"] = message
+    if body is not None:
+        answer["body"] = body
+    return answer
+
+
+class DebugSession:
+    """States: starting → attaching → attached (⇄ attaching after a restart; waiting while no worker) → ended."""
+
+    def __init__(self, host: "AppHost", breakpoints: dict[str, dict[str, Any]], idle_timeout: float,
+                 finish: Callable[["DebugSession", str], None]) -> None:
+        self.host = host
+        self.breakpoints = breakpoints  # source path → the page's last setBreakpoints arguments for it
+        self.idle_timeout = idle_timeout
+        self._finish = finish
+        self.links: list[PageLink] = []
+        self.state = "starting"
+        self.message = ""
+        self.worker: WorkerProcess | None = None
+        self.adapter: DapAdapter | None = None
+        self.stopped: dict[str, Any] | None = None  # the last "stopped" event's body while paused
+        self.verified: dict[str, list[Any]] = {}
+        self.last_activity = time.monotonic()
+        self._tasks: set[asyncio.Task] = set()
+        self._attach_task: asyncio.Task | None = None
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Attach to the running debug worker, or start one; follow its restarts from now on."""
+        self.host.debug.listeners.append(self._worker_changed)
+        self._run(self._begin())
+        self._run(self._watch_idle())
+
+    async def _begin(self) -> None:
+        worker = self.host.debug.worker
+        if worker is not None and not worker.has_exited:
+            self._follow(worker)
+            return
+        self._announce("starting", "starting the debug worker")
+        try:
+            await self.host.debug.start()  # its spawn calls _worker_changed, which attaches
+        except Exception as exc:
+            self._announce("failed", str(exc))
+
+    def add_page(self, deliver: Deliver) -> PageLink:
+        link = PageLink(self, deliver)
+        self.links.append(link)
+        deliver(self._state_event())
+        return link
+
+    def page_left(self, link: PageLink) -> None:
+        if link in self.links:
+            self.links.remove(link)
+            if not self.links and self.state != "ended":
+                self._finish(self, "the last debugger page was closed")
+
+    async def close(self, reason: str) -> None:
+        """Disconnect so the worker runs on (it never stays paused), then tell every page the session ended."""
+        if self.state == "ended":
+            return
+        self.state, self.message = "ended", reason
+        if self._worker_changed in self.host.debug.listeners:
+            self.host.debug.listeners.remove(self._worker_changed)
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self._drop_adapter(disconnect=True)
+        if self.worker is not None:
+            self.host.events.record("debug-detach", pid=self.worker.pid, reason=repr(reason))
+        for link in list(self.links):
+            link.deliver(self._state_event())
+            link.deliver(None)
+        self.links.clear()
+
+    async def _watch_idle(self) -> None:
+        while self.state != "ended":
+            left = self.last_activity + self.idle_timeout - time.monotonic()
+            if left <= 0:
+                self._finish(self, f"no activity for {self.idle_timeout:g} s (debug_idle_timeout)")
+                return
+            await asyncio.sleep(left)
+
+    # -- following the debug worker -------------------------------------------------------------
+
+    def _worker_changed(self, worker: "WorkerProcess | None") -> None:
+        if self.state != "ended" and (worker is None or worker is not self.worker):
+            self._follow(worker)
+
+    def _follow(self, worker: "WorkerProcess | None") -> None:
+        """One follow step at a time: a newer worker (or its absence) cancels the step for the older one."""
+        if self._attach_task is not None:
+            self._attach_task.cancel()
+        self.worker = worker
+        self._attach_task = self._run(self._attach(worker) if worker is not None else self._worker_gone())
+
+    async def _worker_gone(self) -> None:
+        await self._drop_adapter(disconnect=False)
+        self._announce("waiting", "the debug worker stopped; a new one is attached when it starts")
+
+    async def _attach(self, worker: "WorkerProcess") -> None:
+        await self._drop_adapter(disconnect=False)
+        self._announce("attaching", f"attaching to the debug worker (pid {worker.pid})")
+        adapter = DapAdapter(self._adapter_event)
+        self.adapter = adapter
+        try:
+            port = await self._handshake(adapter, worker)
+        except asyncio.CancelledError:
+            raise
+        except (AdapterGone, ControlUnavailable, asyncio.TimeoutError, AttachRefused) as exc:
+            await self._drop_adapter(disconnect=False)
+            reason = str(exc) or exc.__class__.__name__
+            if worker.control is None or worker.app.command is not None:
+                reason = "the app runs a `command`; the debugger needs `app = \"module:attr\"`"
+            self.host.events.record("debug-attach-failed", reason=repr(reason), pid=worker.pid)
+            self._announce("failed", f"could not attach to the debug worker: {reason}")
+            return
+        self.host.events.record("debug-attach", pid=worker.pid, generation=worker.generation, port=port)
+        self._announce("attached", f"attached to pid {worker.pid} (generation {worker.generation})")
+
+    async def _handshake(self, adapter: DapAdapter, worker: "WorkerProcess") -> int:
+        control = worker.control
+        if control is None:
+            raise AttachRefused("the debug worker has no control channel")
+        await adapter.start()
+        await _ok(adapter.request("initialize", {
+            "clientID": "pysupervise", "clientName": "pysupervise", "adapterID": "debugpy", "pathFormat": "path",
+            "linesStartAt1": True, "columnsStartAt1": True, "supportsVariableType": True}))
+        waiting, initialized = adapter.expect_event("debugpyWaitingForServer"), adapter.expect_event("initialized")
+        process = adapter.expect_event("process")
+        attached = adapter.request("attach", _ATTACH_ARGUMENTS)
+        port = int((await asyncio.wait_for(waiting, _STEP_SECONDS))["body"]["port"])
+        info = await control.request({"cmd": "info"}, _STEP_SECONDS)
+        # Returns only after configurationDone: the worker's control thread sits in debugpy.connect until then.
+        connect = asyncio.ensure_future(control.request({"cmd": "attach", "port": port}, 60.0))
+        try:
+            done, _ = await asyncio.wait({initialized, connect}, timeout=_STEP_SECONDS,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if initialized not in done:
+                raise AttachRefused(_refusal(connect) if connect in done else "the worker did not connect in time")
+            await self._set_breakpoints(adapter, info.get("entry"))
+            await _ok(adapter.request("setExceptionBreakpoints", {"filters": ["uncaught"]}))
+            await _ok(adapter.request("configurationDone"))
+            await _ok(attached)
+            answer = await asyncio.wait_for(connect, _STEP_SECONDS)
+        finally:
+            if not connect.done():
+                connect.cancel()
+        if not answer.get("ok"):
+            raise AttachRefused(answer.get("error", "the worker refused"))
+        # The adapter's port took the first process that connected: make sure it was our worker.
+        pid = (await asyncio.wait_for(process, _STEP_SECONDS))["body"].get("systemProcessId")
+        if pid != worker.pid:
+            raise AttachRefused(f"pid {pid} connected instead of the debug worker (pid {worker.pid})")
+        return port
+
+    async def _set_breakpoints(self, adapter: DapAdapter, entry: dict[str, Any] | None) -> None:
+        """The session's breakpoints, plus (for ?brk) one at the app module's first line that is not kept."""
+        wanted = copy.deepcopy(self.breakpoints)
+        if entry:
+            args = wanted.setdefault(entry["path"], {"source": {"path": entry["path"]}, "breakpoints": []})
+            if not any(b.get("line") == entry["line"] for b in args["breakpoints"]):
+                args["breakpoints"].append({"line": entry["line"]})
+        for path, args in wanted.items():
+            answer = await _ok(adapter.request("setBreakpoints", args))
+            self.verified[path] = answer.get("body", {}).get("breakpoints", [])
+
+    async def _drop_adapter(self, disconnect: bool) -> None:
+        adapter, self.adapter = self.adapter, None
+        self.stopped = None
+        if adapter is None:
+            return
+        if disconnect:
+            try:  # the worker resumes and runs on without a debugger
+                await asyncio.wait_for(adapter.request("disconnect", {"terminateDebuggee": False}),
+                                       _DISCONNECT_SECONDS)
+            except (AdapterGone, asyncio.TimeoutError):
+                pass
+        await asyncio.shield(adapter.close())  # a cancelled follow step must not leave the child running
+
+    # -- messages -------------------------------------------------------------------------------
+
+    async def page_request(self, link: PageLink, message: dict[str, Any]) -> None:
+        command = message.get("command")
+        if message.get("type") != "request" or not isinstance(command, str) or not isinstance(message.get("seq"), int):
+            link.deliver(_response(message, False, "expected a DAP request: {seq, type: \"request\", command}"))
+            return
+        if command not in ALLOWED_COMMANDS:
+            link.deliver(_response(message, False, f"{command!r} is not allowed from the browser"))
+            return
+        self.last_activity = time.monotonic()
+        arguments = message.get("arguments") if isinstance(message.get("arguments"), dict) else {}
+        if command == "disconnect":
+            link.deliver(_response(message, True))
+            self._finish(self, "detached from the debugger page")
+            return
+        if command == "setBreakpoints":
+            path = (arguments.get("source") or {}).get("path")
+            if not isinstance(path, str):
+                link.deliver(_response(message, False, "setBreakpoints needs source.path"))
+                return
+            self.breakpoints[path] = arguments
+        if command == "evaluate":
+            self.host.events.record("debug-evaluate", expression=repr(str(arguments.get("expression"))[:200]),
+                                    frame=arguments.get("frameId"), pid=self.worker.pid if self.worker else None)
+        adapter = self.adapter
+        if self.state != "attached" or adapter is None:
+            if command == "setBreakpoints":  # kept, and set when the worker attaches
+                unverified = [{"verified": False, "line": b.get("line")} for b in arguments.get("breakpoints", [])]
+                link.deliver(_response(message, True, body={"breakpoints": unverified}))
+            else:
+                link.deliver(_response(message, False, f"the debugger is not attached ({self.state})"))
+            return
+        try:
+            answer = await adapter.request(command, arguments)
+        except AdapterGone as exc:
+            link.deliver(_response(message, False, str(exc)))
+            return
+        if command == "setBreakpoints" and answer.get("success"):
+            self.verified[arguments["source"]["path"]] = answer.get("body", {}).get("breakpoints", [])
+        link.deliver({**answer, "seq": 0, "request_seq": message["seq"]})
+
+    def _adapter_event(self, event: dict[str, Any]) -> None:
+        name = event.get("event")
+        if name == "stopped":
+            self.stopped = event.get("body")
+        elif name == "continued":
+            self.stopped = None
+        elif name in _QUIET_EVENTS or (name == "output" and (event.get("body") or {}).get("category") == "telemetry"):
+            return
+        for link in list(self.links):
+            link.deliver(event)
+
+    def _state_event(self) -> dict[str, Any]:
+        worker = self.worker
+        return {"seq": 0, "type": "event", "event": STATE_EVENT, "body": {
+            "state": self.state, "message": self.message, "app": self.host.name,
+            "pid": worker.pid if worker is not None else None,
+            "generation": worker.generation if worker is not None else None,
+            "breakpoints": self.breakpoints, "verified": self.verified, "stopped": self.stopped,
+            "idle_timeout": self.idle_timeout}}
+
+    def _announce(self, state: str, message: str) -> None:
+        self.state, self.message = state, message
+        event = self._state_event()
+        for link in list(self.links):
+            link.deliver(event)
+
+    def _run(self, coroutine: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+class AttachRefused(Exception):
+    """The handshake failed in a way the page should hear about."""
+
+
+async def _ok(pending: "asyncio.Future[dict[str, Any]]") -> dict[str, Any]:
+    answer = await asyncio.wait_for(pending, _STEP_SECONDS)
+    if not answer.get("success"):
+        raise AttachRefused(f"the adapter refused {answer.get('command')}: {answer.get('message', '')}")
+    return answer
+
+
+def _refusal(connect: "asyncio.Future[dict[str, Any]]") -> str:
+    if connect.cancelled():
+        return "cancelled"
+    exc = connect.exception()
+    return str(exc) if exc is not None else str(connect.result().get("error", "the worker refused"))
