@@ -332,7 +332,8 @@ def test_idle_keep_alive_connection_is_closed(site):
 def test_worker_too_slow_to_answer_is_504(site):
     response = site.get("/timeout/slow?seconds=3", headers={"Accept": "application/json"})
     assert response.status == 504 and "upstream_timeout" in response.json()["detail"]
-    assert site.get("/timeout/whoami").status == 200
+    # A worker that answered nothing for upstream_timeout may be replaced as hung; either way the app serves.
+    site.wait_for(lambda: site.get("/timeout/whoami").status == 200, 20, "the app to answer again")
 
 
 # -- 7. sticky ------------------------------------------------------------------------------

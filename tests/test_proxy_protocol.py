@@ -207,17 +207,3 @@ def test_bad_request_after_a_good_one_answers_the_good_one_first(conn):
     assert first[0] == 200 and json.loads(first[2])["path"] == "/whoami?first"
     assert conn.read_response()[0] == 400
     assert conn.is_closed()
-
-
-def test_stream_piece_by_piece(site):
-    conn = RawConnection(site.port)
-    try:
-        conn.send(get("/streamed?pieces=2&pause=0.5"))
-        conn.sock.settimeout(5)
-        first = b""
-        while b"piece-0" not in first:
-            first += conn.sock.recv(65536)
-        # The first piece arrived while the worker was still pausing before the second.
-        assert b"piece-1" not in first
-    finally:
-        conn.close()
