@@ -69,7 +69,8 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]]) -> str:
         ("received_bytes_total", "counter", "Request body bytes received from clients for the app."),
         ("sent_bytes_total", "counter", "Response bytes sent to clients for the app."),
         ("queue_length", "gauge", "Requests waiting in the app's queue for a free worker slot."),
-        ("queue_wait_seconds", "gauge", "Time requests waited in the queue (recent samples), by quantile."),
+        ("queue_wait_seconds", "summary", "Time requests waited in the queue for a worker slot (quantiles over "
+                                          "recent waits; sum and count since the start)."),
         ("queued_requests_total", "counter", "Requests that had to wait in the app's queue."),
         ("queue_rejected_total", "counter", "Requests answered 503 because the queue was full or the wait too long."),
         ("in_flight_requests", "gauge", "Requests being served by the app's workers now."),
@@ -95,6 +96,8 @@ def _add_app(families: dict[str, Family], status: Mapping[str, Any]) -> None:
     families["queue_length"].add(app, status.get("queue_length"))
     families["queue_wait_seconds"].add({**app, "quantile": "0.5"}, status.get("queue_wait_p50"))
     families["queue_wait_seconds"].add({**app, "quantile": "0.99"}, status.get("queue_wait_p99"))
+    families["queue_wait_seconds"].add(app, status.get("queue_wait_sum"), "_sum")
+    families["queue_wait_seconds"].add(app, status.get("queue_waits"), "_count")
     families["queued_requests_total"].add(app, status.get("queued_total"))
     families["queue_rejected_total"].add(app, status.get("queue_rejected"))
     workers = status.get("workers") or []

@@ -47,6 +47,8 @@ class AppHost:
         self.state = "starting"
         self.failure = ""
         self.restarts = 0
+        # Unexpected exits per slot, for the status page's per-worker column.
+        self.slot_restarts: dict[int, int] = {}
         self.reloads_ok = 0
         self.reloads_failed = 0
         self.last_reload: dict[str, Any] = {}
@@ -163,6 +165,7 @@ class AppHost:
 
     def _crashed(self, generation: Generation, slot: int, uptime: float, how: str, output: str) -> None:
         self.restarts += 1
+        self.slot_restarts[slot] = self.slot_restarts.get(slot, 0) + 1
         now = time.monotonic()
         window = self.config.restart_window
         recent = self._recent_restarts

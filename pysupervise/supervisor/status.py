@@ -53,7 +53,8 @@ def app_status(host: "AppHost") -> dict[str, Any]:
     config = host.config
     workers = []
     for generation in [g for g in (host.live, *host.draining) if g is not None]:
-        workers += [worker_status(w, generation.number) for w in generation.all_workers()]
+        workers += [worker_status(w, generation.number, host.slot_restarts.get(w.slot, 0))
+                    for w in generation.all_workers()]
     debug = host.debug.worker
     if debug is not None and not debug.has_exited:
         workers.append(worker_status(debug, debug.generation))
@@ -72,6 +73,8 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "queue_length": len(dispatcher.queue),
         "queue_wait_p50": _percentile(waits, 0.50),
         "queue_wait_p99": _percentile(waits, 0.99),
+        "queue_wait_sum": dispatcher.stats.wait_total,
+        "queue_waits": dispatcher.stats.queued_total - len(dispatcher.queue),
         "queued_total": dispatcher.stats.queued_total,
         "queue_rejected": dispatcher.stats.rejected_full + dispatcher.stats.timed_out,
         "requests_total": sum(backend.status_counts.values()),
@@ -84,5 +87,6 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "reloads_ok": host.reloads_ok,
         "reloads_failed": host.reloads_failed,
         "last_reload": {k: v for k, v in host.last_reload.items() if k != "output"},
+        "debug_enabled": config.debug,
         "debug_worker": debug.pid if debug is not None and not debug.has_exited else None,
     }
