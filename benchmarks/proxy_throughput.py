@@ -72,9 +72,12 @@ def transfers(ports: dict[str, int], rounds: int, upload_file: Path) -> dict[str
 
 
 def ratios(label: str, values: dict[str, float]) -> None:
-    print(f"  {label}: pysupervise/nginx = {values['pysupervise'] / values['nginx']:.2f}x   "
-          f"pysupervise/direct = {values['pysupervise'] / values['direct']:.2f}x   "
-          f"nginx/direct = {values['nginx'] / values['direct']:.2f}x")
+    def ratio(a: str, b: str) -> str:
+        # A target with no successful response at all has no meaningful ratio.
+        return f"{values[a] / values[b]:.2f}x" if values[b] else "n/a (no successful responses)"
+
+    print(f"  {label}: pysupervise/nginx = {ratio('pysupervise', 'nginx')}   "
+          f"pysupervise/direct = {ratio('pysupervise', 'direct')}   nginx/direct = {ratio('nginx', 'direct')}")
 
 
 def main() -> None:
