@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pysupervise.admin.debug.control import (STATE_EVENT, DebugError, DebugTarget, Deliver, VsCodeAccess,
-                                             WorkerRef)
+from pysupervise.admin.debug.control import (ALLOWED_COMMANDS, STATE_EVENT, DebugError, DebugTarget, Deliver,
+                                             VsCodeAccess, WorkerRef)
 from pysupervise.config import AdminSettings
-from pysupervise.supervisor.debug_session import DebugSession, PageLink
+from pysupervise.supervisor.debug_session import DebugSession
 from pysupervise.supervisor.debug_worker import DebugUnavailable
 from pysupervise.supervisor.worker_control import ControlUnavailable
 
@@ -21,6 +21,49 @@ if TYPE_CHECKING:
 # debug_idle_timeout, like an idle session.
 _STOP_SECONDS = 2.0
 _STACK_SECONDS = 5.0
+
+
+class PageLink:
+    """One page's seat in an app's session, and the gate for its DAP requests: the allow-list, the shapes the
+    master relies on, and events.log for whatever runs code in the worker (evaluate, conditions, logpoints)."""
+
+    def __init__(self, session: DebugSession, deliver: Deliver) -> None:
+        self.session, self.deliver = session, deliver
+
+    async def request(self, message: dict[str, Any]) -> None:
+        command = message.get("command")
+        if message.get("type") != "request" or not isinstance(command, str) or not isinstance(message.get("seq"), int):
+            self.deliver(_refusal(message, "expected a DAP request: {seq, type: \"request\", command}"))
+            return
+        if command not in ALLOWED_COMMANDS:
+            self.deliver(_refusal(message, f"{command!r} is not allowed from the browser"))
+            return
+        session = self.session
+        session.touch()
+        arguments = message.get("arguments") if isinstance(message.get("arguments"), dict) else {}
+        if command == "disconnect":  # never the adapter's: the session ends, and the worker resumes and stops
+            self.deliver({**_refusal(message, ""), "success": True})
+            session.finish("detached from the debugger page")
+            return
+        events = session.host.events
+        if command == "setBreakpoints":
+            problem = _breakpoints_problem(arguments)
+            if problem:
+                self.deliver(_refusal(message, problem))
+                return
+            for bp in arguments["breakpoints"]:
+                code = {key: repr(str(bp[key])[:200]) for key in ("condition", "hitCondition", "logMessage")
+                        if bp.get(key)}
+                if code:
+                    events.record("debug-breakpoint", file=repr(arguments["source"]["path"]), line=bp["line"], **code)
+        if command == "evaluate":
+            events.record("debug-evaluate", expression=repr(str(arguments.get("expression"))[:200]),
+                          frame=arguments.get("frameId"), pid=session.worker.pid if session.worker else None)
+        answer = await session.forward(command, arguments)
+        self.deliver({**answer, "seq": 0, "request_seq": message["seq"]})
+
+    def close(self) -> None:
+        self.session.page_left(self)
 
 
 class _QuietLink:
@@ -45,6 +88,7 @@ class MasterDebugControl:
         self._vscode: dict[str, VsCodeAccess] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._ending: dict[str, asyncio.Task] = {}
 
     @property
     def idle_timeout(self) -> float:
@@ -147,6 +191,10 @@ class MasterDebugControl:
 
     async def connect(self, app: str, deliver: Deliver) -> PageLink | _QuietLink:
         host = self._host(app)
+        ending = self._ending.get(app)
+        if ending is not None:
+            # A reloaded page: the old page's session is still ending (and stopping its worker); join a new one.
+            await asyncio.wait({ending})
         async with self._lock(app):
             if app in self._vscode:
                 access = self._vscode[app]
@@ -160,7 +208,9 @@ class MasterDebugControl:
                                        self._finish)
                 self._sessions[app] = session
                 session.begin()
-            return session.add_page(deliver)
+            link = PageLink(session, deliver)
+            session.add_page(link)
+            return link
 
     def _finish(self, session: DebugSession, reason: str) -> None:
         """The session ends itself (detach, last page gone, idle): disconnect, then stop the debug worker
@@ -175,7 +225,9 @@ class MasterDebugControl:
                 await session.close(reason)
                 await self._stop_worker(session.host)
 
-        self._run(finish())
+        task = self._run(finish())
+        self._ending[app] = task
+        task.add_done_callback(lambda _done: self._ending.pop(app, None) if self._ending.get(app) is task else None)
 
     # -- normal workers -----------------------------------------------------------------------
 
@@ -266,3 +318,18 @@ class MasterDebugControl:
 
 def _ref(worker: "WorkerProcess", debug: bool) -> WorkerRef:
     return WorkerRef(worker.pid, worker.label, worker.generation, worker.slot, worker.state, debug)
+
+
+def _refusal(request: dict[str, Any], message: str) -> dict[str, Any]:
+    return {"seq": 0, "type": "response", "request_seq": request.get("seq", 0), "command": request.get("command"),
+            "success": False, **({"message": message} if message else {})}
+
+
+def _breakpoints_problem(arguments: dict[str, Any]) -> str:
+    source, breakpoints = arguments.get("source"), arguments.get("breakpoints")
+    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+        return "setBreakpoints needs source.path"
+    if not isinstance(breakpoints, list) or not all(isinstance(b, dict) and isinstance(b.get("line"), int)
+                                                    for b in breakpoints):
+        return "setBreakpoints needs breakpoints: [{line: <int>, ...}]"
+    return ""

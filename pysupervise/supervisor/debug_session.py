@@ -1,9 +1,8 @@
 """One app's browser debug session: a debugpy adapter child per debug worker, the pages it serves, its breakpoints.
 
-The master runs `python -m debugpy.adapter` over stdio and writes the `attach` request itself
-(`listen` on loopback); the debug worker's control thread connects out to it. Pages only relay the
-allow-listed DAP requests. A restarted debug worker (hot reload) gets a fresh adapter, and the
-session's breakpoints are set on it again before it runs on.
+The master writes `attach` itself (the adapter listens on loopback, the worker's control thread
+connects out); pages relay only allow-listed requests. A restarted debug worker gets a fresh
+adapter and the session's breakpoints again.
 """
 
 from __future__ import annotations
@@ -16,9 +15,10 @@ import os
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from pysupervise.admin.debug.control import ALLOWED_COMMANDS, STATE_EVENT, Deliver
+from pysupervise.admin.debug.control import STATE_EVENT, Deliver
+from pysupervise.supervisor.debug_worker import DebugUnavailable
 from pysupervise.supervisor.spawn import child_setup
 from pysupervise.supervisor.worker_control import ControlUnavailable
 
@@ -29,11 +29,17 @@ if TYPE_CHECKING:
 # Each step of the handshake answers in well under a second; these only bound a broken one.
 _STEP_SECONDS = 15.0
 _DISCONNECT_SECONDS = 2.0
-# Written by the master, never by the page. "listen": the worker connects out (debugpy.connect).
 # The adapter's own bookkeeping (its internal ports, every imported module): nothing for the page.
 _QUIET_EVENTS = frozenset({"debugpySockets", "debugpyWaitingForServer", "module", "process"})
+# Written by the master, never by the page. "listen": the worker connects out (debugpy.connect).
 _ATTACH_ARGUMENTS = {"listen": {"host": "127.0.0.1", "port": 0}, "justMyCode": True, "redirectOutput": True,
                      "showReturnValue": True, "subProcess": False}
+
+
+class PageSeat(Protocol):
+    """A page watching the session (debug_control.PageLink)."""
+
+    deliver: Deliver
 
 
 class AdapterGone(Exception):
@@ -65,8 +71,7 @@ class DapAdapter:
             return future
         seq = next(self._seq)
         self._pending[seq] = future
-        body = json.dumps({"seq": seq, "type": "request", "command": command, "arguments": arguments or {}})
-        data = body.encode()
+        data = json.dumps({"seq": seq, "type": "request", "command": command, "arguments": arguments or {}}).encode()
         self._process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
         return future
 
@@ -77,7 +82,6 @@ class DapAdapter:
         return future
 
     async def _read(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
         stdout = self._process.stdout
         try:
             while True:
@@ -98,21 +102,19 @@ class DapAdapter:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("type") == "response":
-            future = self._pending.pop(message.get("request_seq", -1), None)
+            waiting = [self._pending.pop(message.get("request_seq", -1), None)]
+        else:
+            waiting = self._expected.pop(message.get("event", ""), [])
+            self.on_event(message)
+        for future in waiting:
             if future is not None and not future.done():
                 future.set_result(message)
-        elif message.get("type") == "event":
-            for future in self._expected.pop(message.get("event", ""), []):
-                if not future.done():
-                    future.set_result(message)
-            self.on_event(message)
 
     async def close(self) -> None:
         process, self._process = self._process, None
         if process is None:
             return
-        if process.stdin is not None:
-            process.stdin.close()
+        process.stdin.close()  # the adapter ends with its client
         try:
             await asyncio.wait_for(process.wait(), 2.0)
         except asyncio.TimeoutError:
@@ -120,30 +122,6 @@ class DapAdapter:
             await process.wait()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
-
-
-class PageLink:
-    """One page's seat in a session (admin.debug.control.DebugLink)."""
-
-    def __init__(self, session: "DebugSession", deliver: Deliver) -> None:
-        self.session = session
-        self.deliver = deliver
-
-    async def request(self, message: dict[str, Any]) -> None:
-        await self.session.page_request(self, message)
-
-    def close(self) -> None:
-        self.session.page_left(self)
-
-
-def _response(request: dict[str, Any], success: bool, message: str = "", body: Any = None) -> dict[str, Any]:
-    answer = {"seq": 0, "type": "response", "request_seq": request.get("seq", 0), "command": request.get("command"),
-              "success": success}
-    if message:
-        answer["message"] = message
-    if body is not None:
-        answer["body"] = body
-    return answer
 
 
 class DebugSession:
@@ -155,12 +133,12 @@ class DebugSession:
         self.breakpoints = breakpoints  # source path → the page's last setBreakpoints arguments for it
         self.idle_timeout = idle_timeout
         self._finish = finish
-        self.links: list[PageLink] = []
-        self.state = "starting"
-        self.message = ""
+        self.links: list[PageSeat] = []
+        self.state, self.message = "starting", ""
         self.worker: WorkerProcess | None = None
         self.adapter: DapAdapter | None = None
         self.stopped: dict[str, Any] | None = None  # the last "stopped" event's body while paused
+        self._attached_pid: int | None = None
         self.verified: dict[str, list[Any]] = {}
         self.last_activity = time.monotonic()
         self._tasks: set[asyncio.Task] = set()
@@ -180,18 +158,19 @@ class DebugSession:
             self._follow(worker)
             return
         self._announce("starting", "starting the debug worker")
+        # Shielded: closing the session must not cancel a start half way (the controller stops the worker).
+        starting = asyncio.ensure_future(self.host.debug.start())  # its spawn calls _worker_changed: attach
+        starting.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
-            await self.host.debug.start()  # its spawn calls _worker_changed, which attaches
-        except Exception as exc:
+            await asyncio.shield(starting)
+        except DebugUnavailable as exc:
             self._announce("failed", str(exc))
 
-    def add_page(self, deliver: Deliver) -> PageLink:
-        link = PageLink(self, deliver)
+    def add_page(self, link: "PageSeat") -> None:
         self.links.append(link)
-        deliver(self._state_event())
-        return link
+        link.deliver(self._state_event())
 
-    def page_left(self, link: PageLink) -> None:
+    def page_left(self, link: "PageSeat") -> None:
         if link in self.links:
             self.links.remove(link)
             if not self.links and self.state != "ended":
@@ -207,9 +186,7 @@ class DebugSession:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        await self._drop_adapter(disconnect=True)
-        if self.worker is not None:
-            self.host.events.record("debug-detach", pid=self.worker.pid, reason=repr(reason))
+        await self._drop_adapter(reason, disconnect=True)
         for link in list(self.links):
             link.deliver(self._state_event())
             link.deliver(None)
@@ -237,26 +214,26 @@ class DebugSession:
         self._attach_task = self._run(self._attach(worker) if worker is not None else self._worker_gone())
 
     async def _worker_gone(self) -> None:
-        await self._drop_adapter(disconnect=False)
+        await self._drop_adapter("the debug worker stopped")
         self._announce("waiting", "the debug worker stopped; a new one is attached when it starts")
 
     async def _attach(self, worker: "WorkerProcess") -> None:
-        await self._drop_adapter(disconnect=False)
+        await self._drop_adapter("the debug worker was replaced")
         self._announce("attaching", f"attaching to the debug worker (pid {worker.pid})")
         adapter = DapAdapter(self._adapter_event)
         self.adapter = adapter
         try:
             port = await self._handshake(adapter, worker)
-        except asyncio.CancelledError:
-            raise
         except (AdapterGone, ControlUnavailable, asyncio.TimeoutError, AttachRefused) as exc:
-            await self._drop_adapter(disconnect=False)
+            await self._drop_adapter("the attach failed")
             reason = str(exc) or exc.__class__.__name__
             if worker.control is None or worker.app.command is not None:
                 reason = "the app runs a `command`; the debugger needs `app = \"module:attr\"`"
             self.host.events.record("debug-attach-failed", reason=repr(reason), pid=worker.pid)
             self._announce("failed", f"could not attach to the debug worker: {reason}")
             return
+        self._attached_pid = worker.pid
+        self.touch()  # idle time counts from a working debugger, not from a slow start
         self.host.events.record("debug-attach", pid=worker.pid, generation=worker.generation, port=port)
         self._announce("attached", f"attached to pid {worker.pid} (generation {worker.generation})")
 
@@ -307,9 +284,12 @@ class DebugSession:
             answer = await _ok(adapter.request("setBreakpoints", args))
             self.verified[path] = answer.get("body", {}).get("breakpoints", [])
 
-    async def _drop_adapter(self, disconnect: bool) -> None:
+    async def _drop_adapter(self, reason: str, disconnect: bool = False) -> None:
         adapter, self.adapter = self.adapter, None
         self.stopped = None
+        if self._attached_pid is not None:
+            self.host.events.record("debug-detach", pid=self._attached_pid, reason=repr(reason))
+            self._attached_pid = None
         if adapter is None:
             return
         if disconnect:
@@ -322,45 +302,30 @@ class DebugSession:
 
     # -- messages -------------------------------------------------------------------------------
 
-    async def page_request(self, link: PageLink, message: dict[str, Any]) -> None:
-        command = message.get("command")
-        if message.get("type") != "request" or not isinstance(command, str) or not isinstance(message.get("seq"), int):
-            link.deliver(_response(message, False, "expected a DAP request: {seq, type: \"request\", command}"))
-            return
-        if command not in ALLOWED_COMMANDS:
-            link.deliver(_response(message, False, f"{command!r} is not allowed from the browser"))
-            return
+    def touch(self) -> None:
         self.last_activity = time.monotonic()
-        arguments = message.get("arguments") if isinstance(message.get("arguments"), dict) else {}
-        if command == "disconnect":
-            link.deliver(_response(message, True))
-            self._finish(self, "detached from the debugger page")
-            return
+
+    def finish(self, reason: str) -> None:
+        self._finish(self, reason)
+
+    async def forward(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """An allow-listed, checked request from a page, sent to the adapter; the adapter's response message."""
         if command == "setBreakpoints":
-            path = (arguments.get("source") or {}).get("path")
-            if not isinstance(path, str):
-                link.deliver(_response(message, False, "setBreakpoints needs source.path"))
-                return
-            self.breakpoints[path] = arguments
-        if command == "evaluate":
-            self.host.events.record("debug-evaluate", expression=repr(str(arguments.get("expression"))[:200]),
-                                    frame=arguments.get("frameId"), pid=self.worker.pid if self.worker else None)
+            self.breakpoints[arguments["source"]["path"]] = arguments  # kept for restarts and later pages
         adapter = self.adapter
         if self.state != "attached" or adapter is None:
-            if command == "setBreakpoints":  # kept, and set when the worker attaches
-                unverified = [{"verified": False, "line": b.get("line")} for b in arguments.get("breakpoints", [])]
-                link.deliver(_response(message, True, body={"breakpoints": unverified}))
-            else:
-                link.deliver(_response(message, False, f"the debugger is not attached ({self.state})"))
-            return
+            if command == "setBreakpoints":  # set when the worker attaches
+                unverified = [{"verified": False, "line": b["line"]} for b in arguments["breakpoints"]]
+                return {"type": "response", "command": command, "success": True, "body": {"breakpoints": unverified}}
+            return {"type": "response", "command": command, "success": False,
+                    "message": f"the debugger is not attached ({self.state})"}
         try:
             answer = await adapter.request(command, arguments)
         except AdapterGone as exc:
-            link.deliver(_response(message, False, str(exc)))
-            return
+            return {"type": "response", "command": command, "success": False, "message": str(exc)}
         if command == "setBreakpoints" and answer.get("success"):
             self.verified[arguments["source"]["path"]] = answer.get("body", {}).get("breakpoints", [])
-        link.deliver({**answer, "seq": 0, "request_seq": message["seq"]})
+        return answer
 
     def _adapter_event(self, event: dict[str, Any]) -> None:
         name = event.get("event")

@@ -26,6 +26,10 @@ async def test_a_websocket_from_another_origin_is_refused_with_403(make_site, tm
         assert refused.value.status == 403
         async with http.post(site.url + "/web/debug/vscode", headers=headers) as vscode:
             assert vscode.status == 403
+        # A link on another site does not start a debugger either: it gets one button to click.
+        async with http.get(site.url + "/web/debug/?brk", headers={"Sec-Fetch-Site": "cross-site"}) as link:
+            assert link.status == 200 and "Open the debugger?" in await link.text()
+            assert "Set-Cookie" not in link.headers
     assert debug_pid(site) is None  # nothing was started for them
 
 

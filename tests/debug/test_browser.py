@@ -59,6 +59,14 @@ def test_a_breakpoint_set_in_the_page_pauses_the_cookie_request_while_everyone_e
     finally:
         paused_request.join(30)
 
+    # A reload ends this session (its worker stops) and starts the next one; the breakpoint stays set.
+    page.reload()
+    expect(page.locator("#state")).to_have_text("running", timeout=20000)
+    site.wait_for(lambda: not psutil.pid_exists(worker_pid), 10, "the first debug worker to stop")
+    expect(page.locator(f'#source .ln[data-line="{line}"]')).to_have_class(re.compile(r"\bbp\b"))
+    worker_pid = debug_pid(site)
+    assert worker_pid
+
     stack_button = page.locator("#workers button[data-pid]").first
     stack_button.click()
     expect(page.locator("#dump")).to_contain_text("Thread MainThread")

@@ -12,7 +12,7 @@ from tests.support.poll import wait_until
 
 
 async def test_only_allow_listed_dap_commands_pass_and_the_master_alone_writes_attach(make_site, tmp_path):
-    site, source = debug_site(make_site, tmp_path, workers=1)
+    site, _source = debug_site(make_site, tmp_path, workers=1)
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(site), headers={"Origin": site.url}) as ws:
         dap = DapClient(ws)
         attached = await dap.state("attached")

@@ -61,14 +61,13 @@ class DebugPages:
                                                                                   if request.query_string else ""))))
         if "kill" in request.query:
             return await self._kill(request, app)
-        problem, pid = "", None
+        problem = ""
         try:
-            worker = await self.control.start_worker(app, break_at_start="brk" in request.query)
-            pid = worker.pid
+            await self.control.start_worker(app, break_at_start="brk" in request.query)
         except DebugError as exc:
             problem = f"No debug worker: {exc}"
-        facts = template.DebugPageFacts(app, base, os.path.realpath(folder), _entry_file(target),
-                                        pid, problem, self.control.idle_timeout)
+        facts = template.DebugPageFacts(app, base, os.path.realpath(folder), _entry_file(target), problem,
+                                        self.control.idle_timeout)
         js = f"{base}assets/{self.assets.version}/debugger.js"
         css = f"{base}assets/{self.assets.version}/debugger.css"
         response = self._html(template.debugger_page(self.urls, facts, css, js))

@@ -16,7 +16,6 @@ class DebugPageFacts:
     base: str          # /<app>/<debug_segment>/
     app_dir: str       # the real path of the app's dir: frames and breakpoints use absolute paths
     entry: str         # the app module's file, relative to app_dir, shown first ("" if unknown)
-    worker_pid: int | None
     problem: str       # why no debug worker runs ("" when one does)
     idle_timeout: float
 
@@ -56,9 +55,9 @@ def debugger_page(urls: AdminUrls, facts: DebugPageFacts, css: str, js: str) -> 
   </span>
   <a class="dbg-kill" href="{escape(facts.base)}?kill">stop debug worker</a>
  </div>
- <p class="dbg-hint">Requests from this browser go to the debug worker{
-  f" (pid {facts.worker_pid})" if facts.worker_pid else ""}: open the app in another tab. Everyone else
-  keeps the normal workers. Click a line number to set a breakpoint. Idle sessions detach after {minutes}.</p>
+ <p class="dbg-hint">Requests from this browser go to the debug worker: open the app in another tab.
+  Everyone else keeps the normal workers. Click a line number to set a breakpoint. Idle sessions detach after
+  {minutes}.</p>
  <div class="dbg-grid">
   <aside class="dbg-panel dbg-files">
    <h2>Files</h2>

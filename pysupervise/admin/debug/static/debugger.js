@@ -355,6 +355,7 @@
     session.state = body.state;
     if (body.message) log(body.message, body.state === "failed" ? "stderr" : "info");
     if (body.breakpoints) breakpoints.replace(body.breakpoints, body.verified);
+    if (body.state !== previous) loadWorkers();
     if (body.state === "attached") {
       if (previous !== "attached") sourceCache.clear();  // a restarted worker may run new code
       showState("running", "running", body.pid ? `pid ${body.pid} · generation ${body.generation}` : "");
@@ -367,6 +368,7 @@
     }
   });
   dap.on("close", () => {
+    if (session.state === "vscode") return;
     if (session.state !== "ended") { session.state = "ended"; clearPaused(); showState("ended", "disconnected"); }
     $("where").replaceChildren(h("a", { href: base }, "start a new session"));
   });
@@ -394,9 +396,12 @@
     $("launch").textContent = "starting a debug worker that waits for VS Code…";
     const response = await fetch(base + "vscode", { method: "POST", headers: { Accept: "application/json" } });
     const body = await response.json();
-    $("launch").textContent = response.ok
-      ? `// VS Code attaches to 127.0.0.1:${body.port} (debug worker pid ${body.pid})\n${body.launch}`
-      : body.detail || "failed";
+    if (!response.ok) { $("launch").textContent = body.detail || "failed"; return; }
+    $("launch").textContent = `// VS Code attaches to 127.0.0.1:${body.port} (debug worker pid ${body.pid})\n${body.launch}`;
+    session.state = "vscode";
+    clearPaused();
+    loadWorkers();
+    showState("vscode", "VS Code", `waits on 127.0.0.1:${body.port} · pid ${body.pid}`);
   });
 
   loadFiles();
