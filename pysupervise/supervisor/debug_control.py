@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
     from pysupervise.supervisor.worker import WorkerProcess
 
-# A debug worker that was started but is watched by no page (a GET without its websocket) stops after
-# debug_idle_timeout, like an idle session.
+# The session disconnects first, so SIGTERM finds a running worker; a stuck one gets SIGKILL after this.
 _STOP_SECONDS = 2.0
 _STACK_SECONDS = 5.0
 
@@ -176,6 +175,8 @@ class MasterDebugControl:
         return await host.debug.stop() or stopped
 
     def _watch_unattended(self, app: str, worker: "WorkerProcess") -> None:
+        """A debug worker that no page watches (a GET without its websocket) stops like an idle session."""
+
         async def watch() -> None:
             await asyncio.sleep(self.idle_timeout)
             host = self._hosts.get(app)

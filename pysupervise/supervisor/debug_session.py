@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from pysupervise.admin.debug.control import STATE_EVENT, Deliver
 from pysupervise.supervisor.debug_worker import DebugUnavailable
 from pysupervise.supervisor.spawn import child_setup
+from pysupervise.supervisor.worker import WorkerStartError
 from pysupervise.supervisor.worker_control import ControlUnavailable
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ class DebugSession:
         starting.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
             await asyncio.shield(starting)
-        except DebugUnavailable as exc:
+        except (DebugUnavailable, WorkerStartError) as exc:
             self._announce("failed", str(exc))
 
     def add_page(self, link: "PageSeat") -> None:
