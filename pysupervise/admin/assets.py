@@ -41,7 +41,6 @@ tr.stderr td:first-child { box-shadow: inset 3px 0 0 var(--err); }
 .badge.live { background: #e3f6e8; color: #1f7a3a; }
 .links a + a { margin-left: .7rem; }
 .planned { color: var(--muted); font-size: .8rem; }
-.links .planned { margin: 0 .7rem 0 .25rem; }
 .empty { color: var(--muted); padding: 1rem; }
 .toolbar { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: center; margin: 0 0 .7rem; }
 .toolbar form { display: flex; gap: .4rem; }

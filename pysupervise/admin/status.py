@@ -210,8 +210,7 @@ def apps_index(urls: AdminUrls, apps: Sequence[tuple[str, Mapping[str, Any]]]) -
         if not failure and last and not last.get("ok", True):
             failure = f"last reload failed: {last.get('error', '')}"
         reason = f'<div class="reason">{escape(str(failure))}</div>' if failure else ""
-        debug = (f'<a href="{escape(urls.debug(name))}">debugger</a> <span class="planned">(planned)</span>'
-                 if debug_enabled(status) else "")
+        debug = f'<a href="{escape(urls.debug(name))}">debugger</a>' if debug_enabled(status) else ""
         rows.append(
             f"<tr><td><b>{escape(name)}</b></td><td>{escape(', '.join(status.get('route') or []))}</td>"
             f"<td>{state_badge(state)}{reason}</td>"

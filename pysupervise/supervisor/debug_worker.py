@@ -21,7 +21,11 @@ class DebugUnavailable(Exception):
 
 
 class DebugWorker:
-    """At most one per app. Listeners hear of every (re)start and stop, so a debug session can re-attach."""
+    """At most one per app. Listeners hear of every (re)start and stop, so a debug session can re-attach.
+
+    The lock covers spawning and stopping only: a worker started paused (?brk) is not ready until a
+    debugger lets it run, and waiting for that must not block `stop` (the ?kill that ends it).
+    """
 
     def __init__(self, host: "AppHost") -> None:
         self.host = host
@@ -38,12 +42,15 @@ class DebugWorker:
         """The running debug worker, or a new one (paused before the app's first line with break_at_start)."""
         async with self._lock:
             if self.running and not (break_at_start and not self.break_at_start):
-                return self.worker
-            await self._stop_current()
-            self.break_at_start = break_at_start
-            return await self._start_on_live_generation()
+                worker = self.worker
+            else:
+                await self._stop_current()
+                self.break_at_start = break_at_start
+                worker = await self._spawn_on_live_generation()
+        await self._until_ready(worker)
+        return worker
 
-    async def _start_on_live_generation(self) -> WorkerProcess:
+    async def _spawn_on_live_generation(self) -> WorkerProcess:
         host = self.host
         generation = host.live
         if generation is None:
@@ -57,18 +64,25 @@ class DebugWorker:
         await worker.spawn()
         self.worker = worker
         self._notify(worker)
+        return worker
+
+    async def _until_ready(self, worker: WorkerProcess) -> None:
+        if worker.endpoint is not None:
+            return  # already serving
         # Paused before the app's first line, it only opens its socket once the debugger lets it run.
-        timeout = None if self.break_at_start else generation.config.start_timeout
+        timeout = None if self.break_at_start else worker.app.start_timeout
         try:
             await worker.wait_ready(timeout)
         except WorkerStartError as exc:
-            self.worker = None
-            self._notify(None)
+            if self.worker is worker:
+                self.worker = None
+                self._notify(None)
             raise DebugUnavailable(f"the debug worker did not start: {exc.reason}\n{exc.output}") from None
+        if self.worker is not worker:
+            return  # stopped or replaced while it was starting
         worker.state = "debug"
-        host.backend.debug_endpoint = worker.endpoint
+        self.host.backend.debug_endpoint = worker.endpoint
         asyncio.get_running_loop().create_task(self._watch(worker))
-        return worker
 
     async def _watch(self, worker: WorkerProcess) -> None:
         await worker.wait_exited()
@@ -87,8 +101,11 @@ class DebugWorker:
         self.host.backend.debug_endpoint = None
         if worker is None or worker.has_exited:
             return False
-        await worker.stop(_STOP_SECONDS)
+        # Listeners first: a session disconnects the debugger, so a worker paused at a breakpoint
+        # resumes (its request completes) instead of waiting out SIGTERM for a SIGKILL.
         self._notify(None)
+        await asyncio.sleep(0)
+        await worker.stop(_STOP_SECONDS)
         return True
 
     async def follow_reload(self) -> None:
@@ -99,9 +116,14 @@ class DebugWorker:
             await self._stop_current()
             self.break_at_start = False  # breakpoints are re-applied by the session; no pause at the start again
             try:
-                await self._start_on_live_generation()
+                worker = await self._spawn_on_live_generation()
             except DebugUnavailable as exc:
                 self.host.events.record("debug-worker-failed", str(exc))
+                return
+        try:
+            await self._until_ready(worker)
+        except DebugUnavailable as exc:
+            self.host.events.record("debug-worker-failed", str(exc))
 
     def _notify(self, worker: WorkerProcess | None) -> None:
         for listener in list(self.listeners):

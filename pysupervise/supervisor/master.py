@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from pysupervise.admin import AdminServer, create_admin_app, token_from_env
+from pysupervise.admin.debug import install_debugger
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
@@ -21,6 +22,7 @@ from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.sd_notify import SystemdNotifier
 from pysupervise.supervisor.control_server import ControlServer, single
+from pysupervise.supervisor.debug_control import MasterDebugControl
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.site_view import MasterView
 from pysupervise.supervisor.status import app_status
@@ -164,10 +166,6 @@ class Master:
         settings = self.config.admin
         view = MasterView(self.hosts, self.paths, self._site_facts)
         app = create_admin_app(view, settings, token_from_env(settings.token_env))
-        # The debugger is wired here only, so this method stays its one door into the master.
-        from pysupervise.admin.debug import install_debugger
-        from pysupervise.supervisor.debug_control import MasterDebugControl
-
         install_debugger(app, MasterDebugControl(self.hosts, settings), settings)
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()

@@ -20,13 +20,15 @@ class ControlUnavailable(Exception):
 
 
 class WorkerControl:
-    """Sends one request at a time and reads its one-line answer."""
+    """Sends one request at a time and reads its answer; a `seq` number pairs them, so an answer that
+    arrives after its request was given up (timeout, cancellation) is skipped, never taken for the next."""
 
     def __init__(self) -> None:
         self._ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._ours.setblocking(False)
         self._lock = asyncio.Lock()
         self._buffer = b""
+        self._seq = 0
 
     def child_started(self) -> None:
         """The worker has its copy now; ours of its end must go, so EOF means the worker is gone."""
@@ -35,11 +37,21 @@ class WorkerControl:
     async def request(self, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         async with self._lock:
+            self._seq += 1
+            seq = self._seq
             try:
-                await asyncio.wait_for(loop.sock_sendall(self._ours, json.dumps(payload).encode() + b"\n"), timeout)
-                return json.loads(await asyncio.wait_for(self._read_line(loop), timeout))
+                message = json.dumps({**payload, "seq": seq}).encode() + b"\n"
+                await asyncio.wait_for(loop.sock_sendall(self._ours, message), timeout)
+                return await asyncio.wait_for(self._answer_to(seq, loop), timeout)
             except (OSError, asyncio.TimeoutError, ValueError) as exc:
                 raise ControlUnavailable(f"the worker's control hook did not answer: {exc!r}") from None
+
+    async def _answer_to(self, seq: int, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+        while True:
+            answer = json.loads(await self._read_line(loop))
+            if answer.get("seq", seq) == seq:
+                answer.pop("seq", None)
+                return answer
 
     async def _read_line(self, loop: asyncio.AbstractEventLoop) -> bytes:
         while b"\n" not in self._buffer:

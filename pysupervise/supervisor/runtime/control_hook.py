@@ -117,7 +117,9 @@ class ControlHook:
                 handler = self._handlers.get(request.get("cmd")) if isinstance(request, dict) else None
                 answer = handler(request) if handler else {"ok": False, "error": f"unknown request {line[:80]!r}"}
             except Exception as exc:  # one bad request must not end the channel
-                answer = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+                request, answer = None, {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
+            if isinstance(request, dict) and "seq" in request:
+                answer["seq"] = request["seq"]  # lets the master skip answers to requests it gave up on
             try:
                 self.channel.sendall(json.dumps(answer).encode() + b"\n")
             except OSError:
