@@ -113,8 +113,11 @@ class Endpoint:
             self.stalled = True
 
     def seems_hung(self, now: float, limit: float) -> bool:
-        """Nothing answered for `limit` seconds while requests were waiting (or one timed out)."""
-        return (self.awaiting > 0 or self.stalled) and now - self.last_progress > limit
+        """A request to it timed out (the client has its 504 already) and it has answered nothing for `limit`.
+
+        Keyed on the proxy's own timeout, never racing it: the 504 always goes out before a replacement.
+        """
+        return self.stalled and now - self.last_progress > limit
 
     def answered_one_more(self) -> None:
         self.served += 1
