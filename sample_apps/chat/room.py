@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
+
+from sample_apps.socket_outbox import SocketOutbox
 
 log = logging.getLogger("chat")
 
 OUTBOX_LIMIT = 500  # frames a socket may lag behind before it is closed (the page reconnects)
 
 
-class Participant:
-    """One browser socket and the task that writes its outbox in order."""
+class Participant(SocketOutbox):
+    """One browser in the chat."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_LIMIT)
-        self._writer = asyncio.get_running_loop().create_task(self._write())
-        self._closing: asyncio.Task[bool] | None = None
-
-    def send(self, frame: str) -> None:
-        try:
-            self._outbox.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.warning("a browser fell %d messages behind; closing its socket", OUTBOX_LIMIT)
-            self._writer.cancel()
-            self._closing = asyncio.get_running_loop().create_task(self.ws.close(message=b"too slow"))
-
-    async def _write(self) -> None:
-        while True:
-            frame = await self._outbox.get()
-            try:
-                await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return
-
-    async def close(self) -> None:
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
+        super().__init__(ws, OUTBOX_LIMIT, log)
 
 
 class LocalRoom:

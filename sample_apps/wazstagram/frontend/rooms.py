@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
+
+from sample_apps.socket_outbox import SocketOutbox
 
 log = logging.getLogger("wazstagram.frontend")
 
@@ -14,35 +15,12 @@ log = logging.getLogger("wazstagram.frontend")
 OUTBOX_LIMIT = 1000
 
 
-class Viewer:
-    """One browser socket and the task that writes its outbox to it in order."""
+class Viewer(SocketOutbox):
+    """One browser socket; it watches one city's room at a time."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
+        super().__init__(ws, OUTBOX_LIMIT, log)
         self.room: str | None = None
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_LIMIT)
-        self._writer = asyncio.get_running_loop().create_task(self._write())
-        self._closing: asyncio.Task[bool] | None = None
-
-    def send(self, frame: str) -> None:
-        try:
-            self._outbox.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.warning("a browser fell %d frames behind; closing its socket", OUTBOX_LIMIT)
-            self._writer.cancel()
-            self._closing = asyncio.get_running_loop().create_task(self.ws.close(message=b"too slow"))
-
-    async def _write(self) -> None:
-        while True:
-            frame = await self._outbox.get()
-            try:
-                await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return  # the socket closed; the handler removes us from the rooms
-
-    async def close(self) -> None:
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
 
 
 class Rooms:
