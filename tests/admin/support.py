@@ -17,6 +17,7 @@ from aiohttp import web
 from pysupervise.admin import create_admin_app
 from pysupervise.config import AdminSettings, LogSettings
 from pysupervise.supervisor.app_logs import AppLogs
+from tests.support.site import Response  # noqa: F401  (the admin tests' HTTP answers: same shape)
 
 T = TypeVar("T")
 TOKEN = "s3cret-token"
@@ -68,23 +69,6 @@ class FolderSite:
     def app_status(self, app: str) -> dict[str, Any]:
         return {"app": app, "route": [f"/{app}"], "state": "running", "generation": 1,
                 "workers": [{"slot": 0, "state": "ready"}]}
-
-
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-    def header_all(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
 
 
 class AdminThread:

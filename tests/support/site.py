@@ -40,6 +40,10 @@ class Response:
     def json(self) -> dict:
         return json.loads(self.body)
 
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
 
 @dataclass
 class Site:
