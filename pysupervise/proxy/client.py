@@ -33,8 +33,8 @@ class ClientConnection(asyncio.Protocol):
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
-                 "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken", "batching", "out",
-                 "served_count")
+                 "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
+                 "batching", "out")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -61,7 +61,6 @@ class ClientConnection(asyncio.Protocol):
         self.broken = False
         self.batching = 0
         self.out: list[bytes] = []
-        self.served_count = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -223,7 +222,6 @@ class ClientConnection(asyncio.Protocol):
 
     def exchange_done(self, exchange: Exchange) -> None:
         self.active = None
-        self.served_count += 1
         self.server.exchange_finished(exchange, self)
         if exchange.close_after or not exchange.request.keep_alive:
             self.must_close = True

@@ -39,10 +39,3 @@ class ControlClient:
         for reply in self.stream(command, **args):
             return reply
         raise NotRunning("the master closed the control connection without answering")
-
-    def is_running(self) -> bool:
-        try:
-            self._connect().close()
-            return True
-        except NotRunning:
-            return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Callable
 
 from pysupervise.config import AppConfig
@@ -41,7 +40,6 @@ class Generation:
         # Workers replaced by a recycle that are still draining.
         self.retiring: list[WorkerProcess] = []
         self.state = "starting"
-        self.created_at = time.time()
         self._instances: dict[int, int] = {}
 
     def new_worker(self, slot: int) -> WorkerProcess:
