@@ -93,8 +93,10 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervi
         [proxy]
         {proxy_toml}
         """) + textwrap.dedent(apps_toml).replace("{repo}", str(REPO)))
+    # This checkout's pysupervise, installed or not.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen([sys.executable, "-m", "pysupervise", "start", "-c", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=env)
     try:
         wait_for_http(port)
         yield Pysupervise(port, workdir / "run", process)
@@ -150,6 +152,20 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> It
     finally:
         stop_process(process)
         shutil.rmtree(prefix, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def floor_proxy_in_front_of(sockets: list[Path], pipeline: bool = False) -> Iterator[int]:
+    """benchmarks/floor_proxy.py: the cheapest possible uvloop proxy, as a reference point."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "floor_proxy.py"), str(port),
+                                *map(str, sockets), *(["--pipeline"] if pipeline else [])],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        stop_process(process)
 
 
 @contextlib.contextmanager

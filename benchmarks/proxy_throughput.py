@@ -1,7 +1,8 @@
 """pysupervise vs nginx (same worker sockets, upstream keep-alive) vs the workers sharing a port directly.
 
-Three measurements, each alternating the three targets over several rounds, printing medians and ratios:
-  1. hello-world requests/s with 64 keep-alive connections;
+Three measurements, each alternating the targets over several rounds, printing medians and ratios:
+  1. hello-world requests/s with 64 keep-alive connections, also through benchmarks/floor_proxy.py
+     (the cheapest proxy uvloop can run, no features: the floor under any Python proxy);
   2. the same with a 2000-connection burst;
   3. 100 MB download and upload throughput (curl), MB/s.
 Not a test: the numbers depend on the machine (this one has 2 noisy cores); compare only within one run.
@@ -19,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import (direct_workers, median, nginx_in_front_of, pysupervise_site,  # noqa: E402
-                                require, wrk)
+from benchmarks.harness import (direct_workers, floor_proxy_in_front_of, median,  # noqa: E402
+                                nginx_in_front_of, pysupervise_site, require, wrk)
 
 APP = "benchmarks.transfer_app:create_app"
 TRANSFER_BYTES = 100 * 1024 * 1024
@@ -78,6 +79,9 @@ def ratios(label: str, values: dict[str, float]) -> None:
 
     print(f"  {label}: pysupervise/nginx = {ratio('pysupervise', 'nginx')}   "
           f"pysupervise/direct = {ratio('pysupervise', 'direct')}   nginx/direct = {ratio('nginx', 'direct')}")
+    if "floor" in values:
+        print(f"  {' ' * len(label)}  floor/nginx = {ratio('floor', 'nginx')}   "
+              f"pysupervise/floor = {ratio('pysupervise', 'floor')}")
 
 
 def main() -> None:
@@ -95,6 +99,8 @@ def main() -> None:
         app = "{APP}"
         dir = "{{repo}}"
         route = "/"
+        # nginx and the floor proxy hold these workers' socket paths: no reload when the repo is edited.
+        watch = []
         workers = {args.workers}
         # A 2000-connection burst queues ~1800 requests at once; nginx has no queue at all.
         queue_limit = 10000
@@ -105,8 +111,8 @@ def main() -> None:
             # A fresh nginx per phase: after a burst it marks both workers failed for 10 s (fail_timeout).
             return nginx_in_front_of(site.sockets("bench"), args.nginx_workers)
 
-        with targets() as nginx_port:
-            ports = {"pysupervise": site.port, "nginx": nginx_port, "direct": direct_port}
+        with targets() as nginx_port, floor_proxy_in_front_of(site.sockets("bench")) as floor_port:
+            ports = {"pysupervise": site.port, "nginx": nginx_port, "floor": floor_port, "direct": direct_port}
             print(f"hello world, {args.connections} connections, {args.workers} workers:")
             summary.append((f"hello {args.connections} conns req/s",
                             requests_per_second(ports, args.rounds, args.seconds, args.connections)))
