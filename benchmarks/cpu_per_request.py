@@ -18,13 +18,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import (_parse_wrk, direct_workers, floor_proxy_in_front_of, median,  # noqa: E402
-                                nginx_in_front_of, pysupervise_site, require)
+from benchmarks.harness import (direct_workers, floor_proxy_in_front_of, median, nginx_in_front_of,  # noqa: E402
+                                parse_wrk, pysupervise_site, require)
 
 APP = "benchmarks.transfer_app:create_app"
 
@@ -49,18 +50,24 @@ def group_usage(processes: list[psutil.Process]) -> Usage:
     return Usage(user, system, switches)
 
 
+# How this benchmark's descendants are told apart: by their command lines.
+_KINDS: dict[str, Callable[[psutil.Process, str], bool]] = {
+    "pysupervise": lambda process, command: "pysupervise start" in command,
+    "workers": lambda process, command: "pysupervise.supervisor.runtime" in command,
+    "nginx": lambda process, command: process.name().startswith("nginx"),
+    "floor": lambda process, command: "floor_proxy.py" in command and "--pipeline" not in command,
+    "floor-pipelined": lambda process, command: "floor_proxy.py" in command and "--pipeline" in command,
+    "direct": lambda process, command: "direct_workers.py" in command,
+}
+
+
 def processes_of(kind: str) -> list[psutil.Process]:
-    """This benchmark's descendants of one kind, told apart by their command lines."""
+    """This benchmark's descendants of one kind."""
+    matches = _KINDS[kind]
     found = []
     for process in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            command = " ".join(process.cmdline())
-            if {"pysupervise": "pysupervise start" in command,
-                "workers": "pysupervise.supervisor.runtime" in command,
-                "nginx": process.name().startswith("nginx"),
-                "floor": "floor_proxy.py" in command and "--pipeline" not in command,
-                "floor-pipelined": "floor_proxy.py" in command and "--pipeline" in command,
-                "direct": "direct_workers.py" in command}[kind]:
+            if matches(process, " ".join(process.cmdline())):
                 found.append(process)
     return found
 
@@ -74,7 +81,7 @@ def measure(port: int, parts: dict[str, list[psutil.Process]], seconds: int) -> 
     _, status, rusage = os.wait4(wrk.pid, 0)
     wrk.returncode = os.waitstatus_to_exitcode(status)
     after = {name: group_usage(processes) for name, processes in parts.items()}
-    result = _parse_wrk(output)
+    result = parse_wrk(output)
     requests = result.requests_per_second * seconds
     row: dict[str, object] = {"rps": result.requests_per_second}
     for name in parts:

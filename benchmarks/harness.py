@@ -202,12 +202,12 @@ def wrk(port: int, path: str = "/", seconds: int = 5, connections: int = 64, thr
     out = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
     try:
-        return _parse_wrk(out)
+        return parse_wrk(out)
     except (AttributeError, ValueError) as exc:
         raise RuntimeError(f"cannot read wrk's output ({exc}):\n{out}") from None
 
 
-def _parse_wrk(out: str) -> WrkResult:
+def parse_wrk(out: str) -> WrkResult:
     total, seconds = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out).group(1, 2)
     unit = re.search(r"\d+ requests in [\d.]+(m?s)", out).group(1)
     elapsed = float(seconds) / (1000 if unit == "ms" else 1)
