@@ -24,7 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import (direct_workers, floor_proxy_in_front_of, median, nginx_in_front_of,  # noqa: E402
+from benchmarks.harness import (bench_app, direct_workers, floor_proxy_in_front_of, median, nginx_in_front_of,  # noqa: E402
                                 parse_wrk, pysupervise_site, require)
 
 APP = "benchmarks.transfer_app:create_app"
@@ -115,15 +115,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
-    apps = f"""
-        [apps.bench]
-        app = "{APP}"
-        dir = "{{repo}}"
-        route = "/"
-        # nginx and the floor proxy hold these workers' socket paths: no reload when the repo is edited.
-        watch = []
-        workers = 2
-        """
+    apps = bench_app(APP, 2)
     with pysupervise_site(apps) as site, nginx_in_front_of(site.sockets("bench")) as nginx_port, \
             floor_proxy_in_front_of(site.sockets("bench")) as floor_port, \
             floor_proxy_in_front_of(site.sockets("bench"), pipeline=True) as pipelined_port, \

@@ -80,6 +80,20 @@ class Pysupervise:
         return sorted((self.run_dir / app).glob("*.sock"))
 
 
+def bench_app(target: str, workers: int, extra: str = "") -> str:
+    """supervisor.toml lines for the app "bench" on "/", served from this checkout."""
+    return f"""
+        [apps.bench]
+        app = "{target}"
+        dir = "{{repo}}"
+        route = "/"
+        # nginx and the floor proxy hold these workers' socket paths: no reload when the repo is edited.
+        watch = []
+        workers = {workers}
+        {extra}
+        """
+
+
 @contextlib.contextmanager
 def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervise]:
     workdir = Path(tempfile.mkdtemp(prefix="psb-", dir="/tmp"))
@@ -155,30 +169,27 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> It
 
 
 @contextlib.contextmanager
-def floor_proxy_in_front_of(sockets: list[Path], pipeline: bool = False) -> Iterator[int]:
+def _listening(command: list[str], port: int, cwd: Path | None = None) -> Iterator[int]:
+    """Run `command` until the block ends; yields `port` once something listens on it."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        stop_process(process)
+
+
+def floor_proxy_in_front_of(sockets: list[Path], pipeline: bool = False) -> contextlib.AbstractContextManager[int]:
     """benchmarks/floor_proxy.py: the cheapest possible uvloop proxy, as a reference point."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "floor_proxy.py"), str(port),
-                                *map(str, sockets), *(["--pipeline"] if pipeline else [])],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        stop_process(process)
+    return _listening([sys.executable, str(REPO / "benchmarks" / "floor_proxy.py"), str(port),
+                       *map(str, sockets), *(["--pipeline"] if pipeline else [])], port)
 
 
-@contextlib.contextmanager
-def direct_workers(app: str, workers: int) -> Iterator[int]:
+def direct_workers(app: str, workers: int) -> contextlib.AbstractContextManager[int]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "direct_workers.py"), app,
-                                "--port", str(port), "--workers", str(workers)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        stop_process(process)
+    return _listening([sys.executable, str(REPO / "benchmarks" / "direct_workers.py"), app,
+                       "--port", str(port), "--workers", str(workers)], port, cwd=REPO)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import (direct_workers, floor_proxy_in_front_of, median,  # noqa: E402
+from benchmarks.harness import (bench_app, direct_workers, floor_proxy_in_front_of, median,  # noqa: E402
                                 nginx_in_front_of, pysupervise_site, require, wrk)
 
 APP = "benchmarks.transfer_app:create_app"
@@ -94,17 +94,8 @@ def main() -> None:
     parser.add_argument("--skip-burst", action="store_true")
     parser.add_argument("--skip-transfer", action="store_true")
     args = parser.parse_args()
-    apps = f"""
-        [apps.bench]
-        app = "{APP}"
-        dir = "{{repo}}"
-        route = "/"
-        # nginx and the floor proxy hold these workers' socket paths: no reload when the repo is edited.
-        watch = []
-        workers = {args.workers}
-        # A 2000-connection burst queues ~1800 requests at once; nginx has no queue at all.
-        queue_limit = 10000
-        """
+    # A 2000-connection burst queues ~1800 requests at once; nginx has no queue at all.
+    apps = bench_app(APP, args.workers, "queue_limit = 10000")
     summary: list[tuple[str, dict[str, float]]] = []
     with pysupervise_site(apps) as site, direct_workers(APP, args.workers) as direct_port:
         def targets() -> contextlib.AbstractContextManager[int]:
