@@ -53,7 +53,7 @@ def group_usage(processes: list[psutil.Process]) -> Usage:
 # How this benchmark's descendants are told apart: by their command lines.
 _KINDS: dict[str, Callable[[psutil.Process, str], bool]] = {
     "pysupervise": lambda process, command: "pysupervise start" in command,
-    "workers": lambda process, command: "pysupervise.supervisor.runtime" in command,
+    "workers": lambda process, command: "pysupervise.worker" in command,
     "nginx": lambda process, command: process.name().startswith("nginx"),
     "floor": lambda process, command: "floor_proxy.py" in command and "--pipeline" not in command,
     "floor-pipelined": lambda process, command: "floor_proxy.py" in command and "--pipeline" in command,

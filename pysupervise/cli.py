@@ -10,8 +10,8 @@ from typing import Any, Sequence
 
 from pysupervise import __version__
 from pysupervise.config import Config, ConfigError, load_config, locate_dirs
-from pysupervise.supervisor.control import ControlClient, NotRunning
 from pysupervise.supervisor.paths import CONTROL_SOCKET_NAME
+from pysupervise.supervisor.service.control import ControlClient, NotRunning
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -108,9 +108,9 @@ def start_detached(config: Config, listen: str | None) -> int:
 
     import uvloop
 
-    from pysupervise.daemon import run_detached
     from pysupervise.supervisor.master import Master, StartupError, StartupReport
     from pysupervise.supervisor.paths import SitePaths
+    from pysupervise.supervisor.service.daemon import run_detached
 
     def run_master(say, report) -> int:
         def on_ready(started: StartupReport) -> None:
@@ -192,7 +192,7 @@ def reload(client: ControlClient, app: str | None) -> int:
 
 def logs(log_dir: Path, app: str, *, follow: bool, stderr_only: bool, last: int) -> int:
     """Reads the log files directly: works with or without a running master."""
-    from pysupervise.supervisor.log_follow import app_log_lines
+    from pysupervise.logs.follow import app_log_lines
 
     try:
         for line in app_log_lines(log_dir, app, stderr_only=stderr_only, last=last, follow=follow):

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs everything the test suite needs (Debian packages and Python packages), then runs it all.
-# Extra arguments go to pytest, e.g. `./scripts/test.sh tests/test_config.py -x`.
+# Extra arguments go to pytest, e.g. `./scripts/test.sh tests/config/test_config.py -x`.
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pysupervise.admin.view import SiteView
-from pysupervise.supervisor.app_logs import AppLogs, LogFile
+from pysupervise.logs.app_logs import AppLogs, LogFile
 
 SIDE_FILES = ("events.log", "access.log")
 # Every name we serve matches this; anything with a slash, a leading dot or ".." is refused before the disk.

@@ -17,7 +17,7 @@ from pysupervise.admin.responses import error_response, not_found, request_id, w
 from pysupervise.admin.tail import LogTail, TailHub, stream_tail
 from pysupervise.admin.urls import AdminUrls
 from pysupervise.admin.view import SiteView
-from pysupervise.supervisor.app_logs import parse_worker_file
+from pysupervise.logs.app_logs import parse_worker_file
 
 # The file view shows at most this much of a file (the raw link has the rest); a search looks further back.
 VIEW_BYTES = 1024 * 1024

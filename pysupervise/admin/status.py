@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from pysupervise.admin.templates import human_size, utc
 from pysupervise.admin.urls import AdminUrls
-from pysupervise.supervisor.debug_worker import DEBUG_SLOT
+from pysupervise.debugger.debug_worker import DEBUG_SLOT
 
 # The ids of the parts a live update replaces; the page and the event stream render them the same way.
 SUMMARY_ID = "status-summary"

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from pysupervise.admin.ansi import ansi_to_html, strip_ansi
 from pysupervise.admin.files import ShownFile, open_regular
-from pysupervise.supervisor.app_logs import AppLogs
+from pysupervise.logs.app_logs import AppLogs
 
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 15.0

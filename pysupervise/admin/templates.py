@@ -11,8 +11,7 @@ from typing import Sequence
 from pysupervise.admin.ansi import ansi_to_html, strip_ansi
 from pysupervise.admin.files import TextSlice
 from pysupervise.admin.urls import AdminUrls
-from pysupervise.supervisor.app_logs import LogFile
-
+from pysupervise.logs.app_logs import LogFile
 
 # A search that matches everything must not build a page of a million lines.
 MAX_MATCHES = 5000

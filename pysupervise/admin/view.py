@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from pysupervise.supervisor.app_logs import AppLogs
+from pysupervise.logs.app_logs import AppLogs
 
 
 class SiteView(Protocol):

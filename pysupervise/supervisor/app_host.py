@@ -10,12 +10,12 @@ from collections import deque
 from typing import Any, Callable, Coroutine
 
 from pysupervise.config import AppConfig, LogSettings
+from pysupervise.debugger.debug_worker import DebugUnavailable, DebugWorker
+from pysupervise.logs.app_logs import AppLogs
+from pysupervise.logs.events import EventLog
 from pysupervise.proxy import AppBackend, Route, StaticSite
 from pysupervise.proxy.access_log import AccessLog
-from pysupervise.supervisor.app_logs import AppLogs
 from pysupervise.supervisor.backoff import RestartBackoff
-from pysupervise.supervisor.debug_worker import DebugWorker
-from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
 from pysupervise.supervisor.paths import SitePaths
@@ -240,6 +240,31 @@ class AppHost:
         live, self.live = self.live, None
         if live is not None:
             self._run(live.stop(_STOP_GRACE_SECONDS))
+
+    # -- a worker outside the rotation (the debugger's) -----------------------------------------
+
+    async def spawn_outside_rotation(self, slot: int, name: str, extra_env: dict[str, str]) -> WorkerProcess:
+        """A worker of the live generation that dispatch never picks (the debug worker); raises DebugUnavailable."""
+        generation = self.live
+        if generation is None:
+            raise DebugUnavailable(f"app {self.name!r} has no running generation to debug")
+        worker = WorkerProcess(generation.config, generation.number, slot,
+                               self.paths.worker_socket(self.name, generation.number, slot), self.logs,
+                               self.shared_env, self.events, label=f"{self.name}/{generation.number}/{name}",
+                               extra_env=extra_env)
+        try:
+            await worker.spawn()
+        except WorkerStartError as exc:
+            raise DebugUnavailable(str(exc)) from None
+        return worker
+
+    @staticmethod
+    async def until_ready(worker: WorkerProcess, timeout: float | None) -> None:
+        """A worker from spawn_outside_rotation answers on its socket; raises DebugUnavailable if it never does."""
+        try:
+            await worker.wait_ready(timeout)
+        except WorkerStartError as exc:
+            raise DebugUnavailable(f"the debug worker did not start: {exc.reason}\n{exc.output}") from None
 
     # -- stopping -----------------------------------------------------------------------------
 

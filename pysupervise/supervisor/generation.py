@@ -6,9 +6,9 @@ import asyncio
 from typing import Callable
 
 from pysupervise.config import AppConfig
+from pysupervise.logs.app_logs import AppLogs
+from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
-from pysupervise.supervisor.app_logs import AppLogs
-from pysupervise.supervisor.events import EventLog
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 

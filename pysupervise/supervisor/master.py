@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from dataclasses import dataclass
 import resource
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
@@ -16,14 +16,14 @@ from pysupervise.admin import AdminServer, create_admin_app, token_from_env
 from pysupervise.admin.debug import install_debugger
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
+from pysupervise.debugger.control import MasterDebugControl
 from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
-from pysupervise.supervisor.pidfile import AlreadyRunning, PidFile
-from pysupervise.supervisor.sd_notify import SystemdNotifier
-from pysupervise.supervisor.control_server import ControlServer, single
-from pysupervise.supervisor.debug_control import MasterDebugControl
 from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.service.control_server import ControlServer, single
+from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
+from pysupervise.supervisor.service.sd_notify import SystemdNotifier
 from pysupervise.supervisor.site_view import MasterView
 from pysupervise.supervisor.status import app_status
 from pysupervise.supervisor.watcher import FileWatcher, WatchRule

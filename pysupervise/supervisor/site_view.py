@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pysupervise.supervisor.app_logs import AppLogs
+from pysupervise.logs.app_logs import AppLogs
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.status import app_status
 

@@ -6,10 +6,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from pysupervise.config import AppConfig
-from pysupervise.supervisor.runtime.parent_death import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,7 @@ class SpawnSpec:
 def worker_argv(app: AppConfig) -> tuple[str, ...]:
     if app.command is not None:
         return app.command
-    return (sys.executable, "-m", "pysupervise.supervisor.runtime", app.app or "", "--interface", app.interface)
+    return (sys.executable, "-m", "pysupervise.worker", app.app or "", "--interface", app.interface)
 
 
 def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
@@ -47,11 +45,3 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
     env.update(extra_env or {})
     return SpawnSpec(worker_argv(app), env, app.dir)
 
-
-def child_setup(master_pid: int) -> Callable[[], None]:
-    """Runs in the child between fork and exec: die with the master (the session is set by Popen)."""
-
-    def setup() -> None:
-        die_with_parent(master_pid)
-
-    return setup

@@ -13,12 +13,13 @@ from pathlib import Path
 import psutil
 
 from pysupervise.config import AppConfig
+from pysupervise.debugger.worker_control import CONTROL_FD_ENV, WorkerControl
+from pysupervise.logs.app_logs import AppLogs
+from pysupervise.logs.capture import OutputCapture
+from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
-from pysupervise.supervisor.events import EventLog
-from pysupervise.supervisor.app_logs import AppLogs
-from pysupervise.supervisor.output_capture import OutputCapture
-from pysupervise.supervisor.spawn import child_setup, spawn_spec
-from pysupervise.supervisor.worker_control import CONTROL_FD_ENV, WorkerControl
+from pysupervise.supervisor.spawn import spawn_spec
+from pysupervise.worker.parent_death import child_setup
 
 _READY_POLL_INTERVAL = 0.02
 # After the process exits, how long its pipes may stay open (a grandchild holding them) before we stop reading.

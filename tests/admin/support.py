@@ -16,7 +16,7 @@ from aiohttp import web
 
 from pysupervise.admin import create_admin_app
 from pysupervise.config import AdminSettings, LogSettings
-from pysupervise.supervisor.app_logs import AppLogs
+from pysupervise.logs.app_logs import AppLogs
 from tests.support.site import Response  # noqa: F401  (the admin tests' HTTP answers: same shape)
 
 T = TypeVar("T")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from pysupervise.admin.debug.assets import DebugAssets
-from pysupervise.admin.debug.control import DebugControl
 from pysupervise.admin.debug.pages import DebugPages
 from pysupervise.admin.debug.relay import DapRelay
 from pysupervise.admin.urls import AdminUrls
 from pysupervise.config import AdminSettings
+from pysupervise.debugger.contract import DebugControl
 
 __all__ = ["install_debugger"]
 

@@ -12,11 +12,11 @@ from aiohttp import web
 
 from pysupervise.admin.debug import template
 from pysupervise.admin.debug.assets import DebugAssets
-from pysupervise.admin.debug.control import DebugControl, DebugError, DebugTarget
 from pysupervise.admin.debug.relay import same_origin
 from pysupervise.admin.debug.sources import list_sources, read_source, resolve_source
 from pysupervise.admin.responses import error_response, not_found, wants_json
 from pysupervise.admin.urls import AdminUrls
+from pysupervise.debugger.contract import DebugControl, DebugError, DebugTarget
 
 COOKIE_PREFIX = "pysupervise_debug_"
 

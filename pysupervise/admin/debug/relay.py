@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from pysupervise.admin.debug.control import STATE_EVENT, DebugControl, DebugError
 from pysupervise.admin.responses import error_response
+from pysupervise.debugger.contract import STATE_EVENT, DebugControl, DebugError
 
 # DAP messages from a page are small (an evaluate expression, a file's breakpoints).
 MAX_MESSAGE_BYTES = 1024 * 1024

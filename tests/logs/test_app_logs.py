@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pysupervise.supervisor.app_logs import AppLogs, parse_worker_file, worker_file_name
+from pysupervise.logs.app_logs import AppLogs, parse_worker_file, worker_file_name
 from tests.admin.support import log_settings
 
 MiB = 1024 * 1024

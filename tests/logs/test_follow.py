@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pysupervise.supervisor.app_logs import AppLogs
-from pysupervise.supervisor.log_follow import app_log_lines
+from pysupervise.logs.app_logs import AppLogs
+from pysupervise.logs.follow import app_log_lines
 from tests.admin.support import log_settings
 from tests.support.poll import wait_until
 
@@ -64,7 +64,7 @@ def test_a_missing_app_folder_names_the_folder(tmp_path):
 class FollowProcess:
     """app_log_lines(..., follow=True) in a child process, as the CLI runs it; its lines are collected."""
 
-    SCRIPT = ("import sys\nfrom pysupervise.supervisor.log_follow import app_log_lines\n"
+    SCRIPT = ("import sys\nfrom pysupervise.logs.follow import app_log_lines\n"
               "for line in app_log_lines(sys.argv[1], 'web', stderr_only=sys.argv[2] == '1', last=int(sys.argv[3]),"
               " follow=True):\n"
               "    print(line, flush=True)\n"

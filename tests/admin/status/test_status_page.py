@@ -7,7 +7,7 @@ import signal
 
 from playwright.sync_api import expect
 
-from tests.status.support import first_sse_event, row_pids, two_apps, worker_pids
+from tests.admin.status.support import first_sse_event, row_pids, two_apps, worker_pids
 from tests.support.poll import wait_until
 
 ROWS = "#status-workers tr[data-pid]"

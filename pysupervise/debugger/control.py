@@ -6,12 +6,12 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pysupervise.admin.debug.control import (ALLOWED_COMMANDS, STATE_EVENT, DebugError, DebugTarget, Deliver,
-                                             VsCodeAccess, WorkerRef)
 from pysupervise.config import AdminSettings
-from pysupervise.supervisor.debug_session import DebugSession
-from pysupervise.supervisor.debug_worker import DebugUnavailable
-from pysupervise.supervisor.worker_control import ControlUnavailable
+from pysupervise.debugger.contract import STATE_EVENT, DebugError, DebugTarget, Deliver, VsCodeAccess, WorkerRef
+from pysupervise.debugger.debug_worker import DebugUnavailable
+from pysupervise.debugger.gate import PageLink, QuietLink
+from pysupervise.debugger.session import DebugSession
+from pysupervise.debugger.worker_control import ControlUnavailable
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
@@ -20,59 +20,6 @@ if TYPE_CHECKING:
 # The session disconnects first, so SIGTERM finds a running worker; a stuck one gets SIGKILL after this.
 _STOP_SECONDS = 2.0
 _STACK_SECONDS = 5.0
-
-
-class PageLink:
-    """One page's seat in an app's session, and the gate for its DAP requests: the allow-list, the shapes the
-    master relies on, and events.log for whatever runs code in the worker (evaluate, conditions, logpoints)."""
-
-    def __init__(self, session: DebugSession, deliver: Deliver) -> None:
-        self.session, self.deliver = session, deliver
-
-    async def request(self, message: dict[str, Any]) -> None:
-        command = message.get("command")
-        if message.get("type") != "request" or not isinstance(command, str) or not isinstance(message.get("seq"), int):
-            self.deliver(_refusal(message, "expected a DAP request: {seq, type: \"request\", command}"))
-            return
-        if command not in ALLOWED_COMMANDS:
-            self.deliver(_refusal(message, f"{command!r} is not allowed from the browser"))
-            return
-        session = self.session
-        session.touch()
-        arguments = message.get("arguments") if isinstance(message.get("arguments"), dict) else {}
-        if command == "disconnect":  # never the adapter's: the session ends, and the worker resumes and stops
-            self.deliver({**_refusal(message, ""), "success": True})
-            session.finish("detached from the debugger page")
-            return
-        events = session.host.events
-        if command == "setBreakpoints":
-            problem = _breakpoints_problem(arguments)
-            if problem:
-                self.deliver(_refusal(message, problem))
-                return
-            for bp in arguments["breakpoints"]:
-                code = {key: repr(str(bp[key])[:200]) for key in ("condition", "hitCondition", "logMessage")
-                        if bp.get(key)}
-                if code:
-                    events.record("debug-breakpoint", file=repr(arguments["source"]["path"]), line=bp["line"], **code)
-        if command == "evaluate":
-            events.record("debug-evaluate", expression=repr(str(arguments.get("expression"))[:200]),
-                          frame=arguments.get("frameId"), pid=session.worker.pid if session.worker else None)
-        answer = await session.forward(command, arguments)
-        self.deliver({**answer, "seq": 0, "request_seq": message["seq"]})
-
-    def close(self) -> None:
-        self.session.page_left(self)
-
-
-class _QuietLink:
-    """The seat of a page that came while VS Code has the debug worker: it only hears the state."""
-
-    async def request(self, message: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class MasterDebugControl:
@@ -190,7 +137,7 @@ class MasterDebugControl:
 
     # -- sessions -----------------------------------------------------------------------------
 
-    async def connect(self, app: str, deliver: Deliver) -> PageLink | _QuietLink:
+    async def connect(self, app: str, deliver: Deliver) -> PageLink | QuietLink:
         host = self._host(app)
         ending = self._ending.get(app)
         if ending is not None:
@@ -202,7 +149,7 @@ class MasterDebugControl:
                 deliver({"seq": 0, "type": "event", "event": STATE_EVENT, "body": {
                     "state": "vscode", "app": app, "pid": access.pid, "port": access.port,
                     "message": f"VS Code may attach on {access.host}:{access.port}; ?kill ends it"}})
-                return _QuietLink()
+                return QuietLink()
             session = self._sessions.get(app)
             if session is None:
                 session = DebugSession(host, self._breakpoints.setdefault(app, {}), self.idle_timeout,
@@ -319,18 +266,3 @@ class MasterDebugControl:
 
 def _ref(worker: "WorkerProcess", debug: bool) -> WorkerRef:
     return WorkerRef(worker.pid, worker.label, worker.generation, worker.slot, worker.state, debug)
-
-
-def _refusal(request: dict[str, Any], message: str) -> dict[str, Any]:
-    return {"seq": 0, "type": "response", "request_seq": request.get("seq", 0), "command": request.get("command"),
-            "success": False, **({"message": message} if message else {})}
-
-
-def _breakpoints_problem(arguments: dict[str, Any]) -> str:
-    source, breakpoints = arguments.get("source"), arguments.get("breakpoints")
-    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
-        return "setBreakpoints needs source.path"
-    if not isinstance(breakpoints, list) or not all(isinstance(b, dict) and isinstance(b.get("line"), int)
-                                                    for b in breakpoints):
-        return "setBreakpoints needs breakpoints: [{line: <int>, ...}]"
-    return ""

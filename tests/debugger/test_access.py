@@ -12,7 +12,7 @@ import aiohttp
 import psutil
 import pytest
 
-from tests.debug.support import debug_pid, debug_site, ws_url
+from tests.debugger.support import debug_pid, debug_site, ws_url
 from tests.support.poll import wait_until
 
 

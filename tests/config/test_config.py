@@ -12,7 +12,7 @@ from pysupervise.config import ConfigError, load_config, settings_of
 from pysupervise.config.model import (AdminSettings, AppConfig, LogSettings, ProxySettings, ServicesSettings,
                                       SupervisorSettings)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import signal
 
-from pysupervise.supervisor.runtime.detect import AppLoadError, LoadedApp
+from pysupervise.worker.detect import AppLoadError, LoadedApp
 
 # The proxy decides when pooled connections close (DESIGN §1); workers keep them as long as it likes.
 KEEPALIVE_SECONDS = 24 * 3600

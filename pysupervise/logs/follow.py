@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from pysupervise.supervisor.app_logs import LogFile, scan_worker_files
+from pysupervise.logs.app_logs import LogFile, scan_worker_files
 
 POLL_SECONDS = 0.1
 # A line still missing its newline after this long is printed anyway (a prompt, a progress dot).

@@ -8,7 +8,7 @@ import threading
 import psutil
 from playwright.sync_api import expect
 
-from tests.debug.support import COOKIE, debug_pid, debug_site, line_of
+from tests.debugger.support import COOKIE, debug_pid, debug_site, line_of
 
 
 def test_a_breakpoint_set_in_the_page_pauses_the_cookie_request_while_everyone_else_is_served(make_site, page,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.status.support import get_from, two_apps
+from tests.admin.status.support import get_from, two_apps
 
 ALLOW_LOOPBACK_ONLY = '\n[admin]\nallow = ["127.0.0.1"]\n'
 

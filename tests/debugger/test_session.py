@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import psutil
 
-from tests.debug.support import COOKIE, DapClient, debug_pid, debug_site, line_of, ws_url
+from tests.debugger.support import COOKIE, DapClient, debug_pid, debug_site, line_of, ws_url
 from tests.support.poll import wait_until
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Callable
 
-from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
-
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
+    from pysupervise.supervisor.worker import WorkerProcess
 
 # The debug worker's slot number in log file names and PYSUPERVISE_WORKER (apps may parse it as an int).
 DEBUG_SLOT = 999
@@ -29,16 +28,16 @@ class DebugWorker:
 
     def __init__(self, host: "AppHost") -> None:
         self.host = host
-        self.worker: WorkerProcess | None = None
+        self.worker: "WorkerProcess | None" = None
         self.break_at_start = False
-        self.listeners: list[Callable[[WorkerProcess | None], None]] = []
+        self.listeners: list[Callable[["WorkerProcess | None"], None]] = []
         self._lock = asyncio.Lock()
 
     @property
     def running(self) -> bool:
         return self.worker is not None and not self.worker.has_exited
 
-    async def start(self, break_at_start: bool = False) -> WorkerProcess:
+    async def start(self, break_at_start: bool = False) -> "WorkerProcess":
         """The running debug worker, or a new one (paused before the app's first line with break_at_start)."""
         async with self._lock:
             if self.running and not (break_at_start and not self.break_at_start):
@@ -50,41 +49,33 @@ class DebugWorker:
         await self._until_ready(worker)
         return worker
 
-    async def _spawn_on_live_generation(self) -> WorkerProcess:
-        host = self.host
-        generation = host.live
-        if generation is None:
-            raise DebugUnavailable(f"app {host.name!r} has no running generation to debug")
-        worker = WorkerProcess(
-            generation.config, generation.number, DEBUG_SLOT,
-            host.paths.worker_socket(host.name, generation.number, DEBUG_SLOT), host.logs, host.shared_env,
-            host.events, label=f"{host.name}/{generation.number}/debug",
-            extra_env={"PYSUPERVISE_DEBUG": "1", "PYTHONBREAKPOINT": "debugpy.breakpoint",
-                       "PYSUPERVISE_DEBUG_BREAK": "1" if self.break_at_start else ""})
-        await worker.spawn()
+    async def _spawn_on_live_generation(self) -> "WorkerProcess":
+        worker = await self.host.spawn_outside_rotation(
+            DEBUG_SLOT, "debug", {"PYSUPERVISE_DEBUG": "1", "PYTHONBREAKPOINT": "debugpy.breakpoint",
+                                  "PYSUPERVISE_DEBUG_BREAK": "1" if self.break_at_start else ""})
         self.worker = worker
         self._notify(worker)
         return worker
 
-    async def _until_ready(self, worker: WorkerProcess) -> None:
+    async def _until_ready(self, worker: "WorkerProcess") -> None:
         if worker.endpoint is not None:
             return  # already serving
         # Paused before the app's first line, it only opens its socket once the debugger lets it run.
         timeout = None if self.break_at_start else worker.app.start_timeout
         try:
-            await worker.wait_ready(timeout)
-        except WorkerStartError as exc:
+            await self.host.until_ready(worker, timeout)
+        except DebugUnavailable:
             if self.worker is worker:
                 self.worker = None
                 self._notify(None)
-            raise DebugUnavailable(f"the debug worker did not start: {exc.reason}\n{exc.output}") from None
+            raise
         if self.worker is not worker:
             return  # stopped or replaced while it was starting
         worker.state = "debug"
         self.host.backend.debug_endpoint = worker.endpoint
         asyncio.get_running_loop().create_task(self._watch(worker))
 
-    async def _watch(self, worker: WorkerProcess) -> None:
+    async def _watch(self, worker: "WorkerProcess") -> None:
         await worker.wait_exited()
         if self.worker is worker:
             self.worker = None
@@ -125,6 +116,6 @@ class DebugWorker:
         except DebugUnavailable as exc:
             self.host.events.record("debug-worker-failed", str(exc))
 
-    def _notify(self, worker: WorkerProcess | None) -> None:
+    def _notify(self, worker: "WorkerProcess | None") -> None:
         for listener in list(self.listeners):
             listener(worker)

@@ -27,7 +27,7 @@ watch = ["*.py"]
 
 def debug_site(make_site: Callable[..., Site], tmp_path: Path, workers: int = 2, extra: str = "",
                **start: Any) -> tuple[Site, Path]:
-    """A master hosting a copy of tests/debug/apps (so a test may edit it); returns the site and dbgapp.py."""
+    """A master hosting a copy of tests/debugger/apps (so a test may edit it); returns the site and dbgapp.py."""
     folder = tmp_path / "app"
     shutil.copytree(APPS, folder, ignore=shutil.ignore_patterns("__pycache__"))
     site = make_site(CONFIG.format(dir=folder, workers=workers) + extra, **start)

@@ -1,23 +1,22 @@
-"""`python -m pysupervise.supervisor.runtime module:attr`: the program every `app = ...` worker runs."""
+"""`python -m pysupervise.worker module:attr`: the program every `app = ...` worker runs."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import traceback
 
-from pysupervise.supervisor.runtime.control_hook import start_control_hook
-from pysupervise.supervisor.runtime.detect import AppLoadError, load_app
-from pysupervise.supervisor.runtime.serve import serve_aiohttp, serve_uvicorn
+from pysupervise.worker.control_hook import start_control_hook
+from pysupervise.worker.detect import AppLoadError, load_app
+from pysupervise.worker.serve import serve_aiohttp, serve_uvicorn
 
 # Distinct from an app's own failures so the master can say "could not load" rather than "crashed".
 EXIT_LOAD_FAILED = 3
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pysupervise.supervisor.runtime",
+    parser = argparse.ArgumentParser(prog="python -m pysupervise.worker",
                                      description="Serve a Python web app on the Unix socket in $PORT.")
     parser.add_argument("app", help='"module:attribute"')
     parser.add_argument("--interface", default="auto", choices=["auto", "aiohttp", "asgi", "wsgi"])

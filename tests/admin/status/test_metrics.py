@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from pysupervise.admin.metrics import render_metrics
-from tests.status.support import metric_samples, two_apps, value, worker_pids
+from tests.admin.status.support import metric_samples, two_apps, value, worker_pids
 from tests.support.poll import wait_until
 
 DURATION = "pysupervise_request_duration_seconds"

@@ -1,0 +1,1 @@
+"""Runs in the master: the master process, each app's generations and worker processes, and the service plumbing."""
