@@ -1,4 +1,5 @@
-"""Who may open admin pages: allowed client addresses, or a token exchanged once for a cookie; others get 404."""
+"""Who may open admin pages: allowed client addresses, or a token exchanged once for a cookie, and only under the
+site's own host names; everyone else gets 404."""
 
 from __future__ import annotations
 
@@ -33,11 +34,9 @@ def token_from_env(variable: str | None) -> str | None:
 
 
 def client_address(request: web.Request) -> IPAddress | None:
-    """The TCP peer the proxy saw: the last element of the last X-Forwarded-For header.
-
-    The proxy appends its peer's address to whatever list the client sent, so only that last element
-    is the proxy's word; everything before it came from the client. No header means the request did
-    not come through the proxy at all.
+    """The client the proxy vouches for: its one X-Forwarded-For value (the TCP peer, or what a trusted proxy
+    in front of it said; the proxy never passes on a client's own list). No header means the request did
+    not come through the proxy at all. The last element is read, so no list could ever choose the answer.
     """
     headers = request.headers.getall("X-Forwarded-For", [])
     if not headers:
@@ -54,13 +53,40 @@ def client_address(request: web.Request) -> IPAddress | None:
     return address
 
 
-class AdminAccess:
-    """The decision for one request: allowed by address, allowed by cookie, a token to exchange, or 404."""
+def named_host(request: web.Request) -> str:
+    """The host name the client used, as the proxy decided it (X-Forwarded-Host), without port or brackets."""
+    host = (request.headers.get("X-Forwarded-Host") or request.headers.get("Host", "")).strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
-    def __init__(self, allow: Iterable[IPNetwork], token: str | None) -> None:
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class AdminAccess:
+    """The decision for one request: the site's own host name, then allowed by address, allowed by cookie, a
+    token to exchange, or 404.
+
+    The host check stops DNS rebinding: a page on evil.example that re-points its name at 127.0.0.1 makes
+    the developer's browser a loopback client, but its requests still name evil.example. An IP literal
+    cannot be rebound, so any is accepted; names must be localhost, the listen host or `[admin] hosts`.
+    """
+
+    def __init__(self, allow: Iterable[IPNetwork], token: str | None, site_names: Iterable[str] = ()) -> None:
         self.allow = tuple(allow)
+        self.site_names = frozenset({"localhost", *(name.lower().rstrip(".") for name in site_names)})
         self._token = token.encode() if token else None
         self._cookie_value = hmac.new(self._token, _COOKIE_LABEL, hashlib.sha256).hexdigest() if self._token else ""
+
+    def host_allowed(self, request: web.Request) -> bool:
+        host = named_host(request).rstrip(".")
+        return host in self.site_names or is_ip_literal(host)
 
     def address_allowed(self, request: web.Request) -> bool:
         address = client_address(request)
@@ -102,6 +128,8 @@ class AdminAccess:
         async def admin_access(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.headers.getall("X-Forwarded-For", []) == []:
                 return not_found(request)  # not through the proxy: no address to judge, no page
+            if not self.host_allowed(request):
+                return not_found(request)  # not one of the site's names, whoever asks: DNS rebinding
             offered = request.rel_url.query.getall(TOKEN_PARAM, [])
             if offered and self.token_matches(offered[-1]):
                 return self.login_redirect(request)

@@ -19,10 +19,12 @@ URLS_KEY = web.AppKey("pysupervise_admin_urls", AdminUrls)
 TAILS_KEY = web.AppKey("pysupervise_admin_tails", TailHub)
 
 
-def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None) -> web.Application:
+def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None,
+                     listen_host: str = "") -> web.Application:
     """Every route of the returned app, including ones added to it later (status, debug), sits behind the
-    access check; `token` is the value of the environment variable named by settings.token_env, if any."""
-    access = AdminAccess(settings.allow, token)
+    access check; `token` is the value of the environment variable named by settings.token_env, if any;
+    the admin pages answer to `listen_host` and settings.hosts besides localhost and IP literals."""
+    access = AdminAccess(settings.allow, token, (*settings.hosts, *([listen_host] if listen_host else [])))
     urls = AdminUrls(settings)
     hub = TailHub()
     app = web.Application(middlewares=[request_id_middleware, access.middleware()])

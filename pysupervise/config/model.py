@@ -41,7 +41,11 @@ class AdminSettings:
         v.networks, ["127.0.0.1/8", "::1"], "Client addresses that may open the admin pages.")
     token_env: str | None = setting(
         v.optional_text, "PYSUPERVISE_ADMIN_TOKEN",
-        "Environment variable holding a token that lets other clients in.")
+        "Environment variable holding a token that lets other clients in; the master removes it from the "
+        "environment its workers inherit.")
+    hosts: tuple[str, ...] = setting(
+        v.host_names, [], "Host names the admin pages answer to, besides localhost, IP literals and the listen host "
+        "(requests naming any other host get 404: DNS rebinding).")
     logs_segment: str = setting(v.url_segment, "logs", "The log browser lives at /<app>/<logs_segment>.")
     status_segment: str = setting(v.url_segment, "status", "The status page lives at /<app>/<status_segment>.")
     debug_segment: str = setting(v.url_segment, "debug", "The debugger lives at /<app>/<debug_segment>.")
@@ -68,6 +72,9 @@ class ProxySettings:
     keepalive_timeout: float = setting(v.seconds, 75, "Idle client keep-alive connections are closed after this.")
     upstream_idle_timeout: float = setting(v.seconds, 4, "Idle pooled worker connections are closed after this "
                                            "(below common 5 s server keep-alives, so a worker never closes one first).")
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        v.networks, [], "Proxies (addresses, CIDR blocks) whose X-Forwarded-For/-Proto/-Host are believed; the "
+        "client is the first address from the right that is not one of them.")
     max_connections: int = setting(v.positive_int, 4096, "Client connections beyond this wait in the kernel backlog.")
     dev_errors: bool = setting(v.boolean, True,
                                "Error pages for loopback clients show the worker's last stderr lines.")

@@ -163,6 +163,21 @@ def networks(value: Any, where: Where) -> tuple[ipaddress.IPv4Network | ipaddres
     return tuple(result)
 
 
+_HOST_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?$")
+
+
+def host_names(value: Any, where: Where) -> tuple[str, ...]:
+    """DNS names as clients type them in URLs, without a port; compared case-insensitively."""
+    result = []
+    for item in string_list(value, where) if value != [] else ():
+        name = item.lower()
+        if len(name) > 253 or not _HOST_NAME.match(name):
+            raise where.error(f'expected host names without a port (e.g. "site.example"), got {shown(item)}')
+        result.append(name.rstrip("."))
+    return tuple(result)
+
+
 _IDENTIFIER_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import httptools
 
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
+from pysupervise.proxy.forwarded import is_loopback, parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head
 from pysupervise.proxy.request import ProxyRequest
 
@@ -31,7 +31,7 @@ _EARLY_TUNNEL_BYTES = 64 * 1024
 class ClientConnection(asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
-    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "request",
+    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
                  "batching", "out")
@@ -44,6 +44,7 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = ""
         self.loopback = False
+        self.peer_trusted = False
         self.request: ProxyRequest | None = None
         self.pending: deque[ProxyRequest] = deque()
         self.active: Exchange | None = None
@@ -67,11 +68,11 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if isinstance(peer, tuple) else "unknown"
-        try:
-            self.loopback = ipaddress.ip_address(self.client_ip).is_loopback
-        except ValueError:
-            self.loopback = False
+        address = parse_address(peer[0]) if isinstance(peer, tuple) else None
+        self.client_ip = str(address) if address is not None else "unknown"
+        self.loopback = address is not None and address.is_loopback
+        trusted = self.server.trusted_proxies
+        self.peer_trusted = bool(trusted) and trusted.trusts(address)
         transport.set_write_buffer_limits(high=self.settings.response_buffer_max)  # type: ignore[attr-defined]
         self._set_deadline(HEADER, self.settings.header_timeout)
         self.server.connection_opened(self)
@@ -165,6 +166,8 @@ class ClientConnection(asyncio.Protocol):
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host)
+        if self.peer_trusted:
+            request.believe_proxies(self.server.trusted_proxies)
         if request.has_body:
             request.body = RequestBody(self.settings.buffer_memory_max, self.server.spill_dir)
             self._reading_deadline(BODY, self.settings.body_timeout)
@@ -239,7 +242,9 @@ class ClientConnection(asyncio.Protocol):
     def _write_error(self, request: ProxyRequest, status: int, reason: str, diagnostics: str,
                      retry_after: bool = False, extra_headers: bytes = b"") -> None:
         close = self.must_close or not request.keep_alive or request.wants_upgrade
-        shown = diagnostics if (self.loopback and self.settings.dev_errors) else ""
+        # Behind a trusted proxy on this host the peer is loopback for everyone: judge the client it vouches for.
+        loopback = self.loopback if request.client_ip == self.client_ip else is_loopback(request.client_ip)
+        shown = diagnostics if (loopback and self.settings.dev_errors) else ""
         extra = extra_headers + (b"Retry-After: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b"")
         self.write(error_response(status, request.request_id or self.server.new_request_id(),
                                             request.accept, reason, diagnostics=shown, close=close,

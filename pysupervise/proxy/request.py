@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from pysupervise.proxy.body import RequestBody
+from pysupervise.proxy.forwarded import TrustedProxies
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) are for this connection only; the proxy writes its own.
-# X-Forwarded-* and X-Request-Id are replaced by the proxy's own values.
+# X-Forwarded-* and X-Request-Id are replaced by the proxy's own values (forwarded.py decides them);
+# Forwarded and X-Real-IP never reach a worker, so no framework can be led to believe a client's word.
 _SPECIAL = {
     b"host": "host",
     b"connection": "connection",
@@ -20,8 +22,10 @@ _SPECIAL = {
     b"upgrade": "upgrade",
     b"expect": "expect",
     b"x-forwarded-for": "xff",
-    b"x-forwarded-proto": "drop",
-    b"x-forwarded-host": "drop",
+    b"x-forwarded-proto": "xfp",
+    b"x-forwarded-host": "xfh",
+    b"forwarded": "drop",
+    b"x-real-ip": "drop",
     b"x-request-id": "request_id",
     b"accept": "accept",
     b"cookie": "cookie",
@@ -35,7 +39,7 @@ class ProxyRequest:
     """A parsed request; `headers` holds what is forwarded unchanged, in order, duplicates kept."""
 
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
-                 "xff", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
+                 "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
                  "started", "client_ip", "tunnel_prefix", "target", "declared_length", "rejection",
                  "debug_header")
 
@@ -49,6 +53,11 @@ class ProxyRequest:
         self.upgrade = b""
         self.expect = b""
         self.xff: list[bytes] = []
+        self.xfp: list[bytes] = []
+        self.xfh: list[bytes] = []
+        # What the proxy vouches for (forwarded.py): the peer's word, or trusted proxies' in front of it.
+        self.scheme = b"http"
+        self.forwarded_host = b""
         self.request_id = b""
         self.accept = b""
         self.cookies: list[bytes] = []
@@ -82,6 +91,10 @@ class ProxyRequest:
             self.expect = value.lower()
         elif kind == "xff":
             self.xff.append(value)
+        elif kind == "xfp":
+            self.xfp.append(value)
+        elif kind == "xfh":
+            self.xfh.append(value)
         elif kind == "request_id":
             self.request_id = value
         elif kind == "length":
@@ -121,6 +134,12 @@ class ProxyRequest:
                     return value
         return None
 
+    def believe_proxies(self, trusted: TrustedProxies) -> None:
+        """The peer is a trusted proxy: the client, scheme and host are what the forwarding headers say."""
+        self.client_ip = trusted.client(self.client_ip, self.xff)
+        self.scheme = trusted.scheme(self.xfp) or self.scheme
+        self.forwarded_host = trusted.host(self.xfh) or b""
+
     def keep_request_id(self, fresh: bytes) -> bytes:
         """The client's X-Request-Id when it is sane, otherwise `fresh`."""
         if not self.request_id or not _SANE_REQUEST_ID.match(self.request_id):
@@ -136,14 +155,11 @@ class ProxyRequest:
             if named_hop_headers and name.lower() in named_hop_headers:
                 continue
             parts += (name, b": ", value, b"\r\n")
-        client = self.client_ip.encode()
-        if self.xff:
-            parts += (b"X-Forwarded-For: ", b", ".join(self.xff), b", ", client, b"\r\n")
-        else:
-            parts += (b"X-Forwarded-For: ", client, b"\r\n")
-        parts.append(b"X-Forwarded-Proto: http\r\n")
-        if self.host:
-            parts += (b"X-Forwarded-Host: ", self.host, b"\r\n")
+        # One address, the proxy's decision: workers trust this header because only the proxy reaches them.
+        parts += (b"X-Forwarded-For: ", self.client_ip.encode(), b"\r\nX-Forwarded-Proto: ", self.scheme, b"\r\n")
+        host = self.forwarded_host or self.host
+        if host:
+            parts += (b"X-Forwarded-Host: ", host, b"\r\n")
         parts += (b"X-Request-Id: ", self.request_id, b"\r\n")
         if self.is_websocket:
             parts.append(b"Connection: Upgrade\r\nUpgrade: " + self.upgrade + b"\r\n")

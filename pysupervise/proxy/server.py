@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.client import ClientConnection
+from pysupervise.proxy.forwarded import TrustedProxies
 from pysupervise.proxy.routing import RouteTable
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class ProxyServer:
 
     def __init__(self, settings: "ProxySettings", spill_dir: str) -> None:
         self.settings = settings
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.spill_dir = spill_dir
         self.loop = asyncio.get_running_loop()
         self.routes: RouteTable[AppBackend] = RouteTable()
@@ -169,7 +171,7 @@ class ProxyServer:
         backend.durations.observe(seconds)
         log = backend.access_log
         if log is not None:
-            log.record(conn.client_ip, request.method, request.url, exchange.status, exchange.bytes_out,
+            log.record(request.client_ip, request.method, request.url, exchange.status, exchange.bytes_out,
                        seconds, exchange.last_endpoint_label, request.request_id)
 
     # -- stopping -----------------------------------------------------------------------------

@@ -165,7 +165,11 @@ class Master:
     async def _start_admin(self) -> None:
         settings = self.config.admin
         view = MasterView(self.hosts, self.paths, self._site_facts)
-        app = create_admin_app(view, settings, token_from_env(settings.token_env))
+        token = token_from_env(settings.token_env)
+        if settings.token_env:
+            # Workers, `command` apps and the debug adapter inherit the master's environment: the token stays here.
+            os.environ.pop(settings.token_env, None)
+        app = create_admin_app(view, settings, token, self.config.supervisor.listen.host)
         install_debugger(app, MasterDebugControl(self.hosts, settings), settings)
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()

@@ -5,11 +5,30 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
+from typing import Any, Awaitable, Callable
 
 from pysupervise.worker.detect import AppLoadError, LoadedApp
 
 # The proxy decides when pooled connections close (DESIGN §1); workers keep them as long as it likes.
 KEEPALIVE_SECONDS = 24 * 3600
+
+
+def client_from_proxy() -> Callable[..., Awaitable[Any]]:
+    """aiohttp middleware: `request.remote` and `.scheme` are what the proxy vouches for (uvicorn's proxy_headers)."""
+    from aiohttp import web
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]) -> Any:
+        changes = {}
+        remote = request.headers.get("X-Forwarded-For", "")
+        if remote:
+            changes["remote"] = remote.strip()
+        proto = request.headers.get("X-Forwarded-Proto", "")
+        if proto in ("http", "https"):
+            changes["scheme"] = proto
+        return await handler(request.clone(**changes) if changes else request)
+
+    return middleware
 
 
 async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: float) -> None:
@@ -22,6 +41,7 @@ async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: f
             app = await app
         if not isinstance(app, web.Application):
             raise AppLoadError(f"the factory returned {type(app).__name__}, not an aiohttp.web.Application")
+    app.middlewares.insert(0, client_from_proxy())
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS,
                            shutdown_timeout=graceful_timeout)
     await runner.setup()
@@ -44,6 +64,7 @@ def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float) 
         loaded.target, uds=socket_path, interface="asgi3" if loaded.interface == "asgi" else "wsgi",
         loop="uvloop", http="httptools", lifespan="auto" if loaded.interface == "asgi" else "off",
         access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS, timeout_graceful_shutdown=int(graceful_timeout),
-        # Only the proxy can reach the socket, so its X-Forwarded-For is the truth about the client.
+        # Only the proxy can reach the socket, and it sends one X-Forwarded-For, its own decision about the
+        # client (never the client's list): so "*" trusts exactly that one value, as the aiohttp path does.
         proxy_headers=True, forwarded_allow_ips="*", backlog=1024, log_level="info")
     uvicorn.Server(config).run()

@@ -194,7 +194,7 @@ def test_the_admin_server_answers_on_a_unix_socket_and_removes_it(site):
         with socket.socket(socket.AF_UNIX) as client:
             client.settimeout(10)
             client.connect(str(socket_path))
-            client.sendall(b"GET /web/logs HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n"
+            client.sendall(b"GET /web/logs HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 127.0.0.1\r\n"
                            b"X-Request-Id: via-unix\r\nConnection: close\r\n\r\n")
             data = b""
             while chunk := client.recv(65536):

@@ -21,7 +21,7 @@ async def app(scope, receive, send):
             break
     payload = json.dumps({"interface": "asgi", "pid": os.getpid(), "path": scope["path"],
                           "method": scope["method"], "body": body.decode(),
-                          "client": scope.get("client")}).encode()
+                          "client": scope.get("client"), "scheme": scope.get("scheme")}).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": payload})

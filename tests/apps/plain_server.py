@@ -11,7 +11,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         payload = json.dumps({"interface": "command", "pid": os.getpid(), "path": self.path,
-                              "argv_marker": os.environ.get("MARKER")}).encode()
+                              "argv_marker": os.environ.get("MARKER"),
+                              "forwarded_for": self.headers.get_all("X-Forwarded-For"),
+                              "forwarded_proto": self.headers.get_all("X-Forwarded-Proto"),
+                              "environ_token": os.environ.get("PYSUPERVISE_ADMIN_TOKEN")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

@@ -37,6 +37,11 @@ async def whoami(request: web.Request) -> web.Response:
                               "cwd": os.getcwd(), "path": request.path_qs})
 
 
+async def client(request: web.Request) -> web.Response:
+    """Who aiohttp says the client is (the worker runtime sets these from the proxy's decision)."""
+    return web.json_response({"remote": request.remote, "scheme": request.scheme, "secure": request.secure})
+
+
 async def count(request: web.Request) -> web.Response:
     counter: Counter = request.app["counter"]
     counter.value += 1
@@ -191,6 +196,7 @@ def create_app() -> web.Application:
         ("GET", "/crash", crash), ("POST", "/crash", crash), ("GET", "/say", say), ("GET", "/flood", flood),
         ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
         ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
+        ("GET", "/client", client),
     ]:
         if method == "GET":
             app.router.add_get(PREFIX + path, handler)  # with HEAD

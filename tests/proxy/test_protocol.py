@@ -133,9 +133,11 @@ def headers_seen_by_worker(conn, extra: str, path: str = "/headers") -> list[lis
     return json.loads(body)["headers"]
 
 
-def test_x_forwarded_for_appends_the_client_in_one_header(conn):
-    headers = headers_seen_by_worker(conn, "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n")
-    assert [v for k, v in headers if k == "X-Forwarded-For"] == ["10.0.0.1, 10.0.0.2, 127.0.0.1"]
+def test_x_forwarded_for_is_the_proxys_decision_not_the_clients_list(conn):
+    headers = headers_seen_by_worker(conn, "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n"
+                                           "Forwarded: for=10.0.0.3\r\nX-Real-IP: 10.0.0.4\r\n")
+    assert [v for k, v in headers if k == "X-Forwarded-For"] == ["127.0.0.1"]
+    assert not [k for k, v in headers if k.lower() in ("forwarded", "x-real-ip")]
 
 
 def test_forwarded_proto_and_host_are_the_proxys_own(conn):

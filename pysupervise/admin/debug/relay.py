@@ -16,11 +16,12 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 def same_origin(request: web.Request) -> bool:
-    """The browser's Origin is this page's own: the scheme the proxy saw and the Host the client asked for.
-    Browsers always send Origin on WebSocket upgrades and POSTs, so a missing one is refused as well."""
+    """The browser's Origin is this page's own: the scheme and host the proxy decided (behind a trusted HTTPS
+    balancer, its X-Forwarded-Proto/-Host). Browsers always send Origin on WebSocket upgrades and POSTs, so a
+    missing one is refused as well. (The access middleware has already refused hosts that are not the site's.)"""
     origin = request.headers.get("Origin", "")
     scheme = "https" if request.headers.get("X-Forwarded-Proto") == "https" else "http"
-    host = request.headers.get("Host", "")
+    host = request.headers.get("X-Forwarded-Host") or request.headers.get("Host", "")
     return bool(origin) and bool(host) and origin == f"{scheme}://{host}"
 
 

@@ -1,0 +1,131 @@
+"""Clients must not choose the address apps see: `[proxy] trusted_proxies` (nginx real_ip, uvicorn forwarded_allow_ips).
+
+The test client connects from 127.0.0.3 ("a stranger") or from 127.0.0.1 (configured as a trusted balancer in
+front of pysupervise) and sends the forged headers itself; every interface, the access log and the admin pages
+must agree on who the client is.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import sys
+
+import pytest
+
+from tests.support.poll import wait_until
+
+APPS = f"""
+[apps.web]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "/web"
+workers = 1
+env = {{ PREFIX = "/web" }}
+
+[apps.asgi]
+app = "asgi_app:app"
+dir = "{{apps}}"
+route = "/asgi"
+workers = 1
+
+[apps.wsgi]
+app = "wsgi_app:app"
+dir = "{{apps}}"
+route = "/wsgi"
+workers = 1
+
+[apps.plain]
+command = ["{sys.executable}", "plain_server.py"]
+dir = "{{apps}}"
+route = "/plain"
+workers = 1
+"""
+FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
+          "Forwarded": "for=6.6.6.6;proto=https", "X-Real-IP": "6.6.6.6"}
+
+
+def from_address(site, source: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection(site.host, site.port, timeout=10)
+    conn.sock = socket.create_connection((site.host, site.port), timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def seen_by_every_interface(site, source: str, headers: dict) -> dict[str, tuple]:
+    """(client address, scheme) as each kind of app sees it."""
+    web = json.loads(from_address(site, source, "/web/client", headers)[2])
+    asgi = json.loads(from_address(site, source, "/asgi/x", headers)[2])
+    wsgi = json.loads(from_address(site, source, "/wsgi/x", headers)[2])
+    plain = json.loads(from_address(site, source, "/plain/x", headers)[2])
+    return {"aiohttp": (web["remote"], web["scheme"]), "asgi": (asgi["client"][0], asgi["scheme"]),
+            "wsgi": (wsgi["remote_addr"], wsgi["scheme"]),
+            "command": (",".join(plain["forwarded_for"]), ",".join(plain["forwarded_proto"]))}
+
+
+def access_log_clients(site) -> list[str]:
+    path = site.log_dir / "web" / "access.log"
+    return [line.split()[1] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_by_default_a_clients_forwarding_headers_change_nothing(make_site):
+    site = make_site(APPS)
+    seen = seen_by_every_interface(site, "127.0.0.3", FORGED)
+    assert seen == {kind: ("127.0.0.3", "http") for kind in ("aiohttp", "asgi", "wsgi", "command")}
+    wait_until(lambda: access_log_clients(site) == ["127.0.0.3"], 10, "the access log line")
+
+
+def test_behind_a_trusted_balancer_every_interface_sees_the_client_it_names(make_site):
+    site = make_site(APPS + '\n[proxy]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n')
+    # The balancer (127.0.0.1) passes on a chain: a spoofed entry, the client, and an inner trusted hop.
+    chain = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.1.2.3", "X-Forwarded-Proto": "https"}
+    seen = seen_by_every_interface(site, "127.0.0.1", chain)
+    assert seen == {kind: ("203.0.113.7", "https") for kind in ("aiohttp", "asgi", "wsgi", "command")}
+    # A client that is not the balancer is not believed, whatever it sends.
+    seen = seen_by_every_interface(site, "127.0.0.3", chain)
+    assert seen == {kind: ("127.0.0.3", "http") for kind in ("aiohttp", "asgi", "wsgi", "command")}
+    wait_until(lambda: access_log_clients(site) == ["203.0.113.7", "127.0.0.3"], 10, "both access log lines")
+
+
+def test_the_balancers_host_reaches_the_worker_and_garbage_is_not_believed(make_site):
+    site = make_site(APPS + '\n[proxy]\ntrusted_proxies = ["127.0.0.1"]\n')
+    status, _headers, body = from_address(site, "127.0.0.1", "/web/headers", {
+        "X-Forwarded-For": "not-an-address", "X-Forwarded-Host": "shop.example:443", "X-Forwarded-Proto": "gopher"})
+    assert status == 200
+    forwarded = {name: value for name, value in json.loads(body)["headers"] if name.startswith("X-Forwarded")}
+    assert forwarded == {"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http",
+                         "X-Forwarded-Host": "shop.example:443"}
+
+
+def test_admin_pages_judge_the_client_the_balancer_names(make_site):
+    site = make_site(APPS + '\n[proxy]\ntrusted_proxies = ["127.0.0.1"]\n')
+    assert from_address(site, "127.0.0.1", "/web/logs")[0] == 200  # the balancer's own request: loopback
+    assert from_address(site, "127.0.0.1", "/web/logs", {"X-Forwarded-For": "203.0.113.7"})[0] == 404
+    assert from_address(site, "127.0.0.3", "/web/logs", {"X-Forwarded-For": "127.0.0.1"})[0] == 200  # loopback
+    stranger = make_site(APPS + '\n[admin]\nallow = ["127.0.0.1"]\n')
+    assert from_address(stranger, "127.0.0.3", "/web/logs", {"X-Forwarded-For": "127.0.0.1"})[0] == 404
+
+
+@pytest.mark.parametrize("trusted, secure", [(True, True), (False, False)])
+def test_the_admin_cookie_is_secure_only_behind_a_trusted_https_balancer(make_site, trusted, secure):
+    config = APPS + ('\n[proxy]\ntrusted_proxies = ["127.0.0.1"]\n' if trusted else "")
+    site = make_site(config, env={"PYSUPERVISE_ADMIN_TOKEN": "t0ken"})
+    status, headers, _body = from_address(site, "127.0.0.1", "/web/logs?token=t0ken",
+                                          {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"})
+    assert status == 303
+    assert ("Secure" in headers["Set-Cookie"]) is secure
+
+
+def test_dev_error_pages_follow_the_client_not_the_loopback_balancer(make_site):
+    site = make_site(APPS + '\n[proxy]\ntrusted_proxies = ["127.0.0.1"]\n')
+    status, _headers, body = from_address(site, "127.0.0.1", "/web/crash", {"Accept": "application/json"})
+    assert status == 502 and "about to crash" in json.loads(body)["worker_stderr"]  # the balancer's own: loopback
+    site.wait_for(lambda: site.get("/web/whoami").status == 200, 20, "the crashed worker to be replaced")
+    status, _headers, body = from_address(site, "127.0.0.1", "/web/crash", {"X-Forwarded-For": "203.0.113.7",
+                                                                           "Accept": "application/json"})
+    assert status == 502 and "worker_stderr" not in json.loads(body)
