@@ -11,10 +11,10 @@ from typing import Any, Callable, Coroutine
 
 from pysupervise.config import AppConfig, LogSettings
 from pysupervise.debugger.debug_worker import DebugUnavailable, DebugWorker
+from pysupervise.logs.access_log import AccessLog
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import AppBackend, Route, StaticSite
-from pysupervise.proxy.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff
 from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
