@@ -64,7 +64,8 @@ class TaskErrors:
         kind = (task, type(exc), getattr(exc, "errno", None))
         # A traceback helps with a bug; for an OSError (a full disk) the message says it all.
         trace = None if isinstance(exc, OSError) else exc
-        self.log.log(kind, f"pysupervise: {task} {what}: {exc!r}", exc_info=trace)
+        problem = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        self.log.log(kind, f"pysupervise: {task}: {what}: {problem}", exc_info=trace)
 
     def watch(self, task: asyncio.Task, name: str) -> None:
         """Report a one-off background task that ends with an exception (instead of losing it at GC)."""

@@ -57,7 +57,7 @@ def test_a_failing_periodic_task_keeps_running_and_counts_its_errors(caplog):
         calls = asyncio.run(scenario())
     assert errors.snapshot()["sweeper"] >= 5 and errors.counts["sweeper"] == calls
     logged = [r.getMessage() for r in caplog.records]
-    assert len(logged) == 1 and "sweeper failed" in logged[0] and "No space left on device" in logged[0]
+    assert len(logged) == 1 and "sweeper: failed" in logged[0] and "No space left on device" in logged[0]
 
 
 def test_tasks_show_with_zero_errors_from_their_start_and_one_off_tasks_are_watched():
