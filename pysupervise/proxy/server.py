@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.backend import AppBackend
+from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.routing import RouteTable
 
@@ -35,7 +36,7 @@ class ProxyServer:
     def __init__(self, settings: "ProxySettings", spill_dir: str, task_errors: TaskErrors | None = None) -> None:
         self.settings = settings
         self.task_errors = task_errors or TaskErrors()
-        self.spill_dir = spill_dir
+        self.spill_dir = SpillFolder(spill_dir, self.task_errors)
         self.loop = asyncio.get_running_loop()
         self.routes: RouteTable[AppBackend] = RouteTable()
         self.connections: set[ClientConnection] = set()
