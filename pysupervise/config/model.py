@@ -68,7 +68,8 @@ class ProxySettings:
     keepalive_timeout: float = setting(v.seconds, 75, "Idle client keep-alive connections are closed after this.")
     upstream_idle_timeout: float = setting(v.seconds, 4, "Idle pooled worker connections are closed after this "
                                            "(below common 5 s server keep-alives, so a worker never closes one first).")
-    max_connections: int = setting(v.positive_int, 4096, "Client connections beyond this wait in the kernel backlog.")
+    max_connections: int = setting(v.positive_int, 4096, "At this many client connections the oldest idle one is "
+                                   "closed to admit a new client; if all are busy, new ones wait in the backlog.")
     dev_errors: bool = setting(v.boolean, True,
                                "Error pages for loopback clients show the worker's last stderr lines.")
 
