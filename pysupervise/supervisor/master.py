@@ -172,7 +172,7 @@ class Master:
         settings = self.config.admin
         view = MasterView(self.hosts, self.paths, self._site_facts)
         app = create_admin_app(view, settings, token_from_env(settings.token_env), self.task_errors)
-        install_debugger(app, MasterDebugControl(self.hosts, settings), settings)
+        install_debugger(app, MasterDebugControl(self.hosts, settings, self.task_errors), settings)
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()
         # Each open live tail holds a slot for as long as it is open.
