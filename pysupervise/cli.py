@@ -128,7 +128,7 @@ def start_detached(config: Config, listen: str | None) -> int:
             return EXIT_FAILURE
 
     log = SitePaths(config.supervisor.run_dir, config.supervisor.log_dir).master_log
-    return run_detached(log, run_master, lambda line: print(line, flush=True))
+    return run_detached(log, run_master, lambda line: print(line, flush=True), config.logs.max_file_size)
 
 
 def systemd_unit(config: Config, config_arg: str) -> str:

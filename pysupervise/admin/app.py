@@ -13,6 +13,7 @@ from pysupervise.admin.tail import TailHub
 from pysupervise.admin.urls import AdminUrls
 from pysupervise.admin.view import SiteView
 from pysupervise.config import AdminSettings
+from pysupervise.periodic import TaskErrors
 
 ACCESS_KEY = web.AppKey("pysupervise_admin_access", AdminAccess)
 URLS_KEY = web.AppKey("pysupervise_admin_urls", AdminUrls)
@@ -20,10 +21,11 @@ TAILS_KEY = web.AppKey("pysupervise_admin_tails", TailHub)
 
 
 def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None,
-                     listen_host: str = "") -> web.Application:
+                     listen_host: str = "", errors: TaskErrors | None = None) -> web.Application:
     """Every route of the returned app, including ones added to it later (status, debug), sits behind the
     access check; `token` is the value of the environment variable named by settings.token_env, if any;
-    the admin pages answer to `listen_host` and settings.hosts besides localhost and IP literals."""
+    the admin pages answer to `listen_host` and settings.hosts besides localhost and IP literals; `errors`
+    counts and logs what goes wrong in the live pages' loops (the master's TaskErrors)."""
     access = AdminAccess(settings.allow, token, (*settings.hosts, *([listen_host] if listen_host else [])))
     urls = AdminUrls(settings)
     hub = TailHub()
@@ -35,7 +37,7 @@ def create_admin_app(site: SiteView, settings: AdminSettings, token: str | None,
     app.on_shutdown.append(hub.close)
 
     pages = LogPages(site, urls, hub)
-    status = StatusPages(site, urls, hub)
+    status = StatusPages(site, urls, hub, errors=errors)
     metrics = MetricsPage(site)
     patterns = urls.patterns()
     added: set[str] = set()

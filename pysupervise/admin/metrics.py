@@ -60,8 +60,9 @@ class Family:
         return "\n".join(lines) + "\n"
 
 
-def render_metrics(statuses: Iterable[Mapping[str, Any]]) -> str:
-    """The exposition of every app: counters as totals since the master started (they survive reloads)."""
+def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any] | None = None) -> str:
+    """The exposition of every app, and of the master's own background tasks (`site`: site_status() facts):
+    counters as totals since the master started (they survive reloads)."""
     families = {name: Family(PREFIX + name, kind, text) for name, kind, text in (
         ("requests_total", "counter", "Responses sent for the app, by HTTP status code."),
         ("request_duration_seconds", "histogram", "Time from a request's arrival at the proxy to the end of its "
@@ -80,9 +81,18 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]]) -> str:
         ("app_generation", "gauge", "The generation that serves the app's traffic (absent while it has none)."),
         ("app_failed", "gauge", "1 while the app is marked failed (crash loop, or no generation would start)."),
         ("worker_resident_memory_bytes", "gauge", "Resident memory of each worker process."),
+        ("access_log_dropped_lines_total", "counter", "Access log lines dropped because the file could not be "
+                                                      "written (a full disk)."),
+        ("log_dropped_bytes_total", "counter", "Worker output bytes dropped because the log file could not be "
+                                               "written (a full disk)."),
+        ("background_errors_total", "counter", "Errors of the master's background tasks (deadline sweeper, "
+                                               "health monitor, file watcher, log writers, ...), by task; each "
+                                               "task carries on after an error."),
     )}
     for status in statuses:
         _add_app(families, status)
+    for task, count in ((site or {}).get("task_errors") or {}).items():
+        families["background_errors_total"].add({"task": task}, count)
     return "".join(family.render() for family in families.values())
 
 
@@ -116,6 +126,8 @@ def _add_app(families: dict[str, Family], status: Mapping[str, Any]) -> None:
     for worker in workers:
         labels = {**app, "generation": worker.get("generation"), "slot": worker.get("slot"), "pid": worker.get("pid")}
         families["worker_resident_memory_bytes"].add(labels, worker.get("rss"))
+    families["access_log_dropped_lines_total"].add(app, status.get("access_log_dropped"))
+    families["log_dropped_bytes_total"].add(app, status.get("log_dropped_bytes"))
 
 
 def _add_histogram(family: Family, app: Mapping[str, str], status: Mapping[str, Any]) -> None:
@@ -141,10 +153,6 @@ class MetricsPage:
         self.site = site
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        statuses = []
-        for app in self.site.app_names():
-            try:
-                statuses.append(self.site.app_status(app))
-            except KeyError:
-                continue  # removed by a config reload between the two calls
-        return web.Response(body=render_metrics(statuses).encode(), headers={"Content-Type": CONTENT_TYPE})
+        site = self.site.site_status()
+        return web.Response(body=render_metrics(site.get("apps") or [], site).encode(),
+                            headers={"Content-Type": CONTENT_TYPE})

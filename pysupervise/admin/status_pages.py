@@ -17,6 +17,7 @@ from pysupervise.admin.status import Rate
 from pysupervise.admin.tail import HEARTBEAT_SECONDS, TailHub
 from pysupervise.admin.urls import AdminUrls
 from pysupervise.admin.view import SiteView
+from pysupervise.periodic import TaskErrors
 
 # How often an open status page gets a fresh snapshot (each one reads every worker's RSS and CPU).
 PERIOD_SECONDS = 1.0
@@ -64,11 +65,13 @@ class RequestRates:
 class StatusPages:
     """Handlers over one SiteView, behind the access middleware like every admin page."""
 
-    def __init__(self, site: SiteView, urls: AdminUrls, hub: TailHub, rates: RequestRates | None = None) -> None:
+    def __init__(self, site: SiteView, urls: AdminUrls, hub: TailHub, rates: RequestRates | None = None,
+                 errors: TaskErrors | None = None) -> None:
         self.site = site
         self.urls = urls
         self.hub = hub
         self.rates = rates or RequestRates()
+        self.errors = errors or TaskErrors()
 
     def snapshot(self, app: str) -> tuple[dict[str, Any], Rate | None] | None:
         """The app's status and its request rate; None when no such app is configured (any more)."""
@@ -118,10 +121,15 @@ class StatusPages:
         try:
             await response.write(b"retry: 2000\n\n")
             while not self.hub.closing:
-                found = self.snapshot(app)
+                try:
+                    found = self.snapshot(app)
+                    payload = json.dumps({"html": status_html.live_parts(*found)}) if found is not None else ""
+                except Exception as exc:  # one bad snapshot: the page keeps its last one and tries again
+                    self.errors.report("status-page", exc)
+                    await self.hub.pause(PERIOD_SECONDS)
+                    continue
                 if found is None:
                     break  # the app was removed from the config: the page's reconnect gets the 404
-                payload = json.dumps({"html": status_html.live_parts(*found)})
                 # Uptime changes every second, so this sends nearly every time; an idle app sends less.
                 if payload != last_payload or loop.time() - sent_at >= HEARTBEAT_SECONDS:
                     await response.write(f"data: {payload}\n\n".encode())

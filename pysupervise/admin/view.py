@@ -30,3 +30,7 @@ class SiteView(Protocol):
     def app_status(self, app: str) -> dict[str, Any]:
         """pysupervise.supervisor.status.app_status() of the app."""
         ...
+
+    def site_status(self) -> dict[str, Any]:
+        """Master-wide facts (url, pid, task_errors, ...) and `apps`: every app's app_status(), as `status --json`."""
+        ...

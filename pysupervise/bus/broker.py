@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, cast
 
+from pysupervise.periodic import PeriodicTask, TaskErrors
+
 from .cache_store import CacheStore
 from .protocol import PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, Op, ProtocolError, decode_float, decode_int, encode_frame, encode_int
 from .topics import Subscription, TopicStore
@@ -153,7 +155,8 @@ class EmbeddedBroker:
     it) but not a restart of the master.
     """
 
-    def __init__(self, socket_path: Path, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
+    def __init__(self, socket_path: Path, max_waiting: int = DEFAULT_MAX_WAITING,
+                 errors: TaskErrors | None = None) -> None:
         self.socket_path = Path(socket_path)
         self.topics = TopicStore(max_waiting)
         self.cache = CacheStore()
@@ -177,7 +180,7 @@ class EmbeddedBroker:
             Op.CACHE_INCR: self._cache_incr,
         }
         self._server: asyncio.AbstractServer | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = PeriodicTask("bus-cache-sweeper", SWEEP_INTERVAL, self.cache.sweep, errors or TaskErrors())
 
     @property
     def url(self) -> str:
@@ -192,7 +195,7 @@ class EmbeddedBroker:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(lambda: BrokerConnection(self), path=str(self.socket_path))
         os.chmod(self.socket_path, 0o600)  # workers run as the master's user; nobody else needs it
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="pysupervise-bus-cache-sweeper")
+        self._sweeper.start()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -203,13 +206,7 @@ class EmbeddedBroker:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            try:
-                await self._sweeper
-            except asyncio.CancelledError:
-                pass
-            self._sweeper = None
+        self._sweeper.stop()
         self.topics.close()
         self.cache.clear()
         self.channels.clear()
@@ -244,11 +241,6 @@ class EmbeddedBroker:
             subscribers.discard(subscriber)
             if not subscribers:
                 del self.channels[channel]
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            self.cache.sweep()
 
     # -- request handlers: each answers synchronously, except a receive that must wait --
 

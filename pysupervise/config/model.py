@@ -75,7 +75,8 @@ class ProxySettings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
         v.networks, [], "Proxies (addresses, CIDR blocks) whose X-Forwarded-For/-Proto/-Host are believed; the "
         "client is the first address from the right that is not one of them.")
-    max_connections: int = setting(v.positive_int, 4096, "Client connections beyond this wait in the kernel backlog.")
+    max_connections: int = setting(v.positive_int, 4096, "At this many client connections the oldest idle one is "
+                                   "closed to admit a new client; if all are busy, new ones wait in the backlog.")
     dev_errors: bool = setting(v.boolean, True,
                                "Error pages for loopback clients show the worker's last stderr lines.")
 

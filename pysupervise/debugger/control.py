@@ -12,6 +12,7 @@ from pysupervise.debugger.debug_worker import DebugUnavailable
 from pysupervise.debugger.gate import PageLink, QuietLink
 from pysupervise.debugger.session import DebugSession
 from pysupervise.debugger.worker_control import ControlUnavailable
+from pysupervise.periodic import TaskErrors
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
@@ -25,9 +26,10 @@ _STACK_SECONDS = 5.0
 class MasterDebugControl:
     """One per master. Reads the live `hosts` mapping (apps come and go with config reloads)."""
 
-    def __init__(self, hosts: dict[str, "AppHost"], settings: AdminSettings) -> None:
+    def __init__(self, hosts: dict[str, "AppHost"], settings: AdminSettings, errors: TaskErrors | None = None) -> None:
         self._hosts = hosts
         self._settings = settings
+        self._errors = errors or TaskErrors()
         self._sessions: dict[str, DebugSession] = {}
         # Breakpoints outlive a session (a page reload starts a new one) until ?kill.
         self._breakpoints: dict[str, dict[str, dict[str, Any]]] = {}
@@ -153,7 +155,7 @@ class MasterDebugControl:
             session = self._sessions.get(app)
             if session is None:
                 session = DebugSession(host, self._breakpoints.setdefault(app, {}), self.idle_timeout,
-                                       self._finish)
+                                       self._finish, self._errors)
                 self._sessions[app] = session
                 session.begin()
             link = PageLink(session, deliver)
@@ -261,6 +263,7 @@ class MasterDebugControl:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._errors.watch(task, "debugger")
         return task
 
 

@@ -16,6 +16,7 @@ from pysupervise.debugger.adapter import AdapterGone, DapAdapter
 from pysupervise.debugger.contract import STATE_EVENT, Deliver
 from pysupervise.debugger.debug_worker import DebugUnavailable
 from pysupervise.debugger.worker_control import ControlUnavailable
+from pysupervise.periodic import TaskErrors
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
@@ -41,8 +42,9 @@ class DebugSession:
     """States: starting → attaching → attached (⇄ attaching after a restart; waiting while no worker) → ended."""
 
     def __init__(self, host: "AppHost", breakpoints: dict[str, dict[str, Any]], idle_timeout: float,
-                 finish: Callable[["DebugSession", str], None]) -> None:
+                 finish: Callable[["DebugSession", str], None], errors: TaskErrors | None = None) -> None:
         self.host = host
+        self._errors = errors or TaskErrors()
         self.breakpoints = breakpoints  # source path → the page's last setBreakpoints arguments for it
         self.idle_timeout = idle_timeout
         self._finish = finish
@@ -270,6 +272,7 @@ class DebugSession:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._errors.watch(task, "debugger")
         return task
 
 

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pysupervise.config import LogSettings
+from pysupervise.periodic import TaskErrors
 
 STREAMS = ("stdout", "stderr")
+# The name under which errors of writing worker output are counted (metrics) and logged.
+CAPTURE_TASK = "log-capture"
 
 # `<slot>-<pid>-<stream>-<unix_ts>.log` is a worker stream's first file; its continuations after a
 # rollover are `<slot>-<pid>-<stream>-<unix_ts>.<n>.log`, where <unix_ts> is when that file was
@@ -85,9 +88,13 @@ class AppLogs:
     owns it.
     """
 
-    def __init__(self, directory: Path, settings: LogSettings) -> None:
+    def __init__(self, directory: Path, settings: LogSettings, errors: TaskErrors | None = None) -> None:
         self.directory = directory
         self.settings = settings
+        # Worker output that could not be written (a full disk): counted here, reported to `errors`.
+        self.errors = errors or TaskErrors()
+        self.errors.register(CAPTURE_TASK)
+        self.dropped_bytes = 0
         directory.mkdir(parents=True, exist_ok=True)
         # name → LogFile with its size at scan time; sizes of files written since live in _sizes.
         self._files: dict[str, LogFile] = {}
@@ -211,7 +218,12 @@ class AppLogs:
 
 
 class StreamWriter:
-    """One worker stream (stdout or stderr) written into its current file; rolls over by size."""
+    """One worker stream (stdout or stderr) written into its current file; rolls over by size.
+
+    Never raises on a full disk: the master must keep reading the worker's pipe (the worker would block
+    on its next print otherwise), so what cannot be written is counted as dropped, and a file that
+    cannot be created is tried again on the next write.
+    """
 
     def __init__(self, logs: AppLogs, slot: int, pid: int, stream: str) -> None:
         self.slot = slot
@@ -220,16 +232,23 @@ class StreamWriter:
         self.dropped_bytes = 0
         self._logs = logs
         self._size = 0
-        self._fd, self.path, self._sequence = logs._create(self, slot, pid, stream, 0)
+        self._closed = False
+        self._fd = -1
+        self._sequence = -1
+        self.path = logs.directory / worker_file_name(slot, pid, stream, int(time.time()))
+        self._next_file()
 
     def write(self, data: bytes) -> None:
         """Append `data` byte for byte. A file never passes max_file_size: what does not fit goes to the next
         file, and a write larger than a whole file is cut (at its last newline that fits, if there is one)."""
-        if self._fd < 0:
+        if self._closed:
             raise ValueError(f"write to a closed log stream: {self.path}")
         limit = max(self._logs.settings.max_file_size, 1)
         view = memoryview(data)
         while view:
+            if self._fd < 0 and not self._next_file():
+                self._dropped(len(view))
+                return
             room = limit - self._size
             if len(view) <= room:
                 piece = view
@@ -239,44 +258,62 @@ class StreamWriter:
             else:
                 cut = bytes(view[:room]).rfind(b"\n") + 1
                 piece = view[:cut or room]
-            self._write_all(piece)
+            if not self._write_all(piece):
+                return
             view = view[len(piece):]
 
     def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_file()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _write_all(self, piece: memoryview) -> bool:
+        while piece:
+            try:
+                written = os.write(self._fd, piece)
+            except OSError as exc:
+                self._logs.errors.report(CAPTURE_TASK, exc, f"cannot write {self.path}; worker output is dropped")
+                self._dropped(len(piece))
+                return False
+            piece = piece[written:]
+            self._size += written
+            # May purge, and may even move this writer to a new file (restart_file), hence path looked up here.
+            self._logs._grew(self.path.name, written)
+        return True
+
+    def _dropped(self, count: int) -> None:
+        self.dropped_bytes += count
+        self._logs.dropped_bytes += count
+
+    def _close_file(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
             self._logs._released(self.path.name)
 
-    @property
-    def closed(self) -> bool:
-        return self._fd < 0
-
-    def _write_all(self, piece: memoryview) -> None:
-        while piece:
-            try:
-                written = os.write(self._fd, piece)
-            except OSError:
-                # A full disk must not stop the master from reading the worker's pipe (the worker would
-                # block on its next print); the bytes are counted as lost instead.
-                self.dropped_bytes += len(piece)
-                return
-            piece = piece[written:]
-            self._size += written
-            # May purge, and may even move this writer to a new file (restart_file), hence path looked up here.
-            self._logs._grew(self.path.name, written)
+    def _next_file(self) -> bool:
+        """Continue in a new file; False (and no file) when none can be created now (a full disk)."""
+        self._size = 0
+        try:
+            self._fd, self.path, self._sequence = self._logs._create(self, self.slot, self.pid, self.stream,
+                                                                      self._sequence + 1)
+        except OSError as exc:
+            self._fd = -1
+            self._logs.errors.report(CAPTURE_TASK, exc, f"cannot create a log file in {self._logs.directory}")
+            return False
+        return True
 
     def _roll(self) -> None:
-        os.close(self._fd)
-        self._logs._released(self.path.name)
-        self._size = 0
-        self._fd, self.path, self._sequence = self._logs._create(self, self.slot, self.pid, self.stream,
-                                                                  self._sequence + 1)
+        self._close_file()
+        self._next_file()
 
     def restart_file(self) -> None:
         """Called by the purge when even the file being written has to go: delete it, continue in a new one."""
         os.close(self._fd)
-        self._size = 0
+        self._fd = -1
         self._logs._remove(self.path.name)
-        self._fd, self.path, self._sequence = self._logs._create(self, self.slot, self.pid, self.stream,
-                                                                  self._sequence + 1)
+        self._next_file()

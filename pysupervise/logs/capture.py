@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from pysupervise.periodic import TaskErrors
+
 _READ_SIZE = 64 * 1024
 
 
@@ -20,16 +22,22 @@ class LogSink(Protocol):
 class OutputCapture:
     """Reads one pipe to EOF; the pipe keeps what a crashing worker wrote, so nothing is lost."""
 
-    def __init__(self, reader: asyncio.StreamReader, log: LogSink, tail_bytes: int = 32 * 1024) -> None:
+    def __init__(self, reader: asyncio.StreamReader, log: LogSink, tail_bytes: int = 32 * 1024,
+                 errors: TaskErrors | None = None) -> None:
         self._reader = reader
         self.log = log
+        self._errors = errors or TaskErrors()
         self._tail = bytearray()
         self._tail_bytes = tail_bytes
 
     async def run(self) -> None:
         try:
             while chunk := await self._reader.read(_READ_SIZE):
-                self.log.write(chunk)
+                try:
+                    self.log.write(chunk)
+                except Exception as exc:
+                    # Keep reading whatever happens: a pipe nobody reads blocks the worker's next print.
+                    self._errors.report("log-capture", exc)
                 tail = self._tail
                 tail += chunk
                 if len(tail) > self._tail_bytes:

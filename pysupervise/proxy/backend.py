@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from pysupervise.proxy.access_log import AccessLog
 from pysupervise.proxy.dispatcher import Dispatcher
 from pysupervise.proxy.exchange import Exchange
 
@@ -18,6 +17,17 @@ if TYPE_CHECKING:
 
 # Upper bounds (seconds) of the request duration histogram, Prometheus-style (cumulative when exported).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class AccessLogSink(Protocol):
+    """Where an app's access lines go (logs.access_log.AccessLog): buffered, flushed by the sweeper, never raising."""
+
+    dropped_lines: int
+
+    def record(self, client_ip: str, method: bytes, url: bytes, status: int, body_bytes: int,
+               seconds: float, worker: str, request_id: bytes) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class DurationHistogram:
@@ -42,7 +52,7 @@ class AppBackend:
                  "debug_cookie", "worker_header")
 
     def __init__(self, name: str, *, queue_limit: int, queue_timeout: float, upstream_timeout: float,
-                 sticky: bool = False, access_log: AccessLog | None = None) -> None:
+                 sticky: bool = False, access_log: AccessLogSink | None = None) -> None:
         self.name = name
         self.sticky = sticky
         self.sticky_cookie = f"pysupervise_{name}".encode()

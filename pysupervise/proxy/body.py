@@ -2,49 +2,95 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, Iterator
+
+from pysupervise.proxy.head_checks import RequestRejected
+
+if TYPE_CHECKING:
+    from pysupervise.periodic import TaskErrors
 
 _READ_CHUNK = 1024 * 1024
+
+
+class SpillFolder:
+    """Where request bodies spill (run_dir/bodies); a body that cannot be written there is reported here."""
+
+    __slots__ = ("path", "errors", "failures")
+
+    def __init__(self, path: str, errors: "TaskErrors") -> None:
+        self.path = path
+        self.errors = errors
+        self.failures = 0
+
+    def __str__(self) -> str:
+        return self.path
+
+    def create(self) -> int:
+        """A new file for one body, unlinked at once: the space is freed when it closes, even if the master dies."""
+        fd, path = tempfile.mkstemp(prefix="body-", dir=self.path)
+        os.unlink(path)
+        return fd
+
+    def failed(self, exc: OSError) -> RequestRejected:
+        """The answer for a body that cannot be spilled: 507 when the disk is full, 503 otherwise."""
+        self.failures += 1
+        self.errors.report("request-body-spill", exc, f"cannot spill a request body to {self.path}")
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # it may fit again later: the client may retry
+            return RequestRejected(507, "the server has no room to buffer this request body right now")
+        return RequestRejected(503, "the server cannot buffer this request body right now")
 
 
 class RequestBody:
     """Collects a whole request body so a worker slot is taken only once the client has sent it all."""
 
-    __slots__ = ("size", "_memory", "_memory_max", "_spill_dir", "_file")
+    __slots__ = ("size", "_memory", "_memory_max", "_spill_dir", "_fd")
 
-    def __init__(self, memory_max: int, spill_dir: str) -> None:
+    def __init__(self, memory_max: int, spill_dir: SpillFolder) -> None:
         self.size = 0
         self._memory: list[bytes] = []
         self._memory_max = memory_max
         self._spill_dir = spill_dir
-        self._file: BinaryIO | None = None
+        self._fd = -1
 
     @property
     def spilled(self) -> bool:
-        return self._file is not None
+        return self._fd >= 0
 
     def append(self, data: bytes) -> None:
+        """Add a piece; raises RequestRejected (507/503) when it has to spill and cannot (a full disk)."""
         self.size += len(data)
-        if self._file is not None:
-            self._file.write(data)
+        if self._fd >= 0:
+            self._write(data)
             return
         self._memory.append(data)
         if self.size > self._memory_max:
             self._spill()
 
     def _spill(self) -> None:
-        # Unlinked at once: the space is freed when the file closes, even if the master dies.
-        fd, path = tempfile.mkstemp(prefix="body-", dir=self._spill_dir)
-        os.unlink(path)
-        self._file = os.fdopen(fd, "w+b")
-        self._file.writelines(self._memory)
-        self._memory = []
+        try:
+            self._fd = self._spill_dir.create()
+        except OSError as exc:
+            self.close()
+            raise self._spill_dir.failed(exc) from None
+        memory, self._memory = self._memory, []
+        for piece in memory:
+            self._write(piece)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            self.close()  # give the space back at once
+            raise self._spill_dir.failed(exc) from None
 
     def in_memory(self) -> bytes | None:
         """The whole body when it is small enough to live in memory, else None."""
-        if self._file is not None:
+        if self._fd >= 0:
             return None
         if len(self._memory) != 1:
             self._memory = [b"".join(self._memory)]
@@ -52,14 +98,14 @@ class RequestBody:
 
     def file_chunks(self) -> Iterator[bytes]:
         """The spilled body, read back from the start in chunks."""
-        assert self._file is not None
-        self._file.flush()
-        self._file.seek(0)
-        while chunk := self._file.read(_READ_CHUNK):
+        assert self._fd >= 0
+        offset = 0
+        while self._fd >= 0 and (chunk := os.pread(self._fd, _READ_CHUNK, offset)):
+            offset += len(chunk)
             yield chunk
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         self._memory = []

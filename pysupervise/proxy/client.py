@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from pysupervise.proxy.body import RequestBody
+from pysupervise.proxy.deadlines import BODY, HEADER, KEEPALIVE, LINGER, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
 from pysupervise.proxy.forwarded import is_loopback, parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange
     from pysupervise.proxy.server import ProxyServer
 
-# What the connection's single deadline currently means.
-NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER = range(6)
 # After an error answer, how long we keep reading (and discarding) before closing; see _linger.
 _LINGER_SECONDS = 2.0
 # Pipelined requests parsed ahead of the one being answered before we stop reading.
@@ -28,13 +27,13 @@ _PIPELINE_DEPTH = 32
 _EARLY_TUNNEL_BYTES = 64 * 1024
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out")
+                 "batching", "out", "is_idle")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -62,6 +61,7 @@ class ClientConnection(asyncio.Protocol):
         self.broken = False
         self.batching = 0
         self.out: list[bytes] = []
+        self.is_idle = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ class ClientConnection(asyncio.Protocol):
         trusted = self.server.trusted_proxies
         self.peer_trusted = bool(trusted) and trusted.trusts(address)
         transport.set_write_buffer_limits(high=self.settings.response_buffer_max)  # type: ignore[attr-defined]
-        self._set_deadline(HEADER, self.settings.header_timeout)
+        self._wait_idle(HEADER, self.settings.header_timeout)
         self.server.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
@@ -215,7 +215,7 @@ class ClientConnection(asyncio.Protocol):
                 self.close()
                 return
             if self.request is None:
-                self._set_deadline(KEEPALIVE, self.settings.keepalive_timeout)
+                self._wait_idle(KEEPALIVE, self.settings.keepalive_timeout)
             elif self.request.body is None:
                 self._set_deadline(HEADER, self.settings.header_timeout)
             else:
@@ -287,41 +287,6 @@ class ClientConnection(asyncio.Protocol):
             self.must_close = True
             request.rejection = (status, detail)
             self.pending.append(request)
-
-    # -- deadlines (checked by the server's sweeper, so no timer per request) ------------------
-
-    def _set_deadline(self, kind: int, seconds: float) -> None:
-        self.deadline_kind = kind
-        self.deadline = self.loop.time() + seconds
-
-    def _reading_deadline(self, kind: int, seconds: float) -> None:
-        # While a response is under way its upstream deadline rules; pipelined reads wait their turn.
-        if self.active is None:
-            self._set_deadline(kind, seconds)
-
-    def expect_response_by(self, when: float) -> None:
-        self.deadline_kind = UPSTREAM
-        self.deadline = when
-
-    def response_started(self) -> None:
-        if self.deadline_kind == UPSTREAM:
-            self.deadline_kind = NO_DEADLINE
-
-    def deadline_passed(self) -> None:
-        kind = self.deadline_kind
-        self.deadline_kind = NO_DEADLINE
-        if kind == UPSTREAM:
-            if self.active is not None:
-                self.active.upstream_timed_out()
-        elif kind in (HEADER, BODY):
-            if self.request is not None or kind == BODY:
-                self._reject(408, "the client did not send a complete request in time")
-            else:
-                self.close()
-        elif kind == KEEPALIVE and self.active is None and not self.pending:
-            self.close()
-        elif kind == LINGER:
-            self.close()
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -1,16 +1,18 @@
-"""The public listener: accepts clients up to max_connections, sweeps deadlines, and drains on stop."""
+"""The public listener: admits clients up to max_connections (closing idle ones to make room), sweeps deadlines,
+and drains on stop."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import itertools
-import logging
 import os
 import socket
 from typing import TYPE_CHECKING
 
+from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.backend import AppBackend
+from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.forwarded import TrustedProxies
 from pysupervise.proxy.routing import RouteTable
@@ -19,34 +21,42 @@ if TYPE_CHECKING:
     from pysupervise.config import ProxySettings
     from pysupervise.proxy.exchange import Exchange
 
-log = logging.getLogger("pysupervise.proxy")
-
 # How often deadlines (timeouts, queue waits, idle pooled connections) are checked.
 SWEEP_INTERVAL = 0.25
 # Most connections taken from the backlog per wake-up (libuv's own accept loop works the same way).
 _ACCEPT_BATCH = 256
+# Idle connections still sending a response are passed over when making room; at most this many per admission.
+_ROOM_CANDIDATES = 16
+# Names of the server's background tasks in errors and metrics.
+SWEEPER, ACCEPT = "proxy-sweeper", "proxy-accept"
 
 
 class ProxyServer:
     """Owns every client connection; the route table is replaced by the supervisor as apps change."""
 
-    def __init__(self, settings: "ProxySettings", spill_dir: str) -> None:
+    def __init__(self, settings: "ProxySettings", spill_dir: str, task_errors: TaskErrors | None = None) -> None:
         self.settings = settings
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
-        self.spill_dir = spill_dir
+        self.task_errors = task_errors or TaskErrors()
+        self.spill_dir = SpillFolder(spill_dir, self.task_errors)
         self.loop = asyncio.get_running_loop()
         self.routes: RouteTable[AppBackend] = RouteTable()
         self.connections: set[ClientConnection] = set()
+        # Connections waiting for a request that has not begun, oldest first (a dict keeps insertion order).
+        self.idle: dict[ClientConnection, None] = {}
+        # Idle connections closed to admit new clients at max_connections.
+        self.closed_for_room = 0
         self.port = 0
         self.default_host = b"localhost"
         self._request_prefix = os.urandom(4).hex().encode()
         self._request_counter = itertools.count(1)
         self._sockets: list[socket.socket] = []
         self._accepting: list[asyncio.Task] = []
-        self._sweeper: asyncio.Task | None = None
+        self._sweeper = PeriodicTask(SWEEPER, SWEEP_INTERVAL, self._sweep, self.task_errors)
         self._adopting = 0
         self._room = asyncio.Event()
         self._room.set()
+        self._waiting_for_room = False
         self._stopping = False
 
     # -- listening ----------------------------------------------------------------------------
@@ -74,8 +84,8 @@ class ProxyServer:
         """Start accepting on every bound socket; until now clients waited in the kernel backlog."""
         for sock in self._sockets:
             self._accepting.append(self.loop.create_task(self._accept_loop(sock)))
-        if self._sweeper is None:
-            self._sweeper = self.loop.create_task(self._sweep_loop())
+        self.task_errors.register(ACCEPT)
+        self._sweeper.start()
 
     async def start(self, host: str, port: int) -> int:
         port = await self.bind(host, port)
@@ -83,36 +93,88 @@ class ProxyServer:
         return port
 
     async def _accept_loop(self, sock: socket.socket) -> None:
-        limit = self.settings.max_connections
         while not self._stopping:
-            if len(self.connections) + self._adopting >= limit:
-                # Leave further clients in the kernel's backlog until a connection closes.
-                self._room.clear()
-                await self._room.wait()
-                continue
             try:
-                conn, _address = await self.loop.sock_accept(sock)
+                await self._accept_some(sock)
             except asyncio.CancelledError:
                 raise
+            except Exception as exc:  # a bug here must not stop the site from taking clients
+                self.task_errors.report(ACCEPT, exc)
+                await asyncio.sleep(0.1)
+
+    async def _accept_some(self, sock: socket.socket) -> None:
+        if not self._has_room() and not self.idle:
+            # Every connection has a request in progress: leave new clients in the kernel's backlog until a
+            # connection closes or goes idle.
+            await self._wait_for_room()
+            return
+        try:
+            conn, _address = await self.loop.sock_accept(sock)
+        except OSError as exc:
+            await self._accept_failed(exc)
+            return
+        await self._admit(conn)
+        # Drain what else waits in the backlog now: one accept per loop turn would let a burst of
+        # thousands of clients trickle in over seconds while the loop is busy serving.
+        for _ in range(_ACCEPT_BATCH):
+            if self._stopping or (not self._has_room() and not self.idle):
+                return
+            try:
+                conn, _address = sock.accept()
+            except BlockingIOError:
+                return
             except OSError as exc:
                 await self._accept_failed(exc)
+                return
+            await self._admit(conn)
+
+    def _has_room(self) -> bool:
+        return len(self.connections) + self._adopting < self.settings.max_connections
+
+    async def _admit(self, conn: socket.socket) -> None:
+        """Adopt an accepted client, closing the oldest idle connection first when at max_connections."""
+        try:
+            while not self._has_room() and not self._close_oldest_idle():
+                # The idle connections we counted on took requests meanwhile: this client waits for room.
+                await self._wait_for_room()
+        except BaseException:
+            conn.close()
+            raise
+        self._adopt(conn)
+
+    def _close_oldest_idle(self) -> bool:
+        """Close the connection idle the longest (nginx reuses keep-alive connections the same way).
+
+        Only connections waiting for a request that has not begun are candidates; one still writing its
+        last response to a slow reader is passed over (moved to the back), so no answer is cut short.
+        """
+        idle = self.idle
+        for _ in range(min(len(idle), _ROOM_CANDIDATES)):
+            conn = next(iter(idle))
+            del idle[conn]
+            transport = conn.transport
+            if transport is not None and transport.get_write_buffer_size():
+                idle[conn] = None
                 continue
-            self._adopt(conn)
-            # Drain what else waits in the backlog now: one accept per loop turn would let a burst of
-            # thousands of clients trickle in over seconds while the loop is busy serving.
-            for _ in range(min(_ACCEPT_BATCH, limit - len(self.connections) - self._adopting)):
-                try:
-                    conn, _address = sock.accept()
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    await self._accept_failed(exc)
-                    break
-                self._adopt(conn)
+            conn.is_idle = False
+            conn.close()
+            # Its connection_lost comes on a later loop turn; its slot is free now.
+            self.connections.discard(conn)
+            self.closed_for_room += 1
+            return True
+        return False
+
+    async def _wait_for_room(self) -> None:
+        self._room.clear()
+        self._waiting_for_room = True
+        try:
+            await self._room.wait()
+        finally:
+            self._waiting_for_room = False
 
     async def _accept_failed(self, exc: OSError) -> None:
         if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-            log.error("cannot accept connections: %s; retrying shortly", exc)
+            self.task_errors.report(ACCEPT, exc, "cannot accept connections (retrying shortly)")
             await asyncio.sleep(0.1)
 
     def _adopt(self, conn: socket.socket) -> None:
@@ -129,20 +191,30 @@ class ProxyServer:
 
         task.add_done_callback(adopted)
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            now = self.loop.time()
-            for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
+    def _sweep(self) -> None:
+        """One pass over every deadline. A part that fails is reported and the other parts still run: one
+        broken connection or app must not stop the timeouts of all the others."""
+        now = self.loop.time()
+        for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
+            try:
                 conn.deadline_passed()
-            idle_before = now - self.settings.upstream_idle_timeout
-            for backend in {target.backend for target in self.routes.targets()}:
+            except Exception as exc:
+                self.task_errors.report(SWEEPER, exc)
+                conn.abort()  # its deadline would fail again every sweep
+        idle_before = now - self.settings.upstream_idle_timeout
+        for backend in {target.backend for target in self.routes.targets()}:
+            try:
                 if backend.access_log is not None:
                     backend.access_log.flush()
+            except Exception as exc:
+                self.task_errors.report(SWEEPER, exc)
+            try:
                 backend.dispatcher.expire(now)
                 for endpoint in backend.dispatcher.endpoints:
                     if endpoint.idle:
                         endpoint.close_idle(older_than=idle_before)
+            except Exception as exc:
+                self.task_errors.report(SWEEPER, exc)
 
     # -- used by connections ------------------------------------------------------------------
 
@@ -157,7 +229,14 @@ class ProxyServer:
 
     def connection_closed(self, conn: ClientConnection) -> None:
         self.connections.discard(conn)
+        self.idle.pop(conn, None)
         if len(self.connections) < self.settings.max_connections:
+            self._room.set()
+
+    def went_idle(self, conn: ClientConnection) -> None:
+        """`conn` waits for a request that has not begun; at max_connections it may be closed to admit a client."""
+        self.idle[conn] = None
+        if self._waiting_for_room:
             self._room.set()
 
     def exchange_finished(self, exchange: "Exchange", conn: ClientConnection) -> None:
@@ -197,5 +276,4 @@ class ProxyServer:
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             conn.abort()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        self._sweeper.stop()

@@ -13,8 +13,9 @@ from pysupervise.config import AppConfig, LogSettings
 from pysupervise.debugger.debug_worker import DebugUnavailable, DebugWorker
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
+from pysupervise.periodic import TaskErrors
 from pysupervise.proxy import AppBackend, Route, StaticSite
-from pysupervise.proxy.access_log import AccessLog
+from pysupervise.logs.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff
 from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
@@ -29,14 +30,17 @@ class AppHost:
     """States: starting → running ⇄ failed → stopping → stopped. Routing only ever points at `live`."""
 
     def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str], log_settings: LogSettings,
-                 on_switch: Callable[["AppHost"], None] | None = None) -> None:
+                 on_switch: Callable[["AppHost"], None] | None = None,
+                 task_errors: TaskErrors | None = None) -> None:
         self.config = config
         self.name = config.name
         self.paths = paths
         self.shared_env = shared_env
-        self.events = EventLog(paths.app_log_dir(config.name) / "events.log")
-        self.logs = AppLogs(paths.app_log_dir(config.name), log_settings)
-        access_log = (AccessLog(paths.app_log_dir(config.name) / "access.log", log_settings.max_file_size)
+        self.task_errors = task_errors or TaskErrors()
+        log_dir = paths.app_log_dir(config.name)
+        self.events = EventLog(log_dir / "events.log", errors=self.task_errors)
+        self.logs = AppLogs(log_dir, log_settings, self.task_errors)
+        access_log = (AccessLog(log_dir / "access.log", log_settings.max_file_size, self.task_errors)
                       if config.access_log else None)
         self.backend = AppBackend(config.name, queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
                                   upstream_timeout=config.upstream_timeout, sticky=config.sticky,
@@ -61,7 +65,7 @@ class AppHost:
         self._backoffs: dict[int, RestartBackoff] = {}
         self._recent_restarts: deque[float] = deque()
         self._tasks: set[asyncio.Task] = set()
-        self._run(HealthMonitor(self).run())
+        self.health = HealthMonitor(self, self.task_errors).start()
 
     # -- reloads ------------------------------------------------------------------------------
 
@@ -273,6 +277,7 @@ class AppHost:
         self.state = "stopping"
         self.backend.dispatcher.unavailable = f"app {self.name!r} is stopping"
         self.backend.dispatcher.fail_queue(503, self.backend.dispatcher.unavailable)
+        self.health.stop()
         generations = [g for g in (self.live, *self.draining) if g is not None]
         await asyncio.gather(self.debug.stop(), *(g.stop(timeout) for g in generations))
         for task in list(self._tasks):
@@ -296,4 +301,5 @@ class AppHost:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.task_errors.watch(task, f"app-host:{self.name}")
         return task

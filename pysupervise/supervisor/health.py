@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from pysupervise.periodic import PeriodicTask, TaskErrors
+
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
 
@@ -18,15 +20,18 @@ MEMORY_SAMPLE_INTERVAL = 5.0
 class HealthMonitor:
     """One per app; looks only at the live generation's ready workers."""
 
-    def __init__(self, host: "AppHost") -> None:
+    def __init__(self, host: "AppHost", errors: TaskErrors) -> None:
         self.host = host
         self._next_memory_sample = 0.0
+        self._task = PeriodicTask(f"health-monitor:{host.name}", CHECK_INTERVAL,
+                                  lambda: self.check(asyncio.get_running_loop().time()), errors)
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(CHECK_INTERVAL)
-            self.check(loop.time())
+    def start(self) -> "HealthMonitor":
+        self._task.start()
+        return self
+
+    def stop(self) -> None:
+        self._task.stop()
 
     def check(self, now: float) -> None:
         host = self.host

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import resource
 import signal
@@ -17,6 +18,7 @@ from pysupervise.admin.debug import install_debugger
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.debugger.control import MasterDebugControl
+from pysupervise.periodic import TaskErrors
 from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
@@ -50,7 +52,10 @@ class Master:
         self.config = config
         self.say = say
         self.on_ready = on_ready
-        self.notifier = SystemdNotifier()
+        # Errors of every background task of this master: logged at most once a minute per kind, counted for
+        # `status --json` and the metrics page.
+        self.task_errors = TaskErrors(logging.getLogger("pysupervise"))
+        self.notifier = SystemdNotifier(errors=self.task_errors)
         self.listen_override = listen_override
         self.paths = SitePaths(config.supervisor.run_dir, config.supervisor.log_dir)
         self.pidfile = PidFile(self.paths.pidfile)
@@ -107,7 +112,7 @@ class Master:
         if self.pidfile.replaced_stale_pid:
             self.say(f"replaced a stale pidfile (pid {self.pidfile.replaced_stale_pid} is not running)")
         _raise_open_file_limit()
-        self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir))
+        self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
         try:
             port = await self.proxy.bind(settings.listen.host, settings.listen.port)
         except OSError as exc:
@@ -156,7 +161,8 @@ class Master:
         """The bus and cache apps reach through PYSUPERVISE_BUS / PYSUPERVISE_CACHE."""
         services = self.config.services
         if "embedded" in (services.bus, services.cache_or_bus):
-            self.broker = EmbeddedBroker(self.paths.bus_socket, max_waiting=services.max_waiting)
+            self.broker = EmbeddedBroker(self.paths.bus_socket, max_waiting=services.max_waiting,
+                                         errors=self.task_errors)
             await self.broker.start()
         urls = {name: self.broker.url if value == "embedded" else value
                 for name, value in (("PYSUPERVISE_BUS", services.bus), ("PYSUPERVISE_CACHE", services.cache_or_bus))}
@@ -169,8 +175,8 @@ class Master:
         if settings.token_env:
             # Workers, `command` apps and the debug adapter inherit the master's environment: the token stays here.
             os.environ.pop(settings.token_env, None)
-        app = create_admin_app(view, settings, token, self.config.supervisor.listen.host)
-        install_debugger(app, MasterDebugControl(self.hosts, settings), settings)
+        app = create_admin_app(view, settings, token, self.config.supervisor.listen.host, self.task_errors)
+        install_debugger(app, MasterDebugControl(self.hosts, settings, self.task_errors), settings)
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()
         # Each open live tail holds a slot for as long as it is open.
@@ -178,7 +184,7 @@ class Master:
 
     async def _add_app(self, app: AppConfig) -> None:
         host = AppHost(app, self.paths, self._shared_env, self.config.logs,
-                       on_switch=lambda _host: self._publish_routes())
+                       on_switch=lambda _host: self._publish_routes(), task_errors=self.task_errors)
         self.hosts[app.name] = host
         self._publish_routes()
 
@@ -216,7 +222,7 @@ class Master:
         rules = [WatchRule(app.name, app.dir, app.watch, excluded) for app in self.config.apps]
         old, self.watcher = self.watcher, FileWatcher(
             rules, self.config.file, self._files_changed,
-            lambda: self._spawn(self.reload_config("supervisor.toml changed")))
+            lambda: self._spawn(self.reload_config("supervisor.toml changed")), self.task_errors)
         await self.watcher.start()
         if old is not None:
             await old.close()
@@ -298,7 +304,15 @@ class Master:
 
     def _site_facts(self) -> dict[str, Any]:
         return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
-                "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")}}
+                "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")},
+                "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts()}
+
+    def _proxy_facts(self) -> dict[str, Any]:
+        proxy = self.proxy
+        if proxy is None:
+            return {}
+        return {"connections": len(proxy.connections), "idle_connections": len(proxy.idle),
+                "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures}
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, **self._site_facts(), "apps": [app_status(h) for h in self.hosts.values()]}
@@ -332,6 +346,7 @@ class Master:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        self.task_errors.watch(task, "master")
 
 
 def _raise_open_file_limit() -> None:

@@ -87,6 +87,10 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "reloads_ok": host.reloads_ok,
         "reloads_failed": host.reloads_failed,
         "last_reload": {k: v for k, v in host.last_reload.items() if k != "output"},
+        # Lines and bytes lost while the disk was full (or the file could not be written).
+        "access_log_dropped": backend.access_log.dropped_lines if backend.access_log is not None else 0,
+        "events_dropped": host.events.dropped_lines,
+        "log_dropped_bytes": host.logs.dropped_bytes,
         "debug_enabled": config.debug,
         "debug_worker": debug.pid if debug is not None and not debug.has_exited else None,
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -12,7 +11,9 @@ from typing import Callable, Iterable
 
 import watchfiles
 
-log = logging.getLogger("pysupervise.watcher")
+from pysupervise.periodic import TaskErrors
+
+TASK = "file-watcher"
 
 # Folders whose contents never trigger a reload (caches, VCS data, virtualenvs, dependencies).
 IGNORED_FOLDERS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox",
@@ -20,6 +21,8 @@ IGNORED_FOLDERS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".venv", "ven
                              ".pysupervise"})
 # Saves closer together than this are one reload (watchfiles waits this long for quiet).
 QUIET_MS = 200
+# After the watcher itself fails (a watched folder removed, inotify limits), it starts again this much later.
+RETRY_SECONDS = 2.0
 
 
 @lru_cache(maxsize=256)
@@ -89,8 +92,9 @@ class FileWatcher:
 
     def __init__(self, rules: Iterable[WatchRule], config_file: Path,
                  on_apps_changed: Callable[[dict[str, Path]], None],
-                 on_config_changed: Callable[[], None]) -> None:
+                 on_config_changed: Callable[[], None], errors: TaskErrors | None = None) -> None:
         self.rules = tuple(rules)
+        self._errors = errors or TaskErrors()
         self.config_file = config_file
         self._on_apps_changed = on_apps_changed
         self._on_config_changed = on_config_changed
@@ -119,12 +123,22 @@ class FileWatcher:
         return sorted(r for r in roots if not any(other != r and other in r.parents for other in roots))
 
     async def _run(self) -> None:
-        try:
-            async for changes in watchfiles.awatch(*self._roots(), stop_event=self._stop, step=QUIET_MS,
-                                                   debounce=2000, recursive=True, raise_interrupt=False):
-                self._dispatch({Path(path) for _change, path in changes})
-        except Exception:
-            log.exception("file watching stopped; reload with `pysupervise reload` or SIGHUP")
+        self._errors.register(TASK)
+        while not self._stop.is_set():
+            try:
+                async for changes in watchfiles.awatch(*self._roots(), stop_event=self._stop, step=QUIET_MS,
+                                                       debounce=2000, recursive=True, raise_interrupt=False):
+                    try:
+                        self._dispatch({Path(path) for _change, path in changes})
+                    except Exception as exc:  # one batch of saves, not the watching, went wrong
+                        self._errors.report(TASK, exc)
+            except Exception as exc:
+                self._errors.report(TASK, exc, f"stopped (watching again in {RETRY_SECONDS:g} s; until then "
+                                               "reload with `pysupervise reload` or SIGHUP)")
+            try:
+                await asyncio.wait_for(self._stop.wait(), RETRY_SECONDS)
+            except asyncio.TimeoutError:
+                pass
 
     def _dispatch(self, paths: set[Path]) -> None:
         forget_bytecode(paths)

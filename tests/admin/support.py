@@ -70,6 +70,9 @@ class FolderSite:
         return {"app": app, "route": [f"/{app}"], "state": "running", "generation": 1,
                 "workers": [{"slot": 0, "state": "ready"}]}
 
+    def site_status(self) -> dict[str, Any]:
+        return {"task_errors": {}, "apps": [self.app_status(app) for app in self.apps]}
+
 
 class AdminThread:
     """The real admin app on aiohttp's real server (TCP on 127.0.0.1), on an event loop in a thread.

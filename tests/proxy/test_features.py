@@ -451,23 +451,3 @@ def test_dev_errors_off_hides_worker_stderr(strict_site):
     response = strict_site.request("POST", "/crash")
     assert response.status == 502 and b"about to crash" not in response.body
     wait_until(lambda: strict_site.get("/whoami").status == 200, 20, "the replacement worker")
-
-
-def test_connections_beyond_max_connections_wait_in_the_backlog(strict_site):
-    held = [RawConnection(strict_site.port) for _ in range(3)]
-    try:
-        for conn in held:
-            conn.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
-            assert conn.read_response()[0] == 200
-        waiting = RawConnection(strict_site.port)  # the kernel accepts it; the proxy does not yet
-        waiting.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
-        waiting.sock.settimeout(1)
-        with pytest.raises(socket.timeout):
-            waiting.sock.recv(1)
-        held.pop().close()
-        assert waiting.read_response(timeout=10)[0] == 200
-        waiting.close()
-    finally:
-        for conn in held:
-            conn.close()
-    assert strict_site.process.poll() is None

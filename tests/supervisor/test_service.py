@@ -178,3 +178,27 @@ def test_status_table_is_coloured_on_a_terminal_only(make_site):
         os.close(controller)
         if terminal >= 0:
             os.close(terminal)
+
+
+def test_detached_master_log_rotates_and_stays_bounded(site_dir):
+    from pysupervise.logs.master_log import KEEP_FILES
+
+    config = site_dir / "supervisor.toml"
+    good = config.read_text().replace("[apps.web]", '[logs]\nmax_file_size = "2KiB"\n\n[apps.web]')
+    config.write_text(good)
+    started = cli(site_dir, "start", "--detach")
+    assert started.returncode == 0, started.stdout + started.stderr
+    logs = site_dir / "logs"
+    master_log = logs / "pysupervise.log"
+    # The master's own output: each broken save of supervisor.toml makes it print a line of about 1 KiB.
+    for number in range(3 * KEEP_FILES):
+        key = f"bogus_{number}_" + "k" * 600
+        config.write_text(good + f"{key} = 1\n")
+        wait_until(lambda key=key: key in master_log.read_text(), 20, f"the master's complaint #{number}")
+    files = {p.name: p.stat().st_size for p in logs.iterdir() if p.name.startswith("pysupervise.log")}
+    assert sorted(files) == ["pysupervise.log"] + [f"pysupervise.log.{n}" for n in range(1, KEEP_FILES + 1)]
+    assert all(size <= 2048 for size in files.values()), files
+    config.write_text(good)
+    stopped = cli(site_dir, "stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "pysupervise stopped" in master_log.read_text()

@@ -7,14 +7,17 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pysupervise.logs.master_log import MasterLog
+
 # One line each on the pipe from the daemon to the waiting `start --detach`.
 _SAY, _READY, _FAILED = "say ", "ready ", "failed "
 
 
 def run_detached(master_log: Path, run_master: Callable[[Callable[[str], None], Callable[[bool, str], None]], int],
-                 echo: Callable[[str], None]) -> int:
+                 echo: Callable[[str], None], max_file_size: int = 1024 * 1024) -> int:
     """Double-fork a daemon that runs `run_master(say, report)`; return 0 once it reports the site ready,
-    1 when it reports (or dies with) a failure. `say` lines go to master_log and back to us."""
+    1 when it reports (or dies with) a failure. `say` lines go to master_log (rotated past `max_file_size`)
+    and back to us."""
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # first child: a new session, then fork again so the daemon has no terminal
@@ -22,7 +25,7 @@ def run_detached(master_log: Path, run_master: Callable[[Callable[[str], None], 
         os.setsid()
         if os.fork() != 0:
             os._exit(0)
-        os._exit(_daemon(master_log, write_end, run_master))
+        os._exit(_daemon(master_log, max_file_size, write_end, run_master))
     os.close(write_end)
     os.waitpid(child, 0)
     outcome = 1
@@ -40,18 +43,19 @@ def run_detached(master_log: Path, run_master: Callable[[Callable[[str], None], 
     return outcome
 
 
-def _daemon(master_log: Path, pipe_fd: int, run_master: Callable) -> int:
-    master_log.parent.mkdir(parents=True, exist_ok=True)
-    log_fd = os.open(master_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def _daemon(master_log: Path, max_file_size: int, pipe_fd: int, run_master: Callable) -> int:
+    pipe = os.fdopen(pipe_fd, "w", buffering=1, encoding="utf-8")
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
     os.close(null_fd)
-    os.close(log_fd)
-    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
-    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", closefd=False)
-    pipe = os.fdopen(pipe_fd, "w", buffering=1, encoding="utf-8")
+    try:
+        # Rotated like the other logs, and a full disk drops lines instead of raising into the master.
+        output = MasterLog(master_log, max_file_size, fds=(1, 2))
+    except OSError as exc:
+        pipe.write(f"{_FAILED}cannot write {master_log}: {exc.strerror or exc}\n")
+        pipe.close()
+        return 1
+    sys.stdout = sys.stderr = output
 
     def tell(prefix: str, text: str) -> None:
         if pipe.closed:

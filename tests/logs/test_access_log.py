@@ -1,6 +1,6 @@
 """Access log lines stay one line and unambiguous whatever bytes a client sends (issue 3)."""
 
-from pysupervise.proxy.access_log import AccessLog
+from pysupervise.logs.access_log import AccessLog
 
 
 def test_hostile_bytes_are_escaped_and_fields_stay_aligned(tmp_path):

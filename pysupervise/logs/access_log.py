@@ -1,0 +1,137 @@
+"""An app's access.log: one line per request, buffered and flushed by the sweeper (no syscall per request);
+lines are dropped, and counted, while the disk is full."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from pysupervise.periodic import TaskErrors
+
+# Anything but visible ASCII, plus the quote and the backslash, is written as \xNN.
+_NEEDS_ESCAPE = re.compile(rb'[^\x21-\x7e]|["\\]')
+# Lines are written once this many bytes wait, and by the sweeper's flush every 0.25 s.
+_BUFFER_MAX = 256 * 1024
+_TASK = "access-log"
+
+
+def _safe(raw: bytes) -> bytes:
+    """Bytes from the network, printable and unambiguous on one log line (a C-speed check first)."""
+    if _NEEDS_ESCAPE.search(raw) is None:
+        return raw
+    return _NEEDS_ESCAPE.sub(_escaped, raw)
+
+
+def _escaped(match: re.Match[bytes]) -> bytes:
+    return b"\\x%02x" % match.group()[0]
+
+
+class AccessLog:
+    """`time client method url status bytes seconds worker request-id`, space-separated.
+
+    Past `rotate_at` bytes the file becomes `access.log.1` (replacing the previous one), so an
+    app's access logs stay under twice that size. While the file cannot be written (a full disk),
+    lines are dropped and counted, never raised into the request path or the sweeper; writing
+    resumes by itself once there is room again.
+    """
+
+    __slots__ = ("path", "rotate_at", "dropped_lines", "_errors", "_fd", "_size", "_buffer", "_lines", "_closed",
+                 "_second", "_stamp")
+
+    def __init__(self, path: Path, max_file_size: int = 1024 * 1024, errors: TaskErrors | None = None) -> None:
+        self.path = path
+        # Access lines are small and many: a few worker-file sizes per access log file.
+        self.rotate_at = max(4 * max_file_size, 64 * 1024)
+        self.dropped_lines = 0
+        self._errors = errors or TaskErrors()
+        self._errors.register(_TASK)
+        self._fd = -1
+        self._size = 0
+        self._buffer = bytearray()
+        self._lines = 0
+        self._closed = False
+        self._second = -1
+        self._stamp = b""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._open()
+
+    def record(self, client_ip: str, method: bytes, url: bytes, status: int, body_bytes: int,
+               seconds: float, worker: str, request_id: bytes) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            # Formatting a timestamp is the slowest part of a line; it changes once a second.
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        # One bytes format: a line is written per request, so no str round trip.
+        self._buffer += b"%s.%03dZ %s %s %s %d %d %.4f %s %s\n" % (
+            self._stamp, int((now - second) * 1000), client_ip.encode(), _safe(method), _safe(url), status,
+            body_bytes, seconds, worker.encode() if worker else b"-", _safe(request_id))
+        self._lines += 1
+        if len(self._buffer) >= _BUFFER_MAX:
+            self._write()
+
+    def flush(self) -> None:
+        """Called by the proxy's sweeper; also the moment to rotate (not once per line)."""
+        if self._closed:
+            return
+        if self._buffer:
+            self._write()
+        if self._fd >= 0 and self._size > self.rotate_at:
+            self._rotate()
+
+    def close(self) -> None:
+        if not self._closed:
+            self.flush()
+            self._closed = True
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def _open(self) -> bool:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        except OSError as exc:
+            self._failed(exc)
+            return False
+        return True
+
+    def _write(self) -> None:
+        data, lines = self._buffer, self._lines
+        self._buffer, self._lines = bytearray(), 0
+        if self._fd < 0 and not self._open():
+            self.dropped_lines += lines
+            return
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, view[written:])
+        except OSError as exc:
+            # Keep whole lines only: a line cut by a full disk would glue onto the next one written.
+            whole = data.rfind(b"\n", 0, written) + 1
+            if whole < written:
+                try:
+                    os.ftruncate(self._fd, self._size + whole)
+                except OSError:
+                    pass
+            self.dropped_lines += lines - data.count(b"\n", 0, whole)
+            written = whole
+            self._failed(exc)
+        self._size += written
+
+    def _rotate(self) -> None:
+        try:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        except OSError as exc:
+            self._failed(exc)
+            return
+        os.close(self._fd)
+        self._fd = -1
+        self._open()
+
+    def _failed(self, exc: OSError) -> None:
+        self._errors.report(_TASK, exc, f"cannot write {self.path}; access lines are dropped until it can")

@@ -1,0 +1,75 @@
+"""A client connection's single deadline, checked by the server's sweeper, and when the connection counts as idle."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.exchange import Exchange
+    from pysupervise.proxy.request import ProxyRequest
+    from pysupervise.proxy.server import ProxyServer
+
+# What the connection's single deadline currently means.
+NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER = range(6)
+
+
+class ConnectionDeadlines:
+    """The deadline half of ClientConnection (no timer per request: the sweeper compares `deadline` with now).
+
+    A connection is *idle* while it waits for a request that has not begun: just accepted, or kept alive
+    after a response. Idle connections sit in `server.idle` (oldest first), and at max_connections the
+    server closes the oldest of them to admit a new client, as nginx reuses its keep-alive connections.
+    """
+
+    __slots__ = ()
+
+    server: "ProxyServer"
+    loop: object
+    deadline: float
+    deadline_kind: int
+    is_idle: bool
+    active: "Exchange | None"
+    request: "ProxyRequest | None"
+    pending: object
+
+    def _set_deadline(self, kind: int, seconds: float) -> None:
+        if self.is_idle:
+            self.is_idle = False
+            self.server.idle.pop(self, None)
+        self.deadline_kind = kind
+        self.deadline = self.loop.time() + seconds
+
+    def _wait_idle(self, kind: int, seconds: float) -> None:
+        """Wait for the next request (HEADER for a new connection, KEEPALIVE after a response)."""
+        self._set_deadline(kind, seconds)
+        self.is_idle = True
+        self.server.went_idle(self)
+
+    def _reading_deadline(self, kind: int, seconds: float) -> None:
+        # While a response is under way its upstream deadline rules; pipelined reads wait their turn.
+        if self.active is None:
+            self._set_deadline(kind, seconds)
+
+    def expect_response_by(self, when: float) -> None:
+        self.deadline_kind = UPSTREAM
+        self.deadline = when
+
+    def response_started(self) -> None:
+        if self.deadline_kind == UPSTREAM:
+            self.deadline_kind = NO_DEADLINE
+
+    def deadline_passed(self) -> None:
+        kind = self.deadline_kind
+        self.deadline_kind = NO_DEADLINE
+        if kind == UPSTREAM:
+            if self.active is not None:
+                self.active.upstream_timed_out()
+        elif kind in (HEADER, BODY):
+            if self.request is not None or kind == BODY:
+                self._reject(408, "the client did not send a complete request in time")  # type: ignore[attr-defined]
+            else:
+                self.close()  # type: ignore[attr-defined]
+        elif kind == KEEPALIVE and self.active is None and not self.pending:
+            self.close()  # type: ignore[attr-defined]
+        elif kind == LINGER:
+            self.close()  # type: ignore[attr-defined]

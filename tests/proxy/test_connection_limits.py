@@ -1,0 +1,133 @@
+"""At max_connections, idle connections make room for new clients; busy ones never do; silent ones time out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.poll import wait_until
+from tests.support.raw_http import RawConnection
+from tests.support.site import Site
+
+LIMIT = 20
+# keepalive_timeout = 75: a proxy that let idle connections keep their slots would leave a new client
+# waiting far longer than the few seconds the tests give it.
+SITE = f"""
+[proxy]
+max_connections = {LIMIT}
+keepalive_timeout = 75
+header_timeout = 2
+
+[apps.web]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "/"
+workers = 1
+"""
+# Seconds a client waits for an answer: well below keepalive_timeout.
+ANSWER_WITHIN = 5
+
+
+@pytest.fixture
+def site(tmp_path):
+    site = Site(tmp_path, SITE)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+@pytest.fixture
+def connections():
+    opened: list[RawConnection] = []
+
+    def open_one(port: int) -> RawConnection:
+        conn = RawConnection(port, timeout=ANSWER_WITHIN)
+        opened.append(conn)
+        return conn
+
+    yield open_one
+    for conn in opened:
+        conn.close()
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+
+
+def upload_head(path: str, length: int) -> bytes:
+    """A request head whose 100 Continue proves the proxy has taken the connection."""
+    return (f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n").encode()
+
+
+def start_upload(conn: RawConnection, path: str, body: bytes, sent: int) -> None:
+    conn.send(upload_head(path, len(body)))
+    assert conn.read_response()[0] == 100
+    conn.send(body[:sent])
+
+
+def test_idle_keep_alive_connections_make_room_for_a_new_client(site, connections):
+    idle = [connections(site.port) for _ in range(LIMIT)]
+    for conn in idle:
+        conn.send(get("/whoami"))
+        assert conn.read_response()[0] == 200  # kept alive, then silent
+    newcomer = connections(site.port)
+    newcomer.send(get("/whoami?newcomer"))
+    status, _headers, body = newcomer.read_response(timeout=ANSWER_WITHIN)
+    assert status == 200 and json.loads(body)["path"] == "/whoami?newcomer"
+    # The oldest idle connection gave up its slot; the others were left alone and still serve.
+    assert idle[0].is_closed(timeout=ANSWER_WITHIN)
+    for conn in idle[1:]:
+        conn.send(get("/whoami?again"))
+        assert conn.read_response()[0] == 200
+
+
+def test_connections_with_a_request_in_progress_are_never_closed_for_room(site, connections):
+    body = b"0123456789"
+    # A request waiting on a slow handler, and uploads stopped halfway: every slot is busy.
+    slow = connections(site.port)
+    start_upload(slow, "/slow?seconds=4", b"x", 1)
+    uploads = [connections(site.port) for _ in range(LIMIT - 1)]
+    for conn in uploads:
+        start_upload(conn, "/echo", body, 5)
+    waiting = connections(site.port)  # in the kernel's backlog: no slot is free and none is idle
+    waiting.send(get("/whoami?waiting"))
+    # One upload finishes: its connection goes idle, and that is the room the waiting client gets.
+    uploads[0].send(body[5:])
+    status, _headers, echoed = uploads[0].read_response()
+    assert (status, echoed) == (200, body)
+    status, _headers, answer = waiting.read_response(timeout=ANSWER_WITHIN)
+    assert status == 200 and json.loads(answer)["path"] == "/whoami?waiting"
+    # Every other request in progress was kept: each upload completes and is echoed whole.
+    for conn in uploads[1:]:
+        conn.send(body[5:])
+        status, _headers, echoed = conn.read_response()
+        assert (status, echoed) == (200, body)
+    status, _headers, answer = slow.read_response(timeout=15)
+    assert status == 200 and json.loads(answer)["slept"] == 4
+    assert site.process.poll() is None
+
+
+@pytest.fixture
+def silent_site(tmp_path):
+    site = Site(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 1")
+                .replace(f"max_connections = {LIMIT}", "max_connections = 5"))
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+def test_silent_connections_are_closed_after_header_timeout_even_beyond_the_limit(silent_site, connections):
+    silent = [connections(silent_site.port) for _ in range(8)]  # more than max_connections
+    for conn in silent:
+        assert conn.is_closed(timeout=15)
+    # After a keep-alive request, half a head is a request in progress: 408 after header_timeout.
+    conn = connections(silent_site.port)
+    conn.send(get("/whoami"))
+    assert conn.read_response()[0] == 200
+    conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")
+    assert conn.read_response(timeout=15)[0] == 408
+    wait_until(lambda: silent_site.get("/whoami", timeout=ANSWER_WITHIN).status == 200, 15, "a normal request")
