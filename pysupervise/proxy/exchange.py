@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_head import Framing, client_response_head
 from pysupervise.proxy.websocket_close import FrameBoundary, close_frame
@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 # A request whose connection failed before anything was sent may try this many workers.
 _MAX_CONNECT_ATTEMPTS = 3
-# Write buffer of an upstream connection while a spilled request body streams from its file.
-_BODY_PUMP_BUFFER = 4 * 1024 * 1024
 
 
 class Exchange:
@@ -25,7 +23,7 @@ class Exchange:
 
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
-                 "_body_chunks", "_pump_paused", "last_endpoint_label", "sticky_slot", "_awaiting", "_frames",
+                 "last_endpoint_label", "sticky_slot", "_awaiting", "_frames",
                  "_closing_tunnel", "is_debug")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
@@ -45,8 +43,6 @@ class Exchange:
         self.bytes_out = 0
         self.last_endpoint_label = ""
         self._head: bytes | None = None
-        self._body_chunks: Iterator[bytes] | None = None
-        self._pump_paused = False
         self.sticky_slot: int | None = None
         self._awaiting: Endpoint | None = None
         self._frames: FrameBoundary | None = None
@@ -128,48 +124,25 @@ class Exchange:
         head = self._head
         if head is None:
             head = self._head = request.upstream_head()
-        transport = conn.transport
         body = request.body
         if body is None or body.size == 0:
-            transport.write(head)
+            conn.transport.write(head)
         else:
-            data = body.in_memory()
-            if data is not None:
-                # One send() for small requests; large bodies are not copied just to save a syscall.
-                if len(data) <= 65536:
-                    transport.write(head + data)
-                else:
-                    transport.writelines((head, data))
-            else:
-                # Keep a few MiB in flight so the pump is not paused after every slice.
-                transport.set_write_buffer_limits(high=_BODY_PUMP_BUFFER)
-                transport.write(head)
-                self._body_chunks = body.file_chunks()
-                self._pump_body()
+            body.send(conn.transport, head)
         if not self.is_debug:  # a debug worker may sit at a breakpoint for as long as the user likes
             now = self.now()
             self.client.expect_response_by(now + self.backend.upstream_timeout)
             self._awaiting = self.endpoint
             self.endpoint.request_sent(now)
 
-    def _pump_body(self) -> None:
-        chunks = self._body_chunks
-        conn = self.upstream
-        while chunks is not None and conn is not None and not self._pump_paused:
-            chunk = next(chunks, None)
-            if chunk is None:
-                self._body_chunks = None
-                conn.transport.set_write_buffer_limits()  # back to the defaults for the pooled connection
-                return
-            conn.transport.write(chunk)
-
     def upstream_write_paused(self, paused: bool) -> None:
+        body = self.request.body
         if self.tunnel:
             self.client.pause_reading(paused)
-            return
-        self._pump_paused = paused
-        if not paused:
-            self._pump_body()
+        elif body is not None and self.upstream is not None:
+            body.pump_paused = paused
+            if not paused:
+                body.pump(self.upstream.transport)
 
     # -- the response -------------------------------------------------------------------------
 
