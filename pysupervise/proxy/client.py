@@ -25,6 +25,8 @@ _LINGER_SECONDS = 2.0
 _PIPELINE_DEPTH = 32
 # Bytes a client may send after an upgrade request before the worker has answered it.
 _EARLY_TUNNEL_BYTES = 64 * 1024
+# The socket's write buffer; a slower client's response waits in its ResponseBuffer (response_buffer_max).
+_WRITE_BUFFER = 64 * 1024
 
 
 class ClientConnection(asyncio.Protocol):
@@ -71,7 +73,7 @@ class ClientConnection(asyncio.Protocol):
             self.loopback = ipaddress.ip_address(self.client_ip).is_loopback
         except ValueError:
             self.loopback = False
-        transport.set_write_buffer_limits(high=self.settings.response_buffer_max)  # type: ignore[attr-defined]
+        transport.set_write_buffer_limits(high=_WRITE_BUFFER)  # type: ignore[attr-defined]
         self._set_deadline(HEADER, self.settings.header_timeout)
         self.server.connection_opened(self)
 
@@ -384,6 +386,8 @@ class ClientConnection(asyncio.Protocol):
 
     def start_tunnel(self, exchange: Exchange) -> None:
         self.tunnel = exchange
+        # Tunnels are not read ahead: the socket's own buffer is all the worker may get ahead by.
+        self.transport.set_write_buffer_limits(high=self.settings.response_buffer_max)
         self.deadline_kind = NO_DEADLINE
         early = exchange.request.tunnel_prefix
         if early:
