@@ -24,8 +24,8 @@ class ResponseBuffer:
     reached does the worker's connection stop being read, until the client has made room.
     """
 
-    __slots__ = ("client", "size", "memory", "_worker", "_worker_paused", "_items", "_memory_max", "_spill_max",
-                 "_spill_dir", "_fd", "_file_end")
+    __slots__ = ("client", "size", "memory", "_server", "_worker", "_worker_paused", "_items", "_memory_max",
+                 "_spill_max", "_spill_dir", "_fd", "_file_end")
 
     def __init__(self, client: "ClientConnection", worker: asyncio.Transport | None) -> None:
         self.client = client
@@ -37,6 +37,7 @@ class ResponseBuffer:
         settings = client.settings
         self._memory_max = settings.response_buffer_max
         self._spill_max = settings.response_spill_max
+        self._server = client.server  # counts the memory of all buffers, to give it back to the OS after a peak
         self._spill_dir = client.server.spill_dir
         self._fd = -1
         self._file_end = 0  # the file's size: spilled bytes are never rewritten until it is empty
@@ -77,6 +78,10 @@ class ResponseBuffer:
         # Past both caps a piece still lands in memory, and the worker is paused: at most one read more.
         self._items.append(data)
         self.memory += len(data)
+        server = self._server
+        server.response_memory += len(data)
+        if server.response_memory > server.response_memory_peak:
+            server.response_memory_peak = server.response_memory
         if self.full and not self._worker_paused and self._worker is not None and not self._worker.is_closing():
             self._worker_paused = True
             self._worker.pause_reading()
@@ -123,6 +128,7 @@ class ResponseBuffer:
                 item = b"".join(parts)
             self.memory -= taken
             self.size -= taken
+            self._server.response_memory -= taken
             return item
         start, end = item
         data = os.pread(self._fd, min(limit, end - start), start)
@@ -162,6 +168,7 @@ class ResponseBuffer:
 
     def close(self) -> None:
         """Drop what is held (the client is done or gone) and close the spill file."""
+        self._server.response_memory -= self.memory
         self._items = self._worker = None
         self.size = self.memory = 0
         self._close_file()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import itertools
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.client import ClientConnection
@@ -24,6 +25,8 @@ log = logging.getLogger("pysupervise.proxy")
 SWEEP_INTERVAL = 0.25
 # Most connections taken from the backlog per wake-up (libuv's own accept loop works the same way).
 _ACCEPT_BATCH = 256
+# Response buffer memory given back since its peak that makes the sweeper hand free heap pages to the OS.
+_TRIM_AFTER = 32 * 1024 * 1024
 
 
 class ProxyServer:
@@ -46,6 +49,10 @@ class ProxyServer:
         self._room = asyncio.Event()
         self._room.set()
         self._stopping = False
+        # Bytes held in memory by response buffers (read ahead of slow clients), and their peak since the last trim.
+        self.response_memory = 0
+        self.response_memory_peak = 0
+        self._malloc_trim = _malloc_trim()
 
     # -- listening ----------------------------------------------------------------------------
 
@@ -134,6 +141,8 @@ class ProxyServer:
             for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
                 conn.deadline_passed()
             idle_before = now - self.settings.upstream_idle_timeout
+            if self.response_memory_peak - self.response_memory >= _TRIM_AFTER:
+                self._return_memory()
             for backend in {target.backend for target in self.routes.targets()}:
                 if backend.access_log is not None:
                     backend.access_log.flush()
@@ -141,6 +150,13 @@ class ProxyServer:
                 for endpoint in backend.dispatcher.endpoints:
                     if endpoint.idle:
                         endpoint.close_idle(older_than=idle_before)
+
+    def _return_memory(self) -> None:
+        # Slow readers' buffers are thousands of 64-256 KiB pieces; once freed, glibc keeps them in the
+        # heap (the RSS stayed at its peak after an attack) unless asked to give the free pages back.
+        self.response_memory_peak = self.response_memory
+        if self._malloc_trim is not None:
+            self._malloc_trim(0)
 
     # -- used by connections ------------------------------------------------------------------
 
@@ -197,3 +213,11 @@ class ProxyServer:
             conn.abort()
         if self._sweeper is not None:
             self._sweeper.cancel()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
