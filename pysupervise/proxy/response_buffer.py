@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pysupervise.proxy.client import ClientConnection
 
-# Most bytes handed to the client's transport per write while draining.
-_SLICE = 256 * 1024
+# Most bytes handed to the client's transport per write while draining: about its 64 KiB write buffer, so what
+# sits in the transport stays small next to the buffer itself.
+_SLICE = 64 * 1024
 
 
 class ResponseBuffer:
