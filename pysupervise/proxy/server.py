@@ -141,8 +141,6 @@ class ProxyServer:
             for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
                 conn.deadline_passed()
             idle_before = now - self.settings.upstream_idle_timeout
-            if self.response_memory_peak - self.response_memory >= _TRIM_AFTER:
-                self._return_memory()
             for backend in {target.backend for target in self.routes.targets()}:
                 if backend.access_log is not None:
                     backend.access_log.flush()
@@ -150,6 +148,8 @@ class ProxyServer:
                 for endpoint in backend.dispatcher.endpoints:
                     if endpoint.idle:
                         endpoint.close_idle(older_than=idle_before)
+            if self.response_memory_peak - self.response_memory >= _TRIM_AFTER:
+                self._return_memory()
 
     def _return_memory(self) -> None:
         # Slow readers' buffers are thousands of 64-256 KiB pieces; once freed, glibc keeps them in the
@@ -218,6 +218,8 @@ class ProxyServer:
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
     try:
-        return ctypes.CDLL(None).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
+    trim.argtypes = [ctypes.c_size_t]
+    return trim
