@@ -11,7 +11,8 @@ import httptools
 
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
-from pysupervise.proxy.request import ProxyRequest, RequestRejected, body_too_large, check_head
+from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head
+from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange

@@ -1,14 +1,10 @@
-"""One client request as the proxy holds it: its head, the rules the head must pass, and the head sent to a worker."""
+"""One client request as the proxy holds it: head fields it needs plus the headers to forward."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from pysupervise.proxy.body import RequestBody
-
-if TYPE_CHECKING:
-    from pysupervise.config import ProxySettings
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) are for this connection only; the proxy writes its own.
 # X-Forwarded-* and X-Request-Id are replaced by the proxy's own values.
@@ -155,51 +151,3 @@ class ProxyRequest:
             parts += (b"Content-Length: ", str(self.body.size if self.body else 0).encode(), b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
-
-
-# -- the rules a head must pass before the proxy reads its body: size, method, target form, Host, length ---
-
-class RequestRejected(Exception):
-    """Raised inside a parser callback to stop parsing and answer with `status`, then close."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-def check_head(request: ProxyRequest, head_bytes: int, settings: "ProxySettings", default_host: bytes) -> None:
-    """Raise RequestRejected for a head the proxy will not forward; normalize the target and Host otherwise."""
-    if head_bytes > settings.max_header_size:
-        raise RequestRejected(431, "the request line and headers are too large")
-    if request.method == b"CONNECT":
-        raise RequestRejected(405, "CONNECT is not supported: this is a reverse proxy")
-    if request.url[:1] != b"/":
-        _to_origin_form(request)
-    if not request.host:
-        if request.http_minor == 1:
-            raise RequestRejected(400, "HTTP/1.1 requests must carry a Host header")
-        # HTTP/1.0 may omit Host; workers (aiohttp, uvicorn) want one, so name ourselves.
-        request.host = default_host
-        request.headers.append((b"Host", default_host))
-    if request.declared_length > settings.max_body_size:
-        raise body_too_large(settings)
-
-
-def body_too_large(settings: "ProxySettings") -> RequestRejected:
-    return RequestRejected(413, f"the request body is larger than {settings.max_body_size} bytes (max_body_size)")
-
-
-def _to_origin_form(request: ProxyRequest) -> None:
-    """`GET http://host/path` → path `/path` and Host `host` (RFC 9112 §3.2.2)."""
-    url = request.url
-    scheme_end = url.find(b"://")
-    if scheme_end < 0 or url[:scheme_end].lower() not in (b"http", b"https"):
-        raise RequestRejected(400, "the request target must be a path starting with '/'")
-    rest = url[scheme_end + 3:]
-    slash = rest.find(b"/")
-    authority, path = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
-    request.url = path
-    request.host = authority
-    request.headers = [(n, v) for n, v in request.headers if n.lower() != b"host"]
-    request.headers.append((b"Host", authority))
