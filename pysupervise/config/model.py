@@ -65,8 +65,10 @@ class ProxySettings:
     max_header_size: int = setting(v.byte_size, "64KiB", "Request line + headers larger than this get 431.")
     max_body_size: int = setting(v.byte_size, "100MiB", "Request bodies larger than this get 413.")
     buffer_memory_max: int = setting(v.byte_size, "1MiB", "Request bodies larger than this spill to a file in run_dir.")
-    response_buffer_max: int = setting(v.byte_size, "1MiB",
-                                       "Response bytes held per client before the worker is paused.")
+    response_buffer_max: int = setting(v.byte_size, "1MiB", "Response bytes read ahead of a slow client and held "
+                                       "in memory; more spill to a file in run_dir.")
+    response_spill_max: int = setting(v.byte_size, "1GiB", "Response bytes per client spilled to a file beyond "
+                                      "response_buffer_max; past it the worker waits for the client. 0 = never spill.")
     header_timeout: float = setting(v.seconds, 10, "A client must send a complete request head within this, or 408.")
     body_timeout: float = setting(v.seconds, 60, "Longest pause between two pieces of a request body, or 408.")
     keepalive_timeout: float = setting(v.seconds, 75, "Idle client keep-alive connections are closed after this.")

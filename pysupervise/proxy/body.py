@@ -1,7 +1,8 @@
-"""A buffered request body: in memory up to a threshold, then spilled to an unlinked temp file."""
+"""A buffered request body: in memory up to a threshold, then spilled to an unlinked temp file; and its sending."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import tempfile
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from pysupervise.periodic import TaskErrors
 
 _READ_CHUNK = 1024 * 1024
+# Write buffer of an upstream connection while a spilled body streams from its file.
+_PUMP_BUFFER = 4 * 1024 * 1024
 
 
 class SpillFolder:
@@ -46,7 +49,7 @@ class SpillFolder:
 class RequestBody:
     """Collects a whole request body so a worker slot is taken only once the client has sent it all."""
 
-    __slots__ = ("size", "_memory", "_memory_max", "_spill_dir", "_fd")
+    __slots__ = ("size", "pump_paused", "_memory", "_memory_max", "_spill_dir", "_fd", "_chunks")
 
     def __init__(self, memory_max: int, spill_dir: SpillFolder) -> None:
         self.size = 0
@@ -54,6 +57,9 @@ class RequestBody:
         self._memory_max = memory_max
         self._spill_dir = spill_dir
         self._fd = -1
+        # A spilled body being sent: the chunks still to go, and whether the worker's socket pushes back.
+        self._chunks: Iterator[bytes] | None = None
+        self.pump_paused = False
 
     @property
     def spilled(self) -> bool:
@@ -104,7 +110,35 @@ class RequestBody:
             offset += len(chunk)
             yield chunk
 
+    def send(self, transport: asyncio.WriteTransport, head: bytes) -> None:
+        """Write `head` and this body to a worker; a spilled body goes on in pump() as the socket drains."""
+        data = self.in_memory()
+        if data is not None:
+            # One send() for small requests; large bodies are not copied just to save a syscall.
+            if len(data) <= 65536:
+                transport.write(head + data)
+            else:
+                transport.writelines((head, data))
+            return
+        # Keep a few MiB in flight so the pump is not paused after every slice.
+        transport.set_write_buffer_limits(high=_PUMP_BUFFER)
+        transport.write(head)
+        self._chunks = self.file_chunks()
+        self.pump_paused = False
+        self.pump(transport)
+
+    def pump(self, transport: asyncio.WriteTransport) -> None:
+        """Write file chunks until the transport pauses writing (pump_paused) or the body is sent."""
+        while self._chunks is not None and not self.pump_paused:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._chunks = None
+                transport.set_write_buffer_limits()  # back to the defaults for the pooled connection
+                return
+            transport.write(chunk)
+
     def close(self) -> None:
+        self._chunks = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -25,6 +25,8 @@ _LINGER_SECONDS = 2.0
 _PIPELINE_DEPTH = 32
 # Bytes a client may send after an upgrade request before the worker has answered it.
 _EARLY_TUNNEL_BYTES = 64 * 1024
+# The socket's write buffer; a slower client's response waits in its ResponseBuffer (response_buffer_max).
+_WRITE_BUFFER = 64 * 1024
 
 
 class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
@@ -73,7 +75,7 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
         self.loopback = address is not None and address.is_loopback
         trusted = self.server.trusted_proxies
         self.peer_trusted = bool(trusted) and trusted.trusts(address)
-        transport.set_write_buffer_limits(high=self.settings.response_buffer_max)  # type: ignore[attr-defined]
+        transport.set_write_buffer_limits(high=_WRITE_BUFFER)  # type: ignore[attr-defined]
         self._wait_idle(HEADER, self.settings.header_timeout)
         self.server.connection_opened(self)
 
@@ -355,6 +357,8 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
 
     def start_tunnel(self, exchange: Exchange) -> None:
         self.tunnel = exchange
+        # Tunnels are not read ahead: the socket's own buffer is all the worker may get ahead by.
+        self.transport.set_write_buffer_limits(high=self.settings.response_buffer_max)
         self.deadline_kind = NO_DEADLINE
         early = exchange.request.tunnel_prefix
         if early:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
+from pysupervise.proxy.response_buffer import ResponseBuffer
 from pysupervise.proxy.response_head import Framing, client_response_head
 from pysupervise.proxy.websocket_close import FrameBoundary, close_frame
 
@@ -16,17 +17,19 @@ if TYPE_CHECKING:
 
 # A request whose connection failed before anything was sent may try this many workers.
 _MAX_CONNECT_ATTEMPTS = 3
-# Write buffer of an upstream connection while a spilled request body streams from its file.
-_BODY_PUMP_BUFFER = 4 * 1024 * 1024
 
 
 class Exchange:
-    """Driven by callbacks from the dispatcher, the upstream connection and the client connection."""
+    """Driven by callbacks from the dispatcher, the upstream connection and the client connection.
+
+    The worker's part (slot, pooled connection) ends when the worker has sent the whole response;
+    the client's part (access log, the next pipelined request) when the client has taken it all.
+    """
 
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
-                 "_body_chunks", "_pump_paused", "last_endpoint_label", "sticky_slot", "_awaiting", "_frames",
-                 "_closing_tunnel", "is_debug")
+                 "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
+                 "_out", "_draining")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
         self.client = client
@@ -45,13 +48,14 @@ class Exchange:
         self.bytes_out = 0
         self.last_endpoint_label = ""
         self._head: bytes | None = None
-        self._body_chunks: Iterator[bytes] | None = None
-        self._pump_paused = False
         self.sticky_slot: int | None = None
         self._awaiting: Endpoint | None = None
         self._frames: FrameBoundary | None = None
         self._closing_tunnel = False
         self.is_debug = False
+        # The response on its way to the client, read ahead of a slow one: the slot is freed before it has it all.
+        self._out: ResponseBuffer | None = None
+        self._draining = False
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -128,48 +132,25 @@ class Exchange:
         head = self._head
         if head is None:
             head = self._head = request.upstream_head()
-        transport = conn.transport
         body = request.body
         if body is None or body.size == 0:
-            transport.write(head)
+            conn.transport.write(head)
         else:
-            data = body.in_memory()
-            if data is not None:
-                # One send() for small requests; large bodies are not copied just to save a syscall.
-                if len(data) <= 65536:
-                    transport.write(head + data)
-                else:
-                    transport.writelines((head, data))
-            else:
-                # Keep a few MiB in flight so the pump is not paused after every slice.
-                transport.set_write_buffer_limits(high=_BODY_PUMP_BUFFER)
-                transport.write(head)
-                self._body_chunks = body.file_chunks()
-                self._pump_body()
+            body.send(conn.transport, head)
         if not self.is_debug:  # a debug worker may sit at a breakpoint for as long as the user likes
             now = self.now()
             self.client.expect_response_by(now + self.backend.upstream_timeout)
             self._awaiting = self.endpoint
             self.endpoint.request_sent(now)
 
-    def _pump_body(self) -> None:
-        chunks = self._body_chunks
-        conn = self.upstream
-        while chunks is not None and conn is not None and not self._pump_paused:
-            chunk = next(chunks, None)
-            if chunk is None:
-                self._body_chunks = None
-                conn.transport.set_write_buffer_limits()  # back to the defaults for the pooled connection
-                return
-            conn.transport.write(chunk)
-
     def upstream_write_paused(self, paused: bool) -> None:
+        body = self.request.body
         if self.tunnel:
             self.client.pause_reading(paused)
-            return
-        self._pump_paused = paused
-        if not paused:
-            self._pump_body()
+        elif body is not None and self.upstream is not None:
+            body.pump_paused = paused
+            if not paused:
+                body.pump(self.upstream.transport)
 
     # -- the response -------------------------------------------------------------------------
 
@@ -189,25 +170,33 @@ class Exchange:
             extra += b"X-Pysupervise-Worker: " + endpoint.label.encode() + b"\r\n"
         head, self.framing, self.close_after = client_response_head(
             status, reason, headers, self.request, self.client.must_close, extra)
-        self.client.write(head)
+        if status == 101:
+            self.client.write(head)  # a tunnel follows, and tunnels are never buffered (see upgraded)
+        else:
+            self._out = ResponseBuffer(self.client, self.upstream.transport if self.upstream else None)
+            self._out.write(head)
 
     def response_body(self, data: bytes) -> None:
         self.bytes_out += len(data)
+        out = self._out
+        if out is None or self.framing is Framing.NONE:
+            return
         if self.framing is Framing.CHUNKED:
-            self.client.write_chunk(data)
-        elif self.framing is not Framing.NONE:
-            self.client.write(data)
+            out.write_chunk(data)
+        else:
+            out.write(data)
 
     def response_complete(self, conn: "UpstreamConnection", keep_alive: bool) -> None:
         if self.framing is Framing.CHUNKED:
-            self.client.write(b"0\r\n\r\n")
+            self._out.write(b"0\r\n\r\n")
+        self._out.release_worker()
         self.upstream = None
         conn.unbind()
         if keep_alive:
             conn.endpoint.give_back(conn)
         else:
             conn.close()
-        self._done()
+        self._done(drain=True)
 
     def upstream_lost(self, got_bytes: bool, unsent: bool = False) -> None:
         """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
@@ -221,7 +210,7 @@ class Exchange:
         elif self.status:
             if self.framing is Framing.UNTIL_CLOSE:
                 self.close_after = True
-                self._done()
+                self._done(drain=True)
             else:
                 # Mid-body: the client must see a truncated message, not a wrong one.
                 self.client.abort()
@@ -277,6 +266,8 @@ class Exchange:
         if self.endpoint is not None:
             self.endpoint.tunnels.add(self)
         self.client.start_tunnel(self)
+        if self.client.write_paused:
+            self.upstream.transport.pause_reading()  # a tunnel is never buffered: the worker waits for the client
         if early_upstream_bytes:
             self.tunnel_from_upstream(early_upstream_bytes)
 
@@ -320,17 +311,26 @@ class Exchange:
 
     def client_write_paused(self, paused: bool) -> None:
         conn = self.upstream
-        if conn is not None and conn.transport is not None:
-            if paused:
-                conn.transport.pause_reading()
-            else:
-                conn.transport.resume_reading()
+        if self.tunnel:
+            # A tunnel is never buffered: the worker waits for the client.
+            if conn is not None and conn.transport is not None:
+                if paused:
+                    conn.transport.pause_reading()
+                else:
+                    conn.transport.resume_reading()
+        elif not paused and self._out is not None:
+            self._out.drain()
+            if self._draining and not self._out.size:
+                self._client_done()
 
     def client_lost(self) -> None:
         if self.finished:
             return
-        self._answered()
         self.finished = True
+        self._drop_out()
+        if self._draining:
+            return  # the worker's part is over: its slot and connection are gone already
+        self._answered()
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.unbind()
@@ -372,14 +372,26 @@ class Exchange:
         else:
             answer()
 
-    def _done(self) -> None:
-        self.finished = True
+    def _done(self, drain: bool = False) -> None:
+        """The worker is done: free its slot now; the client is done now, or (`drain`) once it has it all."""
         endpoint = self.endpoint
         if endpoint is not None:
             endpoint.answered_one_more()
         self._release_slot()
         self._close_body()
+        self._draining = drain
+        if not drain or self._out is None or not self._out.size:
+            self._client_done()
+
+    def _client_done(self) -> None:
+        self.finished = True
+        self._drop_out()
         self.client.exchange_done(self)
+
+    def _drop_out(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            out.close()
 
     def _close_body(self) -> None:
         body = self.request.body

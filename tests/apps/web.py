@@ -121,6 +121,29 @@ async def sse(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def burst(request: web.Request) -> web.StreamResponse:
+    """SSE: `size` bytes of 64 KiB events as fast as they go, `data: ready`, then /release?gate=NAME, `data: done`.
+
+    /progress says how many bytes of the burst (ready included) the worker has written so far.
+    """
+    gates: Gates = request.app["gates"]
+    gate = gates.get(request.query["gate"])
+    size = int(request.query["size"])
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    event = b"data: " + b"e" * (65536 - 8) + b"\n\n"
+    gates.download_progress = 0
+    for _ in range(size // len(event)):
+        await response.write(event)  # waits while the proxy applies backpressure
+        gates.download_progress += len(event)
+    await response.write(b"data: ready\n\n")
+    gates.download_progress = size
+    await gate.wait()
+    await response.write(b"data: done\n\n")
+    await response.write_eof()
+    return response
+
+
 async def release(request: web.Request) -> web.Response:
     request.app["gates"].get(request.query["gate"]).set()
     return web.Response(text="released")
@@ -197,6 +220,7 @@ def create_app() -> web.Application:
         ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
         ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
         ("GET", "/client", client),
+        ("GET", "/burst", burst),
     ]:
         if method == "GET":
             app.router.add_get(PREFIX + path, handler)  # with HEAD
