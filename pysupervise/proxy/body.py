@@ -19,7 +19,7 @@ _PUMP_BUFFER = 4 * 1024 * 1024
 
 
 class SpillFolder:
-    """Where request bodies spill (run_dir/bodies); a body that cannot be written there is reported here."""
+    """Where request and response bodies spill (run_dir/bodies); a body that cannot be written there is reported here."""
 
     __slots__ = ("path", "errors", "failures")
 
@@ -31,9 +31,9 @@ class SpillFolder:
     def __str__(self) -> str:
         return self.path
 
-    def create(self) -> int:
+    def create(self, prefix: str = "body-") -> int:
         """A new file for one body, unlinked at once: the space is freed when it closes, even if the master dies."""
-        fd, path = tempfile.mkstemp(prefix="body-", dir=self.path)
+        fd, path = tempfile.mkstemp(prefix=prefix, dir=self.path)
         os.unlink(path)
         return fd
 

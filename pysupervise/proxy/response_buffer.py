@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -94,14 +93,13 @@ class ResponseBuffer:
         end = start + len(data)
         try:
             if self._fd < 0:
-                # Unlinked at once: the space is freed when the file closes, even if the master dies.
-                self._fd, path = tempfile.mkstemp(prefix="response-", dir=self._spill_dir)
-                os.unlink(path)
+                self._fd = self._spill_dir.create("response-")
             view = memoryview(data)
             while view:
                 view = view[os.pwrite(self._fd, view, end - len(view)):]
-        except OSError:
+        except OSError as exc:
             # No file, or the disk is full: stop spilling and fall back to pausing the worker.
+            self._spill_dir.errors.report("response-spill", exc, f"cannot spill a response to {self._spill_dir}")
             self._spill_max = start
             return False
         self._file_end = end
