@@ -1,4 +1,4 @@
-"""The rules a request head must pass before the proxy reads its body: size, method, target form, Host, length."""
+"""The rules a request head must pass before the proxy reads its body: size, method, version, target, Host, length."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ class RequestRejected(Exception):
         self.detail = detail
 
 
+def http_minor(version: str) -> int:
+    """0 for "1.0"; llhttp also parses "2.0" and "0.9", which get 505 (nginx: "unsupported HTTP version")."""
+    if version == "1.0":
+        return 0
+    if version == "1.1":
+        return 1
+    raise RequestRejected(505, f"HTTP/{version} is not supported here: use HTTP/1.1")
+
+
 def check_head(request: "ProxyRequest", head_bytes: int, settings: "ProxySettings", default_host: bytes) -> None:
     """Raise RequestRejected for a head the proxy will not forward; normalize the target and Host otherwise."""
     if head_bytes > settings.max_header_size:
@@ -37,6 +46,9 @@ def check_head(request: "ProxyRequest", head_bytes: int, settings: "ProxySetting
         # HTTP/1.0 may omit Host; workers (aiohttp, uvicorn) want one, so name ourselves.
         request.host = default_host
         request.headers.append((b"Host", default_host))
+    if request.http_minor == 0 and request.has_body and request.declared_length < 0:
+        # A body without Content-Length means Transfer-Encoding, which HTTP/1.0 does not have (as nginx).
+        raise RequestRejected(400, "Transfer-Encoding is not allowed in an HTTP/1.0 request")
     if request.declared_length > settings.max_body_size:
         raise body_too_large(settings)
 

@@ -119,3 +119,25 @@ def test_absolute_form_host_drops_the_userinfo(conn):
 @pytest.mark.parametrize("target", [b"http://a..example/headers", b"http://user@/headers", b"http:///headers"])
 def test_absolute_form_authority_must_be_a_host(conn, target):
     assert refused(conn, b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n") == 400
+
+
+# -- versions and framing ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9"])
+def test_versions_other_than_1_0_and_1_1_get_505(conn, version):
+    assert refused(conn, b"GET /whoami " + version + b"\r\nHost: a\r\n\r\n") == 505
+
+
+def test_transfer_encoding_in_an_http10_request_is_refused(conn):
+    raw = b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    assert refused(conn, raw) == 400
+
+
+def test_trailer_fields_never_reach_the_app(conn):
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\n0\r\nContent-Type: evil/x\r\nX-Trailer: t\r\n\r\n")
+    status, headers, body = conn.read_response()  # /echo answers with the Content-Type it was sent
+    assert status == 200 and body == b"abc"
+    assert "evil" not in headers["content-type"][0]
+    conn.send(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n")  # and the connection is still in step
+    assert conn.read_response()[0] == 200

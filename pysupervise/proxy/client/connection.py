@@ -12,7 +12,7 @@ from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.deadlines import BODY, HEADER, KEEPALIVE, LINGER, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
 from pysupervise.proxy.forwarded import is_loopback, parse_address
-from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head
+from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
 from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
@@ -157,14 +157,17 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value) + 4
-        self.request.add_header(name, value)
+        if self.in_head:  # not trailer fields: RFC 9110 §6.5.1 forbids merging them into the head (dropped)
+            self.request.add_header(name, value)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         request = self.request
         parser = self.parser
         request.method = parser.get_method()
-        request.http_minor = 0 if parser.get_http_version() == "1.0" else 1
+        version = parser.get_http_version()
+        if version != "1.1":
+            request.http_minor = http_minor(version)
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host)
