@@ -6,6 +6,7 @@ Every request here is sent as raw bytes, so the test controls exactly what the p
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -141,3 +142,39 @@ def test_trailer_fields_never_reach_the_app(conn):
     assert "evil" not in headers["content-type"][0]
     conn.send(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n")  # and the connection is still in step
     assert conn.read_response()[0] == 200
+
+
+# -- a worker crash with a request pipelined behind it ---------------------------------------------
+
+CRASH_SITE = """
+[apps.web]
+app = "web:create_app"
+dir = "{apps}"
+route = "/"
+workers = 2
+"""
+
+
+@pytest.mark.parametrize("first, answers", [
+    (b"POST /crash HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", [502, 200]),  # keep-alive: the GET is served
+    (b"POST /crash HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", [502]),
+    (b"POST /crash HTTP/1.0\r\nContent-Length: 0\r\n\r\n", [502]),
+], ids=["keep-alive", "connection-close", "http10"])
+def test_a_502_with_a_request_pipelined_behind_it(make_site, first, answers):
+    site = make_site(CRASH_SITE)
+    before = {worker["pid"] for worker in site.app_status("web")["workers"]}
+    conn = RawConnection(site.port)
+    try:
+        conn.send(first + b"GET /whoami HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")  # one packet
+        data = conn.read_until_closed()  # after a lingering close nothing more is written
+        assert [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)] == answers
+    finally:
+        conn.close()
+
+    def replaced() -> bool:  # the crashed worker's exit watcher did not die in the proxy's callback
+        ready = {worker["pid"] for worker in site.app_status("web")["workers"] if worker["state"] == "ready"}
+        return len(ready) == 2 and ready != before
+
+    site.wait_for(replaced, 30, "the crashed worker's replacement")
+    site.stop()
+    assert "Traceback" not in site.output_text() and "write_eof" not in site.output_text(), site.output_text()
