@@ -35,6 +35,8 @@ _SPECIAL = {
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,200}$")
 # Connection tokens that name no header to drop; Host is not a client's to remove (nginx drops none).
 _NOT_HOP_BY_HOP = (b"close", b"keep-alive", b"upgrade", b"host")
+# Raw bytes >= 0x80 in a target (client/raw_target.py lets them in); workers get them percent-encoded.
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
@@ -154,7 +156,8 @@ class ProxyRequest:
 
     def upstream_head(self) -> bytes:
         """The request head sent to a worker: same URL, same headers, the proxy's own forwarding headers."""
-        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
+        url = self.url if self.url.isascii() else HIGH_BYTE.sub(_percent_encoded, self.url)
+        parts = [self.method, b" ", url, b" HTTP/1.1\r\n"]
         extra = self.connection_tokens
         named_hop_headers = [t for t in extra if t not in _NOT_HOP_BY_HOP] if extra else ()
         for name, value in self.headers:
@@ -173,3 +176,7 @@ class ProxyRequest:
             parts += (b"Content-Length: ", str(self.body.size if self.body else 0).encode(), b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
+
+
+def _percent_encoded(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match.group()[0]

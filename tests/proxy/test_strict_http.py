@@ -144,6 +144,81 @@ def test_trailer_fields_never_reach_the_app(conn):
     assert conn.read_response()[0] == 200
 
 
+# -- raw bytes >= 0x80 in the request target ------------------------------------------------------
+
+def test_raw_utf8_in_the_target_reaches_aiohttp_decoded(conn):
+    conn.send(b"GET /paths/\xc3\xa0%20k?q=\xc3\xa9 HTTP/1.0\r\n\r\n")
+    status, _, body = conn.read_response()
+    seen = json.loads(body)
+    assert status == 200 and seen["path"] == "/paths/à k" and seen["query"] == {"q": "é"}
+    assert seen["raw_path"] == "/paths/%C3%A0%20k?q=%C3%A9"  # what the worker got: the same bytes, percent-encoded
+
+
+@pytest.mark.parametrize("prefix", ["/asgi", "/wsgi"])
+def test_raw_utf8_in_the_target_reaches_asgi_and_wsgi_decoded(conn, prefix):
+    conn.send(f"GET {prefix}/".encode() + b"\xc3\xa0%20k HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, _, body = conn.read_response()
+    path = json.loads(body)["path"]
+    if prefix == "/wsgi":
+        path = path.encode("latin-1").decode("utf-8")  # PEP 3333: PATH_INFO carries the bytes as latin-1
+    assert status == 200 and path == f"{prefix}/à k"
+
+
+def test_a_raw_byte_split_across_reads_and_headers_with_utf8_values(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in (b"GET /paths/caf", b"\xc3", b"\xa9/x HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9", b"\r\n\r\n"):
+            conn.send(piece)
+        status, _, body = conn.read_response()
+        seen = json.loads(body)
+        assert status == 200 and seen["path"] == "/paths/café/x"
+        assert ["X-Name", "café"] in seen["headers"]  # obs-text in a value passes as it came
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_pipelined_after_a_non_ascii_body(conn, framing):
+    body = bytes(range(256)) * 8 + b"\r\n\r\nGET /\xc3\xa0 HTTP/1.1\r\n\r\n"  # a body that looks like a head
+    if framing == "chunked":
+        framed = b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    else:
+        framed = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: a\r\n" + framed + b"GET /paths/\xc3\xa0 HTTP/1.1\r\nHost: a\r\n\r\n")
+    first, second = conn.read_response(), conn.read_response()
+    assert first[0] == 200 and first[2] == body
+    assert second[0] == 200 and json.loads(second[2])["path"] == "/paths/à"
+
+
+def test_static_file_with_a_raw_utf8_name(conn):
+    conn.send(b"GET /files/\xc3\xa0%20k.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, _, body = conn.read_response()
+    assert status == 200 and body == b"accented file"
+
+
+def test_the_access_log_line_stays_one_escaped_line(site, conn):
+    conn.send(b"GET /paths/\xc3\xa0%20k?marker=utf8-log HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert conn.read_response()[0] == 200
+    log = site.log_dir / "paths" / "access.log"
+
+    def line() -> list[str]:
+        return [l for l in log.read_bytes().decode("ascii").splitlines() if "utf8-log" in l] if log.exists() else []
+
+    fields = wait_until(line, 10, "the access log line")[0].split(" ")
+    assert fields[3] == "/paths/\\xc3\\xa0%20k?marker=utf8-log" and fields[4] == "200"
+
+
+@pytest.mark.parametrize("raw", [
+    b"G\xc3\xa0T / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nX-\xc3\xa0: v\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.\xc3\r\nHost: a\r\n\r\n",
+    b"GET http://\xc3\xa0.example/ HTTP/1.1\r\nHost: a\r\n\r\n",
+])
+def test_raw_bytes_outside_the_target_path_are_still_refused(conn, raw):
+    assert refused(conn, raw) == 400
+
+
 # -- a worker crash with a request pipelined behind it ---------------------------------------------
 
 CRASH_SITE = """

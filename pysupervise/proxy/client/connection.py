@@ -10,6 +10,7 @@ import httptools
 
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.client.error_answers import ErrorAnswers
+from pysupervise.proxy.client.raw_target import RawTargetFeeder
 from pysupervise.proxy.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
@@ -33,7 +34,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "lingering")
+                 "batching", "out", "is_idle", "lingering", "raw_target")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -63,6 +64,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         self.out: list[bytes] = []
         self.is_idle = False
         self.lingering = False
+        self.raw_target = RawTargetFeeder(self)
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -87,10 +89,16 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         if self.upgrade_pending:
             self._hold_early_tunnel_bytes(data)
             return
-        if self.in_head:
+        in_head = self.in_head
+        if in_head:
             self.head_size += len(data)
         try:
-            self.parser.feed_data(data)
+            if data.isascii():
+                self.parser.feed_data(data)
+                if self.in_head:  # a head split across reads: keep its current line, in case a raw byte follows
+                    self.raw_target.carry(data, 0, len(data), in_head)
+            else:
+                self.raw_target.feed(data)  # bytes >= 0x80: llhttp refuses them raw in a request target
         except httptools.HttpParserUpgrade as upgrade:
             self.upgrade_pending = True
             self._hold_early_tunnel_bytes(data[upgrade.args[0]:])
@@ -169,6 +177,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         version = parser.get_http_version()
         if version != "1.1":
             request.http_minor = http_minor(version)
+        if self.raw_target.escapes:
+            self.header_bytes -= self.raw_target.restore(request)
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host)
