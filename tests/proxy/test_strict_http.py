@@ -5,12 +5,17 @@ Every request here is sent as raw bytes, so the test controls exactly what the p
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import socket
 
 import pytest
 
+from pysupervise.config.loader import parse_config
+from pysupervise.periodic import TaskErrors
+from pysupervise.proxy import AppBackend, ProxyServer, Route
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
 from tests.support.site import Site
@@ -253,3 +258,38 @@ def test_a_502_with_a_request_pipelined_behind_it(make_site, first, answers):
     site.wait_for(replaced, 30, "the crashed worker's replacement")
     site.stop()
     assert "Traceback" not in site.output_text() and "write_eof" not in site.output_text(), site.output_text()
+
+
+def test_a_bug_under_a_connection_drops_it_and_is_logged_once_a_minute_with_the_request_id(tmp_path, caplog):
+    """An in-process proxy whose route target fails: the failure stands for any bug of ours under a connection."""
+
+    class BuggyApp(AppBackend):
+        __slots__ = ()
+
+        def new_exchange(self, client, request):
+            raise RuntimeError("a bug in the proxy")
+
+    async def scenario() -> list[bytes]:
+        settings = parse_config('[apps.a]\napp = "m:a"\n', tmp_path / "supervisor.toml", "supervisor.toml").proxy
+        server = ProxyServer(settings, str(tmp_path), errors)
+        server.routes.replace([Route("/", BuggyApp("buggy", queue_limit=1, queue_timeout=1, upstream_timeout=1))])
+        port = await server.start("127.0.0.1", 0)
+        answers = []
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            try:
+                answers.append(await reader.read())
+            except ConnectionResetError:
+                answers.append(b"")
+            writer.close()
+        await server.drain(1)
+        return answers
+
+    errors = TaskErrors(logging.getLogger("test.proxy-bugs"), clock=lambda: 1000.0)  # all within one minute
+    with caplog.at_level(logging.ERROR, "test.proxy-bugs"):
+        assert asyncio.run(scenario()) == [b""] * 3  # dropped, not answered "400 malformed request"
+    assert errors.counts["proxy-connections"] == 3
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info
+    assert re.search(r"proxy-connections: unexpected error in starting an exchange \(request [0-9a-f]+-1\): "
+                     r"RuntimeError: a bug in the proxy", caplog.records[0].getMessage())

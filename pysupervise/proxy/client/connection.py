@@ -225,9 +225,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
                 if self.must_close:
                     return
                 continue
-            exchange = target.new_exchange(self, request)
-            self.active = exchange
-            exchange.start()
+            try:
+                exchange = target.new_exchange(self, request)
+                self.active = exchange
+                exchange.start()
+            except Exception as exc:  # a bug of ours: reported with this request's id, the connection dropped
+                self.internal_error(exc, "starting an exchange", request)
+                return
         if self.active is None and not self.pending:
             if self.must_close:
                 self.close()
