@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import httptools
 
 from pysupervise.proxy.body import RequestBody
+from pysupervise.proxy.client.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.client.error_answers import ErrorAnswers
 from pysupervise.proxy.client.raw_target import RawTargetFeeder
-from pysupervise.proxy.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
 from pysupervise.proxy.request import ProxyRequest

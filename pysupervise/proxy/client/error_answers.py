@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pysupervise.proxy.deadlines import LINGER
+from pysupervise.proxy.client.deadlines import LINGER
 from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
 from pysupervise.proxy.forwarded import is_loopback
 from pysupervise.proxy.request import ProxyRequest
