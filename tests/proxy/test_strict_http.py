@@ -263,10 +263,13 @@ def test_a_502_with_a_request_pipelined_behind_it(make_site, first, answers):
 def test_a_bug_under_a_connection_drops_it_and_is_logged_once_a_minute_with_the_request_id(tmp_path, caplog):
     """An in-process proxy whose route target fails: the failure stands for any bug of ours under a connection."""
 
+    started = []
+
     class BuggyApp(AppBackend):
         __slots__ = ()
 
         def new_exchange(self, client, request):
+            started.append(request.url)
             raise RuntimeError("a bug in the proxy")
 
     async def scenario() -> list[bytes]:
@@ -277,7 +280,7 @@ def test_a_bug_under_a_connection_drops_it_and_is_logged_once_a_minute_with_the_
         answers = []
         for _ in range(3):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            writer.write(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
             try:
                 answers.append(await reader.read())
             except ConnectionResetError:
@@ -290,6 +293,7 @@ def test_a_bug_under_a_connection_drops_it_and_is_logged_once_a_minute_with_the_
     with caplog.at_level(logging.ERROR, "test.proxy-bugs"):
         assert asyncio.run(scenario()) == [b""] * 3  # dropped, not answered "400 malformed request"
     assert errors.counts["proxy-connections"] == 3
+    assert started == [b"/1"] * 3  # nothing more is started on a connection a bug dropped
     assert len(caplog.records) == 1 and caplog.records[0].exc_info
     assert re.search(r"proxy-connections: unexpected error in starting an exchange \(request [0-9a-f]+-1\): "
                      r"RuntimeError: a bug in the proxy", caplog.records[0].getMessage())

@@ -34,7 +34,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "lingering", "raw_target")
+                 "batching", "out", "is_idle", "writes_done", "raw_target")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -63,7 +63,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         self.batching = 0
         self.out: list[bytes] = []
         self.is_idle = False
-        self.lingering = False
+        self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
         self.raw_target = RawTargetFeeder(self)
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -211,8 +211,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
     # -- answering, in order ------------------------------------------------------------------
 
     def _next(self) -> None:
-        if self.lingering:
-            return  # the answer that ended this connection is out: nothing more is written or started
+        if self.writes_done:
+            return  # nothing more is written or started on this connection
         while self.active is None and self.pending and not self.closed:
             request = self.pending.popleft()
             if request.rejection is not None:

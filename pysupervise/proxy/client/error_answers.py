@@ -43,7 +43,7 @@ class ErrorAnswers:
     transport: "asyncio.Transport"
     must_close: bool
     broken: bool
-    lingering: bool
+    writes_done: bool
 
     def _write_error(self, request: ProxyRequest, status: int, reason: str, diagnostics: str,
                      retry_after: bool = False, extra_headers: bytes = b"") -> None:
@@ -66,7 +66,7 @@ class ErrorAnswers:
         answer (a 413, say) before the client reads it. nginx calls this a lingering close.
         """
         self.broken = True  # nothing more is parsed; data_received discards
-        self.lingering = True
+        self.writes_done = True
         self.flush()
         transport = self.transport
         if transport.is_closing():
@@ -103,4 +103,5 @@ class ErrorAnswers:
         request_id = request.request_id.decode("ascii", "replace") if request is not None else ""
         self.server.task_errors.report(CONNECTIONS, exc, f"unexpected error in {where} (request {request_id or '-'})")
         self.broken = True
+        self.writes_done = True
         self.abort()
