@@ -9,7 +9,7 @@ REASONS = {
     400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
     413: "Content Too Large", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-    507: "Insufficient Storage",
+    505: "HTTP Version Not Supported", 507: "Insufficient Storage",
 }
 
 # Sent with 503s: long enough for a queue to drain or a worker to restart, short enough not to lose users.

@@ -19,6 +19,15 @@ _HOST = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{
 _SCHEMES = (b"http", b"https")
 
 
+def valid_host(host: bytes) -> bool:
+    """Whether `host` is a host[:port] a worker may see: the client's Host header and a trusted X-Forwarded-Host.
+
+    nginx refuses "/", NUL and ".." (a Host may end up in a file path); the URI grammar also keeps
+    quotes, spaces and userinfo out.
+    """
+    return _HOST.fullmatch(host) is not None and b".." not in host
+
+
 def parse_address(text: str | bytes) -> IPAddress | None:
     """An address as X-Forwarded-For elements and peer names spell it: bare, [v6], with or without a port."""
     if isinstance(text, bytes):
@@ -88,4 +97,4 @@ class TrustedProxies:
     def host(forwarded_host: list[bytes]) -> bytes | None:
         """X-Forwarded-Host from a trusted peer, if it is a well-formed host[:port]."""
         host = last_element(forwarded_host)
-        return host if host and _HOST.match(host) else None
+        return host if host and valid_host(host) else None

@@ -6,6 +6,7 @@ import re
 
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.forwarded import TrustedProxies
+from pysupervise.proxy.head_checks import RequestRejected
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) are for this connection only; the proxy writes its own.
 # X-Forwarded-* and X-Request-Id are replaced by the proxy's own values (forwarded.py decides them);
@@ -32,6 +33,10 @@ _SPECIAL = {
     b"x-pysupervise-debug": "debug",
 }
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,200}$")
+# Connection tokens that name no header to drop; Host is not a client's to remove (nginx drops none).
+_NOT_HOP_BY_HOP = (b"close", b"keep-alive", b"upgrade", b"host")
+# Raw bytes >= 0x80 in a target (client/raw_target.py lets them in); workers get them percent-encoded.
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
@@ -81,6 +86,9 @@ class ProxyRequest:
         if kind is None:
             self.headers.append((name, value))
         elif kind == "host":
+            if self.host or not value:
+                # Two Hosts could route by one and reach the app with the other (RFC 9112 §3.2).
+                raise RequestRejected(400, "a request must carry exactly one non-empty Host header")
             self.host = value
             self.headers.append((name, value))
         elif kind == "connection":
@@ -148,9 +156,10 @@ class ProxyRequest:
 
     def upstream_head(self) -> bytes:
         """The request head sent to a worker: same URL, same headers, the proxy's own forwarding headers."""
-        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
+        url = self.url if self.url.isascii() else HIGH_BYTE.sub(_percent_encoded, self.url)
+        parts = [self.method, b" ", url, b" HTTP/1.1\r\n"]
         extra = self.connection_tokens
-        named_hop_headers = [t for t in extra if t not in (b"close", b"keep-alive", b"upgrade")] if extra else ()
+        named_hop_headers = [t for t in extra if t not in _NOT_HOP_BY_HOP] if extra else ()
         for name, value in self.headers:
             if named_hop_headers and name.lower() in named_hop_headers:
                 continue
@@ -167,3 +176,7 @@ class ProxyRequest:
             parts += (b"Content-Length: ", str(self.body.size if self.body else 0).encode(), b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
+
+
+def _percent_encoded(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match.group()[0]

@@ -15,6 +15,7 @@ from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
+from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.forwarded import TrustedProxies
 from pysupervise.proxy.routing import RouteTable
 
@@ -92,6 +93,7 @@ class ProxyServer:
         for sock in self._sockets:
             self._accepting.append(self.loop.create_task(self._accept_loop(sock)))
         self.task_errors.register(ACCEPT)
+        self.task_errors.register(CONNECTIONS)
         self._sweeper.start()
 
     async def start(self, host: str, port: int) -> int:

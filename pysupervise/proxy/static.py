@@ -50,10 +50,11 @@ class StaticSite:
         except UnicodeDecodeError:
             return None
         real = os.path.realpath(candidate)
-        if real != self.folder and not real.startswith(self.folder + os.sep):
-            return None  # a symlink pointing out of the folder
         if os.path.isdir(real):
-            real = os.path.join(real, "index.html")
+            # The file opened is the index: it is what must stay in the folder (a symlink may lead out).
+            real = os.path.realpath(os.path.join(real, "index.html"))
+        if not real.startswith(self.folder + os.sep):
+            return None  # a symlink pointing out of the folder
         return real if os.path.isfile(real) else None
 
 

@@ -42,6 +42,12 @@ def static_dir(tmp_path_factory):
     (public / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 17))
     (public / ".secret").write_text("hidden")
     (public / "escape").symlink_to("/etc/hostname")
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_text("outside the static folder")
+    (public / "sub").mkdir()
+    (public / "sub" / "index.html").symlink_to(outside)  # a folder's index that leads out of the folder
+    (public / "linked").mkdir()
+    (public / "linked" / "index.html").symlink_to(public / "index.html")  # one that stays inside
     return root
 
 
@@ -399,6 +405,7 @@ def test_static_range_and_head(site, static_dir):
 @pytest.mark.parametrize("path", [
     "/assets/../broken.py", "/assets/%2e%2e/broken.py", "/assets/css/%2E%2E/%2e%2e/broken.py",
     "/assets/.secret", "/assets/escape", "/assets/css", "/assets/nothing.txt", "/assets/%00", "/assets/..%5cbroken.py",
+    "/assets/sub/", "/assets/sub/index.html",
 ])
 def test_static_refuses_traversal_hidden_files_symlinks_out_and_listings(site, path):
     conn = RawConnection(site.port)
@@ -407,6 +414,10 @@ def test_static_refuses_traversal_hidden_files_symlinks_out_and_listings(site, p
         assert conn.read_response()[0] == 404
     finally:
         conn.close()
+
+
+def test_static_index_symlinked_inside_the_folder_is_served(site):
+    assert site.get("/assets/linked/").body == b"<h1>index</h1>"
 
 
 def test_static_only_answers_get_and_head(site):

@@ -9,18 +9,17 @@ from typing import TYPE_CHECKING
 import httptools
 
 from pysupervise.proxy.body import RequestBody
-from pysupervise.proxy.deadlines import BODY, HEADER, KEEPALIVE, LINGER, NO_DEADLINE, ConnectionDeadlines
-from pysupervise.proxy.error_pages import RETRY_AFTER_SECONDS, error_response
-from pysupervise.proxy.forwarded import is_loopback, parse_address
-from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head
+from pysupervise.proxy.client.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADLINE, ConnectionDeadlines
+from pysupervise.proxy.client.error_answers import ErrorAnswers
+from pysupervise.proxy.client.raw_target import RawTargetFeeder
+from pysupervise.proxy.forwarded import parse_address
+from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
 from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange
     from pysupervise.proxy.server import ProxyServer
 
-# After an error answer, how long we keep reading (and discarding) before closing; see _linger.
-_LINGER_SECONDS = 2.0
 # Pipelined requests parsed ahead of the one being answered before we stop reading.
 _PIPELINE_DEPTH = 32
 # Bytes a client may send after an upgrade request before the worker has answered it.
@@ -29,13 +28,13 @@ _EARLY_TUNNEL_BYTES = 64 * 1024
 _WRITE_BUFFER = 64 * 1024
 
 
-class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle")
+                 "batching", "out", "is_idle", "writes_done", "raw_target")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -64,6 +63,8 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
         self.batching = 0
         self.out: list[bytes] = []
         self.is_idle = False
+        self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
+        self.raw_target = RawTargetFeeder(self)
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -88,10 +89,16 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
         if self.upgrade_pending:
             self._hold_early_tunnel_bytes(data)
             return
-        if self.in_head:
+        in_head = self.in_head
+        if in_head:
             self.head_size += len(data)
         try:
-            self.parser.feed_data(data)
+            if data.isascii():
+                self.parser.feed_data(data)
+                if self.in_head:  # a head split across reads: keep its current line, in case a raw byte follows
+                    self.raw_target.carry(data, 0, len(data), in_head)
+            else:
+                self.raw_target.feed(data)  # bytes >= 0x80: llhttp refuses them raw in a request target
         except httptools.HttpParserUpgrade as upgrade:
             self.upgrade_pending = True
             self._hold_early_tunnel_bytes(data[upgrade.args[0]:])
@@ -100,9 +107,11 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
             if isinstance(cause, RequestRejected):
                 self._reject(cause.status, cause.detail)
             else:
-                self._reject(400, "malformed request")
+                self.internal_error(cause or exc, "a request parser callback", self.request)
         except httptools.HttpParserError as exc:
             self._reject(400, f"malformed request: {exc}")
+        if self.broken:
+            return
         if self.in_head and self.head_size > self.settings.max_header_size:
             # A head still incomplete after this many bytes: stop before it grows memory unbounded.
             self._reject(431, "the request line and headers are too large")
@@ -157,14 +166,19 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value) + 4
-        self.request.add_header(name, value)
+        if self.in_head:  # not trailer fields: RFC 9110 §6.5.1 forbids merging them into the head (dropped)
+            self.request.add_header(name, value)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         request = self.request
         parser = self.parser
         request.method = parser.get_method()
-        request.http_minor = 0 if parser.get_http_version() == "1.0" else 1
+        version = parser.get_http_version()
+        if version != "1.1":
+            request.http_minor = http_minor(version)
+        if self.raw_target.escapes:
+            self.header_bytes -= self.raw_target.restore(request)
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host)
@@ -197,6 +211,8 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
     # -- answering, in order ------------------------------------------------------------------
 
     def _next(self) -> None:
+        if self.writes_done:
+            return  # nothing more is written or started on this connection
         while self.active is None and self.pending and not self.closed:
             request = self.pending.popleft()
             if request.rejection is not None:
@@ -209,9 +225,13 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
                 if self.must_close:
                     return
                 continue
-            exchange = target.new_exchange(self, request)
-            self.active = exchange
-            exchange.start()
+            try:
+                exchange = target.new_exchange(self, request)
+                self.active = exchange
+                exchange.start()
+            except Exception as exc:  # a bug of ours: reported with this request's id, the connection dropped
+                self.internal_error(exc, "starting an exchange", request)
+                return
         if self.active is None and not self.pending:
             if self.must_close:
                 self.close()
@@ -226,69 +246,26 @@ class ClientConnection(ConnectionDeadlines, asyncio.Protocol):
                 self.pause_reading(False)
 
     def exchange_done(self, exchange: Exchange) -> None:
-        self.active = None
-        self.server.exchange_finished(exchange, self)
-        if exchange.close_after or not exchange.request.keep_alive:
-            self.must_close = True
-        self._next()
+        try:
+            self.active = None
+            self.server.exchange_finished(exchange, self)
+            if exchange.close_after or not exchange.request.keep_alive:
+                self.must_close = True
+            self._next()
+        except Exception as exc:  # called from a worker connection's callbacks: they must not see our bugs
+            self.internal_error(exc, "exchange_done", exchange.request)
 
     def exchange_failed(self, exchange: Exchange, status: int, reason: str, diagnostics: str,
                         retry_after: bool, extra_headers: bytes = b"") -> None:
-        self.active = None
-        exchange.status = status
-        self._write_error(exchange.request, status, reason, diagnostics, retry_after=retry_after,
-                          extra_headers=extra_headers)
-        self.server.exchange_finished(exchange, self)
-        self._next()
-
-    def _write_error(self, request: ProxyRequest, status: int, reason: str, diagnostics: str,
-                     retry_after: bool = False, extra_headers: bytes = b"") -> None:
-        close = self.must_close or not request.keep_alive or request.wants_upgrade
-        # Behind a trusted proxy on this host the peer is loopback for everyone: judge the client it vouches for.
-        loopback = self.loopback if request.client_ip == self.client_ip else is_loopback(request.client_ip)
-        shown = diagnostics if (loopback and self.settings.dev_errors) else ""
-        extra = extra_headers + (b"Retry-After: %d\r\n" % RETRY_AFTER_SECONDS if retry_after else b"")
-        self.write(error_response(status, request.request_id or self.server.new_request_id(),
-                                            request.accept, reason, diagnostics=shown, close=close,
-                                            head_only=request.method == b"HEAD", extra_headers=extra))
-        if close:
-            self.must_close = True
-            self._linger()
-
-    def _linger(self) -> None:
-        """Send the answer, stop writing, and discard what the client still sends for a moment.
-
-        Closing a socket with unread input makes the kernel send a reset, which can destroy our
-        answer (a 413, say) before the client reads it. nginx calls this a lingering close.
-        """
-        self.broken = True  # nothing more is parsed; data_received discards
-        self.flush()
-        transport = self.transport
-        if transport.is_closing():
-            return
-        if transport.can_write_eof():
-            transport.write_eof()
-            self._set_deadline(LINGER, _LINGER_SECONDS)
-            self.pause_reading(False)
-        else:
-            transport.close()
-
-    def _reject(self, status: int, detail: str) -> None:
-        """A request we cannot parse or accept: answer once the earlier ones are answered, then close."""
-        self.broken = True  # the parser is in an error state: never feed it again
-        self.pause_reading(True)
-        request = self.request or ProxyRequest(self.client_ip, self.loop.time())
-        self.request = None
-        request.keep_alive = False
-        request.target = None
-        if not request.request_id:
-            request.request_id = self.server.new_request_id()
-        if self.active is None and not self.pending:
-            self._write_error(request, status, detail, "")
-        else:
-            self.must_close = True
-            request.rejection = (status, detail)
-            self.pending.append(request)
+        try:
+            self.active = None
+            exchange.status = status
+            self._write_error(exchange.request, status, reason, diagnostics, retry_after=retry_after,
+                              extra_headers=extra_headers)
+            self.server.exchange_finished(exchange, self)
+            self._next()
+        except Exception as exc:  # e.g. called from a worker's exit watcher, which must survive our bugs
+            self.internal_error(exc, "exchange_failed", exchange.request)
 
     # -- writing ------------------------------------------------------------------------------
 
