@@ -71,6 +71,8 @@ class ProxySettings:
                                       "response_buffer_max; past it the worker waits for the client. 0 = never spill.")
     header_timeout: float = setting(v.seconds, 10, "A client must send a complete request head within this, or 408.")
     body_timeout: float = setting(v.seconds, 60, "Longest pause between two pieces of a request body, or 408.")
+    send_timeout: float = setting(v.seconds, 60, "A client that accepts none of the response's bytes for this "
+                                  "long is disconnected (nginx's send_timeout).")
     keepalive_timeout: float = setting(v.seconds, 75, "Idle client keep-alive connections are closed after this.")
     upstream_idle_timeout: float = setting(v.seconds, 4, "Idle pooled worker connections are closed after this "
                                            "(below common 5 s server keep-alives, so a worker never closes one first).")

@@ -390,7 +390,8 @@ class Exchange:
 
     def _drop_out(self) -> None:
         out, self._out = self._out, None
-        if out is not None:
+        if out is not None:  # what it still held never reached the client: not in the log's byte count
+            self.bytes_out = max(0, self.bytes_out - out.size)
             out.close()
 
     def _close_body(self) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
+import struct
 
 from tests.support.poll import wait_until
 from tests.support.site import Site
@@ -13,8 +15,8 @@ MIB = 1024 * 1024
 BLOCK = bytes(range(256)) * 256  # the pattern /download sends, 64 KiB at a time
 
 
-def site_config(**proxy: str) -> str:
-    settings = "\n".join(f'{key} = "{value}"' for key, value in proxy.items())
+def site_config(**proxy: str | int) -> str:
+    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in proxy.items())
     return f"""
 [proxy]
 {settings}
@@ -238,3 +240,42 @@ def test_a_stream_is_read_ahead_of_a_slow_client_and_no_piece_waits(make_site):
         site.wait_for(lambda: worker_numbers(site)[1] == 0, 10, "the stream's slot released")
     finally:
         reader.close()
+
+
+def access_lines(site: Site, app: str = "slow") -> list[list[str]]:
+    path = site.log_dir / app / "access.log"
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_client_that_reads_nothing_for_send_timeout_is_dropped(make_site):
+    site = make_site(site_config(send_timeout=1))
+    size = 16 * MIB
+    reader = SlowReader(site.port, get(f"/slow/download?size={size}"))
+    try:
+        site.wait_for(lambda: worker_numbers(site) == (1, 0, 0), 30, "the worker to finish the download")
+        # The client still holds a spill file and its connection, until send_timeout passes with no progress.
+        site.wait_for(lambda: not open_spill_files(site), 30, "the proxy to drop the client that reads nothing")
+        site.wait_for(lambda: access_lines(site), 10, "its access.log line")
+        [line] = access_lines(site)
+        assert line[4] == "200" and 0 < int(line[5]) < size  # the status sent, and the bytes that left
+        received = 0
+        try:
+            while chunk := reader.sock.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < size
+    finally:
+        reader.close()
+    assert site.get("/slow/whoami").status == 200
+
+
+def test_a_request_whose_client_leaves_before_the_answer_is_logged_as_499(make_site):
+    site = make_site(site_config())
+    reader = SlowReader(site.port, get("/slow/slow?seconds=30"))
+    site.wait_for(lambda: worker_numbers(site)[1] == 1, 20, "the request to reach the worker")
+    # A reset, as a browser tab that is closed sends: a plain FIN is a half-close, and a half-closed client
+    # may still read its answer.
+    reader.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    reader.close()
+    site.wait_for(lambda: [line[4] for line in access_lines(site)] == ["499"], 10, "a 499 line in access.log")

@@ -134,6 +134,10 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         active, self.active = self.active, None
         if active is not None:
             active.client_lost()
+            # Every request that reached a worker gets its access.log line; one whose client left before
+            # the answer began is logged as nginx does, 499 (client closed request).
+            active.status = active.status or 499
+            self.server.exchange_finished(active, self)
         for request in self.pending:
             if request.body is not None:
                 request.body.close()
@@ -143,11 +147,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._sending_deadline(True)
         if self.active is not None:
             self.active.client_write_paused(True)
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._sending_deadline(False)
         if self.active is not None:
             self.active.client_write_paused(False)
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from pysupervise.proxy.server import ProxyServer
 
 # What the connection's single deadline currently means.
-NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER = range(6)
+NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER, SEND = range(7)
 
 
 class ConnectionDeadlines:
@@ -28,6 +28,7 @@ class ConnectionDeadlines:
     deadline: float
     deadline_kind: int
     is_idle: bool
+    write_paused: bool
     active: "Exchange | None"
     request: "ProxyRequest | None"
     pending: object
@@ -58,6 +59,14 @@ class ConnectionDeadlines:
         if self.deadline_kind == UPSTREAM:
             self.deadline_kind = NO_DEADLINE
 
+    def _sending_deadline(self, paused: bool) -> None:
+        """A client that takes none of our bytes for send_timeout is dropped (nginx's send_timeout): read-ahead
+        freed its worker, but its connection, buffers and spill file would otherwise be held forever."""
+        if paused and self.deadline_kind == NO_DEADLINE:
+            self._set_deadline(SEND, self.server.settings.send_timeout)
+        elif not paused and self.deadline_kind == SEND:
+            self.deadline_kind = NO_DEADLINE
+
     def deadline_passed(self) -> None:
         kind = self.deadline_kind
         self.deadline_kind = NO_DEADLINE
@@ -70,6 +79,9 @@ class ConnectionDeadlines:
             else:
                 self.close()  # type: ignore[attr-defined]
         elif kind == KEEPALIVE and self.active is None and not self.pending:
-            self.close()  # type: ignore[attr-defined]
+            # Still unable to hand the client the end of its last answer: a close would wait for it forever.
+            self.abort() if self.write_paused else self.close()  # type: ignore[attr-defined]
+        elif kind == SEND:
+            self.abort()  # type: ignore[attr-defined]  # a close would wait for a flush that never comes
         elif kind == LINGER:
             self.close()  # type: ignore[attr-defined]
