@@ -81,6 +81,29 @@ class TaskErrors:
         return dict(sorted(self.counts.items()))
 
 
+class BackgroundTasks:
+    """One owner's one-off tasks: referenced until they end (asyncio keeps only weak references), errors
+    reported to `errors` under `name`, and cancelled together when the owner stops."""
+
+    def __init__(self, errors: TaskErrors, name: str) -> None:
+        self.errors = errors
+        self.name = name
+        self.tasks: set[asyncio.Task] = set()
+
+    def run(self, coroutine: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        self.errors.watch(task, self.name)
+        return task
+
+    def cancel_all(self) -> None:
+        """Cancel every task but the one running this (an owner may stop from inside one of its tasks)."""
+        for task in list(self.tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+
 class PeriodicTask:
     """Calls `step()` (plain or async) every `interval` seconds until stopped; a failing step is reported to
     `errors` and the next one runs on time, so nothing periodic dies silently."""

@@ -6,7 +6,7 @@ import asyncio
 import errno
 import logging
 
-from pysupervise.periodic import PeriodicTask, RateLimitedLog, TaskErrors
+from pysupervise.periodic import BackgroundTasks, PeriodicTask, RateLimitedLog, TaskErrors
 
 
 class Clock:
@@ -76,3 +76,29 @@ def test_tasks_show_with_zero_errors_from_their_start_and_one_off_tasks_are_watc
 
     asyncio.run(scenario())
     assert errors.snapshot() == {"one-off": 1, "quiet": 0}
+
+
+def test_background_tasks_report_their_errors_and_are_cancelled_together():
+    errors = TaskErrors(logging.getLogger("test.background"), clock=Clock())
+
+    async def scenario() -> tuple[bool, bool]:
+        background = BackgroundTasks(errors, "owner")
+        forever = background.run(asyncio.Event().wait())
+
+        async def fails() -> None:
+            raise RuntimeError("a bug in a one-off task")
+
+        await asyncio.gather(background.run(fails()), return_exceptions=True)
+        stopper_survived = asyncio.Event()
+
+        async def stops_its_owner() -> None:
+            background.cancel_all()  # from inside one of the owner's own tasks: not cancelled itself
+            await asyncio.sleep(0)
+            stopper_survived.set()
+
+        await background.run(stops_its_owner())
+        await asyncio.gather(forever, return_exceptions=True)
+        return forever.cancelled(), stopper_survived.is_set()
+
+    assert asyncio.run(scenario()) == (True, True)
+    assert errors.snapshot() == {"owner": 1}

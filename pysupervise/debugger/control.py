@@ -12,7 +12,7 @@ from pysupervise.debugger.debug_worker import DebugUnavailable
 from pysupervise.debugger.gate import PageLink, QuietLink
 from pysupervise.debugger.session import DebugSession
 from pysupervise.debugger.worker_control import ControlUnavailable
-from pysupervise.periodic import TaskErrors
+from pysupervise.periodic import BackgroundTasks, TaskErrors
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
@@ -35,7 +35,8 @@ class MasterDebugControl:
         self._breakpoints: dict[str, dict[str, dict[str, Any]]] = {}
         self._vscode: dict[str, VsCodeAccess] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._background = BackgroundTasks(self._errors, "debugger")
+        self._run = self._background.run
         self._ending: dict[str, asyncio.Task] = {}
 
     @property
@@ -259,12 +260,6 @@ class MasterDebugControl:
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(session.close("the master is stopping") for session in sessions))
 
-    def _run(self, coroutine: Any) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self._errors.watch(task, "debugger")
-        return task
 
 
 def _ref(worker: "WorkerProcess", debug: bool) -> WorkerRef:

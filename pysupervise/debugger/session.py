@@ -16,7 +16,7 @@ from pysupervise.debugger.adapter import AdapterGone, DapAdapter
 from pysupervise.debugger.contract import STATE_EVENT, Deliver
 from pysupervise.debugger.debug_worker import DebugUnavailable
 from pysupervise.debugger.worker_control import ControlUnavailable
-from pysupervise.periodic import TaskErrors
+from pysupervise.periodic import BackgroundTasks, TaskErrors
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
@@ -56,7 +56,8 @@ class DebugSession:
         self._attached_pid: int | None = None
         self.verified: dict[str, list[Any]] = {}
         self.last_activity = time.monotonic()
-        self._tasks: set[asyncio.Task] = set()
+        self._background = BackgroundTasks(self._errors, "debugger")
+        self._run = self._background.run
         self._attach_task: asyncio.Task | None = None
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -98,9 +99,7 @@ class DebugSession:
         self.state, self.message = "ended", reason
         if self._worker_changed in self.host.debug.listeners:
             self.host.debug.listeners.remove(self._worker_changed)
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._background.cancel_all()
         await self._drop_adapter(reason, disconnect=True)
         for link in list(self.links):
             link.deliver(self._state_event())
@@ -268,12 +267,6 @@ class DebugSession:
         for link in list(self.links):
             link.deliver(event)
 
-    def _run(self, coroutine: Any) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self._errors.watch(task, "debugger")
-        return task
 
 
 class AttachRefused(Exception):

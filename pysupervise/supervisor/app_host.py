@@ -7,13 +7,13 @@ import random
 import signal
 import time
 from collections import deque
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable
 
 from pysupervise.config import AppConfig, LogSettings
 from pysupervise.debugger.debug_worker import DebugUnavailable, DebugWorker
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
-from pysupervise.periodic import TaskErrors
+from pysupervise.periodic import BackgroundTasks, TaskErrors
 from pysupervise.proxy import AppBackend, Route, StaticSite
 from pysupervise.logs.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff
@@ -64,7 +64,8 @@ class AppHost:
         self._reload_again: tuple[str, AppConfig | None] | None = None
         self._backoffs: dict[int, RestartBackoff] = {}
         self._recent_restarts: deque[float] = deque()
-        self._tasks: set[asyncio.Task] = set()
+        self._background = BackgroundTasks(self.task_errors, f"app-host:{config.name}")
+        self._run = self._background.run
         self.health = HealthMonitor(self, self.task_errors).start()
 
     # -- reloads ------------------------------------------------------------------------------
@@ -280,9 +281,7 @@ class AppHost:
         self.health.stop()
         generations = [g for g in (self.live, *self.draining) if g is not None]
         await asyncio.gather(self.debug.stop(), *(g.stop(timeout) for g in generations))
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._background.cancel_all()
         self.state = "stopped"
         self.events.record("app-stopped")
         self.events.close()
@@ -297,9 +296,3 @@ class AppHost:
                    for prefix, folder in self.config.static]
         return routes
 
-    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self.task_errors.watch(task, f"app-host:{self.name}")
-        return task

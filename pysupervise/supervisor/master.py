@@ -18,7 +18,7 @@ from pysupervise.admin.debug import install_debugger
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.debugger.control import MasterDebugControl
-from pysupervise.periodic import TaskErrors
+from pysupervise.periodic import BackgroundTasks, TaskErrors
 from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
@@ -74,7 +74,7 @@ class Master:
         self._stop_requested: asyncio.Event | None = None
         self._stopped: asyncio.Event | None = None
         self._shared_env: dict[str, str] = {}
-        self._background: set[asyncio.Task] = set()
+        self._background = BackgroundTasks(self.task_errors, "master")
 
     # -- running ------------------------------------------------------------------------------
 
@@ -343,10 +343,7 @@ class Master:
         yield {"ok": True, "stopped": True, "seconds": round(loop.time() - started, 2)}
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        self.task_errors.watch(task, "master")
+        self._background.run(coroutine)
 
 
 def _raise_open_file_limit() -> None:
