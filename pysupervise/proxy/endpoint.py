@@ -152,6 +152,10 @@ class Endpoint:
             nonlocal done
             if not done:
                 done = True
+                # After a timeout the worker is usually still alive (it dropped one connection): the list must
+                # not keep this, and the exchange it holds, for the worker's whole life.
+                if once in self._on_retire:
+                    self._on_retire.remove(once)
                 callback()
 
         self._on_retire.append(once)
