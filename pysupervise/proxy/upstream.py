@@ -129,7 +129,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
         if ex is not None:
-            ex.upstream_lost(self._got_bytes, unsent)
+            ex.upstream_lost(unsent)
 
     # -- httptools callbacks ------------------------------------------------------------------
 
