@@ -19,5 +19,5 @@ async def whoami(request: web.Request) -> web.Response:
 
 def create_app() -> web.Application:
     app = web.Application()
-    app.router.add_get("/whoami", whoami)
+    app.router.add_get(os.environ.get("PREFIX", "") + "/whoami", whoami)
     return app

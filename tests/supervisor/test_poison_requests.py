@@ -23,14 +23,14 @@ FRAGILE = """
 [apps.fragile]
 app = "fragile:create_app"
 dir = "{{apps}}"
-route = "/"
+route = "/fragile"
 workers = 2
 start_timeout = 10
 max_restarts = {max_restarts}
 restart_window = 60
 recovery_delay = 0.2
 recovery_delay_max = 1
-env = {{ CRASH_MARKER = "{marker}", CRASH_SLOTS = "{slots}" }}
+env = {{ PREFIX = "/fragile", CRASH_MARKER = "{marker}", CRASH_SLOTS = "{slots}" }}
 """
 
 
@@ -87,15 +87,21 @@ def test_a_failed_app_recovers_by_itself_once_the_cause_is_gone(make_site, tmp_p
     site.wait_for(lambda: site.app_status("fragile")["state"] == "failed", 30, "the app to be failed")
     failed = site.app_status("fragile")
     assert failed["next_attempt"] is not None and "exit code 3" in failed["failure"]
-    response = site.get("/whoami", headers={"Accept": "application/json"})
+    response = site.get("/fragile/whoami", headers={"Accept": "application/json"})
     assert response.status == 503
     assert "refusing to start" in response.json()["worker_stderr"]
-    # It keeps trying by itself: more attempts, each one scheduled.
+    # It keeps trying by itself: more attempts, each one scheduled, and every view of the state says so.
     attempts = failed["recovery_attempts"]
     site.wait_for(lambda: site.app_status("fragile")["recovery_attempts"] > attempts + 1, 30, "more retries")
+    # (Between two tries there is a next one; during a try there is none: each view is polled.)
+    site.wait_for(lambda: "next automatic try" in site.cli("status").stdout, 30, "the next try in the CLI")
+    site.wait_for(lambda: "tries again by itself" in site.get("/fragile/status").text, 30, "it on the page")
+    site.wait_for(lambda: 'pysupervise_app_next_attempt_timestamp_seconds{app="fragile"}'
+                  in site.get("/_pysupervise/metrics").text, 30, "it in the metrics")
+    assert 'pysupervise_app_failed{app="fragile"} 1' in site.get("/_pysupervise/metrics").text
     marker.unlink()  # not a watched file: nothing reloads the app but its own retries
     site.wait_for(lambda: site.app_status("fragile")["state"] == "running", 30, "the app to recover by itself")
-    site.wait_for(lambda: site.get("/whoami").status == 200, 20, "the app to serve")
+    site.wait_for(lambda: site.get("/fragile/whoami").status == 200, 20, "the app to serve")
     recovered = site.app_status("fragile")
     assert recovered["next_attempt"] is None and recovered["failure"] == ""
     log = events(site, "fragile")
@@ -115,7 +121,7 @@ def test_a_crash_looping_slot_does_not_stop_the_others(make_site, tmp_path):
 
     site.wait_for(slot1_crash_looping, 30, "slot 1 to crash-loop")
     for _ in range(10):
-        response = site.get("/whoami")
+        response = site.get("/fragile/whoami")
         assert response.status == 200 and response.json()["pid"] == slot0
     status = site.app_status("fragile")
     assert status["state"] == "running" and status["failure"] == ""
