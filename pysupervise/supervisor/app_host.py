@@ -200,7 +200,8 @@ class AppHost:
                                                         config.recovery_delay, config.recovery_delay_max)
         was_looping = restarts.crash_looping
         delay = restarts.exited(uptime, how)
-        if restarts.crash_looping and all(s in self._slots and self._slots[s].crash_looping
+        slots = self._slots
+        if restarts.crash_looping and all(s in slots and slots[s].crash_looping and not slots[s].can_serve
                                           for s in generation.workers):
             self._mark_failed(f"every worker slot exited more than {config.max_restarts} times within "
                               f"{config.restart_window:g} s (max_restarts); last: {how}", output)
@@ -220,8 +221,9 @@ class AppHost:
         await asyncio.sleep(delay)
         if generation is not self.live or self.state != "running":
             return
-        if slot in self._slots:
-            self._slots[slot].started()
+        restarts = self._slots.get(slot)
+        if restarts is not None:
+            restarts.starting()
         worker = generation.new_worker(slot)
         try:
             await generation.start_worker(worker)
@@ -232,6 +234,8 @@ class AppHost:
         if generation is not self.live or self.state != "running":
             await worker.stop(_STOP_GRACE_SECONDS)
             return
+        if restarts is not None:
+            restarts.serving()
         self._arm(generation, worker)
         self.backend.dispatcher.add_endpoint(worker.endpoint)
 

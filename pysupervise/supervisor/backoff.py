@@ -31,6 +31,7 @@ class SlotRestarts:
 
     A slot with more than `max_restarts` exits within `window` seconds is crash-looping: it is retried after
     `retry_delay`, doubling to `retry_delay_max`, until a worker of it stays up for `reset_after` seconds.
+    A slot with a ready worker can serve, crash-looping or not.
     """
 
     def __init__(self, max_restarts: int, window: float, retry_delay: float, retry_delay_max: float,
@@ -43,14 +44,17 @@ class SlotRestarts:
         self.crash_looping = False
         self.next_start: float | None = None  # wall-clock time of the scheduled restart
         self.last_exit = ""
+        self.ready_at: float | None = None  # monotonic time its current worker became ready; None while it has none
 
     def exited(self, uptime: float, how: str) -> float:
         """Count one exit of a worker that ran `uptime` s; the wait before this slot's next start."""
         now = time.monotonic()
         self.last_exit = how
+        self.ready_at = None
         if uptime >= self.quick.reset_after:  # it served for a while: its earlier exits are forgiven
             self.crash_looping = False
             self.exits.clear()
+            self.slow.failures = 0
         self.exits.append(now)
         while self.exits and self.exits[0] < now - self.window:
             self.exits.popleft()
@@ -61,9 +65,23 @@ class SlotRestarts:
         self.next_start = time.time() + delay
         return delay
 
-    def started(self) -> None:
+    def starting(self) -> None:
         self.next_start = None
 
+    def serving(self) -> None:
+        self.ready_at = time.monotonic()
+
+    @property
+    def can_serve(self) -> bool:
+        return self.ready_at is not None
+
+    @property
+    def looping(self) -> bool:
+        """Crash-looping, and not (yet) forgiven by a worker that has been up for `reset_after`."""
+        ready_at = self.ready_at
+        return self.crash_looping and (ready_at is None or time.monotonic() - ready_at < self.quick.reset_after)
+
     def snapshot(self, slot: int) -> dict[str, object]:
-        return {"slot": slot, "crash_looping": self.crash_looping, "exits_in_window": len(self.exits),
+        since = time.monotonic() - self.window
+        return {"slot": slot, "crash_looping": self.looping, "exits_in_window": sum(t >= since for t in self.exits),
                 "next_start": self.next_start, "last_exit": self.last_exit}

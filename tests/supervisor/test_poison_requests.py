@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.poll import wait_until
 from tests.support.site import Site
 
 WEB = """
@@ -84,9 +85,14 @@ def test_a_failed_app_recovers_by_itself_once_the_cause_is_gone(make_site, tmp_p
     marker = tmp_path / "broken"
     marker.touch()
     site = make_site(FRAGILE.format(max_restarts=2, marker=marker, slots="0,1"))
-    site.wait_for(lambda: site.app_status("fragile")["state"] == "failed", 30, "the app to be failed")
-    failed = site.app_status("fragile")
-    assert failed["next_attempt"] is not None and "exit code 3" in failed["failure"]
+
+    def failed_until_next_try() -> dict | None:
+        status = site.app_status("fragile")  # during a try there is no next one yet
+        return status if status["state"] == "failed" and status["next_attempt"] is not None else None
+
+    failed = wait_until(failed_until_next_try, 30, "the app to be failed, its next try scheduled",
+                        diagnostics=site.output_text)
+    assert "exit code 3" in failed["failure"]
     response = site.get("/fragile/whoami", headers={"Accept": "application/json"})
     assert response.status == 503
     assert "refusing to start" in response.json()["worker_stderr"]
