@@ -54,6 +54,7 @@ def test_a_request_that_kills_its_worker_kills_only_that_one(make_site):
     site = make_site(WEB)
     site.wait_for(lambda: len(ready_pids(site, "web")) == 2, 20, "two ready workers")
     before = ready_pids(site, "web")
+    assert all(site.get("/whoami").status == 200 for _ in range(4))  # pooled connections to both, to be reused
     response = site.get("/crash", headers={"Accept": "application/json"})
     assert response.status == 502
     # Loopback clients see what the worker printed before it died.
