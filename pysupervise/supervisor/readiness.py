@@ -71,6 +71,8 @@ def _shown(raw: bytes) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "its socket is gone"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, ConnectionResetError):

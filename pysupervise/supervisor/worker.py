@@ -145,7 +145,9 @@ class WorkerProcess:
         deadline = loop.time() + timeout if timeout is not None else float("inf")
         while True:
             if self._exited.done():
-                raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()})",
+                probed = f"; readiness probe GET {self.app.ready_path}: its socket never accepted" \
+                    if self.app.ready_path else ""
+                raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()}){probed}",
                                        self.stderr_tail())
             if await self._socket_accepts():
                 break
