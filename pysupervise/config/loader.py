@@ -93,6 +93,9 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
             raise app_where.error("set exactly one of `app` (\"module:attribute\") or `command` (a program)")
         if app.command is not None and "interface" in app_table:
             raise app_where.child("interface").error("only applies to `app`; a `command` serves HTTP itself")
+        if app.command is not None and "ready_path" not in app_table:
+            # A program may listen before its app can answer (gunicorn without --preload): probe it.
+            app = dataclasses.replace(app, ready_path="/")
         apps.append(app)
     _check_routes(apps, where)
     return tuple(apps)

@@ -119,7 +119,11 @@ class AppConfig:
     queue_limit: int = setting(v.non_negative_int, 1000, "Requests waiting per app; beyond that, 503.")
     queue_timeout: float = setting(v.seconds, 30, "Seconds a request may wait for a worker before 503.")
     graceful_timeout: float = setting(v.seconds, 30, "Seconds old workers may drain before SIGKILL.")
-    start_timeout: float = setting(v.seconds, 30, "Seconds a new worker has to accept on its socket.")
+    start_timeout: float = setting(v.seconds, 30, "Seconds a new worker has to become ready (accept on its socket, "
+                                   "and answer `ready_path`).")
+    ready_path: str | None = setting(v.ready_path, None, 'URL path every new worker must answer below 500 before '
+                                     'it gets traffic. Default: "/" for `command` apps; none for `app` apps (they '
+                                     'listen only once the app is loaded). "" turns the probe off.')
     upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504.")
     max_requests: int = setting(v.non_negative_int, 0, "Replace a worker (new one first) after this many "
                                 "requests; 0 = never.")

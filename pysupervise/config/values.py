@@ -221,6 +221,16 @@ def url_prefix(value: Any, where: Where) -> str:
     return raw.rstrip("/") or "/"
 
 
+def ready_path(value: Any, where: Where) -> str | None:
+    """A URL path (query allowed) that a new worker must answer below 500; "" or false: no probe."""
+    if value == "" or value is False:
+        return None
+    raw = text(value, where)
+    if not raw.startswith("/") or "#" in raw or any(c.isspace() or ord(c) < 32 or ord(c) > 126 for c in raw):
+        raise where.error(f'expected a URL path starting with "/" (or "" for no probe), got {shown(raw)}')
+    return raw
+
+
 def url_prefixes(value: Any, where: Where) -> tuple[str, ...]:
     prefixes = tuple(url_prefix(item, where) for item in string_list(value, where))
     if not prefixes:
