@@ -16,8 +16,8 @@ class Endpoint:
     """Owned by the supervisor (it creates and retires them); used by the proxy to reach one worker."""
 
     __slots__ = ("label", "slot", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
-                 "tunnels", "awaiting", "last_progress", "stalled", "unresponsive", "_overdue_pending", "recycle_after", "on_recycle",
-                 "_loop", "_drained", "_on_retire", "__weakref__")
+                 "tunnels", "awaiting", "last_progress", "stalled", "unresponsive", "_overdue_pending", "recycle_after",
+                 "on_recycle", "_loop", "_drained", "_on_retire", "__weakref__")
 
     def __init__(self, label: str, socket_path: str, capacity: int, slot: int = 0,
                  diagnostics: Callable[[], str] | None = None) -> None:

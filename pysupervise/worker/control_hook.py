@@ -104,7 +104,8 @@ class ControlHook:
         self._main_ident = threading.main_thread().ident
         self._debugger_started = False
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "ping": self._ping, "info": self._info, "stacks": self._stacks, "attach": self._attach, "listen": self._listen,
+            "ping": self._ping, "info": self._info, "stacks": self._stacks,
+            "attach": self._attach, "listen": self._listen,
         }
 
     def start(self) -> None:
