@@ -125,6 +125,8 @@ class AppConfig:
                                      'it gets traffic. Default: "/" for `command` apps; none for `app` apps (they '
                                      'listen only once the app is loaded). "" turns the probe off.')
     upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504.")
+    hang_timeout: float = setting(v.seconds, 60, "Seconds an `app` worker's event loop may stay blocked, or its "
+                                  "control thread silent, before it is killed as hung (see Hung workers).")
     max_requests: int = setting(v.non_negative_int, 0, "Replace a worker (new one first) after this many "
                                 "requests; 0 = never.")
     max_requests_jitter: int = setting(v.non_negative_int, 0, "Random extra requests (0..jitter) per worker, so "

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     hook = start_control_hook(args.app)
     if hook is not None and hook.entry is not None:
         hook.wait_for_debugger()  # ?brk: the debugger stops at the app's first line
+    heartbeat = hook.heartbeat if hook is not None else None
     try:
         loaded = load_app(args.app, args.interface)
     except AppLoadError as exc:
@@ -45,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         import uvloop
 
         try:
-            uvloop.run(serve_aiohttp(loaded, socket_path, graceful_timeout))
+            uvloop.run(serve_aiohttp(loaded, socket_path, graceful_timeout, heartbeat))
         except AppLoadError as exc:
             print(f"pysupervise worker: {exc}", file=sys.stderr)
             return EXIT_LOAD_FAILED
     else:
-        serve_uvicorn(loaded, socket_path, graceful_timeout)
+        serve_uvicorn(loaded, socket_path, graceful_timeout, heartbeat)
     return 0
 
 
