@@ -62,6 +62,15 @@ def non_negative_int(value: Any, where: Where) -> int:
     return value
 
 
+def positive_int_or_auto(value: Any, where: Where) -> int | None:
+    """`"auto"` (None) leaves the number to be decided from other keys (see the key's doc)."""
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise where.error(f'expected a positive integer or "auto", got {shown(value)}')
+    return value
+
+
 def worker_count(value: Any, where: Where) -> int:
     """`"auto"` means one worker per CPU core this process may run on."""
     if value == "auto":

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from pysupervise.config import AppConfig
-from pysupervise.debugger.worker_control import CONTROL_FD_ENV, WorkerControl
+from pysupervise.debugger.worker_control import CONTROL_FD_ENV, ControlUnavailable, WorkerControl
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.capture import OutputCapture
 from pysupervise.logs.events import EventLog
@@ -30,6 +30,8 @@ _PROBE_PAUSE_FIRST = 0.05
 _PROBE_PAUSE_MAX = 0.5
 # After the process exits, how long its pipes may stay open (a grandchild holding them) before we stop reading.
 _PIPE_DRAIN_SECONDS = 2.0
+# The runtime's control thread answers `info` at once; this only bounds a wedged one.
+INFO_TIMEOUT = 5.0
 
 
 class WorkerStartError(Exception):
@@ -124,12 +126,26 @@ class WorkerProcess:
         except WorkerStartError:
             await self.kill()
             raise
+        slots = await self._request_slots()
         self.state = "ready"
         self.ready_at = time.time()
         probed = {"probe": repr(self._probe_outcome)} if self._probe_outcome else {}
         self._record("worker-ready", seconds=f"{self.ready_at - self.started_at:.2f}", **probed)
-        self.endpoint = Endpoint(self.label, str(self.socket_path), self.app.max_concurrent_requests,
+        self.endpoint = Endpoint(self.label, str(self.socket_path), slots,
                                  slot=self.slot, diagnostics=self.stderr_tail)
+
+    async def _request_slots(self) -> int:
+        """max_concurrent_requests. Its "auto" depends on whether the app is WSGI, which for `interface = "auto"`
+        only the runtime knows once it has loaded the app: it says so in its answer to `info`."""
+        if self.app.max_concurrent_requests is not None or self.app.interface != "auto" or self.app.command \
+                or self.control is None:
+            return self.app.request_slots()
+        try:
+            answer = await asyncio.wait_for(self.control.request({"cmd": "info"}), INFO_TIMEOUT)
+        except (ControlUnavailable, asyncio.TimeoutError):
+            answer = {}  # it exited, or its control thread is wedged: the event-loop default
+        served = answer.get("served") if isinstance(answer.get("served"), dict) else {}
+        return self.app.request_slots(served.get("interface"))
 
     def cpu_percent(self) -> float | None:
         """CPU use since the previous call (psutil keeps the last reading per Process object)."""

@@ -100,6 +100,8 @@ class ControlHook:
         self.entry = entry
         # Started by the runtime on the app's event loop once it runs (worker/serve.py).
         self.heartbeat = LoopHeartbeat()
+        # How the app is served, once loaded: {"interface": ..., "threads": ...} (worker/__main__.py).
+        self.served: dict[str, Any] | None = None
         self.attached = threading.Event()
         self._main_ident = threading.main_thread().ident
         self._debugger_started = False
@@ -140,7 +142,8 @@ class ControlHook:
 
     def _info(self, _request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "debug": self.debug, "attached": self.attached.is_set(),
-                "entry": asdict(self.entry) if self.entry and not self.attached.is_set() else None}
+                "entry": asdict(self.entry) if self.entry and not self.attached.is_set() else None,
+                "served": self.served}
 
     def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """The master's liveness probe: answered from this thread, so it never waits for the app's handlers.

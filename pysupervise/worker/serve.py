@@ -62,8 +62,23 @@ async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: f
         await runner.cleanup()
 
 
+def wsgi_bridge(app: Any, threads: int) -> Any:
+    """The WSGI app as an ASGI app whose handlers run on exactly `threads` threads.
+
+    uvicorn's own `interface="wsgi"` gives no way to size its pool (always 10). Its WSGIMiddleware is a2wsgi's
+    when that is installed, else uvicorn's deprecated copy; both take `workers`, the pool's size.
+    """
+    import warnings
+
+    from uvicorn.middleware.wsgi import WSGIMiddleware
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # uvicorn's copy asks for a2wsgi on every start
+        return WSGIMiddleware(app, workers=threads)
+
+
 def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float,
-                  heartbeat: LoopHeartbeat | None = None) -> None:
+                  heartbeat: LoopHeartbeat | None = None, threads: int = 10) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -73,9 +88,12 @@ def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float,
                 heartbeat.start(asyncio.get_running_loop())
             await super().serve(sockets)
 
+    wsgi = loaded.interface == "wsgi"
     config = uvicorn.Config(
-        loaded.target, uds=socket_path, interface="asgi3" if loaded.interface == "asgi" else "wsgi",
-        loop="uvloop", http="httptools", lifespan="auto" if loaded.interface == "asgi" else "off",
+        wsgi_bridge(loaded.target, threads) if wsgi else loaded.target, uds=socket_path, interface="asgi3",
+        # WSGI has no websockets: an upgrade request reaches the app as plain HTTP, as with interface="wsgi".
+        ws="none" if wsgi else "auto",
+        loop="uvloop", http="httptools", lifespan="off" if wsgi else "auto",
         access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS, timeout_graceful_shutdown=int(graceful_timeout),
         # Only the proxy can reach the socket, and it sends one X-Forwarded-For, its own decision about the
         # client (never the client's list): so "*" trusts exactly that one value, as the aiohttp path does.

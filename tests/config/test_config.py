@@ -33,7 +33,8 @@ def test_minimal_app_gets_documented_defaults(tmp_path):
     assert app.name == "a" and app.app == "m:app" and app.command is None
     assert app.route == ("/",) and app.host is None and app.dir == tmp_path.resolve()
     assert app.workers == len(os.sched_getaffinity(0))
-    assert (app.max_concurrent_requests, app.queue_limit, app.queue_timeout) == (100, 1000, 30.0)
+    assert (app.max_concurrent_requests, app.queue_limit, app.queue_timeout) == (None, 1000, 30.0)
+    assert app.threads == 10 and app.request_slots() == 100 and app.request_slots("wsgi") == 10
     assert (app.graceful_timeout, app.start_timeout, app.upstream_timeout) == (30.0, 30.0, 60.0)
     assert app.watch == ("**/*.py",) and app.sticky is False and app.env == ()
     assert config.supervisor.listen.host == "127.0.0.1" and config.supervisor.listen.port == 8080
