@@ -11,7 +11,10 @@ client in memory and spills the rest to an unlinked file. This measures both, si
   - the proxy's memory: RSS of the pysupervise master, or the sum of nginx's worker processes,
     before the attack, at its peak, and a few seconds after the attackers disconnected.
 
-The attack sockets get a small SO_RCVBUF so that kernel buffers do not absorb the responses.
+The attack sockets get a small SO_RCVBUF so that their receive buffers do not absorb the responses.
+The proxy's own TCP send buffers still do: Linux grows them up to net.ipv4.tcp_wmem's maximum
+(4 MiB) whatever the peer's window: nearly 4 MiB per slow client on this machine, for either
+proxy; hence 10 MiB responses, and a row with the machine's TCP buffer memory.
 Each round starts a fresh pysupervise with 2 workers of benchmarks/transfer_app.py and a fresh
 nginx in front of the very same worker sockets, attacks both in turn (alternating which goes
 first) and prints medians over the rounds and the ratios. Everything is on 127.0.0.1 and every
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import socket
 import statistics
 import sys
@@ -46,6 +50,13 @@ PROBE_TIMEOUT = 10.0
 
 def rss_mib(processes: list[psutil.Process]) -> float:
     return sum(p.memory_info().rss for p in processes) / 2**20
+
+
+def kernel_tcp_mib() -> float:
+    """Memory in all TCP socket buffers of the machine (the proxy's send buffers grow to hold megabytes)."""
+    lines = Path("/proc/net/sockstat").read_text().splitlines()
+    fields = next(line for line in lines if line.startswith("TCP:")).split()
+    return int(fields[fields.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def nginx_workers() -> list[psutil.Process]:
@@ -71,8 +82,7 @@ def probe(port: int) -> float | None:
         conn.close()
 
 
-def connect_attackers(port: int, clients: int, size: int, rcvbuf: int) -> list[socket.socket]:
-    attackers = []
+def connect_attackers(attackers: list[socket.socket], port: int, clients: int, size: int, rcvbuf: int) -> None:
     for i in range(clients):
         sock = socket.socket()
         attackers.append(sock)
@@ -80,12 +90,11 @@ def connect_attackers(port: int, clients: int, size: int, rcvbuf: int) -> list[s
         sock.connect(("127.0.0.1", port))
         sock.sendall(f"GET /download?size={size}&i={i} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
         sock.setblocking(False)
-    return attackers
 
 
 def read_some(attackers: list[socket.socket], budget: int, heads: dict[int, bytes]) -> None:
     """Up to `budget` bytes from each attack socket that has any; keeps each one's first bytes (its status)."""
-    for sock in attackers if budget > 0 else []:
+    for sock in attackers:
         if sock.fileno() < 0:
             continue
         try:
@@ -100,26 +109,30 @@ def read_some(attackers: list[socket.socket], budget: int, heads: dict[int, byte
             heads[id(sock)] = heads.get(id(sock), b"") + data
 
 
-def one_target(port: int, processes: Callable[[], list[psutil.Process]], args: argparse.Namespace) -> dict[str, float]:
+Processes = Callable[[], list[psutil.Process]]
+
+
+def one_target(port: int, processes: Processes, args: argparse.Namespace) -> dict[str, float]:
     """Baseline probes, then the attack with probes spread over it, then the attackers leave."""
     for _ in range(50):
         probe(port)  # warm up
     result = {"rss before": rss_mib(processes())}
     baseline = [probe(port) for _ in range(args.probes)]
-    attackers = connect_attackers(port, args.clients, args.size_mib * 2**20, args.rcvbuf)
+    attackers: list[socket.socket] = []
     heads: dict[int, bytes] = {}
     during: list[float | None] = []
-    peak = 0.0
+    peak = tcp_peak = 0.0
     try:
+        connect_attackers(attackers, port, args.clients, args.size_mib * 2**20, args.rcvbuf)
         start = last_read = time.monotonic()
         spacing = args.seconds / args.probes
         while (now := time.monotonic()) < start + args.seconds:
             if len(during) < args.probes and now >= start + len(during) * spacing:
                 during.append(probe(port))
-            now = time.monotonic()
-            read_some(attackers, int(args.read_rate * (now - last_read)), heads)
-            last_read = now
-            peak = max(peak, rss_mib(processes()))
+            if (budget := int(args.read_rate * (time.monotonic() - last_read))) > 0:
+                read_some(attackers, budget, heads)
+                last_read = time.monotonic()
+            peak, tcp_peak = max(peak, rss_mib(processes())), max(tcp_peak, kernel_tcp_mib())
             time.sleep(max(0.0, min(TICK, start + len(during) * spacing - time.monotonic())))
     finally:
         for sock in attackers:
@@ -132,17 +145,23 @@ def one_target(port: int, processes: Callable[[], list[psutil.Process]], args: a
         result[f"{name} failed"] = len(samples) - len(ok)
     result["rss peak"] = peak
     result["rss after"] = rss_mib(processes())
+    result["tcp peak"] = tcp_peak
     result["attack 200s"] = sum(h.startswith(b"HTTP/1.1 200") for h in heads.values())
     return result
 
 
 ROWS = {  # key in one_target's result: label in the table
-    "baseline p50": "normal GET, no attack: median ms", "baseline p99": "                       p99 ms",
+    "baseline p50": "normal GET, no attack: median ms",
+    "baseline p99": "                       p99 ms",
     "baseline failed": "                       failed (of all rounds)",
-    "attack p50": "normal GET under attack: median ms", "attack p99": "                         p99 ms",
+    "attack p50": "normal GET under attack: median ms",
+    "attack p99": "                         p99 ms",
     "attack failed": "                         failed (of all rounds)",
-    "rss before": "proxy RSS before the attack, MiB", "rss peak": "          peak during it, MiB",
-    "rss after": "          3 s after it, MiB", "attack 200s": "attackers that got a 200 head",
+    "rss before": "proxy RSS before the attack, MiB",
+    "rss peak": "          peak during it, MiB",
+    "rss after": "          3 s after it, MiB",
+    "tcp peak": "kernel TCP buffers, peak during it, MiB",
+    "attack 200s": "attackers that got a 200 head",
 }
 
 
@@ -173,8 +192,10 @@ def main() -> None:
     print(f"{'':46s}{'pysupervise':>12s}{'nginx':>10s}{'ratio':>8s}")
     for key, label in ROWS.items():
         ps, ng = ((sum if "failed" in key else median)([r[key] for r in results[name]]) for name in results)
-        ratio = f"{ps / ng:7.2f}x" if ng and "failed" not in key and "200s" not in key else ""
-        print(f"{label:46s}{ps:12.1f}{ng:10.1f}{ratio:>8s}")
+        count = "failed" in key or "200s" in key
+        ratio = f"{ps / ng:7.2f}x" if ng and not count else ""
+        digits = 0 if count else 1
+        print(f"{label:46s}{ps:12.{digits}f}{ng:10.{digits}f}{ratio:>8s}")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,13 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
             raise app_where.error("set exactly one of `app` (\"module:attribute\") or `command` (a program)")
         if app.command is not None and "interface" in app_table:
             raise app_where.child("interface").error("only applies to `app`; a `command` serves HTTP itself")
+        if "threads" in app_table and (app.command is not None or app.interface in ("aiohttp", "asgi")):
+            serves = "a `command` serves HTTP itself" if app.command is not None else \
+                f"interface = {app.interface!r} handles requests on its event loop"
+            raise app_where.child("threads").error(f"only applies to WSGI apps; {serves} (remove `threads`)")
+        if app.command is not None and "ready_path" not in app_table:
+            # A program may listen before its app can answer (gunicorn without --preload): probe it.
+            app = dataclasses.replace(app, ready_path="/")
         apps.append(app)
     _check_routes(apps, where)
     return tuple(apps)

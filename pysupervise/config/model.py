@@ -12,6 +12,8 @@ from pysupervise.config.values import ListenAddress
 
 KIB = 1024
 MIB = 1024 * 1024
+# Requests in flight per worker of an app that handles them on an event loop (aiohttp, ASGI, `command`).
+DEFAULT_REQUEST_SLOTS = 100
 
 
 def setting(parser: v.Parser, default: Any, doc: str) -> Any:
@@ -114,13 +116,23 @@ class AppConfig:
     host: str | None = setting(v.optional_text, "", "Only requests with this Host header match, if set.")
     workers: int = setting(v.worker_count, "auto", 'Worker processes; "auto" = one per CPU core.')
     watch: tuple[str, ...] = setting(v.string_list, ["**/*.py"], "Globs under `dir` whose changes reload the app.")
-    max_concurrent_requests: int = setting(v.positive_int, 100,
-                                           "Requests in flight per worker; more wait in the app's queue.")
+    threads: int = setting(v.positive_int, 10, "WSGI apps: threads per worker running the app's handlers. 10 is the "
+                           "pool uvicorn and a2wsgi have always used here; raise it for handlers that mostly wait "
+                           "(I/O), keep it low for CPU-bound ones (the GIL runs one thread at a time).")
+    max_concurrent_requests: int | None = setting(
+        v.positive_int_or_auto, "auto", 'Requests in flight per worker; more wait in the app\'s queue. "auto": '
+        "`threads` for WSGI apps (so the wait is in the proxy's queue, visible in status and metrics), 100 for others.")
     queue_limit: int = setting(v.non_negative_int, 1000, "Requests waiting per app; beyond that, 503.")
     queue_timeout: float = setting(v.seconds, 30, "Seconds a request may wait for a worker before 503.")
     graceful_timeout: float = setting(v.seconds, 30, "Seconds old workers may drain before SIGKILL.")
-    start_timeout: float = setting(v.seconds, 30, "Seconds a new worker has to accept on its socket.")
+    start_timeout: float = setting(v.seconds, 30, "Seconds a new worker has to become ready (accept on its socket, "
+                                   "and answer `ready_path`).")
+    ready_path: str | None = setting(v.ready_path, None, 'URL path every new worker must answer below 500 before '
+                                     'it gets traffic. Default: "/" for `command` apps; none for `app` apps (they '
+                                     'listen only once the app is loaded). "" turns the probe off.')
     upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504.")
+    hang_timeout: float = setting(v.seconds, 60, "Seconds an `app` worker's event loop may stay blocked, or its "
+                                  "control thread silent, before it is killed as hung (see Hung workers).")
     max_requests: int = setting(v.non_negative_int, 0, "Replace a worker (new one first) after this many "
                                 "requests; 0 = never.")
     max_requests_jitter: int = setting(v.non_negative_int, 0, "Random extra requests (0..jitter) per worker, so "
@@ -144,6 +156,15 @@ class AppConfig:
     @property
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)
+
+    def request_slots(self, served_as: str | None = None) -> int:
+        """Requests in flight per worker: the explicit `max_concurrent_requests`, else `threads` for a WSGI app
+        (`served_as` is what the worker runtime detected, for `interface = "auto"`), else 100."""
+        if self.max_concurrent_requests is not None:
+            return self.max_concurrent_requests
+        if self.command is None and (served_as or self.interface) == "wsgi":
+            return self.threads
+        return DEFAULT_REQUEST_SLOTS
 
 
 @dataclass(frozen=True)

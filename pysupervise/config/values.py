@@ -62,6 +62,15 @@ def non_negative_int(value: Any, where: Where) -> int:
     return value
 
 
+def positive_int_or_auto(value: Any, where: Where) -> int | None:
+    """`"auto"` (None) leaves the number to be decided from other keys (see the key's doc)."""
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise where.error(f'expected a positive integer or "auto", got {shown(value)}')
+    return value
+
+
 def worker_count(value: Any, where: Where) -> int:
     """`"auto"` means one worker per CPU core this process may run on."""
     if value == "auto":
@@ -219,6 +228,16 @@ def url_prefix(value: Any, where: Where) -> str:
     if not raw.startswith("/") or "?" in raw or "#" in raw or any(c.isspace() for c in raw):
         raise where.error(f'expected a URL path starting with "/", got {shown(raw)}')
     return raw.rstrip("/") or "/"
+
+
+def ready_path(value: Any, where: Where) -> str | None:
+    """A URL path (query allowed) that a new worker must answer below 500; "" or false: no probe."""
+    if value == "" or value is False:
+        return None
+    raw = text(value, where)
+    if not raw.startswith("/") or "#" in raw or any(c.isspace() or ord(c) < 32 or ord(c) > 126 for c in raw):
+        raise where.error(f'expected a URL path starting with "/" (or "" for no probe), got {shown(raw)}')
+    return raw
 
 
 def url_prefixes(value: Any, where: Where) -> tuple[str, ...]:

@@ -108,6 +108,8 @@ class DebugSession:
 
     async def _watch_idle(self) -> None:
         while self.state != "ended":
+            if self.state in ("starting", "attaching"):
+                self.touch()  # a slow start (a busy machine) is not idleness: it counts once a debugger works
             left = self.last_activity + self.idle_timeout - time.monotonic()
             if left <= 0:
                 self._finish(self, f"no activity for {self.idle_timeout:g} s (debug_idle_timeout)")

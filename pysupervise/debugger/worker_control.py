@@ -34,6 +34,11 @@ class WorkerControl:
         """The worker has its copy now; ours of its end must go, so EOF means the worker is gone."""
         self.theirs.close()
 
+    @property
+    def busy(self) -> bool:
+        """A request is in progress (one at a time): a liveness probe asks again later instead of queueing."""
+        return self._lock.locked()
+
     async def request(self, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         async with self._lock:

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Callable
 
 from pysupervise.proxy.upstream import UpstreamConnection
+from pysupervise.proxy.websocket_close import GOING_AWAY
 
 if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange
@@ -15,8 +16,8 @@ class Endpoint:
     """Owned by the supervisor (it creates and retires them); used by the proxy to reach one worker."""
 
     __slots__ = ("label", "slot", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
-                 "tunnels", "awaiting", "last_progress", "stalled", "recycle_after", "on_recycle",
-                 "_loop", "_drained", "_on_retire", "__weakref__")
+                 "tunnels", "awaiting", "last_progress", "stalled", "unresponsive", "_overdue_pending", "recycle_after",
+                 "on_recycle", "_loop", "_drained", "_on_retire", "__weakref__")
 
     def __init__(self, label: str, socket_path: str, capacity: int, slot: int = 0,
                  diagnostics: Callable[[], str] | None = None) -> None:
@@ -32,12 +33,17 @@ class Endpoint:
         self.diagnostics = diagnostics
         # Open websocket/upgrade tunnels, so a drain deadline can close them cleanly.
         self.tunnels: set[Exchange] = set()
-        # Requests sent and not yet answered, and when this worker last made progress on them:
-        # the supervisor replaces a worker that answers nothing for upstream_timeout.
+        # Requests sent and not yet answered, and when this worker last made progress on them.
         self.awaiting = 0
         self.last_progress = 0.0
         # A request to it timed out and it has answered nothing since.
         self.stalled = False
+        # ...and a request sent after that timed out too: every request on it is overdue and new ones get no
+        # response head. The supervisor's rule for workers it cannot probe (`command` apps).
+        self.unresponsive = False
+        # Requests already waiting when it stalled: requests time out in the order they were sent, so once
+        # these are out of the way, the next timeout is of a request sent after the stall began.
+        self._overdue_pending = 0
         # max_requests recycling: after this many answers, on_recycle is called once (0 = never).
         self.recycle_after = 0
         self.on_recycle: Callable[[], None] | None = None
@@ -108,16 +114,16 @@ class Endpoint:
         self.awaiting -= 1
         if answered:
             self.last_progress = now
-            self.stalled = False
-        elif timed_out:
+            self.stalled = self.unresponsive = False
+        elif not timed_out:
+            return  # the client left, or the connection broke: no evidence either way
+        elif not self.stalled:
             self.stalled = True
-
-    def seems_hung(self, now: float, limit: float) -> bool:
-        """A request to it timed out (the client has its 504 already) and it has answered nothing for `limit`.
-
-        Keyed on the proxy's own timeout, never racing it: the 504 always goes out before a replacement.
-        """
-        return self.stalled and now - self.last_progress > limit
+            self._overdue_pending = self.awaiting
+        elif self._overdue_pending:
+            self._overdue_pending -= 1
+        else:
+            self.unresponsive = True
 
     def answered_one_more(self) -> None:
         self.served += 1
@@ -125,10 +131,11 @@ class Endpoint:
             recycle, self.on_recycle = self.on_recycle, None
             recycle()
 
-    def close_tunnels(self) -> None:
-        """Drain deadline: end every open tunnel, with a websocket close frame where possible."""
+    def close_tunnels(self, code: int = GOING_AWAY) -> None:
+        """End every open tunnel, with a websocket close frame (`code`) where possible: 1001 at a drain deadline,
+        1011 before a hung worker is killed."""
         for exchange in list(self.tunnels):
-            exchange.close_tunnel()
+            exchange.close_tunnel(code)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

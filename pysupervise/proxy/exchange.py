@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_buffer import ResponseBuffer
 from pysupervise.proxy.response_head import Framing, client_response_head
-from pysupervise.proxy.websocket_close import FrameBoundary, close_frame
+from pysupervise.proxy.websocket_close import GOING_AWAY, FrameBoundary, close_frame
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend
@@ -50,7 +50,7 @@ class Exchange:
         self.sticky_slot: int | None = None
         self._awaiting: Endpoint | None = None
         self._frames: FrameBoundary | None = None
-        self._closing_tunnel = False
+        self._closing_tunnel = 0  # the websocket close code to send once closing (0: not closing)
         self.is_debug = False
         # The response on its way to the client, read ahead of a slow one: the slot is freed before it has it all.
         self._out: ResponseBuffer | None = None
@@ -277,11 +277,11 @@ class Exchange:
             if self._closing_tunnel and frames.at_boundary:
                 self._end_tunnel()
 
-    def close_tunnel(self) -> None:
-        """End the tunnel now, or at the next frame boundary (within a second) for a websocket."""
+    def close_tunnel(self, code: int = GOING_AWAY) -> None:
+        """End the tunnel now, or at the next frame boundary (within a second) for a websocket, closing with `code`."""
         if self.finished or self._closing_tunnel:
             return
-        self._closing_tunnel = True
+        self._closing_tunnel = code
         if self._frames is None or self._frames.at_boundary:
             self._end_tunnel()
         else:
@@ -292,7 +292,7 @@ class Exchange:
             return
         frames = self._frames
         if frames is not None and frames.at_boundary:
-            self.client.write(close_frame())
+            self.client.write(close_frame(self._closing_tunnel or GOING_AWAY))
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.unbind()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import struct
 
 GOING_AWAY = 1001
+# The worker behind the tunnel was killed as hung (RFC 6455 §7.4.1: "an unexpected condition").
+INTERNAL_ERROR = 1011
+_REASONS = {GOING_AWAY: b"server going away", INTERNAL_ERROR: b"worker stopped responding"}
 
 
-def close_frame(code: int = GOING_AWAY, reason: bytes = b"server going away") -> bytes:
+def close_frame(code: int = GOING_AWAY, reason: bytes | None = None) -> bytes:
     """A server-to-client close frame (FIN + opcode 8, unmasked, RFC 6455 §5.5.1)."""
-    payload = struct.pack("!H", code) + reason[:123]
+    payload = struct.pack("!H", code) + (_REASONS.get(code, b"") if reason is None else reason)[:123]
     return bytes((0x88, len(payload))) + payload
 
 

@@ -15,10 +15,12 @@ from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.periodic import BackgroundTasks, TaskErrors
 from pysupervise.proxy import AppBackend, Route, StaticSite
+from pysupervise.proxy.websocket_close import INTERNAL_ERROR
 from pysupervise.logs.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff, SlotRestarts
 from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
+from pysupervise.supervisor.liveness import HangVerdict
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 
@@ -239,10 +241,13 @@ class AppHost:
         self._arm(generation, worker)
         self.backend.dispatcher.add_endpoint(worker.endpoint)
 
-    def worker_hung(self, generation: Generation, worker: WorkerProcess, silent_for: float) -> None:
-        """No answer to any request for upstream_timeout: kill it; the crash path starts a new one."""
-        self.events.record("worker-hung", worker.stderr_tail(20), generation=generation.number, slot=worker.slot,
-                           pid=worker.pid, silent_for=f"{silent_for:.1f}s")
+    def worker_hung(self, generation: Generation, worker: WorkerProcess, verdict: HangVerdict) -> None:
+        """Judged hung by supervisor/liveness.py: its websockets get a 1011 close frame, then it is killed; the
+        crash path starts a new one."""
+        self.events.record("worker-hung", verdict.evidence, generation=generation.number, slot=worker.slot,
+                           pid=worker.pid, probe=repr(verdict.probe), reason=repr(verdict.reason))
+        if worker.endpoint is not None:
+            worker.endpoint.close_tunnels(INTERNAL_ERROR)
         worker.signal(signal.SIGKILL)
 
     def recycle(self, generation: Generation, worker: WorkerProcess, why: str) -> None:

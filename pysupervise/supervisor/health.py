@@ -1,19 +1,18 @@
-"""Notices workers that stopped answering, or grew past max_memory, and has the app host replace them."""
+"""Notices workers that are hung (through LivenessProbe) or grew past max_memory, and has the app host replace them."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import psutil
 
 from pysupervise.periodic import PeriodicTask, TaskErrors
+from pysupervise.supervisor.liveness import LivenessProbe
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
 
-CHECK_INTERVAL = 1.0
-# RSS is sampled less often than hangs are checked: psutil reads /proc for every worker.
+# psutil reads /proc for every worker: RSS is sampled every few seconds.
 MEMORY_SAMPLE_INTERVAL = 5.0
 
 
@@ -22,31 +21,24 @@ class HealthMonitor:
 
     def __init__(self, host: "AppHost", errors: TaskErrors) -> None:
         self.host = host
-        self._next_memory_sample = 0.0
-        self._task = PeriodicTask(f"health-monitor:{host.name}", CHECK_INTERVAL,
-                                  lambda: self.check(asyncio.get_running_loop().time()), errors)
+        self.liveness = LivenessProbe(host, errors)
+        self._memory = PeriodicTask(f"health-monitor:{host.name}", MEMORY_SAMPLE_INTERVAL, self.check_memory, errors)
 
     def start(self) -> "HealthMonitor":
-        self._task.start()
+        self.liveness.start()
+        self._memory.start()
         return self
 
     def stop(self) -> None:
-        self._task.stop()
+        self.liveness.stop()
+        self._memory.stop()
 
-    def check(self, now: float) -> None:
+    def check_memory(self) -> None:
         host = self.host
         generation = host.live
         if generation is None or host.state != "running":
             return
-        limit = host.config.upstream_timeout
-        for worker in list(generation.workers.values()):
-            endpoint = worker.endpoint
-            if worker.state != "ready" or endpoint is None:
-                continue
-            if endpoint.seems_hung(now, limit):
-                host.worker_hung(generation, worker, now - endpoint.last_progress)
-        if host.config.max_memory and now >= self._next_memory_sample:
-            self._next_memory_sample = now + MEMORY_SAMPLE_INTERVAL
+        if host.config.max_memory:
             for worker in list(generation.workers.values()):
                 if worker.state != "ready":
                     continue

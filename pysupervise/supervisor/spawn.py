@@ -20,7 +20,8 @@ class SpawnSpec:
 def worker_argv(app: AppConfig) -> tuple[str, ...]:
     if app.command is not None:
         return app.command
-    return (sys.executable, "-m", "pysupervise.worker", app.app or "", "--interface", app.interface)
+    return (sys.executable, "-m", "pysupervise.worker", app.app or "", "--interface", app.interface,
+            "--threads", str(app.threads))
 
 
 def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,

@@ -35,6 +35,7 @@ def worker_status(worker: "WorkerProcess", generation_number: int, restarts: int
         "uptime": round(time.time() - worker.started_at, 1) if alive and worker.started_at else 0,
         "requests": endpoint.served if endpoint is not None else 0,
         "in_flight": endpoint.in_flight if endpoint is not None else 0,
+        "max_concurrent_requests": endpoint.capacity if endpoint is not None else None,
         "rss": _rss(worker.pid) if alive and worker.pid else None,
         "cpu_percent": worker.cpu_percent() if alive and worker.pid else None,
         "restarts": restarts,

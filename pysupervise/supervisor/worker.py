@@ -1,4 +1,4 @@
-"""One worker process: spawned with the worker contract, ready when its socket accepts, stopped gently."""
+"""One worker process: spawned with the worker contract, ready when it answers HTTP, stopped gently."""
 
 from __future__ import annotations
 
@@ -9,21 +9,29 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
 from pysupervise.config import AppConfig
-from pysupervise.debugger.worker_control import CONTROL_FD_ENV, WorkerControl
+from pysupervise.debugger.worker_control import CONTROL_FD_ENV, ControlUnavailable, WorkerControl
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.capture import OutputCapture
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
+from pysupervise.supervisor.readiness import ProbeResult, probe
 from pysupervise.supervisor.spawn import spawn_spec
 from pysupervise.worker.parent_death import child_setup
 
 _READY_POLL_INTERVAL = 0.02
+# Readiness probes (ready_path): each attempt's own limit, and the pause between attempts (doubling).
+_PROBE_ATTEMPT_TIMEOUT = 5.0
+_PROBE_PAUSE_FIRST = 0.05
+_PROBE_PAUSE_MAX = 0.5
 # After the process exits, how long its pipes may stay open (a grandchild holding them) before we stop reading.
 _PIPE_DRAIN_SECONDS = 2.0
+# The runtime's control thread answers `info` at once; this only bounds a wedged one.
+INFO_TIMEOUT = 5.0
 
 
 class WorkerStartError(Exception):
@@ -65,6 +73,7 @@ class WorkerProcess:
         self._captures: list[OutputCapture] = []
         self._capture_tasks: list[asyncio.Task] = []
         self._exited: asyncio.Future[int] | None = None
+        self._probe_outcome = ""
 
     @property
     def label(self) -> str:
@@ -73,7 +82,7 @@ class WorkerProcess:
     # -- starting -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Spawn and wait until the socket accepts; raises WorkerStartError (and cleans up) if it never does."""
+        """Spawn and wait until it is ready; raises WorkerStartError (and cleans up) if it never is."""
         await self.spawn()
         await self.wait_ready(self.app.start_timeout)
 
@@ -108,17 +117,35 @@ class WorkerProcess:
         loop.create_task(self._watch_exit())
 
     async def wait_ready(self, timeout: float | None) -> None:
-        """Until the socket accepts (None: no deadline); on failure the worker is killed and WorkerStartError raised."""
+        """Until the socket accepts and, with a ready_path, answers it below 500 (None: no deadline).
+
+        On failure the worker is killed and WorkerStartError raised.
+        """
         try:
             await self._wait_ready(timeout)
         except WorkerStartError:
             await self.kill()
             raise
+        slots = await self._request_slots()
         self.state = "ready"
         self.ready_at = time.time()
-        self._record("worker-ready", seconds=f"{self.ready_at - self.started_at:.2f}")
-        self.endpoint = Endpoint(self.label, str(self.socket_path), self.app.max_concurrent_requests,
+        probed = {"probe": repr(self._probe_outcome)} if self._probe_outcome else {}
+        self._record("worker-ready", seconds=f"{self.ready_at - self.started_at:.2f}", **probed)
+        self.endpoint = Endpoint(self.label, str(self.socket_path), slots,
                                  slot=self.slot, diagnostics=self.stderr_tail)
+
+    async def _request_slots(self) -> int:
+        """max_concurrent_requests. Its "auto" depends on whether the app is WSGI, which for `interface = "auto"`
+        only the runtime knows once it has loaded the app: it says so in its answer to `info`."""
+        if self.app.max_concurrent_requests is not None or self.app.interface != "auto" or self.app.command \
+                or self.control is None:
+            return self.app.request_slots()
+        try:
+            answer = await asyncio.wait_for(self.control.request({"cmd": "info"}), INFO_TIMEOUT)
+        except (ControlUnavailable, asyncio.TimeoutError):
+            answer = {}  # it exited, or its control thread is wedged: the event-loop default
+        served = answer.get("served") if isinstance(answer.get("served"), dict) else {}
+        return self.app.request_slots(served.get("interface"))
 
     def cpu_percent(self) -> float | None:
         """CPU use since the previous call (psutil keeps the last reading per Process object)."""
@@ -134,15 +161,56 @@ class WorkerProcess:
         deadline = loop.time() + timeout if timeout is not None else float("inf")
         while True:
             if self._exited.done():
-                raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()})",
+                probed = f"; readiness probe GET {self.app.ready_path}: its socket never accepted" \
+                    if self.app.ready_path else ""
+                raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()}){probed}",
                                        self.stderr_tail())
             if await self._socket_accepts():
-                return
+                break
             if loop.time() >= deadline:
                 raise WorkerStartError(
                     f"worker {self.label} did not accept connections on its socket ($PORT) within "
                     f"{timeout:g} s (start_timeout)", self.stderr_tail())
             await asyncio.wait([self._exited], timeout=_READY_POLL_INTERVAL)
+        if self.app.ready_path:
+            await self._wait_answers(self.app.ready_path, deadline, timeout)
+
+    async def _wait_answers(self, path: str, deadline: float, timeout: float | None) -> None:
+        """Probe `path` until it answers below 500; the worker exiting or the deadline passing fails the start.
+
+        A server may accept on its socket long before its app can answer (gunicorn binds, then its
+        workers import the app), so accepting alone would let a broken save take the traffic.
+        """
+        loop = asyncio.get_running_loop()
+        host = self.app.host or urlsplit(self.shared_env.get("PYSUPERVISE_URL", "")).netloc or "localhost"
+        last: ProbeResult | None = None
+        pause = _PROBE_PAUSE_FIRST
+        while True:
+            limit = max(min(_PROBE_ATTEMPT_TIMEOUT, deadline - loop.time()), 0.05)
+            attempt = loop.create_task(probe(str(self.socket_path), path, host, limit))
+            try:
+                await asyncio.wait([attempt, self._exited], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not attempt.done():
+                    attempt.cancel()
+                    await asyncio.wait([attempt])
+            if not attempt.cancelled():
+                result = attempt.result()
+                if result.ready:
+                    self._probe_outcome = result.outcome
+                    return
+                if last is None or result.outcome != last.outcome:
+                    self._record("worker-not-ready", probe=repr(result.outcome))
+                last = result
+            seen = f"last readiness probe: {last.outcome}" if last else f"readiness probe GET {path}: no answer yet"
+            if self._exited.done():
+                raise WorkerStartError(f"worker {self.label} exited during startup ({self.describe_exit()}); {seen}",
+                                       self.stderr_tail())
+            if loop.time() >= deadline:
+                raise WorkerStartError(f"worker {self.label} did not answer GET {path} below 500 within "
+                                       f"{timeout:g} s (start_timeout, ready_path); {seen}", self.stderr_tail())
+            await asyncio.wait([self._exited], timeout=min(pause, max(deadline - loop.time(), 0)))
+            pause = min(pause * 2, _PROBE_PAUSE_MAX)
 
     async def _socket_accepts(self) -> bool:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

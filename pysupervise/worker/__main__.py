@@ -15,11 +15,19 @@ from pysupervise.worker.serve import serve_aiohttp, serve_uvicorn
 EXIT_LOAD_FAILED = 3
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pysupervise.worker",
                                      description="Serve a Python web app on the Unix socket in $PORT.")
     parser.add_argument("app", help='"module:attribute"')
     parser.add_argument("--interface", default="auto", choices=["auto", "aiohttp", "asgi", "wsgi"])
+    parser.add_argument("--threads", type=_positive, default=10, help="WSGI apps: threads running the handlers")
     args = parser.parse_args(argv)
     socket_path = os.environ.get("PORT")
     if not socket_path:
@@ -32,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     hook = start_control_hook(args.app)
     if hook is not None and hook.entry is not None:
         hook.wait_for_debugger()  # ?brk: the debugger stops at the app's first line
+    heartbeat = hook.heartbeat if hook is not None else None
     try:
         loaded = load_app(args.app, args.interface)
     except AppLoadError as exc:
@@ -41,16 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pysupervise worker: importing {args.app} failed:", file=sys.stderr)
         traceback.print_exc()
         return EXIT_LOAD_FAILED
+    if hook is not None:
+        # For the master: with interface = "auto" only the runtime knows whether the app's handlers run on threads.
+        hook.served = {"interface": loaded.interface, "threads": args.threads if loaded.interface == "wsgi" else None}
     if loaded.interface == "aiohttp":
         import uvloop
 
         try:
-            uvloop.run(serve_aiohttp(loaded, socket_path, graceful_timeout))
+            uvloop.run(serve_aiohttp(loaded, socket_path, graceful_timeout, heartbeat))
         except AppLoadError as exc:
             print(f"pysupervise worker: {exc}", file=sys.stderr)
             return EXIT_LOAD_FAILED
     else:
-        serve_uvicorn(loaded, socket_path, graceful_timeout)
+        serve_uvicorn(loaded, socket_path, graceful_timeout, heartbeat, args.threads)
     return 0
 
 

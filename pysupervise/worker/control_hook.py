@@ -1,4 +1,5 @@
-"""The worker's end of its control channel: a daemon thread that dumps stacks and attaches the debugger on request.
+"""The worker's end of its control channel: a daemon thread that answers liveness pings, dumps stacks and attaches
+the debugger on request.
 
 Nothing listens inside a worker (debugger spec). The master writes one JSON request per line on the
 socket inherited as $PYSUPERVISE_CONTROL_FD; this thread answers each with one JSON line. It runs
@@ -18,6 +19,8 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
+
+from pysupervise.worker.heartbeat import LoopHeartbeat
 
 # Spelled here again: the runtime imports nothing from the master's side (DESIGN §2).
 CONTROL_FD_ENV = "PYSUPERVISE_CONTROL_FD"
@@ -74,6 +77,12 @@ def format_stacks() -> str:
     return text if len(text) <= MAX_DUMP_CHARS else text[:MAX_DUMP_CHARS] + "\n… (cut)\n"
 
 
+def main_thread_stack() -> str:
+    """Where the main thread (the one running the event loop) is now: what a stalled loop is stuck in."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    return "".join(traceback.format_stack(frame)) if frame is not None else ""
+
+
 def _hide_from_debugger(thread: threading.Thread) -> None:
     # pydevd's own marks: never traced, never suspended with "all threads", not listed to the user.
     # The control thread must keep answering while the app is paused at a breakpoint.
@@ -82,17 +91,23 @@ def _hide_from_debugger(thread: threading.Thread) -> None:
 
 
 class ControlHook:
-    """One per worker. `debug` (the debug worker only) allows attach and listen; any worker dumps its stacks."""
+    """One per worker. `debug` (the debug worker only) allows attach and listen; any worker answers pings and
+    dumps its stacks."""
 
     def __init__(self, channel: socket.socket, debug: bool, entry: EntryPoint | None) -> None:
         self.channel = channel
         self.debug = debug
         self.entry = entry
+        # Started by the runtime on the app's event loop once it runs (worker/serve.py).
+        self.heartbeat = LoopHeartbeat()
+        # How the app is served, once loaded: {"interface": ..., "threads": ...} (worker/__main__.py).
+        self.served: dict[str, Any] | None = None
         self.attached = threading.Event()
         self._main_ident = threading.main_thread().ident
         self._debugger_started = False
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "info": self._info, "stacks": self._stacks, "attach": self._attach, "listen": self._listen,
+            "ping": self._ping, "info": self._info, "stacks": self._stacks,
+            "attach": self._attach, "listen": self._listen,
         }
 
     def start(self) -> None:
@@ -127,7 +142,21 @@ class ControlHook:
 
     def _info(self, _request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "debug": self.debug, "attached": self.attached.is_set(),
-                "entry": asdict(self.entry) if self.entry and not self.attached.is_set() else None}
+                "entry": asdict(self.entry) if self.entry and not self.attached.is_set() else None,
+                "served": self.served}
+
+    def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The master's liveness probe: answered from this thread, so it never waits for the app's handlers.
+
+        Reports how long the event loop has been overdue for its heartbeat (None before it runs), and where the
+        main thread is stuck once that passes the master's `stack_after` seconds.
+        """
+        stalled = self.heartbeat.stalled_for()
+        answer: dict[str, Any] = {"ok": True, "pid": os.getpid(), "loop_stalled_for": stalled}
+        stack_after = request.get("stack_after")
+        if stalled is not None and isinstance(stack_after, (int, float)) and stalled >= stack_after:
+            answer["stack"] = main_thread_stack()[-MAX_DUMP_CHARS // 8:]
+        return answer
 
     def _stacks(self, _request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "text": format_stacks()}

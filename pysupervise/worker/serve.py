@@ -8,6 +8,7 @@ import signal
 from typing import Any, Awaitable, Callable
 
 from pysupervise.worker.detect import AppLoadError, LoadedApp
+from pysupervise.worker.heartbeat import LoopHeartbeat
 
 # The proxy decides when pooled connections close (DESIGN §1); workers keep them as long as it likes.
 KEEPALIVE_SECONDS = 24 * 3600
@@ -31,8 +32,12 @@ def client_from_proxy() -> Callable[..., Awaitable[Any]]:
     return middleware
 
 
-async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: float) -> None:
+async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: float,
+                        heartbeat: LoopHeartbeat | None = None) -> None:
     from aiohttp import web
+
+    if heartbeat is not None:
+        heartbeat.start(asyncio.get_running_loop())
 
     app = loaded.target
     if loaded.is_factory:
@@ -57,14 +62,40 @@ async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: f
         await runner.cleanup()
 
 
-def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float) -> None:
+def wsgi_bridge(app: Any, threads: int) -> Any:
+    """The WSGI app as an ASGI app whose handlers run on exactly `threads` threads.
+
+    uvicorn's own `interface="wsgi"` gives no way to size its pool (always 10). Its WSGIMiddleware is a2wsgi's
+    when that is installed, else uvicorn's deprecated copy; both take `workers`, the pool's size.
+    """
+    import warnings
+
+    from uvicorn.middleware.wsgi import WSGIMiddleware
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # uvicorn's copy asks for a2wsgi on every start
+        return WSGIMiddleware(app, workers=threads)
+
+
+def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float,
+                  heartbeat: LoopHeartbeat | None = None, threads: int = 10) -> None:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        async def serve(self, sockets: Any = None) -> None:
+            # uvicorn makes its loop inside run(): the heartbeat joins it before the app is served.
+            if heartbeat is not None:
+                heartbeat.start(asyncio.get_running_loop())
+            await super().serve(sockets)
+
+    wsgi = loaded.interface == "wsgi"
     config = uvicorn.Config(
-        loaded.target, uds=socket_path, interface="asgi3" if loaded.interface == "asgi" else "wsgi",
-        loop="uvloop", http="httptools", lifespan="auto" if loaded.interface == "asgi" else "off",
+        wsgi_bridge(loaded.target, threads) if wsgi else loaded.target, uds=socket_path, interface="asgi3",
+        # WSGI has no websockets: an upgrade request reaches the app as plain HTTP, as with interface="wsgi".
+        ws="none" if wsgi else "auto",
+        loop="uvloop", http="httptools", lifespan="off" if wsgi else "auto",
         access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS, timeout_graceful_shutdown=int(graceful_timeout),
         # Only the proxy can reach the socket, and it sends one X-Forwarded-For, its own decision about the
         # client (never the client's list): so "*" trusts exactly that one value, as the aiohttp path does.
         proxy_headers=True, forwarded_allow_ips="*", backlog=1024, log_level="info")
-    uvicorn.Server(config).run()
+    Server(config).run()

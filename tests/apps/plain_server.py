@@ -3,13 +3,21 @@
 import json
 import os
 import socketserver
+import time
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qsl
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        path, _, query = self.path.partition("?")
+        if path.endswith("/slow"):  # sleeps, then leaves a marker file: a test sees that it ran to its end
+            query = dict(parse_qsl(query))
+            time.sleep(float(query.get("seconds", "1")))
+            with open(query["marker"], "w") as handle:
+                handle.write(str(os.getpid()))
         payload = json.dumps({"interface": "command", "pid": os.getpid(), "path": self.path,
                               "argv_marker": os.environ.get("MARKER"),
                               "forwarded_for": self.headers.get_all("X-Forwarded-For"),

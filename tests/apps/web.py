@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import sys
+import time
 
 from aiohttp import web
 
@@ -166,7 +167,15 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def slow(request: web.Request) -> web.Response:
     await asyncio.sleep(float(request.query.get("seconds", "1")))
+    if "marker" in request.query:  # lets a test see that the handler ran to its end, even after a 504
+        with open(request.query["marker"], "w") as handle:
+            handle.write(str(os.getpid()))
     return web.json_response({"pid": os.getpid(), "slept": float(request.query.get("seconds", "1"))})
+
+
+async def block(request: web.Request) -> web.Response:
+    time.sleep(float(request.query.get("seconds", "1")))  # a blocking call: the event loop stops with it
+    return web.json_response({"pid": os.getpid()})
 
 
 async def crash(request: web.Request) -> web.Response:
@@ -220,7 +229,7 @@ def create_app() -> web.Application:
         ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
         ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
         ("GET", "/client", client),
-        ("GET", "/burst", burst),
+        ("GET", "/burst", burst), ("POST", "/block", block),
     ]:
         if method == "GET":
             app.router.add_get(PREFIX + path, handler)  # with HEAD

@@ -33,7 +33,8 @@ def test_minimal_app_gets_documented_defaults(tmp_path):
     assert app.name == "a" and app.app == "m:app" and app.command is None
     assert app.route == ("/",) and app.host is None and app.dir == tmp_path.resolve()
     assert app.workers == len(os.sched_getaffinity(0))
-    assert (app.max_concurrent_requests, app.queue_limit, app.queue_timeout) == (100, 1000, 30.0)
+    assert (app.max_concurrent_requests, app.queue_limit, app.queue_timeout) == (None, 1000, 30.0)
+    assert app.threads == 10 and app.request_slots() == 100 and app.request_slots("wsgi") == 10
     assert (app.graceful_timeout, app.start_timeout, app.upstream_timeout) == (30.0, 30.0, 60.0)
     assert app.watch == ("**/*.py",) and app.sticky is False and app.env == ()
     assert config.supervisor.listen.host == "127.0.0.1" and config.supervisor.listen.port == 8080
@@ -86,6 +87,10 @@ def test_the_repos_own_config_is_valid():
     ('[apps.a]\napp = "nocolon"', 'apps.a.app: expected "module:attribute"'),
     ('[apps.a]\ncommand = []', "apps.a.command: expected a program and its arguments"),
     ('[apps.a]\ncommand = ["x"]\ninterface = "asgi"', "apps.a.interface: only applies to `app`"),
+    ('[apps.a]\ncommand = ["x"]\nready_path = "health"',
+     'apps.a.ready_path: expected a URL path starting with "/" (or "" for no probe), got "health"'),
+    ('[apps.a]\napp = "x:y"\nready_path = true', "apps.a.ready_path: expected a string, got true"),
+    ('[apps.a]\napp = "x:y"\nready_path = "/a b"', 'apps.a.ready_path: expected a URL path starting with "/"'),
     ('[apps.a]\napp = "x:y"\ninterface = "rsgi"', 'apps.a.interface: expected one of "auto", "aiohttp", "asgi"'),
     ('[apps.a]\napp = "x:y"\nroute = "chat"', 'apps.a.route: expected a URL path starting with "/", got "chat"'),
     ('[apps.a]\napp = "x:y"\nroute = "/c"\n[apps.b]\napp = "x:y"\nroute = "/c/"',
@@ -133,6 +138,31 @@ def test_route_list_and_sizes_and_command_string(tmp_path):
     assert config.proxy.max_body_size == 2 * 1024 * 1024 and config.proxy.max_header_size == 8192
     assert config.app("sim").route == ("/v1", "/media")
     assert config.app("sim").command == ("python", "-m", "sim", "--flag", "two words")
+
+
+def test_ready_path_defaults_to_slash_for_commands_only_and_can_be_turned_off(tmp_path):
+    config = load_config(write(tmp_path, """
+        [apps.cmd]
+        command = ["server"]
+        route = "/cmd"
+        [apps.quiet]
+        command = ["server"]
+        route = "/quiet"
+        ready_path = ""
+        [apps.off]
+        command = ["server"]
+        route = "/off"
+        ready_path = false
+        [apps.py]
+        app = "x:y"
+        route = "/py"
+        [apps.probed]
+        app = "x:y"
+        route = "/probed"
+        ready_path = "/healthz?deep=1"
+        """))
+    assert {app.name: app.ready_path for app in config.apps} == {
+        "cmd": "/", "quiet": None, "off": None, "py": None, "probed": "/healthz?deep=1"}
 
 
 def test_listen_override_and_port_zero(tmp_path):

@@ -286,7 +286,8 @@ def test_max_requests_recycles_workers_under_load_without_failures(make_site, ap
 
 
 def test_hung_worker_is_killed_and_replaced(make_site, app_dir):
-    site = make_site(app_config(app_dir, upstream_timeout=1, workers=1))
+    # /hang blocks the event loop for good: the liveness probe, not the 504, is what gets it killed.
+    site = make_site(app_config(app_dir, upstream_timeout=1, hang_timeout=2, workers=1))
     before = site.app_status("live")["workers"][0]["pid"]
     response = site.get("/hang", headers={"Accept": "application/json"})
     assert response.status == 504
