@@ -239,8 +239,7 @@ def format_status_table(apps: list[dict[str, Any]], colour: bool = False) -> str
             rows.append((app["app"], route, str(worker["generation"]), str(worker["slot"]), str(worker["pid"]),
                          worker["state"], _duration(worker["uptime"]), str(worker["requests"]),
                          _size(worker["rss"])))
-        if app.get("failure"):
-            notes.append(f"{app['app']}: {app['state']}: {app['failure']}")
+        notes += _restart_notes(app)
         last = app.get("last_reload") or {}
         if last and not last.get("ok"):
             notes.append(f"{app['app']}: last reload (generation {last['generation']}) failed: {last['error']}")
@@ -255,6 +254,30 @@ def format_status_table(apps: list[dict[str, Any]], colour: bool = False) -> str
     lines = ["  ".join(cell(c, w, i, row is header) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
              for row in [header, *rows]]
     return "\n".join(lines + notes)
+
+
+def _restart_notes(app: dict[str, Any]) -> list[str]:
+    """A failed app's reason and next try, crash-looping slots, and the last exits."""
+    import time
+
+    name, notes = app["app"], []
+    if app.get("failure"):
+        notes.append(f"{name}: {app['state']}: {app['failure']}")
+    if app.get("next_attempt"):
+        notes.append(f"{name}: next automatic try in {max(0.0, app['next_attempt'] - time.time()):.0f} s "
+                     f"(tries so far: {app.get('recovery_attempts', 0)}; a save or `pysupervise reload` tries now)")
+    elif app["state"] == "failed":
+        notes.append(f"{name}: trying again now (try {app.get('recovery_attempts', 0)})")
+    for slot in app.get("slots") or []:
+        if slot.get("crash_looping"):
+            start = slot.get("next_start")
+            wait = f", next start in {max(0.0, start - time.time()):.0f} s" if start else ""
+            notes.append(f"{name}: slot {slot['slot']} is crash-looping ({slot['exits_in_window']} exits lately"
+                         f"{wait}); last: {slot['last_exit']}")
+    if app.get("failure") or any(s.get("crash_looping") for s in app.get("slots") or []):
+        notes += [f"{name}:   exit of slot {e['slot']} at {time.strftime('%H:%M:%S', time.localtime(e['at']))}: "
+                  f"{e['how']}" for e in app.get("last_exits") or []]
+    return notes
 
 
 def _duration(seconds: float) -> str:

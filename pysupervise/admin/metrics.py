@@ -79,7 +79,13 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any
         ("restarts_total", "counter", "Crashed workers the supervisor replaced."),
         ("reloads_total", "counter", "Reloads (new generations) of the app, by result."),
         ("app_generation", "gauge", "The generation that serves the app's traffic (absent while it has none)."),
-        ("app_failed", "gauge", "1 while the app is marked failed (crash loop, or no generation would start)."),
+        ("app_failed", "gauge", "1 while the app is marked failed (every slot crash-looping, or no generation "
+                                "would start)."),
+        ("app_next_attempt_timestamp_seconds", "gauge", "When a failed app tries again by itself (unix time; absent "
+                                                        "unless it is failed)."),
+        ("app_recovery_attempts_total", "counter", "Automatic tries of a failed app to start again."),
+        ("slot_crash_looping", "gauge", "1 for a worker slot past max_restarts within restart_window, retried on its "
+                                        "own slower schedule while the others serve."),
         ("worker_resident_memory_bytes", "gauge", "Resident memory of each worker process."),
         ("access_log_dropped_lines_total", "counter", "Access log lines dropped because the file could not be "
                                                       "written (a full disk)."),
@@ -123,6 +129,10 @@ def _add_app(families: dict[str, Family], status: Mapping[str, Any]) -> None:
     families["reloads_total"].add({**app, "result": "failed"}, status.get("reloads_failed"))
     families["app_generation"].add(app, status.get("generation"))
     families["app_failed"].add(app, 1 if status.get("state") == "failed" else 0)
+    families["app_next_attempt_timestamp_seconds"].add(app, status.get("next_attempt"))
+    families["app_recovery_attempts_total"].add(app, status.get("recovery_attempts"))
+    for slot in status.get("slots") or []:
+        families["slot_crash_looping"].add({**app, "slot": slot.get("slot")}, 1 if slot.get("crash_looping") else 0)
     for worker in workers:
         labels = {**app, "generation": worker.get("generation"), "slot": worker.get("slot"), "pid": worker.get("pid")}
         families["worker_resident_memory_bytes"].add(labels, worker.get("rss"))

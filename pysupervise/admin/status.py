@@ -116,10 +116,33 @@ def summary(status: Mapping[str, Any], rate: Rate | None) -> str:
     if state == "failed" or status.get("failure"):
         banner = (f'<p class="notice error"><b>The app has failed:</b> {escape(str(status.get("failure") or ""))}'
                   " — the logs hold the workers' output.</p>")
+    banner += _restart_notices(status)
     error = (status.get("last_reload") or {}).get("error")
     if error and not (status.get("last_reload") or {}).get("ok", True):
         banner += f'<p class="notice error"><b>The last reload failed:</b> {escape(str(error))}</p>'
     return f'{banner}<dl class="facts">{"".join(facts)}</dl>'
+
+
+def _restart_notices(status: Mapping[str, Any]) -> str:
+    """A failed app's next automatic try, its crash-looping slots, and (with either) the last exits."""
+    parts = []
+    if status.get("next_attempt"):
+        when = escape(utc(float(status["next_attempt"])))
+        parts.append(f'<p class="notice error">It tries again by itself at {when} '
+                     f"(tries so far: {escape(str(status.get('recovery_attempts', 0)))}); a save or a reload tries "
+                     "now.</p>")
+    looping = [s for s in status.get("slots") or [] if s.get("crash_looping")]
+    for slot in looping:
+        start = f", next start at {utc(float(slot['next_start']))}" if slot.get("next_start") else ""
+        parts.append(f'<p class="notice error"><b>Slot {escape(str(slot.get("slot")))} is crash-looping</b> '
+                     f"({escape(str(slot.get('exits_in_window')))} exits lately{escape(start)}); the other slots "
+                     f"serve. Last: {escape(str(slot.get('last_exit', '')))}</p>")
+    exits = status.get("last_exits") or []
+    if exits and (parts or status.get("state") == "failed"):
+        items = "".join(f"<li>slot {escape(str(e.get('slot')))} at {escape(utc(float(e.get('at') or 0)))}: "
+                        f"{escape(str(e.get('how', '')))}</li>" for e in exits)
+        parts.append(f'<div class="notice"><b>Last exits</b><ul class="exits">{items}</ul></div>')
+    return "".join(parts)
 
 
 def _last_reload(last: Mapping[str, Any]) -> tuple[str, str]:

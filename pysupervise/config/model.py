@@ -138,9 +138,13 @@ class AppConfig:
     max_requests_jitter: int = setting(v.non_negative_int, 0, "Random extra requests (0..jitter) per worker, so "
                                        "workers do not all recycle at once.")
     max_memory: int = setting(v.byte_size, 0, "Replace a worker (new one first) whose RSS passes this; 0 = never.")
-    max_restarts: int = setting(v.positive_int, 10, "Worker exits allowed within restart_window before the app "
-                                "is marked failed.")
+    max_restarts: int = setting(v.positive_int, 10, "Exits of one worker slot allowed within restart_window; "
+                                "beyond them the slot is crash-looping, and the app failed once every slot is.")
     restart_window: float = setting(v.seconds, 60, "Seconds over which max_restarts is counted.")
+    recovery_delay: float = setting(v.seconds, 30, "A failed app, or a crash-looping slot, is retried by itself "
+                                    "after this; the wait doubles after each failed try.")
+    recovery_delay_max: float = setting(v.seconds, 300, "The longest wait between two retries of a failed app "
+                                        "or slot.")
     sticky: bool = setting(v.boolean, False, "Pin each client to a worker slot with a cookie.")
     static: tuple[tuple[str, Path], ...] = setting(
         v.static_folders, {}, 'URL prefix → folder under `dir`, served by the proxy itself, e.g. { "/static/" = "public/" }.')

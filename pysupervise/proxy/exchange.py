@@ -27,7 +27,7 @@ class Exchange:
     """
 
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
-                 "framing", "close_after", "connect_attempts", "resent", "tunnel", "bytes_out", "_head",
+                 "framing", "close_after", "connect_attempts", "tunnel", "bytes_out", "_head",
                  "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
                  "_out", "_draining")
 
@@ -43,7 +43,6 @@ class Exchange:
         self.framing = Framing.NONE
         self.close_after = False
         self.connect_attempts = 0
-        self.resent = False
         self.tunnel = False
         self.bytes_out = 0
         self.last_endpoint_label = ""
@@ -198,7 +197,7 @@ class Exchange:
             conn.close()
         self._done(drain=True)
 
-    def upstream_lost(self, got_bytes: bool, unsent: bool = False) -> None:
+    def upstream_lost(self, unsent: bool = False) -> None:
         """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
         self.upstream = None
         if self.finished:
@@ -222,11 +221,9 @@ class Exchange:
                 # A pooled connection the worker closed under us: any method may go again.
                 self.connect_attempts += 1
                 self.start(avoid=failed)
-            elif not got_bytes and self.request.idempotent and not self.resent:
-                # The worker died (or dropped the connection) before answering: one more try elsewhere.
-                self.resent = True
-                self.start(avoid=failed)
             else:
+                # It may have run, and killed its worker: another worker must not run it too, whatever its method
+                # (one poison request would take every worker down). nginx's non-idempotent rule, for crashes.
                 self._fail(502, f"the worker of app {self.backend.name!r} closed the connection "
                                 f"without a response (it probably crashed)", failed)
 

@@ -12,12 +12,15 @@ if TYPE_CHECKING:
     from pysupervise.proxy.endpoint import Endpoint
     from pysupervise.proxy.exchange import Exchange
 
+# How long a worker's death may take to be seen after its connection closed (the supervisor retires its endpoint).
+_DEATH_NOTICE_SECONDS = 1.0
+
 
 class UpstreamConnection(asyncio.Protocol):
     """Carries one exchange at a time; between exchanges it waits in its endpoint's idle pool."""
 
     __slots__ = ("endpoint", "transport", "parser", "exchange", "usable", "idle_since", "no_body", "tunnel",
-                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive")
+                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive", "_bound")
 
     def __init__(self, endpoint: "Endpoint") -> None:
         self.endpoint = endpoint
@@ -34,6 +37,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._reset_parser = False
         self._got_bytes = False
         self._keep_alive = True
+        self._bound = 0  # exchanges carried so far: above 1, it came from the idle pool
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -93,6 +97,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.exchange = exchange
         self.no_body = no_body
         self._got_bytes = False
+        self._bound += 1
 
     def unbind(self) -> None:
         self.exchange = None
@@ -128,8 +133,16 @@ class UpstreamConnection(asyncio.Protocol):
         ex, self.exchange = self.exchange, None
         if self.transport is not None:
             self.transport.close()
-        if ex is not None:
-            ex.upstream_lost(self._got_bytes, unsent)
+        if ex is None:
+            return
+        endpoint = self.endpoint
+        if not unsent and not self._got_bytes and self._bound > 1 and endpoint.alive and ex.request.idempotent:
+            # No answer on a reused connection: the worker closed it as idle just as the request went out (the
+            # keep-alive race; an asyncio worker has read it, so there is no EPIPE), or it died running it. Only
+            # its death tells them apart, and a request that may have killed its worker must not go to another.
+            endpoint.call_when_retired(lambda: ex.upstream_lost(unsent=endpoint.alive), _DEATH_NOTICE_SECONDS)
+            return
+        ex.upstream_lost(unsent)
 
     # -- httptools callbacks ------------------------------------------------------------------
 

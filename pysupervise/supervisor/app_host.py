@@ -17,7 +17,7 @@ from pysupervise.periodic import BackgroundTasks, TaskErrors
 from pysupervise.proxy import AppBackend, Route, StaticSite
 from pysupervise.proxy.websocket_close import INTERNAL_ERROR
 from pysupervise.logs.access_log import AccessLog
-from pysupervise.supervisor.backoff import RestartBackoff
+from pysupervise.supervisor.backoff import RestartBackoff, SlotRestarts
 from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
 from pysupervise.supervisor.liveness import HangVerdict
@@ -29,7 +29,11 @@ _STOP_GRACE_SECONDS = 5.0
 
 
 class AppHost:
-    """States: starting → running ⇄ failed → stopping → stopped. Routing only ever points at `live`."""
+    """States: starting → running ⇄ failed → stopping → stopped. Routing only ever points at `live`.
+
+    A failed app (no slot can serve, or no generation would start) tries a new generation by itself, after a
+    growing wait, and at once on a save or reload.
+    """
 
     def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str], log_settings: LogSettings,
                  on_switch: Callable[["AppHost"], None] | None = None,
@@ -64,8 +68,14 @@ class AppHost:
         self._reload_lock = asyncio.Lock()
         self._reload_task: asyncio.Task | None = None
         self._reload_again: tuple[str, AppConfig | None] | None = None
-        self._backoffs: dict[int, RestartBackoff] = {}
-        self._recent_restarts: deque[float] = deque()
+        self._slots: dict[int, SlotRestarts] = {}
+        # The last unexpected exits (slot, time, how), for status pages and the CLI.
+        self.last_exits: deque[dict[str, Any]] = deque(maxlen=5)
+        self._recovery = RestartBackoff(config.recovery_delay, config.recovery_delay_max, config.recovery_delay_max)
+        self._recovery_task: asyncio.Task | None = None
+        self.next_attempt: float | None = None  # wall-clock time of a failed app's next try
+        self.recovery_attempts = 0
+        self._running_since = 0.0
         self._background = BackgroundTasks(self.task_errors, f"app-host:{config.name}")
         self._run = self._background.run
         self.health = HealthMonitor(self, self.task_errors).start()
@@ -129,10 +139,19 @@ class AppHost:
     def _switch(self, generation: Generation) -> None:
         old, self.live = self.live, generation
         generation.state = "live"
+        if self.state == "failed":
+            self.events.record("app-recovered", generation=generation.number)
         self.state = "running"
         self.failure = ""
-        self._backoffs.clear()
-        self._recent_restarts.clear()
+        self._running_since = time.monotonic()
+        self._slots.clear()
+        self.next_attempt = None
+        if self._recovery_task is not None:  # a save brought it back before the scheduled try
+            self._recovery_task.cancel()
+            self._recovery_task = None
+        config = generation.config
+        if (self._recovery.initial, self._recovery.maximum) != (config.recovery_delay, config.recovery_delay_max):
+            self._recovery = RestartBackoff(config.recovery_delay, config.recovery_delay_max, config.recovery_delay_max)
         dispatcher = self.backend.dispatcher
         dispatcher.unavailable = None
         self.backend.failure_detail = ""
@@ -171,27 +190,42 @@ class AppHost:
                           worker.describe_exit(), worker.stderr_tail())
 
     def _crashed(self, generation: Generation, slot: int, uptime: float, how: str, output: str) -> None:
+        """Each slot counts its own exits: a crash loop of one slot (or a request that kills the worker it
+        reaches) never stops the others; the app is failed only when no slot can serve."""
         self.restarts += 1
         self.slot_restarts[slot] = self.slot_restarts.get(slot, 0) + 1
-        now = time.monotonic()
-        window = self.config.restart_window
-        recent = self._recent_restarts
-        recent.append(now)
-        while recent and recent[0] < now - window:
-            recent.popleft()
-        if len(recent) > self.config.max_restarts:
-            self._mark_failed(f"workers exited {len(recent)} times within {window:g} s "
-                              f"(max_restarts = {self.config.max_restarts}); last: {how}", output)
+        self.last_exits.append({"slot": slot, "at": time.time(), "how": how})
+        config = generation.config
+        restarts = self._slots.get(slot)
+        if restarts is None:
+            restarts = self._slots[slot] = SlotRestarts(config.max_restarts, config.restart_window,
+                                                        config.recovery_delay, config.recovery_delay_max)
+        was_looping = restarts.crash_looping
+        delay = restarts.exited(uptime, how)
+        slots = self._slots
+        if restarts.crash_looping and all(s in slots and slots[s].crash_looping and not slots[s].can_serve
+                                          for s in generation.workers):
+            self._mark_failed(f"every worker slot exited more than {config.max_restarts} times within "
+                              f"{config.restart_window:g} s (max_restarts); last: {how}", output)
             return
-        delay = self._backoffs.setdefault(slot, RestartBackoff()).next_delay(uptime)
+        if restarts.crash_looping and not was_looping:
+            self.events.record("slot-crash-loop", output, generation=generation.number, slot=slot,
+                               exits=len(restarts.exits), window=f"{config.restart_window:g}s")
         self.events.record("worker-restart-scheduled", generation=generation.number, slot=slot,
                            delay=f"{delay:.1f}s")
         self._run(self._respawn(generation, slot, delay))
+
+    def slot_restart_states(self) -> list[dict[str, Any]]:
+        """Each slot's recent exits, crash loop and next start (slots that never exited are left out)."""
+        return [restarts.snapshot(slot) for slot, restarts in sorted(self._slots.items())]
 
     async def _respawn(self, generation: Generation, slot: int, delay: float) -> None:
         await asyncio.sleep(delay)
         if generation is not self.live or self.state != "running":
             return
+        restarts = self._slots.get(slot)
+        if restarts is not None:
+            restarts.starting()
         worker = generation.new_worker(slot)
         try:
             await generation.start_worker(worker)
@@ -202,6 +236,8 @@ class AppHost:
         if generation is not self.live or self.state != "running":
             await worker.stop(_STOP_GRACE_SECONDS)
             return
+        if restarts is not None:
+            restarts.serving()
         self._arm(generation, worker)
         self.backend.dispatcher.add_endpoint(worker.endpoint)
 
@@ -239,9 +275,16 @@ class AppHost:
         await generation.drain_worker(old, deadline)
 
     def _mark_failed(self, reason: str, output: str) -> None:
+        """503 for everyone, with `output` on the page for loopback clients; the next try is scheduled."""
+        ran_for = time.monotonic() - self._running_since if self.state == "running" else 0.0
         self.state = "failed"
         self.failure = reason
-        self.events.record("app-failed", output, reason=repr(reason))
+        if self._recovery_task is None:  # else a try is scheduled already (this was a save that failed too)
+            delay = self._recovery.next_delay(ran_for)
+            self.next_attempt = time.time() + delay
+            self._recovery_task = self._run(self._retry_after(delay))
+        self.events.record("app-failed", output, reason=repr(reason),
+                           next_attempt_in=f"{max(0.0, (self.next_attempt or 0) - time.time()):.1f}s")
         dispatcher = self.backend.dispatcher
         dispatcher.unavailable = f"app {self.name!r} is failing: {reason}"
         self.backend.failure_detail = output
@@ -250,6 +293,22 @@ class AppHost:
         live, self.live = self.live, None
         if live is not None:
             self._run(live.stop(_STOP_GRACE_SECONDS))
+
+    async def _retry_after(self, delay: float) -> None:
+        """A failed app's next try: a whole new generation; a try that fails schedules the one after it."""
+        await asyncio.sleep(delay)
+        self._recovery_task = None
+        if self.state != "failed":
+            return
+        self.next_attempt = None
+        self.recovery_attempts += 1
+        self.events.record("app-retry", attempt=self.recovery_attempts)
+        try:
+            await self.reload(f"automatic retry {self.recovery_attempts} of a failed app")
+        except Exception as exc:  # a bug here must not end the retries: report it, and try again later
+            self.task_errors.report(self._background.name, exc, "a retry of a failed app")
+            if self.state == "failed" and self._recovery_task is None:
+                self._mark_failed(self.failure, self.backend.failure_detail)
 
     # -- a worker outside the rotation (the debugger's) -----------------------------------------
 

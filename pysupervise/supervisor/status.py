@@ -68,6 +68,12 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "host": config.host,
         "state": host.state,
         "failure": host.failure,
+        # When a failed app tries again by itself (unix time), how often it has, and the last unexpected exits.
+        "next_attempt": host.next_attempt,
+        "recovery_attempts": host.recovery_attempts,
+        "last_exits": list(host.last_exits),
+        # Slots that exited lately: their exits within restart_window, crash loop, and next start (unix time).
+        "slots": host.slot_restart_states(),
         "generation": host.live.number if host.live is not None else None,
         "workers": workers,
         "restarts": host.restarts,

@@ -224,6 +224,20 @@ def test_server_closing_pooled_connections_is_never_the_clients_problem(site):
         assert response.status == 200, response.body
 
 
+def test_a_pooled_connection_the_worker_had_closed_is_retried(site):
+    # Pipelined: the next request takes the pooled connection as soon as the previous response ends, before the
+    # worker's close is read: our write meets a closed socket (EPIPE), the request never arrived, and it goes
+    # again on a new connection (the one retry left for a request that was sent).
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /closing/ HTTP/1.1\r\nHost: t\r\n\r\n" * 20)
+        for _ in range(20):
+            status, _headers, body = conn.read_response()
+            assert status == 200 and b"got=0" in body, body
+    finally:
+        conn.close()
+
+
 # -- 4. streaming ---------------------------------------------------------------------------
 
 async def test_sse_events_arrive_one_by_one(site):

@@ -259,12 +259,15 @@ def test_crash_loop_marks_the_app_failed_and_a_save_fixes_it(make_site, app_dir)
         print("starting a worker that will crash", flush=True)
         _crash_later()
     """)
-    site = make_site(app_config(app_dir, max_restarts=3))
+    # Its own retries wait longer than this test runs: only the save brings it back.
+    site = make_site(app_config(app_dir, max_restarts=3, recovery_delay=600))
     write_app(app_dir, "crashy", extra=crash_soon)
     site.wait_for(lambda: site.app_status("live")["state"] == "failed", 60, "the app to be marked failed")
     response = site.get("/version", headers={"Accept": "application/json"})
     assert response.status == 503 and "max_restarts" in response.json()["detail"]
-    assert "app-failed" in events(site)
+    assert "app-failed" in events(site) and "slot-crash-loop" in events(site)
+    failed = site.app_status("live")
+    assert failed["next_attempt"] is not None and all(s["crash_looping"] for s in failed["slots"])
     write_app(app_dir, "fixed")
     site.wait_for(lambda: site.app_status("live")["state"] == "running", 30, "the save to bring it back")
     assert site.get("/version").json()["version"] == "fixed"
