@@ -116,7 +116,6 @@ class Master:
         if self.pidfile.replaced_stale_pid:
             self.say(f"replaced a stale pidfile (pid {self.pidfile.replaced_stale_pid} is not running)")
         self._remove_stale_sockets()
-        await self.reaper.start()
         _raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
         try:
@@ -131,6 +130,8 @@ class Master:
         })
         await self.control.start()
         await self._start_admin()
+        # After the admin token left the environment (the watchdog inherits it), before any process is started.
+        await self.reaper.start()
         await self._start_services()
         for app in self.config.apps:
             self.say(f"starting app {app.name!r}: {app.workers} worker(s)")
@@ -323,7 +324,8 @@ class Master:
     def _site_facts(self) -> dict[str, Any]:
         return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")},
-                "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts()}
+                "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts(),
+                "orphans": self.reaper.facts()}
 
     def _proxy_facts(self) -> dict[str, Any]:
         proxy = self.proxy

@@ -70,6 +70,27 @@ def processes() -> Iterator[tuple[int, ProcStat]]:
                 yield int(name), stat
 
 
+def children_of(pid: int) -> list[int]:
+    """The children of `pid`: every thread's list in /proc (an orphan is adopted by any thread of the process),
+    or a scan of all of /proc where the kernel has no such lists."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        threads = []
+    found: list[int] = []
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
+                found += [int(child) for child in handle.read().split()]
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended
+            return [child for child, stat in processes() if stat.ppid == pid]  # no CONFIG_PROC_CHILDREN
+        except OSError:
+            continue
+    return found
+
+
 def become_subreaper() -> bool:
     """Orphans of the master's descendants re-parent to the master, not to init (Linux ≥ 3.4)."""
     if not sys.platform.startswith("linux"):
@@ -78,14 +99,16 @@ def become_subreaper() -> bool:
     return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-def kill_session(sid: int) -> int:
-    """SIGKILL the process group `sid` and every process of session `sid`; how many were signalled."""
+def kill_session(sid: int, group: bool = True) -> int:
+    """SIGKILL the process group `sid` (unless `group` is False: it is known to be empty, and its number could
+    be reused) and every process of session `sid` (members that moved to a group of their own)."""
     killed = 0
-    try:
-        os.killpg(sid, signal.SIGKILL)
-        killed += 1
-    except (ProcessLookupError, PermissionError):
-        pass
+    if group:
+        try:
+            os.killpg(sid, signal.SIGKILL)
+            killed += 1
+        except (ProcessLookupError, PermissionError):
+            pass
     for pid, stat in processes():
         if stat.sid == sid and stat.state != "Z":
             try:
@@ -119,10 +142,12 @@ async def end_session(sid: int, grace: float, terminate: bool, reap: Callable[[]
     while True:
         if reap is not None:
             reap()  # adopted zombies still count as members of the group
-        if not group_alive(sid) or loop.time() >= deadline:
+        left = group_alive(sid)
+        if not left or loop.time() >= deadline:
             break
         await asyncio.sleep(_GROUP_POLL)
-    kill_session(sid)
+    # A scan of all of /proc: in a thread, so the proxy's loop does not wait on it.
+    await asyncio.to_thread(kill_session, sid, left)
     deadline = loop.time() + _KILL_WAIT
     while group_alive(sid) and loop.time() < deadline:
         await asyncio.sleep(_GROUP_POLL)
@@ -137,7 +162,7 @@ class OrphanReaper:
     def __init__(self, errors: TaskErrors) -> None:
         self.errors = errors
         self.subreaper = False
-        self.adopted = 0
+        self.reaped = 0
         self._sessions: set[int] = set()
         self._pipe: int | None = None
         self._watchdog: asyncio.subprocess.Process | None = None
@@ -161,6 +186,12 @@ class OrphanReaper:
             os.close(read_end)
         self._task.start()
 
+    def facts(self) -> dict[str, object]:
+        """For `status --json`: whether orphans come to the master, how many it reaped, the watchdog's pid."""
+        watchdog = self._watchdog.pid if self._watchdog is not None and self._watchdog.returncode is None else None
+        return {"subreaper": self.subreaper, "reaped": self.reaped, "watchdog_pid": watchdog,
+                "sessions": len(self._sessions)}
+
     def watch(self, sid: int) -> None:
         """A worker's session (its pid): killed by the watchdog if the master dies."""
         self._sessions.add(sid)
@@ -175,9 +206,10 @@ class OrphanReaper:
         """Wait for adopted orphans that exited; kill those whose worker's session is no longer watched."""
         master = os.getpid()
         reaped = 0
-        for pid, stat in processes():
-            if stat.ppid != master or stat.sid == pid:
-                continue  # not ours, or a process the master started itself (asyncio waits for those)
+        for pid in children_of(master):
+            stat = proc_stat(pid)
+            if stat is None or stat.ppid != master or stat.sid == pid:
+                continue  # gone, or a process the master started itself (asyncio waits for those)
             if stat.state == "Z":
                 try:
                     if os.waitpid(pid, os.WNOHANG)[0] == pid:
@@ -189,7 +221,7 @@ class OrphanReaper:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        self.adopted += reaped
+        self.reaped += reaped
         return reaped
 
     async def end_session(self, sid: int, grace: float, terminate: bool) -> None:

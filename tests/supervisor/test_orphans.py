@@ -93,6 +93,8 @@ def test_a_crashed_worker_takes_its_tree_with_it_and_is_replaced(make_site, left
     master = psutil.Process(site.process.pid)
     wait_until(lambda: not [c for c in master.children() if c.status() == psutil.STATUS_ZOMBIE], 10,
                "the master to reap the orphans it adopted")
+    orphans = site.status()["orphans"]
+    assert orphans["subreaper"] and orphans["reaped"] >= 2 and orphans["watchdog_pid"]
 
 
 def test_stale_sockets_of_a_killed_master_are_removed_at_start(make_site):
@@ -114,3 +116,14 @@ def test_stale_sockets_of_a_killed_master_are_removed_at_start(make_site):
     assert site.get("/").status == 200
     assert [p for p in stale if p.exists()] == []
     assert all(p.exists() for p in not_ours)
+
+
+def test_the_watchdog_outlives_nothing_and_holds_no_admin_token(make_site, leftovers):
+    site = make_site(WRAPPED.replace("workers = 2", "workers = 1"), env={"PYSUPERVISE_ADMIN_TOKEN": "s3cret"})
+    watchdog = psutil.Process(site.status()["orphans"]["watchdog_pid"])
+    leftovers.append(watchdog)
+    environ = open(f"/proc/{watchdog.pid}/environ", "rb").read()
+    assert b"PYSUPERVISE_ADMIN_TOKEN" not in environ
+    assert watchdog.ppid() == site.process.pid
+    site.stop()
+    wait_until(lambda: not alive(watchdog), 10, "the watchdog to exit after a graceful stop")
