@@ -22,6 +22,7 @@ from pysupervise.supervisor.generation import Generation, GenerationFailed
 from pysupervise.supervisor.health import HealthMonitor
 from pysupervise.supervisor.liveness import HangVerdict
 from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.reaper import OrphanReaper
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 
 # How long workers of a failed app, or of a stopped master, get after SIGTERM.
@@ -37,11 +38,12 @@ class AppHost:
 
     def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str], log_settings: LogSettings,
                  on_switch: Callable[["AppHost"], None] | None = None,
-                 task_errors: TaskErrors | None = None) -> None:
+                 task_errors: TaskErrors | None = None, reaper: OrphanReaper | None = None) -> None:
         self.config = config
         self.name = config.name
         self.paths = paths
         self.shared_env = shared_env
+        self.reaper = reaper
         self.task_errors = task_errors or TaskErrors()
         log_dir = paths.app_log_dir(config.name)
         self.events = EventLog(log_dir / "events.log", errors=self.task_errors)
@@ -106,7 +108,7 @@ class AppHost:
             config = config or self.config
             number = self._next_generation
             self._next_generation += 1
-            generation = Generation(number, config, self.paths, self.events, self.logs, self.shared_env)
+            generation = Generation(number, config, self.paths, self.events, self.logs, self.shared_env, self.reaper)
             self.events.record("reload-started", generation=number, reason=repr(reason))
             started = time.time()
             try:
@@ -320,7 +322,7 @@ class AppHost:
         worker = WorkerProcess(generation.config, generation.number, slot,
                                self.paths.worker_socket(self.name, generation.number, slot), self.logs,
                                self.shared_env, self.events, label=f"{self.name}/{generation.number}/{name}",
-                               extra_env=extra_env)
+                               extra_env=extra_env, reaper=self.reaper)
         try:
             await worker.spawn()
         except WorkerStartError as exc:

@@ -10,6 +10,7 @@ from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
 from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.reaper import OrphanReaper
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 
 # After SIGTERM at the drain deadline, how long a worker gets to finish before SIGKILL.
@@ -29,13 +30,14 @@ class Generation:
     """Workers by slot. A slot's worker is replaced in place after a crash or for recycling."""
 
     def __init__(self, number: int, config: AppConfig, paths: SitePaths, events: EventLog, logs: AppLogs,
-                 shared_env: dict[str, str]) -> None:
+                 shared_env: dict[str, str], reaper: OrphanReaper | None = None) -> None:
         self.number = number
         self.logs = logs
         self.config = config
         self.paths = paths
         self.events = events
         self.shared_env = shared_env
+        self.reaper = reaper
         self.workers: dict[int, WorkerProcess] = {}
         # Workers replaced by a recycle that are still draining.
         self.retiring: list[WorkerProcess] = []
@@ -48,7 +50,7 @@ class Generation:
         self._instances[slot] = instance
         worker = WorkerProcess(self.config, self.number, slot,
                                self.paths.worker_socket(self.config.name, self.number, slot, instance),
-                               self.logs, self.shared_env, self.events)
+                               self.logs, self.shared_env, self.events, reaper=self.reaper)
         self.workers[slot] = worker
         return worker
 

@@ -23,6 +23,7 @@ from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.paths import SitePaths
+from pysupervise.supervisor.reaper import OrphanReaper
 from pysupervise.supervisor.service.control_server import ControlServer, single
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
@@ -59,6 +60,8 @@ class Master:
         self.listen_override = listen_override
         self.paths = SitePaths(config.supervisor.run_dir, config.supervisor.log_dir)
         self.pidfile = PidFile(self.paths.pidfile)
+        # A worker's whole process tree dies with it and with the master (DESIGN §3).
+        self.reaper = OrphanReaper(self.task_errors)
         self.hosts: dict[str, AppHost] = {}
         self.proxy: ProxyServer | None = None
         self.control: ControlServer | None = None
@@ -87,6 +90,7 @@ class Master:
         except BaseException:
             if self.control is not None:
                 await self.control.close()
+            await self.reaper.close()
             self.pidfile.release()
             raise
         loop = asyncio.get_running_loop()
@@ -111,6 +115,7 @@ class Master:
             raise StartupError(str(exc)) from None
         if self.pidfile.replaced_stale_pid:
             self.say(f"replaced a stale pidfile (pid {self.pidfile.replaced_stale_pid} is not running)")
+        self._remove_stale_sockets()
         _raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
         try:
@@ -125,6 +130,8 @@ class Master:
         })
         await self.control.start()
         await self._start_admin()
+        # After the admin token left the environment (the watchdog inherits it), before any process is started.
+        await self.reaper.start()
         await self._start_services()
         for app in self.config.apps:
             self.say(f"starting app {app.name!r}: {app.workers} worker(s)")
@@ -140,6 +147,16 @@ class Master:
         self.notifier.ready(f"serving {len(self.hosts) - len(failed)} of {len(self.hosts)} apps at {self.url}")
         if self.on_ready is not None:
             self.on_ready(StartupReport(self.url, tuple(summary), failed))
+
+    def _remove_stale_sockets(self) -> None:
+        """Worker sockets of a master that was SIGKILLed: this master holds the pidfile, so none is in use."""
+        for path in self.paths.worker_sockets():
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self.say(f"cannot remove the stale socket {path}: {exc.strerror or exc}")
 
     def _summary(self) -> list[str]:
         """One screen: where each app is, and its admin pages."""
@@ -184,7 +201,8 @@ class Master:
 
     async def _add_app(self, app: AppConfig) -> None:
         host = AppHost(app, self.paths, self._shared_env, self.config.logs,
-                       on_switch=lambda _host: self._publish_routes(), task_errors=self.task_errors)
+                       on_switch=lambda _host: self._publish_routes(), task_errors=self.task_errors,
+                       reaper=self.reaper)
         self.hosts[app.name] = host
         self._publish_routes()
 
@@ -293,6 +311,7 @@ class Master:
         if self.broker is not None:
             # Only now: draining workers may still have been publishing.
             await self.broker.close()
+        await self.reaper.close()
         self._stopped.set()
         if self.control is not None:
             await self.control.close()
@@ -305,7 +324,8 @@ class Master:
     def _site_facts(self) -> dict[str, Any]:
         return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")},
-                "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts()}
+                "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts(),
+                "orphans": self.reaper.facts()}
 
     def _proxy_facts(self) -> dict[str, Any]:
         proxy = self.proxy

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 
 CONTROL_SOCKET_NAME = "control.sock"
+# What worker_socket() names, and nothing else: `<gen>-<slot>.sock` or `<gen>-<slot>.<n>.sock`.
+_WORKER_SOCKET = re.compile(r"[0-9]+-[0-9]+(\.[0-9]+)?\.sock")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,27 @@ class SitePaths:
         """`<gen>-<slot>.sock`; a replacement started while its predecessor still drains gets `.<n>`."""
         suffix = f".{instance}" if instance else ""
         return self.run_dir / app / f"{generation}-{slot}{suffix}.sock"
+
+    def worker_sockets(self) -> list[Path]:
+        """Every worker socket under run_dir's app folders (a SIGKILLed master leaves them behind)."""
+        found = []
+        try:
+            folders = [entry for entry in self.run_dir.iterdir() if entry.is_dir() and not entry.is_symlink()]
+        except OSError:
+            return []
+        for folder in folders:
+            try:
+                entries = list(folder.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    is_socket = stat.S_ISSOCK(entry.lstat().st_mode)
+                except OSError:
+                    continue
+                if is_socket and _WORKER_SOCKET.fullmatch(entry.name):
+                    found.append(entry)
+        return found
 
     def app_log_dir(self, app: str) -> Path:
         return self.log_dir / app

@@ -20,6 +20,7 @@ from pysupervise.logs.capture import OutputCapture
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
 from pysupervise.supervisor.readiness import ProbeResult, probe
+from pysupervise.supervisor.reaper import OrphanReaper, end_session
 from pysupervise.supervisor.spawn import spawn_spec
 from pysupervise.worker.parent_death import child_setup
 
@@ -48,7 +49,7 @@ class WorkerProcess:
 
     def __init__(self, app: AppConfig, generation: int, slot: int, socket_path: Path, logs: AppLogs,
                  shared_env: dict[str, str], events: EventLog, extra_env: dict[str, str] | None = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, reaper: OrphanReaper | None = None) -> None:
         self.app = app
         self.generation = generation
         self.slot = slot
@@ -57,6 +58,9 @@ class WorkerProcess:
         self.shared_env = shared_env
         self.extra_env = extra_env or {}
         self._label = label
+        # Told of this worker's session, so that its whole tree dies with it and with the master.
+        self.reaper = reaper
+        self._ending: asyncio.Task | None = None
         self.events = events
         self.control: WorkerControl | None = None
         self._ps: psutil.Process | None = None
@@ -108,6 +112,8 @@ class WorkerProcess:
         control.child_started()
         self.control = control
         self.pid = self._process.pid
+        if self.reaper is not None:
+            self.reaper.watch(self.pid)  # its own session: the session id is its pid
         self._record("worker-spawned")
         for stream, reader in (("stdout", self._process.stdout), ("stderr", self._process.stderr)):
             self._captures.append(OutputCapture(reader, self.logs.open_stream(self.slot, self.pid, stream),
@@ -228,6 +234,10 @@ class WorkerProcess:
     async def _watch_exit(self) -> None:
         returncode = await self._process.wait()
         self.returncode = returncode
+        if not self.stopping:
+            # It exited by itself (or was killed as hung): what it started gets the graceful period, as at a stop.
+            self._ending = asyncio.get_running_loop().create_task(
+                self._end_session(self.app.graceful_timeout, terminate=True))
         await self._pipes_drained()
         self.state = "exited"
         if self.endpoint is not None:
@@ -281,18 +291,26 @@ class WorkerProcess:
             self._process.send_signal(signum)
 
     async def stop(self, timeout: float) -> None:
-        """SIGTERM, then SIGKILL after `timeout` seconds."""
+        """SIGTERM its process group, then SIGKILL after `timeout` seconds what is left of its session."""
         self.stopping = True
         if self.endpoint is not None:
             self.endpoint.retire()
-        if self._exited is None or self.has_exited:
+        if self._exited is None:
+            return
+        if self.has_exited:
+            await self._end_session(timeout, terminate=False)  # what a crash left may still be ending
             return
         self.state = "stopping"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         self.signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(self.wait_exited(), timeout)
         except asyncio.TimeoutError:
-            await self.kill()
+            pass
+        # The leader may be gone while a child it started (a shell's python) still finishes its work.
+        await self._end_session(max(deadline - loop.time(), 0.0), terminate=False)
+        await self.wait_exited()
 
     async def kill(self) -> None:
         self.stopping = True
@@ -300,6 +318,14 @@ class WorkerProcess:
             return
         self.signal(signal.SIGKILL)
         await self.wait_exited()
+        await self._end_session(0.0, terminate=False)
+
+    async def _end_session(self, grace: float, terminate: bool) -> None:
+        """What is left of its tree: SIGTERM (when `terminate`), SIGKILL after `grace`, adopted orphans reaped."""
+        if self.reaper is not None:
+            await self.reaper.end_session(self.pid, grace, terminate)
+        else:
+            await end_session(self.pid, grace, terminate)
 
     def _record(self, event: str, **fields: object) -> None:
         self.events.record(event, generation=self.generation, slot=self.slot, pid=self.pid, **fields)
