@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import socket
 import threading
@@ -34,14 +33,8 @@ async def test_a_websocket_from_another_origin_is_refused_with_403(make_site, tm
 
 
 def _from_stranger(site, path: str, headers: dict | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(site.host, site.port, timeout=10)
-    conn.sock = socket.create_connection((site.host, site.port), timeout=10, source_address=("127.0.0.3", 0))
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    response = site.request("GET", path, headers=headers, timeout=10, source="127.0.0.3")
+    return response.status, response.body
 
 
 def test_clients_the_admin_does_not_allow_get_404_and_start_nothing(make_site, tmp_path):

@@ -7,9 +7,7 @@ must agree on who the client is.
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import sys
 
 import pytest
@@ -47,14 +45,8 @@ FORGED = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forward
 
 
 def from_address(site, source: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    conn = http.client.HTTPConnection(site.host, site.port, timeout=10)
-    conn.sock = socket.create_connection((site.host, site.port), timeout=10, source_address=(source, 0))
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
+    response = site.request("GET", path, headers=headers, timeout=10, source=source)
+    return response.status, dict(response.headers), response.body
 
 
 def seen_by_every_interface(site, source: str, headers: dict) -> dict[str, tuple]:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -139,8 +140,11 @@ class Site:
     # -- talking to it ------------------------------------------------------------------------
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 30) -> Response:
+                timeout: float = 30, source: str | None = None) -> Response:
+        """One request on a new connection; `source` picks the client's loopback address (e.g. 127.0.0.3)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        if source is not None:
+            conn.sock = socket.create_connection((self.host, self.port), timeout=timeout, source_address=(source, 0))
         try:
             conn.request(method, path, body=body, headers=headers or {})
             raw = conn.getresponse()
