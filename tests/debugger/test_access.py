@@ -42,7 +42,7 @@ def test_clients_the_admin_does_not_allow_get_404_and_start_nothing(make_site, t
                                listen="127.0.0.2:0")
     upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": site.url,
-               "X-Forwarded-For": "127.0.0.1"}  # a forged header changes nothing: the proxy appends the peer
+               "X-Forwarded-For": "127.0.0.1"}  # a forged header changes nothing: the proxy replaces it
     for path, headers in [("/web/debug", {}), ("/web/debug/", {}), ("/web/debug/?brk", {}),
                           ("/web/debug/ws", upgrade), ("/web/debug/files", {}), ("/web/debug/stacks/1", {}),
                           ("/web/debug/source?path=dbgapp.py", {})]:
