@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pysupervise.config import AppConfig
+
+# In `command` arguments: `{socket}`, and `$PORT` / `${PORT}` (and the same with PYSUPERVISE_SOCKET) as a shell
+# would have expanded them. Only these exact tokens: other braces and dollars (JSON, format strings) stay as written.
+_SOCKET_PLACEHOLDER = re.compile(r"\{socket\}|\$\{(?:PORT|PYSUPERVISE_SOCKET)\}|\$(?:PORT|PYSUPERVISE_SOCKET)(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -17,9 +22,14 @@ class SpawnSpec:
     cwd: Path
 
 
-def worker_argv(app: AppConfig) -> tuple[str, ...]:
+def command_argv(command: tuple[str, ...], socket_path: str) -> tuple[str, ...]:
+    """A `command` with the worker's socket path put where it asks for it: no shell needed."""
+    return tuple(_SOCKET_PLACEHOLDER.sub(lambda _match: socket_path, arg) for arg in command)
+
+
+def worker_argv(app: AppConfig, socket_path: Path) -> tuple[str, ...]:
     if app.command is not None:
-        return app.command
+        return command_argv(app.command, str(socket_path))
     return (sys.executable, "-m", "pysupervise.worker", app.app or "", "--interface", app.interface,
             "--threads", str(app.threads))
 
@@ -34,6 +44,8 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
     env.update(shared_env)
     env.update({
         "PORT": str(socket_path),
+        # The same path under a name that no server reads as a TCP port (gunicorn takes $PORT for one).
+        "PYSUPERVISE_SOCKET": str(socket_path),
         "PYSUPERVISE_APP": app.name,
         "PYSUPERVISE_WORKER": str(slot),
         "PYSUPERVISE_GENERATION": str(generation),
@@ -44,5 +56,4 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
     })
     env.update(app.env_dict)
     env.update(extra_env or {})
-    return SpawnSpec(worker_argv(app), env, app.dir)
-
+    return SpawnSpec(worker_argv(app, socket_path), env, app.dir)
