@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pysupervise.config import AppConfig
+from pysupervise.supervisor.interpreter import AppPython
 
 # In `command` arguments: `{socket}`, and `$PORT` / `${PORT}` (and the same with PYSUPERVISE_SOCKET) as a shell
 # would have expanded them. Only these exact tokens: other braces and dollars (JSON, format strings) stay as written.
@@ -27,16 +28,19 @@ def command_argv(command: tuple[str, ...], socket_path: str) -> tuple[str, ...]:
     return tuple(_SOCKET_PLACEHOLDER.sub(lambda _match: socket_path, arg) for arg in command)
 
 
-def worker_argv(app: AppConfig, socket_path: Path) -> tuple[str, ...]:
+def worker_argv(app: AppConfig, socket_path: Path, python: AppPython | None = None) -> tuple[str, ...]:
     if app.command is not None:
         return command_argv(app.command, str(socket_path))
-    return (sys.executable, "-m", "pysupervise.worker", app.app or "", "--interface", app.interface,
-            "--threads", str(app.threads))
+    return (python.executable if python else sys.executable, "-m", "pysupervise.worker", app.app or "",
+            "--interface", app.interface, "--threads", str(app.threads))
 
 
 def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
-               shared_env: dict[str, str], extra_env: dict[str, str] | None = None) -> SpawnSpec:
-    """The worker contract (DESIGN §3): PORT and PYSUPERVISE_* variables, then the app's own `env`."""
+               shared_env: dict[str, str], extra_env: dict[str, str] | None = None,
+               python: AppPython | None = None) -> SpawnSpec:
+    """The worker contract (DESIGN §3): PORT and PYSUPERVISE_* variables, then the app's own `env`.
+
+    `python`: the app's own interpreter as checked when its generation started (`python = ...`)."""
     env = dict(os.environ)
     # A stray breakpoint() in app code would stop a worker with no terminal (BdbQuit); the debug
     # worker overrides this to reach the debugger instead.
@@ -56,4 +60,6 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
     })
     env.update(app.env_dict)
     env.update(extra_env or {})
-    return SpawnSpec(worker_argv(app, socket_path), env, app.dir)
+    if python is not None:
+        python.apply(env)
+    return SpawnSpec(worker_argv(app, socket_path, python), env, app.dir)
