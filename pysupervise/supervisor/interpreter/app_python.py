@@ -8,7 +8,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from pysupervise.supervisor.interpreter.probe import InterpreterInfo, probe_interpreter
+from pysupervise.supervisor.interpreter.probe import InterpreterInfo, InterpreterUnusable, probe_interpreter
 from pysupervise.supervisor.interpreter.runtime_links import build_runtime_links
 
 # Read by pysupervise/worker/runtime_path.py (spelled twice: the worker imports nothing of the master's side).
@@ -46,7 +46,11 @@ class AppPython:
 async def prepare_app_python(executable: str, runtime_dir: Path) -> AppPython:
     """Check the interpreter (raises InterpreterUnusable) and refresh the runtime's link folders under `runtime_dir`."""
     info = await probe_interpreter(executable)
-    links = build_runtime_links(runtime_dir)
+    try:
+        links = build_runtime_links(runtime_dir)
+    except OSError as exc:
+        raise InterpreterUnusable(f"python = {executable!r}: cannot link pysupervise's runtime under "
+                                  f"{runtime_dir}: {exc}") from None
     fallback = [links.pure]
     if (info.cache_tag, info.soabi) == (sys.implementation.cache_tag, sysconfig.get_config_var("SOABI")):
         # Extension modules load only into the Python they were built for.
