@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,8 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
         if not isinstance(app_table, dict):
             raise app_where.error(f"expected a table ([apps.{name}]), got {shown(app_table)}")
         app = _build(AppConfig, app_table, app_where, name=name)
-        app = dataclasses.replace(app, static=_static_folders(app, app_where.child("static")))
+        app = dataclasses.replace(app, static=_static_folders(app, app_where.child("static")),
+                                  python=_interpreter(app, app_where.child("python")))
         if (app.app is None) == (app.command is None):
             raise app_where.error("set exactly one of `app` (\"module:attribute\") or `command` (a program)")
         if app.command is not None and "interface" in app_table:
@@ -113,6 +116,27 @@ def _static_folders(app: AppConfig, where: Where) -> tuple[tuple[str, Path], ...
             raise where.child(prefix).error(f"{folder} is not an existing folder (relative paths start at the app's dir)")
         folders.append((prefix, folder))
     return tuple(folders)
+
+
+def _interpreter(app: AppConfig, where: Where) -> str | None:
+    """An absolute path to the app's Python. Never resolved through symlinks: a venv's bin/python is a link to
+    the base interpreter, and only the link's own path tells Python which venv it runs."""
+    if app.python is None:
+        return None
+    raw = os.path.expanduser(app.python)
+    if "/" in raw:
+        path = os.path.normpath(os.path.join(app.dir, raw))
+    else:
+        found = shutil.which(raw)
+        if found is None:
+            raise where.error(f"no program named {raw!r} on PATH (give a path such as \".venv/bin/python\")")
+        path = os.path.abspath(found)
+    if not os.path.isfile(path):
+        raise where.error(f"{path} does not exist (relative paths start at the app's dir; a venv's interpreter "
+                          f"is <venv>/bin/python)")
+    if not os.access(path, os.X_OK):
+        raise where.error(f"{path} is not executable")
+    return path
 
 
 def _check_routes(apps: list[AppConfig], where: Where) -> None:

@@ -107,7 +107,11 @@ class AppConfig:
     app: str | None = setting(v.import_target, None,
                               '"module:attribute": an aiohttp app or factory, an ASGI or a WSGI app.')
     command: tuple[str, ...] | None = setting(v.command_line, None,
-                                              "Or any program that listens on the Unix socket in $PORT.")
+                                              "Or any program that listens on the Unix socket in $PORT; "
+                                              "`{socket}` (or `$PORT`) in its arguments becomes that path.")
+    python: str | None = setting(v.interpreter, None, "The app's own Python (typically its venv's `.venv/bin/python`; "
+                                 "relative to `dir`, or a name looked up on PATH): `app` workers run under it, and "
+                                 "`command` apps find its folder first on PATH. 3.11 or newer.")
     interface: str = setting(v.one_of("auto", "aiohttp", "asgi", "wsgi"), "auto",
                              "How to serve `app`; auto-detected by default.")
     dir: Path = setting(v.existing_directory, ".", "Working directory and first sys.path entry.")

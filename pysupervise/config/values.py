@@ -212,6 +212,14 @@ def command_line(value: Any, where: Where) -> tuple[str, ...]:
     return argv
 
 
+def interpreter(value: Any, where: Where) -> str:
+    """A program path or a bare name; the loader resolves it against the app's `dir` or PATH and checks it."""
+    raw = text(value, where)
+    if not raw.strip() or "\0" in raw:
+        raise where.error(f'expected the path of a Python interpreter (e.g. ".venv/bin/python"), got {shown(raw)}')
+    return raw
+
+
 def one_of(*choices: str) -> Parser:
     def parse(value: Any, where: Where) -> str:
         if value not in choices:

@@ -322,7 +322,7 @@ class AppHost:
         worker = WorkerProcess(generation.config, generation.number, slot,
                                self.paths.worker_socket(self.name, generation.number, slot), self.logs,
                                self.shared_env, self.events, label=f"{self.name}/{generation.number}/{name}",
-                               extra_env=extra_env, reaper=self.reaper)
+                               extra_env=extra_env, reaper=self.reaper, python=generation.python)
         try:
             await worker.spawn()
         except WorkerStartError as exc:

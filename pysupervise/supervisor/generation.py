@@ -9,6 +9,7 @@ from pysupervise.config import AppConfig
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
+from pysupervise.supervisor.interpreter import AppPython, InterpreterUnusable, prepare_app_python
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.reaper import OrphanReaper
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
@@ -43,6 +44,8 @@ class Generation:
         self.retiring: list[WorkerProcess] = []
         self.state = "starting"
         self._instances: dict[int, int] = {}
+        # `python = ...`: checked once as the generation starts, so a rebuilt venv is seen at the next reload.
+        self.python: AppPython | None = None
 
     def new_worker(self, slot: int) -> WorkerProcess:
         """A fresh worker for `slot`, now the slot's current worker (not started yet)."""
@@ -50,7 +53,7 @@ class Generation:
         self._instances[slot] = instance
         worker = WorkerProcess(self.config, self.number, slot,
                                self.paths.worker_socket(self.config.name, self.number, slot, instance),
-                               self.logs, self.shared_env, self.events, reaper=self.reaper)
+                               self.logs, self.shared_env, self.events, reaper=self.reaper, python=self.python)
         self.workers[slot] = worker
         return worker
 
@@ -68,6 +71,12 @@ class Generation:
 
         `progress(ready, total)` is called as each worker becomes ready.
         """
+        if self.config.python is not None:
+            try:
+                self.python = await prepare_app_python(self.config.python, self.paths.worker_runtime_dir)
+            except InterpreterUnusable as exc:
+                self.state = "failed"
+                raise GenerationFailed(WorkerStartError(str(exc), "")) from None
         workers = [self.new_worker(slot) for slot in range(self.config.workers)]
         ready = 0
 

@@ -43,6 +43,12 @@ class SitePaths:
     def spill_dir(self) -> Path:
         return self.run_dir / "bodies"
 
+    @property
+    def worker_runtime_dir(self) -> Path:
+        """Links that make pysupervise's worker runtime importable by an app's own Python (`python = ...`);
+        the leading "_" keeps it apart from app folders, whose names cannot start with one."""
+        return self.run_dir / "_worker_runtime"
+
     def app_run_dir(self, app: str) -> Path:
         return self.run_dir / app
 

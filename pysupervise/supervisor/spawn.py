@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pysupervise.config import AppConfig
+from pysupervise.supervisor.interpreter import AppPython
+
+# In `command` arguments: `{socket}`, and `$PORT` / `${PORT}` (and the same with PYSUPERVISE_SOCKET) as a shell
+# would have expanded them. Only these exact tokens: other braces and dollars (JSON, format strings) stay as written.
+_SOCKET_PLACEHOLDER = re.compile(r"\{socket\}|\$\{(?:PORT|PYSUPERVISE_SOCKET)\}|\$(?:PORT|PYSUPERVISE_SOCKET)(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -17,16 +23,24 @@ class SpawnSpec:
     cwd: Path
 
 
-def worker_argv(app: AppConfig) -> tuple[str, ...]:
+def command_argv(command: tuple[str, ...], socket_path: str) -> tuple[str, ...]:
+    """A `command` with the worker's socket path put where it asks for it: no shell needed."""
+    return tuple(_SOCKET_PLACEHOLDER.sub(lambda _match: socket_path, arg) for arg in command)
+
+
+def worker_argv(app: AppConfig, socket_path: Path, python: AppPython | None = None) -> tuple[str, ...]:
     if app.command is not None:
-        return app.command
-    return (sys.executable, "-m", "pysupervise.worker", app.app or "", "--interface", app.interface,
-            "--threads", str(app.threads))
+        return command_argv(app.command, str(socket_path))
+    return (python.executable if python else sys.executable, "-m", "pysupervise.worker", app.app or "",
+            "--interface", app.interface, "--threads", str(app.threads))
 
 
 def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
-               shared_env: dict[str, str], extra_env: dict[str, str] | None = None) -> SpawnSpec:
-    """The worker contract (DESIGN §3): PORT and PYSUPERVISE_* variables, then the app's own `env`."""
+               shared_env: dict[str, str], extra_env: dict[str, str] | None = None,
+               python: AppPython | None = None) -> SpawnSpec:
+    """The worker contract (DESIGN §3): PORT and PYSUPERVISE_* variables, then the app's own `env`.
+
+    `python`: the app's own interpreter as checked when its generation started (`python = ...`)."""
     env = dict(os.environ)
     # A stray breakpoint() in app code would stop a worker with no terminal (BdbQuit); the debug
     # worker overrides this to reach the debugger instead.
@@ -34,6 +48,8 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
     env.update(shared_env)
     env.update({
         "PORT": str(socket_path),
+        # The same path under a name that no server reads as a TCP port (gunicorn takes $PORT for one).
+        "PYSUPERVISE_SOCKET": str(socket_path),
         "PYSUPERVISE_APP": app.name,
         "PYSUPERVISE_WORKER": str(slot),
         "PYSUPERVISE_GENERATION": str(generation),
@@ -44,5 +60,6 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
     })
     env.update(app.env_dict)
     env.update(extra_env or {})
-    return SpawnSpec(worker_argv(app), env, app.dir)
-
+    if python is not None:
+        python.apply(env)
+    return SpawnSpec(worker_argv(app, socket_path, python), env, app.dir)

@@ -19,6 +19,7 @@ from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.capture import OutputCapture
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
+from pysupervise.supervisor.interpreter import AppPython
 from pysupervise.supervisor.readiness import ProbeResult, probe
 from pysupervise.supervisor.reaper import OrphanReaper, end_session
 from pysupervise.supervisor.spawn import spawn_spec
@@ -49,8 +50,10 @@ class WorkerProcess:
 
     def __init__(self, app: AppConfig, generation: int, slot: int, socket_path: Path, logs: AppLogs,
                  shared_env: dict[str, str], events: EventLog, extra_env: dict[str, str] | None = None,
-                 label: str | None = None, reaper: OrphanReaper | None = None) -> None:
+                 label: str | None = None, reaper: OrphanReaper | None = None,
+                 python: AppPython | None = None) -> None:
         self.app = app
+        self.python = python  # the app's own interpreter, checked by its generation (`python = ...`)
         self.generation = generation
         self.slot = slot
         self.socket_path = socket_path
@@ -97,7 +100,7 @@ class WorkerProcess:
         self._unlink_socket()
         control = WorkerControl()
         spec = spawn_spec(self.app, self.generation, self.slot, self.socket_path, self.shared_env,
-                          {**self.extra_env, CONTROL_FD_ENV: str(control.theirs.fileno())})
+                          {**self.extra_env, CONTROL_FD_ENV: str(control.theirs.fileno())}, self.python)
         self.state = "starting"
         self.started_at = time.time()
         try:

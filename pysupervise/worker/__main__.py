@@ -7,9 +7,14 @@ import os
 import sys
 import traceback
 
-from pysupervise.worker.control_hook import start_control_hook
-from pysupervise.worker.detect import AppLoadError, load_app
-from pysupervise.worker.serve import serve_aiohttp, serve_uvicorn
+from pysupervise.worker.runtime_path import append_master_packages
+
+# First: under an app's own Python (`python = ...`) the modules below may need the master's copies of their packages.
+append_master_packages()
+
+from pysupervise.worker.control_hook import start_control_hook  # noqa: E402
+from pysupervise.worker.detect import AppLoadError, load_app  # noqa: E402
+from pysupervise.worker.serve import serve_aiohttp, serve_uvicorn  # noqa: E402
 
 # Distinct from an app's own failures so the master can say "could not load" rather than "crashed".
 EXIT_LOAD_FAILED = 3
