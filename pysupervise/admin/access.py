@@ -1,5 +1,5 @@
-"""Who may open admin pages: allowed client addresses, or a token exchanged once for a cookie, and only under the
-site's own host names; everyone else gets 404."""
+"""Who is an admin client: allowed client addresses, or a token exchanged once for a cookie, and only under the
+site's own host names. The proxy sends only their requests to the admin app; anyone else who reaches it gets 404."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def token_from_env(variable: str | None) -> str | None:
     return os.environ.get(variable) or None
 
 
-def client_address(request: web.Request) -> IPAddress | None:
+def client_address(request: web.Request) -> str | None:
     """The client the proxy vouches for: its one X-Forwarded-For value (the TCP peer, or what a trusted proxy
     in front of it said; the proxy never passes on a client's own list). No header means the request did
     not come through the proxy at all. The last element is read, so no list could ever choose the answer.
@@ -41,11 +41,16 @@ def client_address(request: web.Request) -> IPAddress | None:
     headers = request.headers.getall("X-Forwarded-For", [])
     if not headers:
         return None
-    last = headers[-1].rsplit(",", 1)[-1].strip()
-    if last.startswith("[") and last.endswith("]"):
-        last = last[1:-1]
+    return headers[-1].rsplit(",", 1)[-1].strip()
+
+
+def _parse_address(text: str) -> IPAddress | None:
+    """An address as the proxy writes it, bracketed or not; IPv4-mapped IPv6 as the IPv4 address."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
     try:
-        address = ipaddress.ip_address(last)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -54,11 +59,17 @@ def client_address(request: web.Request) -> IPAddress | None:
 
 
 def named_host(request: web.Request) -> str:
-    """The host name the client used, as the proxy decided it (X-Forwarded-Host), without port or brackets."""
-    host = (request.headers.get("X-Forwarded-Host") or request.headers.get("Host", "")).strip().lower()
+    """The host the client named, as the proxy decided it (X-Forwarded-Host), port and brackets left for site_name."""
+    return request.headers.get("X-Forwarded-Host") or request.headers.get("Host", "")
+
+
+def site_name(host: str) -> str:
+    """A Host value as the rule compares it: lower case, without port, brackets or a trailing dot."""
+    host = host.strip().lower()
     if host.startswith("["):
         return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    host = host.rpartition(":")[0] if host.count(":") == 1 else host
+    return host.rstrip(".")
 
 
 def is_ip_literal(host: str) -> bool:
@@ -70,34 +81,46 @@ def is_ip_literal(host: str) -> bool:
 
 
 class AdminAccess:
-    """The decision for one request: the site's own host name, then allowed by address, allowed by cookie, a
-    token to exchange, or 404.
+    """Who is an admin client: the site's own host name, then allowed by address, allowed by cookie, or a token
+    to exchange for the cookie.
+
+    One object holds the rule for both sides: the master hands it to the proxy, which sends only admin
+    clients' requests to the admin app, and the admin app checks every request again with it (its
+    middleware), so the two can never disagree. Its checks take plain values (str or bytes), as each side
+    reads them.
 
     The host check stops DNS rebinding: a page on evil.example that re-points its name at 127.0.0.1 makes
     the developer's browser a loopback client, but its requests still name evil.example. An IP literal
     cannot be rebound, so any is accepted; names must be localhost, the listen host or `[admin] hosts`.
     """
 
+    cookie_name = COOKIE_NAME
+    token_param = TOKEN_PARAM
+
     def __init__(self, allow: Iterable[IPNetwork], token: str | None, site_names: Iterable[str] = ()) -> None:
         self.allow = tuple(allow)
         self.site_names = frozenset({"localhost", *(name.lower().rstrip(".") for name in site_names)})
         self._token = token.encode() if token else None
-        self._cookie_value = hmac.new(self._token, _COOKIE_LABEL, hashlib.sha256).hexdigest() if self._token else ""
+        self.cookie_value = hmac.new(self._token, _COOKIE_LABEL, hashlib.sha256).hexdigest() if self._token else ""
+        self._cookie_bytes = self.cookie_value.encode()
 
-    def host_allowed(self, request: web.Request) -> bool:
-        host = named_host(request).rstrip(".")
-        return host in self.site_names or is_ip_literal(host)
+    def host_allowed(self, host: str) -> bool:
+        """`host` as the client sent it (Host or a trusted X-Forwarded-Host), port included or not."""
+        name = site_name(host)
+        return name in self.site_names or is_ip_literal(name)
 
-    def address_allowed(self, request: web.Request) -> bool:
-        address = client_address(request)
-        return address is not None and any(address in network for network in self.allow)
+    def address_allowed(self, address: str) -> bool:
+        """`address` is the one client address the proxy decided (the peer, or what trusted proxies said)."""
+        parsed = _parse_address(address)
+        return parsed is not None and any(parsed in network for network in self.allow)
 
-    def cookie_allowed(self, request: web.Request) -> bool:
-        cookie = request.cookies.get(COOKIE_NAME, "")
-        return bool(self._cookie_value) and hmac.compare_digest(cookie.encode(), self._cookie_value.encode())
+    def cookie_valid(self, value: str | bytes) -> bool:
+        offered = value.encode() if isinstance(value, str) else value
+        return bool(self._cookie_bytes) and hmac.compare_digest(offered, self._cookie_bytes)
 
-    def token_matches(self, offered: str) -> bool:
-        return self._token is not None and hmac.compare_digest(offered.encode(), self._token)
+    def token_matches(self, offered: str | bytes) -> bool:
+        offered = offered.encode() if isinstance(offered, str) else offered
+        return self._token is not None and hmac.compare_digest(offered, self._token)
 
     def login_redirect(self, request: web.Request) -> web.Response:
         """Set the cookie that replaces the token and send the client to the same URL without the token."""
@@ -117,7 +140,7 @@ class AdminAccess:
                 content_type="text/html")
         else:
             response = web.Response(status=303, headers={"Location": location})
-        response.set_cookie(COOKIE_NAME, self._cookie_value, path="/", httponly=True, samesite="Strict",
+        response.set_cookie(COOKIE_NAME, self.cookie_value, path="/", httponly=True, samesite="Strict",
                             secure=request.headers.get("X-Forwarded-Proto") == "https")
         return response
 
@@ -126,14 +149,17 @@ class AdminAccess:
 
         @web.middleware
         async def admin_access(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if request.headers.getall("X-Forwarded-For", []) == []:
+            # The proxy sent this request here because this same rule said yes; asked again, in case anything
+            # else ever reaches the socket.
+            address = client_address(request)
+            if address is None:
                 return not_found(request)  # not through the proxy: no address to judge, no page
-            if not self.host_allowed(request):
+            if not self.host_allowed(named_host(request)):
                 return not_found(request)  # not one of the site's names, whoever asks: DNS rebinding
             offered = request.rel_url.query.getall(TOKEN_PARAM, [])
             if offered and self.token_matches(offered[-1]):
                 return self.login_redirect(request)
-            if self.address_allowed(request) or self.cookie_allowed(request):
+            if self.address_allowed(address) or self.cookie_valid(request.cookies.get(COOKIE_NAME, "")):
                 return await handler(request)
             return not_found(request)
 

@@ -207,15 +207,17 @@ def live_parts(status: Mapping[str, Any], rate: Rate | None) -> dict[str, str]:
 
 
 def status_page(urls: AdminUrls, app: str, status: Mapping[str, Any], rate: Rate | None,
-                debug_link: bool) -> str:
+                debug_link: bool, home: bool = False) -> str:
+    """The page's own links (JSON, refresh, events) stay where it was served: /<app>/<status> or, with `home`,
+    <index_path>/<app>/."""
     parts = live_parts(status, rate)
     debug = f'<a href="{escape(urls.debug(app))}">debugger</a>' if debug_link else ""
     return (f"<h1>{escape(app)} · status</h1>"
             f'<div class="toolbar"><span class="links"><a href="{escape(urls.logs(app))}">logs</a>{debug}'
-            f'<a href="{escape(urls.status_json(app))}">JSON</a><a href="{escape(urls.metrics())}">metrics</a>'
-            f'<a href="{escape(urls.status(app))}">refresh</a></span>'
+            f'<a href="{escape(urls.status_json(app, home))}">JSON</a><a href="{escape(urls.metrics())}">metrics</a>'
+            f'<a href="{escape(urls.status(app, home))}">refresh</a></span>'
             f'<span class="status" data-live-status data-js-only hidden>connecting…</span></div>'
-            f'<div id="{SUMMARY_ID}" data-live="{escape(urls.status_events(app))}">{parts[SUMMARY_ID]}</div>'
+            f'<div id="{SUMMARY_ID}" data-live="{escape(urls.status_events(app, home))}">{parts[SUMMARY_ID]}</div>'
             f'<h2>Workers</h2><div class="card" id="{WORKERS_ID}">{parts[WORKERS_ID]}</div>'
             f'<h2>Responses by status</h2><div class="card" id="{TRAFFIC_ID}">{parts[TRAFFIC_ID]}</div>'
             '<noscript><p class="meta">Without JavaScript this page reloads itself every few seconds.</p></noscript>')

@@ -1,4 +1,5 @@
-"""The status handlers: /<app>/status as HTML, JSON and a live event stream, and the request rate they show."""
+"""The status handlers: /<app>/status (and <index_path>/<app>/) as HTML, JSON and a live event stream, and the request
+rate they show."""
 
 from __future__ import annotations
 
@@ -83,6 +84,13 @@ class StatusPages:
         return status, self.rates.observe(app, status.get("requests_total"))
 
     async def page(self, request: web.Request) -> web.StreamResponse:
+        return self._page(request, home=False)
+
+    async def home_page(self, request: web.Request) -> web.StreamResponse:
+        """The same page at <index_path>/<app>/: its URL is never the app's, whatever the app's routes cover."""
+        return self._page(request, home=True)
+
+    def _page(self, request: web.Request, home: bool) -> web.StreamResponse:
         app = request.match_info["app"]
         found = self.snapshot(app)
         if found is None:
@@ -90,7 +98,7 @@ class StatusPages:
         status, rate = found
         if wants_json(request) or request.query.get("format") == "json":
             return web.json_response(as_json(status, rate))
-        body = status_html.status_page(self.urls, app, status, rate, status_html.debug_enabled(status))
+        body = status_html.status_page(self.urls, app, status, rate, status_html.debug_enabled(status), home)
         # Only browsers without JavaScript reload; with it, the event stream keeps the page current.
         head = f'<noscript><meta http-equiv="refresh" content="{STATIC_REFRESH_SECONDS}"></noscript>'
         crumbs = [("apps", self.urls.index()), (app, None), ("status", None)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from pysupervise.config import AdminSegments
 from pysupervise.logs.app_logs import AppLogs
 
 
@@ -25,6 +26,10 @@ class SiteView(Protocol):
 
     def recent_events(self, app: str) -> list[str]:
         """The app's recent events.log lines, newest last."""
+        ...
+
+    def admin_segments(self, app: str) -> AdminSegments:
+        """Where the app's admin pages live ([apps.X] *_segment, else [admin]); the [admin] ones for an unknown app."""
         ...
 
     def app_status(self, app: str) -> dict[str, Any]:

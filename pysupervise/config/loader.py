@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pysupervise.config.errors import ConfigError
-from pysupervise.config.model import SECTIONS, AppConfig, Config, settings_of
+from pysupervise.config.model import SECTIONS, AdminSettings, AppConfig, Config, settings_of
 from pysupervise.config.values import ListenAddress, Where, shown
 
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -49,6 +49,7 @@ def parse_config(raw_text: str, file: Path, shown_name: str, listen: str | None 
         address: ListenAddress = listen_address(listen, Where("--listen", "", base.base_dir))
         sections["supervisor"] = dataclasses.replace(sections["supervisor"], listen=address)
     apps = _build_apps(_table(document, "apps", base), base.child("apps"))
+    _check_admin_segments(apps, sections["admin"], base)
     config = Config(file=file.resolve(), apps=apps, **sections)
     _check_socket_paths(config, base)
     return config
@@ -149,6 +150,24 @@ def _check_routes(apps: list[AppConfig], where: Where) -> None:
                 raise where.child(app.name).child("route").error(
                     f"route {prefix!r}{on_host} is already claimed by app {claimed[key]!r}")
             claimed[key] = app.name
+
+
+def _check_admin_segments(apps: tuple[AppConfig, ...], admin: AdminSettings, base: Where) -> None:
+    """An app's log browser, status page and debugger need three different URLs."""
+    for app in apps:
+        segments = admin.segments(app)
+        chosen = [("logs_segment", segments.logs), ("status_segment", segments.status),
+                  ("debug_segment", segments.debug)]
+        for index, (key, segment) in enumerate(chosen):
+            for other_key, other in chosen[:index]:
+                if segment == other:
+                    # Name the key the app set, if it set one: that is the line to change.
+                    moved_other = getattr(app, key) is None and getattr(app, other_key) is not None
+                    named, clash = (other_key, key) if moved_other else (key, other_key)
+                    own = getattr(app, named) is not None
+                    where = base.child("apps").child(app.name) if own else base.child("admin")
+                    raise where.child(named).error(f"{segment!r} is also the {clash} of app {app.name!r}; "
+                                                   "each admin page needs its own segment")
 
 
 def _check_socket_paths(config: Config, base: Where) -> None:

@@ -51,8 +51,38 @@ class AdminSettings:
     logs_segment: str = setting(v.url_segment, "logs", "The log browser lives at /<app>/<logs_segment>.")
     status_segment: str = setting(v.url_segment, "status", "The status page lives at /<app>/<status_segment>.")
     debug_segment: str = setting(v.url_segment, "debug", "The debugger lives at /<app>/<debug_segment>.")
-    index_path: str = setting(v.url_prefix, "/_pysupervise", "The admin index of all apps.")
+    index_path: str = setting(v.url_prefix, "/_pysupervise", "The admin index of all apps; each app's status page "
+                              "is also at <index_path>/<app>/.")
     debug_idle_timeout: float = setting(v.seconds, 900, "A debug session with no activity for this long detaches.")
+
+    def segments(self, app: "AppConfig | None" = None) -> "AdminSegments":
+        """Where `app`'s admin pages live: its own `*_segment` keys, else these."""
+        return AdminSegments(logs=(app and app.logs_segment) or self.logs_segment,
+                             status=(app and app.status_segment) or self.status_segment,
+                             debug=(app and app.debug_segment) or self.debug_segment)
+
+    def app_pages(self, app: "AppConfig") -> tuple[str, ...]:
+        """The URL prefixes of the app's admin pages; the debugger's only with debug = true (else it is the app's)."""
+        segments = self.segments(app)
+        chosen = (segments.logs, segments.status, *([segments.debug] if app.debug else []))
+        return tuple(f"/{app.name}/{segment}" for segment in chosen)
+
+    def status_home(self, app_name: str) -> str:
+        """The app's status page under the index, at a URL no app route can claim for admin clients."""
+        return f"{self.index_path.rstrip('/')}/{app_name}/"
+
+
+@dataclass(frozen=True)
+class AdminSegments:
+    """One app's admin pages: /<app>/<logs>, /<app>/<status>, /<app>/<debug> (served only to admin clients)."""
+
+    logs: str
+    status: str
+    debug: str
+
+    def kind_of(self, segment: str) -> str | None:
+        """Which page `segment` names ("logs", "status", "debug"), or None."""
+        return {self.logs: "logs", self.status: "status", self.debug: "debug"}.get(segment)
 
 
 @dataclass(frozen=True)
@@ -154,6 +184,12 @@ class AppConfig:
         v.static_folders, {}, 'URL prefix → folder under `dir`, served by the proxy itself, e.g. { "/static/" = "public/" }.')
     access_log: bool = setting(v.boolean, True, "Write <log_dir>/<app>/access.log, one line per request.")
     debug: bool = setting(v.boolean, True, "Serve the debugger at /<app>/debug; false passes that URL to the app.")
+    logs_segment: str | None = setting(v.url_segment, None, "This app's log browser at /<app>/<logs_segment> "
+                                       "(default: [admin] logs_segment).")
+    status_segment: str | None = setting(v.url_segment, None, "This app's status page at /<app>/<status_segment> "
+                                         "(default: [admin] status_segment); also at <index_path>/<app>/.")
+    debug_segment: str | None = setting(v.url_segment, None, "This app's debugger at /<app>/<debug_segment> "
+                                        "(default: [admin] debug_segment).")
     debug_header: bool = setting(v.boolean, False, "Add X-Pysupervise-Worker: <app>/<generation>/<slot> to responses.")
     env: tuple[tuple[str, str], ...] = setting(v.environment, {}, "Extra environment variables for workers.")
 

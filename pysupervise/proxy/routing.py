@@ -1,9 +1,13 @@
-"""The route table: longest URL prefix wins, matched on whole path segments, optionally per Host."""
+"""The route tables: the apps' (longest URL prefix wins, matched on whole path segments, optionally per Host), and
+the admin pages' (for admin clients only)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, Iterable, Protocol, TypeVar
+from urllib.parse import parse_qs
+
+from pysupervise.proxy.request import ProxyRequest
 
 Target = TypeVar("Target")
 
@@ -65,3 +69,87 @@ def _host_without_port(host: bytes) -> bytes:
     if host.startswith(b"["):
         return host.split(b"]", 1)[0] + b"]"
     return host.rsplit(b":", 1)[0] if b":" in host else host
+
+
+class AdminRule(Protocol):
+    """Who is an admin client (admin.AdminAccess, handed in by the supervisor; the admin app checks with it too)."""
+
+    cookie_name: str
+    token_param: str
+
+    def host_allowed(self, host: str) -> bool: ...
+
+    def address_allowed(self, address: str) -> bool: ...
+
+    def cookie_valid(self, value: str | bytes) -> bool: ...
+
+    def token_matches(self, offered: str | bytes) -> bool: ...
+
+
+class AdminRoutes(Generic[Target]):
+    """The admin pages' URL prefixes, consulted before the apps' routes and taken only by admin clients.
+
+    Everyone else is routed as if these did not exist, so an app at /api keeps its own /api/status. The path
+    is checked first (a dict lookup on its first segment), so a request for an app's page pays no cookie
+    parsing. Replaced as a whole, like RouteTable.
+    """
+
+    __slots__ = ("rule", "target", "_cookie", "_token", "_first_segments", "_everything")
+
+    def __init__(self, rule: AdminRule | None = None, target: Target | None = None) -> None:
+        self.rule = rule
+        self.target = target
+        self._cookie = rule.cookie_name.encode() if rule is not None else b""
+        self._token = rule.token_param if rule is not None else ""
+        # First path segment → the prefixes that start with it; index_path "/" covers every path.
+        self._first_segments: dict[bytes, tuple[bytes, ...]] = {}
+        self._everything = False
+
+    def replace(self, prefixes: Iterable[str]) -> None:
+        by_first: dict[bytes, list[bytes]] = {}
+        everything = False
+        for prefix in prefixes:
+            if prefix == "/":
+                everything = True
+                continue
+            encoded = prefix.rstrip("/").encode()
+            by_first.setdefault(encoded[1:].split(b"/", 1)[0], []).append(encoded)
+        self._first_segments = {first: tuple(found) for first, found in by_first.items()}
+        self._everything = everything
+
+    def match(self, request: ProxyRequest) -> Target | None:
+        """The admin target for an admin client's request under an admin URL; None routes it as usual."""
+        if self.rule is None or not (self._everything or self._covers(request.url)):
+            return None
+        return self.target if self._admits(request) else None
+
+    def targets(self) -> list[Target]:
+        return [self.target] if self.target is not None and self.rule is not None else []
+
+    def _covers(self, url: bytes) -> bool:
+        end = len(url)
+        for stop in (url.find(b"/", 1), url.find(b"?")):
+            if 0 <= stop < end:
+                end = stop
+        prefixes = self._first_segments.get(url[1:end])
+        if prefixes is None:
+            return False
+        for prefix in prefixes:
+            length = len(prefix)
+            if url.startswith(prefix) and (len(url) == length or url[length] in b"/?"):
+                return True
+        return False
+
+    def _admits(self, request: ProxyRequest) -> bool:
+        rule = self.rule
+        if not rule.host_allowed((request.forwarded_host or request.host).decode("latin-1")):
+            return False  # DNS rebinding: whoever asks, a name that is not the site's gets the app
+        if rule.address_allowed(request.client_ip):
+            return True
+        cookie = request.cookie(self._cookie)
+        if cookie is not None and rule.cookie_valid(cookie):
+            return True
+        # A valid token gets the admin app's login redirect; any other `token` parameter is the app's business.
+        query = request.url.partition(b"?")[2]
+        offered = parse_qs(query.decode("latin-1")).get(self._token) if query else None
+        return offered is not None and rule.token_matches(offered[-1])

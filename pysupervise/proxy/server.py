@@ -17,7 +17,7 @@ from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.forwarded import TrustedProxies
-from pysupervise.proxy.routing import RouteTable
+from pysupervise.proxy.routing import AdminRoutes, RouteTable
 
 if TYPE_CHECKING:
     from pysupervise.config import ProxySettings
@@ -45,6 +45,8 @@ class ProxyServer:
         self.spill_dir = SpillFolder(spill_dir, self.task_errors)
         self.loop = asyncio.get_running_loop()
         self.routes: RouteTable[AppBackend] = RouteTable()
+        # The admin pages, for admin clients only (the supervisor hands in the rule and the admin app's backend).
+        self.admin_routes: AdminRoutes[AppBackend] = AdminRoutes()
         self.connections: set[ClientConnection] = set()
         # Connections waiting for a request that has not begun, oldest first (a dict keeps insertion order).
         self.idle: dict[ClientConnection, None] = {}
@@ -211,7 +213,7 @@ class ProxyServer:
                 self.task_errors.report(SWEEPER, exc)
                 conn.abort()  # its deadline would fail again every sweep
         idle_before = now - self.settings.upstream_idle_timeout
-        for backend in {target.backend for target in self.routes.targets()}:
+        for backend in {target.backend for target in (*self.routes.targets(), *self.admin_routes.targets())}:
             try:
                 if backend.access_log is not None:
                     backend.access_log.flush()

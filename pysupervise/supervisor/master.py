@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from pysupervise.admin import AdminServer, create_admin_app, token_from_env
+from pysupervise.admin import AdminAccess, AdminServer, create_admin_app, token_from_env
 from pysupervise.admin.debug import install_debugger
 from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.debugger.control import MasterDebugControl
 from pysupervise.periodic import BackgroundTasks, TaskErrors
-from pysupervise.proxy import AppBackend, Endpoint, ProxyServer, Route
+from pysupervise.proxy import AdminRoutes, AppBackend, Endpoint, ProxyServer
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.paths import SitePaths
@@ -28,7 +28,7 @@ from pysupervise.supervisor.service.control_server import ControlServer, single
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
 from pysupervise.supervisor.site_view import MasterView
-from pysupervise.supervisor.status import app_status
+from pysupervise.supervisor.status import app_status, startup_summary
 from pysupervise.supervisor.watcher import FileWatcher, WatchRule
 
 
@@ -140,7 +140,7 @@ class Master:
         self.proxy.serve()
         await self._watch()
         self.say(f"pysupervise listening on {self.url}")
-        summary = self._summary()
+        summary = startup_summary(self.hosts.values(), self.url, self.config.admin)
         for line in summary:
             self.say(line)
         failed = tuple((h.name, h.failure) for h in self.hosts.values() if h.state == "failed")
@@ -158,22 +158,6 @@ class Master:
             except OSError as exc:
                 self.say(f"cannot remove the stale socket {path}: {exc.strerror or exc}")
 
-    def _summary(self) -> list[str]:
-        """One screen: where each app is, and its admin pages."""
-        admin = self.config.admin
-        rows = [("APP", "URL", "WORKERS", "ADMIN")]
-        for host in self.hosts.values():
-            ready = sum(1 for w in (host.live.workers.values() if host.live else ()) if w.state == "ready")
-            state = f"{ready}/{host.config.workers}" if host.state != "failed" else "FAILED"
-            url = ", ".join(self.url + prefix.rstrip("/") + "/" for prefix in host.config.route)
-            pages = [f"/{host.name}/{admin.logs_segment}", f"/{host.name}/{admin.status_segment}"]
-            if host.config.debug:
-                pages.append(f"/{host.name}/{admin.debug_segment}/")
-            rows.append((host.name, url, state, " ".join(pages)))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]
-        return lines + [f"  admin index: {self.url}{admin.index_path.rstrip('/')}/"]
-
     async def _start_services(self) -> None:
         """The bus and cache apps reach through PYSUPERVISE_BUS / PYSUPERVISE_CACHE."""
         services = self.config.services
@@ -187,17 +171,22 @@ class Master:
 
     async def _start_admin(self) -> None:
         settings = self.config.admin
-        view = MasterView(self.hosts, self.paths, self._site_facts)
+        view = MasterView(self.hosts, self.paths, settings, self._site_facts)
         token = token_from_env(settings.token_env)
         if settings.token_env:
             # Workers, `command` apps and the debug adapter inherit the master's environment: the token stays here.
             os.environ.pop(settings.token_env, None)
-        app = create_admin_app(view, settings, token, self.config.supervisor.listen.host, self.task_errors)
-        install_debugger(app, MasterDebugControl(self.hosts, settings, self.task_errors), settings)
+        listen_host = self.config.supervisor.listen.host
+        # One rule for both sides: the proxy sends only admin clients to the admin app, which checks again.
+        access = AdminAccess(settings.allow, token, (*settings.hosts, *([listen_host] if listen_host else [])))
+        app = create_admin_app(view, settings, errors=self.task_errors, access=access)
+        install_debugger(app, MasterDebugControl(self.hosts, settings, self.task_errors))
         self.admin = AdminServer(app, self.paths.admin_socket)
         await self.admin.start()
         # Each open live tail holds a slot for as long as it is open.
         self.admin_backend.dispatcher.set_endpoints([Endpoint("_admin", str(self.paths.admin_socket), 256)])
+        self.proxy.admin_routes = AdminRoutes(access, self.admin_backend)
+        self._publish_routes()
 
     async def _add_app(self, app: AppConfig) -> None:
         host = AppHost(app, self.paths, self._shared_env, self.config.logs,
@@ -224,14 +213,10 @@ class Master:
 
     def _publish_routes(self) -> None:
         admin = self.config.admin
-        routes = [route for host in self.hosts.values() for route in host.routes()]
-        for name, host in self.hosts.items():
-            segments = [admin.logs_segment, admin.status_segment]
-            if host.config.debug:  # debug = false: the URL belongs to the app, as iisnode did it
-                segments.append(admin.debug_segment)
-            routes += [Route(f"/{name}/{segment}", self.admin_backend) for segment in segments]
-        routes.append(Route(admin.index_path, self.admin_backend))
-        self.proxy.routes.replace(routes)
+        self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
+        # Admin clients only; debug = false leaves /<app>/<debug segment> to the app, as iisnode did it.
+        pages = [page for host in self.hosts.values() for page in admin.app_pages(host.config)]
+        self.proxy.admin_routes.replace([*pages, admin.index_path])
 
     async def _watch(self) -> None:
         """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no

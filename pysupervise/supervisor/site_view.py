@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from pysupervise.config import AdminSegments, AdminSettings
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.status import app_status
@@ -16,10 +17,11 @@ if TYPE_CHECKING:
 class MasterView:
     """Reads the master's live `hosts` mapping (apps come and go with config reloads)."""
 
-    def __init__(self, hosts: dict[str, "AppHost"], paths: SitePaths,
+    def __init__(self, hosts: dict[str, "AppHost"], paths: SitePaths, admin: AdminSettings,
                  site_facts: Callable[[], dict[str, Any]] | None = None) -> None:
         self._hosts = hosts
         self._paths = paths
+        self._admin = admin
         self._site_facts = site_facts
 
     def app_names(self) -> list[str]:
@@ -35,6 +37,10 @@ class MasterView:
     def recent_events(self, app: str) -> list[str]:
         host = self._hosts.get(app)
         return list(host.events.recent) if host is not None else []
+
+    def admin_segments(self, app: str) -> AdminSegments:
+        host = self._hosts.get(app)
+        return self._admin.segments(host.config if host is not None else None)
 
     def app_status(self, app: str) -> dict[str, Any]:
         return app_status(self._hosts[app])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import psutil
 
+from pysupervise.config import AdminSettings, AppConfig
 from pysupervise.proxy.backend import DURATION_BUCKETS
 
 if TYPE_CHECKING:
@@ -101,3 +102,40 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "debug_enabled": config.debug,
         "debug_worker": debug.pid if debug is not None and not debug.has_exited else None,
     }
+
+
+def startup_summary(hosts: Iterable["AppHost"], url: str, admin: AdminSettings) -> list[str]:
+    """What `pysupervise start` prints once up: each app's URL, workers and admin pages, then the admin pages
+    that an app's own route also covers (admin clients get the page there, everyone else the app)."""
+    hosts = list(hosts)
+    rows = [("APP", "URL", "WORKERS", "ADMIN")]
+    for host in hosts:
+        ready = sum(1 for w in (host.live.workers.values() if host.live else ()) if w.state == "ready")
+        state = f"{ready}/{host.config.workers}" if host.state != "failed" else "FAILED"
+        app_url = ", ".join(url + prefix.rstrip("/") + "/" for prefix in host.config.route)
+        pages = [*admin.app_pages(host.config), admin.status_home(host.name)]
+        if host.config.debug:
+            pages[2] += "/"  # the debugger's page; its bare URL redirects there
+        rows.append((host.name, app_url, state, " ".join(pages)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]
+    lines.append(f"  admin index: {url}{admin.index_path.rstrip('/')}/")
+    configs = [host.config for host in hosts]
+    for host in hosts:
+        for owner, covered in _covered_pages(admin.app_pages(host.config), configs).items():
+            lines.append(f"  note: the routes of app {owner!r} also cover {' '.join(covered)}: admin clients get "
+                         f"the admin pages there, everyone else the app ({host.name}'s status page is always at "
+                         f"{url}{admin.status_home(host.name)})")
+    return lines
+
+
+def _covered_pages(pages: Iterable[str], apps: list[AppConfig]) -> dict[str, list[str]]:
+    """App name → the pages that its routes would get but for the admin pages (longest prefix, whole segments,
+    as the proxy matches them)."""
+    covered: dict[str, list[str]] = {}
+    for page in pages:
+        owners = [(len(prefix), app.name) for app in apps for prefix in app.route
+                  if prefix == "/" or page == prefix or page.startswith(prefix + "/")]
+        if owners:
+            covered.setdefault(max(owners)[1], []).append(page)
+    return covered

@@ -14,8 +14,8 @@ from typing import Any, Callable, TypeVar
 
 from aiohttp import web
 
-from pysupervise.admin import create_admin_app
-from pysupervise.config import AdminSettings, LogSettings
+from pysupervise.admin import AdminAccess, create_admin_app
+from pysupervise.config import AdminSegments, AdminSettings, LogSettings
 from pysupervise.logs.app_logs import AppLogs
 from tests.support.site import Response  # noqa: F401  (the admin tests' HTTP answers: same shape)
 
@@ -48,6 +48,9 @@ class FolderSite:
     settings: LogSettings
     apps: dict[str, AppLogs] = field(default_factory=dict)
     events: dict[str, list[str]] = field(default_factory=dict)
+    # Apps' own admin segments ([apps.X] *_segment); the others get `admin`'s.
+    segments: dict[str, AdminSegments] = field(default_factory=dict)
+    admin: AdminSettings = field(default_factory=lambda: admin_settings())
 
     def add_app(self, name: str) -> AppLogs:
         self.apps[name] = AppLogs(self.root / name, self.settings)
@@ -66,6 +69,9 @@ class FolderSite:
     def recent_events(self, app: str) -> list[str]:
         return list(self.events.get(app, []))
 
+    def admin_segments(self, app: str) -> AdminSegments:
+        return self.segments.get(app) or self.admin.segments()
+
     def app_status(self, app: str) -> dict[str, Any]:
         return {"app": app, "route": [f"/{app}"], "state": "running", "generation": 1,
                 "workers": [{"slot": 0, "state": "ready"}]}
@@ -81,12 +87,13 @@ class AdminThread:
     as it is in the master.
     """
 
-    def __init__(self, site: FolderSite, settings: AdminSettings, token: str | None) -> None:
+    def __init__(self, site: FolderSite, settings: AdminSettings, token: str | None,
+                 access: AdminAccess | None = None) -> None:
         self.site = site
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.app = create_admin_app(site, settings, token)
+        self.app = create_admin_app(site, settings, token, access=access)
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2)
         self.port = self._run(self._start())
 

@@ -104,6 +104,11 @@ def test_the_repos_own_config_is_valid():
     ('[apps.a]\napp = "x:y"\n[services]\nbus = "kafka://x"', 'services.bus: expected "embedded" or a Redis URL'),
     ('[apps.a]\napp = "x:y"\n[services]\ncache = 3', "services.cache: expected a string, got 3"),
     ('[apps."_hidden"]\napp = "x:y"', "apps._hidden: app names use letters"),
+    ('[apps.a]\napp = "x:y"\nstatus_segment = "a/b"', "apps.a.status_segment: expected one URL path segment"),
+    ('[apps.a]\napp = "x:y"\nlogs_segment = "status"',
+     "apps.a.logs_segment: 'status' is also the status_segment of app 'a'; each admin page needs its own segment"),
+    ('[apps.a]\napp = "x:y"\n[admin]\ndebug_segment = "logs"',
+     "admin.debug_segment: 'logs' is also the logs_segment of app 'a'"),
     ('apps = 3', "apps: expected a table"),
     ('[supervisor]\n', "apps: no apps defined"),
     ('[apps.a\napp = "x:y"', "invalid TOML"),
@@ -198,3 +203,23 @@ def test_readme_config_reference_matches_the_code():
     spec.loader.exec_module(module)
     assert module.readme_section((REPO / "README.md").read_text()) == module.reference().strip("\n"), \
         "README.md is stale: run python3 scripts/config_reference.py --write"
+
+
+def test_an_apps_admin_segments_default_to_the_admin_ones(tmp_path):
+    config = load_config(write(tmp_path, """
+        [admin]
+        logs_segment = "_logs"
+        index_path = "/_admin/"
+        [apps.a]
+        app = "x:y"
+        status_segment = "_status"
+        [apps.b]
+        app = "x:y"
+        route = "/b"
+        debug = false
+        """))
+    a, b = config.apps
+    assert config.admin.app_pages(a) == ("/a/_logs", "/a/_status", "/a/debug")
+    assert config.admin.app_pages(b) == ("/b/_logs", "/b/status")  # debug = false: that URL is the app's
+    assert config.admin.status_home("a") == "/_admin/a/"
+    assert config.admin.segments(b).kind_of("status") == "status" and config.admin.segments(b).kind_of("x") is None

@@ -195,7 +195,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.target = self.server.routes.match(request.host, request.url)
+        # Admin pages first, for admin clients only; everyone else is routed as if they did not exist.
+        request.target = self.server.admin_routes.match(request) or self.server.routes.match(request.host, request.url)
         request.keep_request_id(self.server.new_request_id())
 
     def on_body(self, body: bytes) -> None:
