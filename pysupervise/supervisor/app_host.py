@@ -141,6 +141,7 @@ class AppHost:
     def _switch(self, generation: Generation) -> None:
         old, self.live = self.live, generation
         generation.state = "live"
+        self.logs.mark_live(generation.number)  # `pysupervise logs` marks the lines of older workers
         if self.state == "failed":
             self.events.record("app-recovered", generation=generation.number)
         self.state = "running"
