@@ -68,6 +68,9 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "host": config.host,
         "state": host.state,
         "failure": host.failure,
+        # `pysupervise stop APP` (state "stopped" until `start APP`) and `pysupervise scale APP N`.
+        "stopped_by_operator": host.held,
+        "scaled_workers": host.scaled_workers,
         # When a failed app tries again by itself (unix time), how often it has, and the last unexpected exits.
         "next_attempt": host.next_attempt,
         "recovery_attempts": host.recovery_attempts,
