@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pysupervise import __version__
-from pysupervise.config import Config, ConfigError, load_config, locate_dirs
+from pysupervise.config import Config, ConfigError, find_config, load_config, locate_dirs
 from pysupervise.supervisor.paths import CONTROL_SOCKET_NAME
 from pysupervise.supervisor.service.control import ControlClient, NotRunning
 
@@ -19,28 +19,44 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pysupervise",
-        description="Host Python web apps: per-core workers behind a buffering proxy, hot reload, logs.")
+        description="Host Python web apps: per-core workers behind a buffering proxy, hot reload, logs. "
+                    "Without -c, every command uses the nearest supervisor.toml from the current folder up.")
     parser.add_argument("--version", action="version", version=f"pysupervise {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("-c", "--config", default="supervisor.toml", metavar="FILE",
-                         help="the site's config file (default: ./supervisor.toml)")
+        sub.add_argument("-c", "--config", metavar="FILE",
+                         help="the site's config file (default: the nearest supervisor.toml from the current "
+                              "folder up)")
         return sub
 
-    start = command("start", "Run the master (foreground, or --detach); Ctrl-C or SIGTERM stops it gracefully.")
+    start = command("start", "Run the master (foreground, or --detach); Ctrl-C or SIGTERM stops it gracefully. "
+                             "With APP: start an app of the running master that `stop APP` stopped.")
+    start.add_argument("app", nargs="?", help="an app stopped by `pysupervise stop APP`")
     start.add_argument("--listen", metavar="HOST:PORT", help="override [supervisor] listen")
     start.add_argument("--detach", action="store_true",
                        help="run in the background (pidfile in run_dir, output in <log_dir>/pysupervise.log); "
                             "return once the site is ready (exit 0) or failed (exit 1)")
-    command("stop", "Stop the running master: finish requests in flight, then stop the workers.")
+    stop = command("stop", "Stop the running master: finish requests in flight, then stop the workers. With APP: "
+                           "stop that app only (its routes answer 503) until `pysupervise start APP`, across "
+                           "master restarts.")
+    stop.add_argument("app", nargs="?", help="the app to stop")
     status = command("status", "Show every app and worker of the running master.")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
-    reload = command("reload", "Start a new generation of an app's workers (all apps without APP).")
+    reload = command("reload", "Re-read supervisor.toml and start a new generation of an app's workers "
+                               "(all apps without APP).")
     reload.add_argument("app", nargs="?", help="the app to reload")
+    restart = command("restart", "Start a new generation of APP's workers from the config it runs, even with "
+                                 "nothing changed; the old one drains.")
+    restart.add_argument("app", help="the app to restart")
+    scale = command("scale", "Run N workers of APP now: extra slots start, surplus slots drain, no new generation. "
+                             "Kept until the master restarts or `workers` changes in supervisor.toml.")
+    scale.add_argument("app", help="the app to scale")
+    scale.add_argument("workers", type=int, metavar="N", help="how many workers (at least 1)")
     command("systemd-unit", "Print a systemd unit file (Type=notify) that runs this site.")
-    logs = command("logs", "Print an app's worker logs, merged, each line prefixed with worker slot and stream.")
+    logs = command("logs", "Print an app's worker logs merged in the order the master read them, each line "
+                           "prefixed with its time, generation, slot, pid and stream.")
     logs.add_argument("app", help="the app whose logs to print")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines as they are written")
     logs.add_argument("--stderr", action="store_true", help="only stderr")
@@ -50,40 +66,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    app = getattr(args, "app", None)
+    if args.command == "start" and app and (args.detach or args.listen):
+        print("pysupervise: `start APP` starts an app of the running master; --detach and --listen start the "
+              "master itself (pysupervise start --detach)", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        config = load_config(args.config, listen=getattr(args, "listen", None))
+        config_path = Path(args.config) if args.config else find_config()
     except ConfigError as exc:
         print(f"pysupervise: {exc}", file=sys.stderr)
-        if args.command == "start":
+        return EXIT_USAGE
+    if not args.config and config_path.parent != Path.cwd():
+        # Found above the current folder: say which site this command is about.
+        print(f"pysupervise: using {config_path}", file=sys.stderr)
+    master_start = args.command == "start" and not app
+    try:
+        config = load_config(config_path, listen=getattr(args, "listen", None))
+    except ConfigError as exc:
+        print(f"pysupervise: {exc}", file=sys.stderr)
+        if master_start:
             return EXIT_USAGE
         # The running master does not need a valid file to be reached: find its run_dir anyway.
         config = None
-    if args.command == "start":
+    if master_start:
         return start_detached(config, args.listen) if args.detach else start(config, args.listen)
     if args.command == "systemd-unit":
         if config is None:
             return EXIT_USAGE
-        print(systemd_unit(config, args.config), end="")
+        print(systemd_unit(config), end="")
         return EXIT_OK
     run_dir, log_dir = ((config.supervisor.run_dir, config.supervisor.log_dir) if config is not None
-                        else locate_dirs(args.config))
+                        else locate_dirs(config_path))
     if args.command == "logs":
         return logs(log_dir, args.app, follow=args.follow, stderr_only=args.stderr, last=args.lines)
     client = ControlClient(run_dir / CONTROL_SOCKET_NAME)
     try:
         if args.command == "stop":
-            return stop(client)
+            return app_command(client, "stop", app, None) if app else stop(client)
         if args.command == "status":
             return status(client, as_json=args.json)
         if args.command == "reload":
             return reload(client, args.app)
+        return app_command(client, args.command, app, getattr(args, "workers", None))
     except NotRunning as exc:
         print(f"pysupervise: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:
         print(f"pysupervise: cannot talk to the master: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    return EXIT_USAGE
 
 
 def start(config: Config, listen: str | None) -> int:
@@ -131,7 +161,7 @@ def start_detached(config: Config, listen: str | None) -> int:
     return run_detached(log, run_master, lambda line: print(line, flush=True), config.logs.max_file_size)
 
 
-def systemd_unit(config: Config, config_arg: str) -> str:
+def systemd_unit(config: Config) -> str:
     """A Type=notify unit: systemd learns readiness and stop progress from the master itself."""
     import getpass
 
@@ -179,7 +209,7 @@ def reload(client: ControlClient, app: str | None) -> int:
     reply = client.call("reload", app=app)
     if "error" in reply:
         print(f"pysupervise: {reply['error']}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE if reply.get("usage", True) else EXIT_FAILURE
     if reply.get("config_error"):
         print(f"pysupervise: the config was not applied: {reply['config_error']}", file=sys.stderr)
     for result in reply["results"]:
@@ -190,12 +220,50 @@ def reload(client: ControlClient, app: str | None) -> int:
     return EXIT_OK if reply["ok"] else EXIT_FAILURE
 
 
+_APP_REQUESTS = {"restart": "restart", "stop": "stop-app", "start": "start-app", "scale": "scale"}
+
+
+def app_command(client: ControlClient, command: str, app: str, workers: int | None) -> int:
+    """`restart | stop | start | scale APP`: one request to the master, a line about what became of the app."""
+    client.timeout = None  # a start waits for readiness, a stop for the drain
+    reply = client.call(_APP_REQUESTS[command], app=app, **({"workers": workers} if command == "scale" else {}))
+    if reply.get("not_saved"):
+        print(f"pysupervise: {reply['not_saved']}; a master restart will start {app} again", file=sys.stderr)
+    if not reply.get("ok"):
+        error = reply.get("error") or "see pysupervise status and its events.log"
+        if reply.get("usage"):
+            print(f"pysupervise: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        failed = {"restart": "restart failed, the previous generation keeps serving",
+                  "start": "did not start; it is retried like any failed app (pysupervise status)"}.get(command)
+        if command == "scale" and reply.get("not_started"):
+            slots = ", ".join(str(slot) for slot in reply["not_started"])
+            failed = f"{reply['workers']} workers, but slot(s) {slots} did not start; they are retried like " \
+                     "crashed workers (pysupervise status)"
+        print(f"{app}: {failed}: {error}" if failed else f"pysupervise: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    generation = reply.get("generation")
+    if reply.get("already"):
+        print(f"{app}: already stopped" if command == "stop" else
+              f"{app}: already {reply.get('state')} (generation {generation})")
+    elif command == "restart":
+        print(f"{app}: now serving generation {generation}; the previous one drains")
+    elif command == "stop":
+        print(f"{app}: stopped; its routes answer 503 until `pysupervise start {app}`")
+    elif command == "start":
+        print(f"{app}: started, serving generation {generation}")
+    else:
+        print(f"{app}: {reply['workers']} workers (was {reply['before']}), generation {generation}")
+    return EXIT_OK
+
+
 def logs(log_dir: Path, app: str, *, follow: bool, stderr_only: bool, last: int) -> int:
     """Reads the log files directly: works with or without a running master."""
     from pysupervise.logs.follow import app_log_lines
 
     try:
-        for line in app_log_lines(log_dir, app, stderr_only=stderr_only, last=last, follow=follow):
+        for line in app_log_lines(log_dir, app, stderr_only=stderr_only, last=last, follow=follow,
+                                  colour=_use_colour()):
             print(line, flush=True)
     except FileNotFoundError as exc:
         print(f"pysupervise: {exc}", file=sys.stderr)
@@ -212,13 +280,16 @@ def status(client: ControlClient, as_json: bool) -> int:
         return EXIT_OK
     print(f"pysupervise at {reply['url']} (pid {reply.get('pid')})")
     print(format_status_table(reply["apps"], colour=_use_colour()))
+    for app in reply["apps"]:
+        if app.get("stopped_by_operator"):
+            print(f"{app['app']}: stopped by the operator; `pysupervise start {app['app']}` starts it again")
     if reply.get("config_error"):
         print(f"supervisor.toml was rejected, the site runs on the previous one: {reply['config_error']['error']}")
     return EXIT_OK
 
 
 _STATE_COLOURS = {"ready": "32", "running": "32", "debug": "35", "starting": "33", "draining": "36",
-                  "stopping": "36", "failed": "31", "exited": "31"}
+                  "stopping": "36", "failed": "31", "exited": "31", "stopped": "33"}
 
 
 def _use_colour() -> bool:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pysupervise.config import LogSettings
+from pysupervise.logs.line_times import (IndexWriteError, LineTimesWriter, index_cap, index_path,
+                                         remove_orphan_indexes, write_live_generation)
 from pysupervise.periodic import TaskErrors
 
 STREAMS = ("stdout", "stderr")
@@ -80,6 +82,13 @@ def scan_worker_files(directory: Path) -> list[LogFile]:
     return found
 
 
+def _size_on_disk(path: Path) -> int:
+    try:
+        return os.stat(path, follow_symlinks=False).st_size
+    except OSError:
+        return 0
+
+
 class AppLogs:
     """The index of one app's worker files (names and sizes, oldest first), built once from disk.
 
@@ -95,15 +104,22 @@ class AppLogs:
         self.errors = errors or TaskErrors()
         self.errors.register(CAPTURE_TASK)
         self.dropped_bytes = 0
+        # Records of line times that could not be written: those lines show the time of the record before.
+        self.dropped_times = 0
+        # This run of the app's log store: with the generation, it orders workers across master restarts.
+        self.run = time.time()
         directory.mkdir(parents=True, exist_ok=True)
         # name → LogFile with its size at scan time; sizes of files written since live in _sizes.
         self._files: dict[str, LogFile] = {}
         self._sizes: dict[str, int] = {}
+        # Bytes of each log file's line-time index (logs/line_times.py), counted in the total with it.
+        self._index_sizes: dict[str, int] = {}
         self._total = 0
         self._live: dict[str, StreamWriter] = {}
         self._enforcing = False
         for log in scan_worker_files(directory):
-            self._add(log.name, log.size)
+            self._add(log.name, log.size, _size_on_disk(index_path(log.path)))
+        remove_orphan_indexes(directory, lambda name: name in self._sizes or parse_worker_file(Path(name)) is None)
         self._enforce_limits()
 
     # -- what the admin pages and the CLI read ------------------------------------------------------
@@ -124,6 +140,13 @@ class AppLogs:
     def is_live(self, name: str) -> bool:
         return name in self._live
 
+    def mark_live(self, generation: int) -> None:
+        """Routing now points at `generation`: readers mark the lines of older workers (`pysupervise logs`)."""
+        try:
+            write_live_generation(self.directory, self.run, generation)
+        except OSError as exc:
+            self.errors.report(CAPTURE_TASK, exc, f"cannot write {self.directory}/live-generation")
+
     @property
     def total_size(self) -> int:
         return self._total
@@ -135,10 +158,11 @@ class AppLogs:
 
     # -- writing -------------------------------------------------------------------------------------
 
-    def open_stream(self, slot: int, pid: int, stream: str) -> StreamWriter:
+    def open_stream(self, slot: int, pid: int, stream: str, generation: int = 0) -> StreamWriter:
+        """`generation` goes into each file's line-time index (0: unknown), so readers can mark old workers."""
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
-        return StreamWriter(self, slot, pid, stream)
+        return StreamWriter(self, slot, pid, stream, generation)
 
     def _create(self, writer: StreamWriter, slot: int, pid: int, stream: str,
                 sequence: int) -> tuple[int, Path, int]:
@@ -162,27 +186,38 @@ class AppLogs:
             self._sizes[name] += count
             self._total += count
         if self._total > self.settings.max_total_size:
-            self._enforce_limits()
+            self._enforce_limits(writing=name)
 
     def _released(self, name: str) -> None:
         self._live.pop(name, None)
 
+    def _index_grew(self, name: str, count: int) -> None:
+        """Counted only: the limits are enforced on the log's next growth, which always follows (enforcing
+        here could move the writer to a new file between a time record and the bytes it stands for)."""
+        if name in self._sizes and count:
+            self._index_sizes[name] = self._index_sizes.get(name, 0) + count
+            self._total += count
+
     # -- index and purge -----------------------------------------------------------------------------
 
-    def _add(self, name: str, size: int) -> None:
+    def _add(self, name: str, size: int, index_size: int = 0) -> None:
         self._sizes[name] = size
         self._total += size
         log = parse_worker_file(self.directory / name, size)
         assert log is not None
         self._files[name] = log
+        if index_size:
+            self._index_sizes[name] = index_size
+            self._total += index_size
 
     def _remove(self, name: str) -> None:
-        self._total -= self._sizes.pop(name)
+        self._total -= self._sizes.pop(name) + self._index_sizes.pop(name, 0)
         del self._files[name]
-        try:
-            os.unlink(self.directory / name)
-        except OSError:
-            pass  # already removed by hand, or not ours to remove: the index forgets it either way
+        for path in (self.directory / name, index_path(self.directory / name)):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass  # already removed by hand, or not ours to remove: the index forgets it either way
 
     def _snapshot(self, name: str) -> LogFile:
         log = self._files[name]
@@ -195,7 +230,7 @@ class AppLogs:
     def _over(self) -> bool:
         return self._total > self.settings.max_total_size or len(self._sizes) > self.settings.max_files
 
-    def _enforce_limits(self) -> None:
+    def _enforce_limits(self, writing: str = "") -> None:
         """Delete the oldest finished files while over a limit; touch files being written only if they alone
         exceed the total by more than one file (the file a worker is writing right now is the one allowed extra)."""
         if self._enforcing or not self._over():
@@ -208,7 +243,9 @@ class AppLogs:
                 self._remove(name)
             allowance = self.settings.max_total_size + self.settings.max_file_size
             while self._total > allowance:
-                victim = next((n for n in self._sizes if n in self._live and self._sizes[n] > 0), None)
+                # The file just written to goes last: the newest bytes are the ones worth keeping.
+                victims = [n for n in self._sizes if n in self._live and self._sizes[n] > 0]
+                victim = next((n for n in victims if n != writing), victims[0] if victims else None)
                 if victim is None:
                     return
                 # The writer moves on to a fresh (empty) file, so this loop always ends.
@@ -225,25 +262,29 @@ class StreamWriter:
     cannot be created is tried again on the next write.
     """
 
-    def __init__(self, logs: AppLogs, slot: int, pid: int, stream: str) -> None:
+    def __init__(self, logs: AppLogs, slot: int, pid: int, stream: str, generation: int = 0) -> None:
         self.slot = slot
         self.pid = pid
         self.stream = stream
+        self.generation = generation
         self.dropped_bytes = 0
         self._logs = logs
         self._size = 0
         self._closed = False
         self._fd = -1
+        self._times: LineTimesWriter | None = None
         self._sequence = -1
         self.path = logs.directory / worker_file_name(slot, pid, stream, int(time.time()))
         self._next_file()
 
-    def write(self, data: bytes) -> None:
-        """Append `data` byte for byte. A file never passes max_file_size: what does not fit goes to the next
-        file, and a write larger than a whole file is cut (at its last newline that fits, if there is one)."""
+    def write(self, data: bytes, read_at: float | None = None) -> None:
+        """Append `data` byte for byte; `read_at` (default: now) goes into the file's time index. A file never
+        passes max_file_size: what does not fit goes to the next file, and a write larger than a whole file is
+        cut (at its last newline that fits, if there is one)."""
         if self._closed:
             raise ValueError(f"write to a closed log stream: {self.path}")
         limit = max(self._logs.settings.max_file_size, 1)
+        now = time.time() if read_at is None else read_at
         view = memoryview(data)
         while view:
             if self._fd < 0 and not self._next_file():
@@ -258,6 +299,9 @@ class StreamWriter:
             else:
                 cut = bytes(view[:room]).rfind(b"\n") + 1
                 piece = view[:cut or room]
+            if not self._note_time(now) and self._size > 0:
+                self._roll()  # its time index is full: a new file starts a new index
+                continue
             if not self._write_all(piece):
                 return
             view = view[len(piece):]
@@ -285,11 +329,30 @@ class StreamWriter:
             self._logs._grew(self.path.name, written)
         return True
 
+    def _note_time(self, now: float) -> bool:
+        """Record before the bytes are written, so a reader never sees bytes whose time is not there yet.
+        False when the index is full."""
+        times = self._times
+        if times is None:
+            return True
+        before = times.size
+        try:
+            fits = times.note(self._size, now)
+        except IndexWriteError as exc:
+            self._logs.errors.report(CAPTURE_TASK, exc.cause, f"{exc}; line times are dropped")
+            self._logs.dropped_times += 1
+            fits = True
+        self._logs._index_grew(self.path.name, times.size - before)
+        return fits
+
     def _dropped(self, count: int) -> None:
         self.dropped_bytes += count
         self._logs.dropped_bytes += count
 
     def _close_file(self) -> None:
+        if self._times is not None:
+            self._times.close()
+            self._times = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -305,6 +368,8 @@ class StreamWriter:
             self._fd = -1
             self._logs.errors.report(CAPTURE_TASK, exc, f"cannot create a log file in {self._logs.directory}")
             return False
+        self._times = LineTimesWriter(self.path, self._logs.run, self.generation,
+                                      index_cap(self._logs.settings.max_file_size))
         return True
 
     def _roll(self) -> None:
@@ -313,6 +378,9 @@ class StreamWriter:
 
     def restart_file(self) -> None:
         """Called by the purge when even the file being written has to go: delete it, continue in a new one."""
+        if self._times is not None:
+            self._times.close()
+            self._times = None
         os.close(self._fd)
         self._fd = -1
         self._logs._remove(self.path.name)

@@ -1,8 +1,10 @@
-"""Copies a worker's stdout or stderr pipe, byte for byte, into its log file, keeping the tail in memory."""
+"""Copies a worker's stdout or stderr pipe, byte for byte, into its log file (with the time each piece was
+read), keeping the tail in memory."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 from pysupervise.periodic import TaskErrors
@@ -13,7 +15,7 @@ _READ_SIZE = 64 * 1024
 class LogSink(Protocol):
     """Where captured bytes go (AppLogs' StreamWriter: rotating per-worker files)."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, read_at: float | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -34,7 +36,7 @@ class OutputCapture:
         try:
             while chunk := await self._reader.read(_READ_SIZE):
                 try:
-                    self.log.write(chunk)
+                    self.log.write(chunk, time.time())  # the line times of `pysupervise logs`
                 except Exception as exc:
                     # Keep reading whatever happens: a pipe nobody reads blocks the worker's next print.
                     self._errors.report("log-capture", exc)

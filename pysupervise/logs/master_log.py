@@ -1,9 +1,11 @@
-"""<log_dir>/pysupervise.log: what a detached master prints, rotated by size, never raising on a full disk."""
+"""<log_dir>/pysupervise.log: what a detached master prints, each line timestamped, rotated by size, never raising
+on a full disk."""
 
 from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 # Old files kept beside the current one: pysupervise.log.1 (newest) … pysupervise.log.<KEEP_FILES>.
@@ -13,8 +15,9 @@ KEEP_FILES = 5
 class MasterLog(io.TextIOBase):
     """A text stream for sys.stdout and sys.stderr of a detached master.
 
-    The current file is also dup2()-ed onto `fds` (1 and 2), so output that bypasses Python (a C
-    extension, faulthandler) lands in it too. Past `max_file_size` the file becomes `.1`, the older
+    Each line starts with the local time it was written ("2026-12-04 16:22:01.123 "). The current file is
+    also dup2()-ed onto `fds` (1 and 2), so output that bypasses Python (a C extension, faulthandler)
+    lands in it too, without timestamps. Past `max_file_size` the file becomes `.1`, the older
     ones move up, and the one beyond `keep` is deleted; files roll over between lines, never inside one.
     A write that fails (a full disk) is dropped and counted; the next write tries again, so output
     resumes by itself once there is room.
@@ -51,9 +54,9 @@ class MasterLog(io.TextIOBase):
         return self._fd
 
     def write(self, text: str) -> int:
-        data = text.encode("utf-8", "replace")
-        if not data:
+        if not text:
             return 0
+        data = self._stamped(text).encode("utf-8", "replace")
         try:
             if self._fd < 0:
                 self._open()
@@ -70,6 +73,17 @@ class MasterLog(io.TextIOBase):
             # Nowhere to report it: this is where reports go. Counted, and the next write tries again.
             self.dropped_bytes += len(data)
         return len(text)
+
+    def _stamped(self, text: str) -> str:
+        """`text` with the time in front of each line that starts in it."""
+        now = time.time()
+        seconds, milliseconds = divmod(round(now * 1000), 1000)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{milliseconds:03d} "
+        pieces, at_line_start = [], self._at_line_start
+        for piece in text.splitlines(keepends=True):
+            pieces.append(stamp + piece if at_line_start else piece)
+            at_line_start = piece.endswith("\n")
+        return "".join(pieces)
 
     def flush(self) -> None:
         pass  # every write goes straight to the file

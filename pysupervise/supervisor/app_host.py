@@ -18,7 +18,7 @@ from pysupervise.proxy import AppBackend, Route, StaticSite
 from pysupervise.proxy.websocket_close import INTERNAL_ERROR
 from pysupervise.logs.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff, SlotRestarts
-from pysupervise.supervisor.generation import Generation, GenerationFailed
+from pysupervise.supervisor.generation import Generation, GenerationFailed, debug_worker_ready
 from pysupervise.supervisor.health import HealthMonitor
 from pysupervise.supervisor.liveness import HangVerdict
 from pysupervise.supervisor.paths import SitePaths
@@ -33,7 +33,7 @@ class AppHost:
     """States: starting → running ⇄ failed → stopping → stopped. Routing only ever points at `live`.
 
     A failed app (no slot can serve, or no generation would start) tries a new generation by itself, after a
-    growing wait, and at once on a save or reload.
+    growing wait, and at once on a save or reload. The operator may hold it stopped (`held`) until `release`.
     """
 
     def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str], log_settings: LogSettings,
@@ -63,6 +63,10 @@ class AppHost:
         self.slot_restarts: dict[int, int] = {}
         self.reloads_ok = 0
         self.reloads_failed = 0
+        # `pysupervise stop APP` holds it down until `start APP`; `scale APP N` outlives reloads until
+        # supervisor.toml's `workers` changes.
+        self.held = False
+        self.scaled_workers: int | None = None
         self.last_reload: dict[str, Any] = {}
         self.debug = DebugWorker(self)
         self._on_switch = on_switch
@@ -105,10 +109,13 @@ class AppHost:
         async with self._reload_lock:
             if self.state in ("stopping", "stopped"):
                 return False
+            if config is not None and config.workers != self.config.workers:
+                self.scaled_workers = None  # a new `workers` in supervisor.toml wins over `pysupervise scale`
             config = config or self.config
             number = self._next_generation
             self._next_generation += 1
-            generation = Generation(number, config, self.paths, self.events, self.logs, self.shared_env, self.reaper)
+            generation = Generation(number, config, self.paths, self.events, self.logs, self.shared_env, self.reaper,
+                                    self.scaled_workers)
             self.events.record("reload-started", generation=number, reason=repr(reason))
             started = time.time()
             try:
@@ -141,16 +148,14 @@ class AppHost:
     def _switch(self, generation: Generation) -> None:
         old, self.live = self.live, generation
         generation.state = "live"
+        self.logs.mark_live(generation.number)  # `pysupervise logs` marks the lines of older workers
         if self.state == "failed":
             self.events.record("app-recovered", generation=generation.number)
         self.state = "running"
         self.failure = ""
         self._running_since = time.monotonic()
         self._slots.clear()
-        self.next_attempt = None
-        if self._recovery_task is not None:  # a save brought it back before the scheduled try
-            self._recovery_task.cancel()
-            self._recovery_task = None
+        self._cancel_recovery()  # a save brought it back before the scheduled try
         config = generation.config
         if (self._recovery.initial, self._recovery.maximum) != (config.recovery_delay, config.recovery_delay_max):
             self._recovery = RestartBackoff(config.recovery_delay, config.recovery_delay_max, config.recovery_delay_max)
@@ -223,7 +228,7 @@ class AppHost:
 
     async def _respawn(self, generation: Generation, slot: int, delay: float) -> None:
         await asyncio.sleep(delay)
-        if generation is not self.live or self.state != "running":
+        if generation is not self.live or self.state != "running" or slot >= generation.size:
             return
         restarts = self._slots.get(slot)
         if restarts is not None:
@@ -296,6 +301,12 @@ class AppHost:
         if live is not None:
             self._run(live.stop(_STOP_GRACE_SECONDS))
 
+    def _cancel_recovery(self) -> None:
+        self.next_attempt = None
+        if self._recovery_task is not None:
+            self._recovery_task.cancel()
+            self._recovery_task = None
+
     async def _retry_after(self, delay: float) -> None:
         """A failed app's next try: a whole new generation; a try that fails schedules the one after it."""
         await asyncio.sleep(delay)
@@ -312,30 +323,54 @@ class AppHost:
             if self.state == "failed" and self._recovery_task is None:
                 self._mark_failed(self.failure, self.backend.failure_detail)
 
+    # -- the operator's commands (`pysupervise stop | start | scale APP`) -----------------------
+
+    async def hold(self, reason: str) -> None:
+        """503 with `reason` for every request from now on; the workers drain and stop. Reloads and saves are
+        ignored until `release`."""
+        self.held, self.state = True, "stopped"
+        self._cancel_recovery()
+        dispatcher = self.backend.dispatcher
+        dispatcher.unavailable, self.backend.failure_detail = reason, ""
+        dispatcher.set_endpoints([])
+        dispatcher.fail_queue(503, reason)
+        self.events.record("app-held", reason=repr(reason))
+        live, self.live = self.live, None
+        await asyncio.gather(self.debug.stop(), *([self._drain(live)] if live is not None else []))
+
+    async def release(self, config: AppConfig) -> bool:
+        """Start serving again after `hold`: a new generation; requests wait in the queue meanwhile."""
+        self.held, self.state = False, "starting"
+        self.backend.dispatcher.unavailable = None
+        self.events.record("app-released")
+        return await self.reload("pysupervise start", config)
+
+    async def scale(self, count: int) -> list[int]:
+        """Start or drain slots of the live generation (no new generation); later generations keep `count`.
+        Returns the new slots that did not start (they are retried as crashed ones are)."""
+        async with self._reload_lock:
+            generation = self.live
+            if generation is None or self.state != "running":
+                raise ValueError(f"app {self.name!r} is {self.state}: it has no running generation to scale")
+            self.scaled_workers = count
+            added = range(generation.size, count)
+            generation.size = max(generation.size, count)
+            await asyncio.gather(*(self._respawn(generation, slot, 0.0) for slot in added))
+            deadline = asyncio.get_running_loop().time() + generation.config.graceful_timeout
+            for worker in generation.shrink_to(count):  # retired at once: dispatch skips them from now on
+                self._slots.pop(worker.slot, None)
+                self._run(generation.drain_worker(worker, deadline))
+            return [slot for slot in added if getattr(generation.workers.get(slot), "state", "") != "ready"]
+
     # -- a worker outside the rotation (the debugger's) -----------------------------------------
 
     async def spawn_outside_rotation(self, slot: int, name: str, extra_env: dict[str, str]) -> WorkerProcess:
         """A worker of the live generation that dispatch never picks (the debug worker); raises DebugUnavailable."""
-        generation = self.live
-        if generation is None:
+        if self.live is None:
             raise DebugUnavailable(f"app {self.name!r} has no running generation to debug")
-        worker = WorkerProcess(generation.config, generation.number, slot,
-                               self.paths.worker_socket(self.name, generation.number, slot), self.logs,
-                               self.shared_env, self.events, label=f"{self.name}/{generation.number}/{name}",
-                               extra_env=extra_env, reaper=self.reaper, python=generation.python)
-        try:
-            await worker.spawn()
-        except WorkerStartError as exc:
-            raise DebugUnavailable(str(exc)) from None
-        return worker
+        return await self.live.spawn_outside_rotation(slot, name, extra_env)
 
-    @staticmethod
-    async def until_ready(worker: WorkerProcess, timeout: float | None) -> None:
-        """A worker from spawn_outside_rotation answers on its socket; raises DebugUnavailable if it never does."""
-        try:
-            await worker.wait_ready(timeout)
-        except WorkerStartError as exc:
-            raise DebugUnavailable(f"the debug worker did not start: {exc.reason}\n{exc.output}") from None
+    until_ready = staticmethod(debug_worker_ready)
 
     # -- stopping -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Callable
 
 from pysupervise.config import AppConfig
+from pysupervise.debugger.debug_worker import DebugUnavailable
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.proxy import Endpoint
@@ -31,10 +32,12 @@ class Generation:
     """Workers by slot. A slot's worker is replaced in place after a crash or for recycling."""
 
     def __init__(self, number: int, config: AppConfig, paths: SitePaths, events: EventLog, logs: AppLogs,
-                 shared_env: dict[str, str], reaper: OrphanReaper | None = None) -> None:
+                 shared_env: dict[str, str], reaper: OrphanReaper | None = None, size: int | None = None) -> None:
         self.number = number
         self.logs = logs
         self.config = config
+        # Slots 0 … size-1: the config's `workers`, or what `pysupervise scale` asked for.
+        self.size = size or config.workers
         self.paths = paths
         self.events = events
         self.shared_env = shared_env
@@ -77,7 +80,7 @@ class Generation:
             except InterpreterUnusable as exc:
                 self.state = "failed"
                 raise GenerationFailed(WorkerStartError(str(exc), "")) from None
-        workers = [self.new_worker(slot) for slot in range(self.config.workers)]
+        workers = [self.new_worker(slot) for slot in range(self.size)]
         ready = 0
 
         async def start_one(worker: WorkerProcess) -> None:
@@ -110,6 +113,27 @@ class Generation:
                 self.workers[old.slot] = old
             return None
         return new
+
+    def shrink_to(self, count: int) -> list[WorkerProcess]:
+        """`pysupervise scale`: the workers of the slots from `count` up leave the generation's slots; they are
+        listed as retiring until drained."""
+        surplus = [self.workers.pop(slot) for slot in sorted(self.workers) if slot >= count]
+        self.size = min(self.size, count)
+        self.retiring += surplus
+        return surplus
+
+    async def spawn_outside_rotation(self, slot: int, name: str, extra_env: dict[str, str]) -> WorkerProcess:
+        """A worker of this generation that dispatch never picks (the debug worker), spawned; raises
+        DebugUnavailable."""
+        worker = WorkerProcess(self.config, self.number, slot,
+                               self.paths.worker_socket(self.config.name, self.number, slot), self.logs,
+                               self.shared_env, self.events, label=f"{self.config.name}/{self.number}/{name}",
+                               extra_env=extra_env, reaper=self.reaper, python=self.python)
+        try:
+            await worker.spawn()
+        except WorkerStartError as exc:
+            raise DebugUnavailable(str(exc)) from None
+        return worker
 
     def endpoints(self) -> list[Endpoint]:
         return [w.endpoint for w in self.workers.values() if w.endpoint is not None and w.state == "ready"]
@@ -149,3 +173,11 @@ class Generation:
         """Stop now (master shutdown or a failed app): SIGTERM everyone, SIGKILL after `timeout`."""
         self.state = "stopped"
         await asyncio.gather(*(w.stop(timeout) for w in self.all_workers()))
+
+
+async def debug_worker_ready(worker: WorkerProcess, timeout: float | None) -> None:
+    """A worker from AppHost.spawn_outside_rotation answers on its socket; raises DebugUnavailable if it never does."""
+    try:
+        await worker.wait_ready(timeout)
+    except WorkerStartError as exc:
+        raise DebugUnavailable(f"the debug worker did not start: {exc.reason}\n{exc.output}") from None

@@ -24,6 +24,7 @@ from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.reaper import OrphanReaper
+from pysupervise.supervisor.service.app_commands import AppCommands, StoppedApps, stopped_message
 from pysupervise.supervisor.service.control_server import ControlServer, single
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
@@ -63,6 +64,7 @@ class Master:
         # A worker's whole process tree dies with it and with the master (DESIGN §3).
         self.reaper = OrphanReaper(self.task_errors)
         self.hosts: dict[str, AppHost] = {}
+        self.stopped_apps = StoppedApps(self.paths.stopped_apps)
         self.proxy: ProxyServer | None = None
         self.control: ControlServer | None = None
         self.watcher: FileWatcher | None = None
@@ -127,6 +129,7 @@ class Master:
         self._shared_env["PYSUPERVISE_URL"] = self.url
         self.control = ControlServer(self.paths.control_socket, {
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
+            **AppCommands(self.hosts, self.stopped_apps, lambda name: self.config.app(name)).handlers(),
         })
         await self.control.start()
         await self._start_admin()
@@ -194,6 +197,10 @@ class Master:
                        reaper=self.reaper)
         self.hosts[app.name] = host
         self._publish_routes()
+        if app.name in self.stopped_apps:  # `pysupervise stop APP` before this master started
+            await host.hold(stopped_message(app.name))
+            self.say(f"app {app.name!r} stays stopped (pysupervise start {app.name})")
+            return
 
         def progress(ready: int, total: int) -> None:
             self.say(f"  {app.name}: {ready}/{total} workers ready")
@@ -272,7 +279,7 @@ class Master:
     async def reload_everything(self, trigger: str) -> list[AppHost]:
         """SIGHUP and `pysupervise reload`: re-read the config, then a new generation for every app."""
         await self.reload_config(trigger)
-        hosts = list(self.hosts.values())
+        hosts = [host for host in self.hosts.values() if not host.held]  # stopped by the operator: stay so
         await asyncio.gather(*(h.reload(trigger) for h in hosts))
         return hosts
 
@@ -330,6 +337,8 @@ class Master:
                                                                      else None)
             if name not in self.hosts or app is None:
                 return {"ok": False, "error": f"no app named {name!r} (apps: {', '.join(self.hosts)})"}
+            if self.hosts[name].held:
+                return {"ok": False, "usage": False, "error": stopped_message(name)}
             hosts = [self.hosts[name]]
             await hosts[0].reload("pysupervise reload", app)
         else:

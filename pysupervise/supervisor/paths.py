@@ -32,6 +32,11 @@ class SitePaths:
         return self.log_dir / "pysupervise.log"
 
     @property
+    def stopped_apps(self) -> Path:
+        """The apps an operator stopped (`pysupervise stop APP`), kept down across master restarts."""
+        return self.run_dir / "stopped-apps.json"
+
+    @property
     def admin_socket(self) -> Path:
         return self.run_dir / "admin.sock"
 

@@ -69,6 +69,9 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "host": config.host,
         "state": host.state,
         "failure": host.failure,
+        # `pysupervise stop APP` (state "stopped" until `start APP`) and `pysupervise scale APP N`.
+        "stopped_by_operator": host.held,
+        "scaled_workers": host.scaled_workers,
         # When a failed app tries again by itself (unix time), how often it has, and the last unexpected exits.
         "next_attempt": host.next_attempt,
         "recovery_attempts": host.recovery_attempts,
@@ -111,7 +114,7 @@ def startup_summary(hosts: Iterable["AppHost"], url: str, admin: AdminSettings) 
     rows = [("APP", "URL", "WORKERS", "ADMIN")]
     for host in hosts:
         ready = sum(1 for w in (host.live.workers.values() if host.live else ()) if w.state == "ready")
-        state = f"{ready}/{host.config.workers}" if host.state != "failed" else "FAILED"
+        state = {"failed": "FAILED", "stopped": "STOPPED"}.get(host.state, f"{ready}/{host.config.workers}")
         app_url = ", ".join(url + prefix.rstrip("/") + "/" for prefix in host.config.route)
         pages = [*admin.app_pages(host.config), admin.status_home(host.name)]
         if host.config.debug:

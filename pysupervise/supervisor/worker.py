@@ -119,8 +119,8 @@ class WorkerProcess:
             self.reaper.watch(self.pid)  # its own session: the session id is its pid
         self._record("worker-spawned")
         for stream, reader in (("stdout", self._process.stdout), ("stderr", self._process.stderr)):
-            self._captures.append(OutputCapture(reader, self.logs.open_stream(self.slot, self.pid, stream),
-                                                errors=self.logs.errors))
+            log = self.logs.open_stream(self.slot, self.pid, stream, self.generation)
+            self._captures.append(OutputCapture(reader, log, errors=self.logs.errors))
         self._capture_tasks = [loop.create_task(capture.run()) for capture in self._captures]
         self._exited = loop.create_future()
         loop.create_task(self._watch_exit())

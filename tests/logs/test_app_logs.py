@@ -16,6 +16,11 @@ def worker_files_on_disk(folder: Path) -> dict[str, int]:
             if parse_worker_file(p) is not None and not p.is_symlink()}
 
 
+def bytes_on_disk(folder: Path) -> int:
+    """Worker files and their line-time indexes (logs/line_times.py): what the app's total counts."""
+    return sum(worker_files_on_disk(folder).values()) + sum(p.stat().st_size for p in folder.glob("*.log.times"))
+
+
 def test_bytes_are_kept_exactly_as_written(tmp_path):
     logs = AppLogs(tmp_path / "web", log_settings())
     writer = logs.open_stream(0, 4242, "stdout")
@@ -84,8 +89,8 @@ def test_a_flood_never_takes_the_folder_over_the_cap_plus_one_file(tmp_path):
             written += len(chunk)
         batches += 1
         on_disk = worker_files_on_disk(tmp_path)
-        assert sum(on_disk.values()) <= settings.max_total_size + settings.max_file_size, batches
-        assert sum(on_disk.values()) == logs.total_size
+        assert bytes_on_disk(tmp_path) <= settings.max_total_size + settings.max_file_size, batches
+        assert bytes_on_disk(tmp_path) == logs.total_size
     # The newest bytes survive; the quiet worker's live file was never sacrificed to the flood.
     assert writer.path.read_bytes().endswith(chunk[-1000:]) or writer.path.stat().st_size < 1000
     assert quiet.path.read_bytes() == b"an early warning\n"
@@ -106,7 +111,7 @@ def test_side_files_and_strangers_are_never_purged(tmp_path):
     (tmp_path / "events.log").write_text("spawned\n" * 100)
     (tmp_path / "access.log").write_text("GET /\n" * 100)
     (tmp_path / "notes.txt").write_text("mine")
-    logs = AppLogs(tmp_path, log_settings(max_file_size=10, max_total_size=30, max_files=2))
+    logs = AppLogs(tmp_path, log_settings(max_file_size=10, max_total_size=1000, max_files=2))
     writer = logs.open_stream(0, 5, "stdout")
     for index in range(10):
         writer.write(b"%09d\n" % index)
@@ -126,7 +131,8 @@ def test_the_index_is_rebuilt_from_disk_and_limits_apply_at_once(tmp_path):
     os.symlink("/etc/passwd", tmp_path / "0-1-stdout-1.log")  # never indexed, never purged through
     again = AppLogs(tmp_path, log_settings(max_file_size=100))
     assert {(f.name, f.size) for f in again.files()} == {(f.name, f.size) for f in first.files()}
-    assert again.total_size == 6 * 61
+    # Each file: 61 bytes, and its line-time index (a 24-byte header, one 16-byte record).
+    assert again.total_size == 6 * (61 + 24 + 16) == bytes_on_disk(tmp_path)
     assert again.find("0-1-stdout-1.log") is None
 
     smaller = AppLogs(tmp_path, log_settings(max_file_size=100, max_files=4))
@@ -160,7 +166,7 @@ def test_live_files_go_only_when_they_alone_exceed_the_cap_by_a_file(tmp_path):
         for writer in writers:
             writer.write(b"%02d" % round_ + b"z" * 27 + b"\n")  # 30 bytes each, no rollover
             assert logs.total_size <= settings.max_total_size + settings.max_file_size
-            assert sum(worker_files_on_disk(tmp_path).values()) == logs.total_size
+            assert bytes_on_disk(tmp_path) == logs.total_size
     # Every writer still has a current file on disk and keeps writing into it.
     for writer in writers:
         writer.write(b"still here\n")

@@ -1,15 +1,45 @@
-"""<log_dir>/pysupervise.log of a detached master: rotated by size, bounded, and a full disk never raises."""
+"""<log_dir>/pysupervise.log of a detached master: timestamped lines, rotated by size, bounded, and a full disk
+never raises."""
 
 from __future__ import annotations
 
 import os
+import re
+import time
 
 from pysupervise.logs.master_log import KEEP_FILES, MasterLog
 from tests.support.disk import fill, small_tmpfs
 
 
+STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
+
+
 def files_of(folder) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in folder.iterdir() if p.name.startswith("pysupervise.log")}
+
+
+def unstamped(text: str) -> str:
+    """The lines without their timestamps; fails on a line that has none."""
+    lines = text.splitlines(keepends=True)
+    assert all(STAMP.match(line) for line in lines), text
+    return "".join(line[24:] for line in lines)
+
+
+def test_every_line_starts_with_the_time_it_was_written(tmp_path):
+    log = MasterLog(tmp_path / "pysupervise.log", max_file_size=100_000)
+    before = time.time()
+    print("one line", file=log, flush=True)
+    log.write("two lines\nin one write\n")
+    log.write("a line in ")
+    log.write("three ")
+    log.write("pieces\n")
+    print("a traceback:\n  File x\n", file=log)
+    log.close()
+    text = (tmp_path / "pysupervise.log").read_text()
+    assert unstamped(text) == ("one line\ntwo lines\nin one write\na line in three pieces\n"
+                               "a traceback:\n  File x\n\n")
+    written = time.mktime(time.strptime(text[:19], "%Y-%m-%d %H:%M:%S")) + float(text[19:23])
+    assert before - 0.001 <= written <= time.time()  # local time, to the millisecond
 
 
 def test_rotates_between_lines_and_keeps_a_bounded_number_of_files(tmp_path):
@@ -21,12 +51,12 @@ def test_rotates_between_lines_and_keeps_a_bounded_number_of_files(tmp_path):
     assert sorted(files) == ["pysupervise.log"] + [f"pysupervise.log.{n}" for n in range(1, KEEP_FILES + 1)]
     assert all(size <= 1000 for size in files.values())
     for name in files:
-        lines = (tmp_path / name).read_text().splitlines()
+        lines = unstamped((tmp_path / name).read_text()).splitlines()
         assert lines and all(line.startswith("line ") and len(line) == 90 for line in lines)
     # Newest last: the current file ends with the last line, .1 holds the lines just before it.
-    assert (tmp_path / "pysupervise.log").read_text().splitlines()[-1].startswith("line 0199 ")
-    newest_old = (tmp_path / "pysupervise.log.1").read_text().splitlines()[-1]
-    oldest_now = (tmp_path / "pysupervise.log").read_text().splitlines()[0]
+    assert unstamped((tmp_path / "pysupervise.log").read_text()).splitlines()[-1].startswith("line 0199 ")
+    newest_old = unstamped((tmp_path / "pysupervise.log.1").read_text()).splitlines()[-1]
+    oldest_now = unstamped((tmp_path / "pysupervise.log").read_text()).splitlines()[0]
     assert int(newest_old.split()[1]) + 1 == int(oldest_now.split()[1])
 
 
@@ -42,7 +72,9 @@ def test_output_around_python_lands_in_the_current_file(tmp_path):
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-    assert (tmp_path / "pysupervise.log").read_text() == "b" * 10 + "\nwritten to fd 1\n"
+    # Output around Python has no timestamp: only what goes through the stream gets one.
+    text = (tmp_path / "pysupervise.log").read_text()
+    assert STAMP.match(text) and text[24:] == "b" * 10 + "\nwritten to fd 1\n"
 
 
 def test_a_full_disk_drops_lines_and_writing_resumes_when_there_is_room():
@@ -56,5 +88,5 @@ def test_a_full_disk_drops_lines_and_writing_resumes_when_there_is_room():
         (disk / "filler").unlink()
         print("after there was room again", file=log, flush=True)
         log.close()
-        text = "".join((disk / name).read_text() for name in sorted(files_of(disk), reverse=True))
+        text = unstamped("".join((disk / name).read_text() for name in sorted(files_of(disk), reverse=True)))
         assert "before the disk filled up\n" in text and text.endswith("after there was room again\n")

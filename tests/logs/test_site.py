@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import re
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.logs.printed import parse
 from tests.support.poll import wait_until
 from tests.support.site import Site
 
@@ -145,7 +145,9 @@ def test_pysupervise_logs_prints_and_follows_a_live_worker(make_site):
     site.get("/say?line=before-follow")
     site.wait_for(lambda: any(b"before-follow" in p.read_bytes() for p in stdout_files(site)), 10, "the line")
     printed = site.cli("logs", "web", "-n", "5")
-    assert printed.returncode == 0 and re.search(r"^\[0 stdout\] before-follow$", printed.stdout, re.M)
+    assert printed.returncode == 0, printed.stderr
+    line = parse(printed.stdout.splitlines()[-1])
+    assert (line.text, line.slot, line.stream, line.generation, line.old) == ("before-follow", 0, "stdout", "1", False)
     follower = subprocess.Popen([sys.executable, "-m", "pysupervise", "logs", "web", "-f", "-c",
                                  str(site.config_path)], stdout=subprocess.PIPE, text=True, cwd=site.workdir)
     lines: list[str] = []
@@ -156,7 +158,8 @@ def test_pysupervise_logs_prints_and_follows_a_live_worker(make_site):
         reader.start()
         wait_until(lambda: any("before-follow" in line for line in lines), 10, "the follower's first lines")
         site.get("/say?line=while-following")
-        wait_until(lambda: any("[0 stdout] while-following" in line for line in lines), 10, "the followed line")
+        wait_until(lambda: any(parse(line.rstrip("\n")).text == "while-following" for line in lines), 10,
+                   "the followed line")
     finally:
         follower.terminate()
         follower.wait(10)

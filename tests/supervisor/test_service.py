@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,7 +75,12 @@ def test_detach_status_json_stop_round_trip(site_dir):
     assert stopped.returncode == 0 and "stopped in" in stopped.stdout
     wait_until(lambda: not psutil.pid_exists(master), 10, "the daemon to exit")
     assert not os.path.exists(pidfile[0].path)
-    assert "pysupervise stopped" in (site_dir / "logs" / "pysupervise.log").read_text()
+    master_log = (site_dir / "logs" / "pysupervise.log").read_text()
+    assert "pysupervise stopped" in master_log
+    # Each line of the detached master's output carries the local time it was written, to the millisecond.
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+    assert all(re.match(stamp, line) for line in master_log.splitlines()), master_log
+    assert re.search(f"^{stamp}pysupervise listening on http://127.0.0.1:", master_log, re.M)
 
 
 def test_detach_reports_a_failure_with_exit_1(site_dir):
