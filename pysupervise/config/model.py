@@ -105,7 +105,8 @@ class ServicesSettings:
 class AppConfig:
     name: str = field(metadata={"internal": True})
     app: str | None = setting(v.import_target, None,
-                              '"module:attribute": an aiohttp app or factory, an ASGI or a WSGI app.')
+                              '"module:attribute": an aiohttp, ASGI or WSGI app, or a factory of one (sync or '
+                              'async); "module:create_app()" (literal arguments allowed) calls it, as gunicorn does.')
     command: tuple[str, ...] | None = setting(v.command_line, None,
                                               "Or any program that listens on the Unix socket in $PORT.")
     interface: str = setting(v.one_of("auto", "aiohttp", "asgi", "wsgi"), "auto",
