@@ -195,7 +195,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.target = self.server.routes.match(request.host, request.url)
+        found = self.server.routes.lookup(request.host, request.url)
+        if found is not None:
+            request.target, request.mount_header = found
         request.keep_request_id(self.server.new_request_id())
 
     def on_body(self, body: bytes) -> None:
