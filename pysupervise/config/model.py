@@ -14,6 +14,11 @@ KIB = 1024
 MIB = 1024 * 1024
 # Requests in flight per worker of an app that handles them on an event loop (aiohttp, ASGI, `command`).
 DEFAULT_REQUEST_SLOTS = 100
+# An app reloads on code, templates and config next to it; never on what apps write while running (sqlite
+# databases, logs, uploads, *.json data), or a running app would reload itself. The watcher skips .venv,
+# node_modules, .git and __pycache__ whatever the globs say, so a `pip install` into the app's venv is no save.
+DEFAULT_WATCH = ["**/*.py", "**/*.html", "**/*.jinja", "**/*.jinja2", "**/*.j2", "**/*.toml", "**/*.ini",
+                 "**/*.cfg", "**/*.yaml", "**/*.yml", "**/.env"]
 
 
 def setting(parser: v.Parser, default: Any, doc: str) -> Any:
@@ -119,7 +124,9 @@ class AppConfig:
                                  "root_path, an X-Forwarded-Prefix header (and SCRIPT_NAME in a `command`'s "
                                  "environment). false passes URLs unchanged with no prefix, as before.")
     workers: int = setting(v.worker_count, "auto", 'Worker processes; "auto" = one per CPU core.')
-    watch: tuple[str, ...] = setting(v.string_list, ["**/*.py"], "Globs under `dir` whose changes reload the app.")
+    watch: tuple[str, ...] = setting(v.string_list, DEFAULT_WATCH, "Globs under `dir` whose changes reload the "
+                                     "app. The default takes code, templates and config files, and none of what "
+                                     "apps write as they run (databases, logs, uploads, JSON data).")
     threads: int = setting(v.positive_int, 10, "WSGI apps: threads per worker running the app's handlers. 10 is the "
                            "pool uvicorn and a2wsgi have always used here; raise it for handlers that mostly wait "
                            "(I/O), keep it low for CPU-bound ones (the GIL runs one thread at a time).")
