@@ -121,8 +121,8 @@ class AppConfig:
                                      "URL prefix (or list of prefixes) routed to this app; longest wins.")
     host: str | None = setting(v.optional_text, "", "Only requests with this Host header match, if set.")
     mount_prefix: bool = setting(v.boolean, True, "Tell the app the route it is mounted at: WSGI SCRIPT_NAME, ASGI "
-                                 "root_path, an X-Forwarded-Prefix header (and SCRIPT_NAME in a `command`'s "
-                                 "environment). false passes URLs unchanged with no prefix, as before.")
+                                 "root_path, an X-Forwarded-Prefix header (and SCRIPT_NAME in the environment of a "
+                                 "`command` with one route). false passes URLs unchanged with no prefix, as before.")
     workers: int = setting(v.worker_count, "auto", 'Worker processes; "auto" = one per CPU core.')
     watch: tuple[str, ...] = setting(v.string_list, DEFAULT_WATCH, "Globs under `dir` whose changes reload the "
                                      "app. The default takes code, templates and config files, and none of what "
