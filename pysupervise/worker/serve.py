@@ -31,11 +31,11 @@ def run_in_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:
-        loop_factory = None
+        uvloop = None
+    if uvloop is not None and hasattr(uvloop, "run"):  # uvloop.run: 0.18 and later
+        uvloop.run(main)
     else:
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main)
+        asyncio.run(main)
 
 
 async def serve(app: LoadedApp | AppFactory, options: ServeOptions, heartbeat: LoopHeartbeat | None = None,
