@@ -259,3 +259,30 @@ workers = 1
 def test_json_bodies_are_the_apps_own(site):
     # A guard on the fixtures above: each app answered with its own JSON, not an error page of ours.
     assert json.loads(site.get("/flask/hello/x").body)["greeting"] == "hello x"
+
+
+# -- the default watch -------------------------------------------------------------------------
+
+
+def test_supervisor_toml_in_an_apps_folder_is_a_config_reread_not_a_save(make_site):
+    # dir = "." is the config's folder: the default watch's **/*.toml would match supervisor.toml itself.
+    site = make_site('''
+[apps.here]
+app = "here:app"
+dir = "."
+workers = 1
+''', start=False)
+    (site.workdir / "here.py").write_text("def app(environ, start_response):\n"
+                                          "    start_response('200 OK', [])\n    return [b'here']\n")
+    site.start()
+    good = site.config_path.read_text()
+    # Invalid (but TOML, so `status` still finds the master): the master says so and changes nothing.
+    site.config_path.write_text(good.replace("workers = 1", 'workers = "many"'))
+    site.wait_for(lambda: site.status()["config_error"], 30, "the broken config to be read")
+    site.config_path.write_text(good)
+    site.wait_for(lambda: not site.status()["config_error"], 30, "the fixed config to be read")
+    (site.workdir / "page.html").write_text("<p>a template</p>")  # a save the default watch takes
+    site.wait_for(lambda: site.app_status("here")["generation"] == 2, 30, "the template save to reload the app")
+    reloads = [line for line in (site.log_dir / "here" / "events.log").read_text().splitlines()
+               if "reload-started" in line and "file changed" in line]
+    assert len(reloads) == 1 and "page.html" in reloads[0], reloads
