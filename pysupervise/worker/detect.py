@@ -133,7 +133,12 @@ def classify(obj: Any, spec: str, interface: str = "auto") -> LoadedApp | AppFac
     # Takes no arguments at all: it can only be a factory (Flask's create_app, FastAPI's, aiohttp's).
     takes_nothing = shape is not None and shape == (0, False)
     if interface in ("asgi", "wsgi"):
-        return AppFactory(spec, obj, interface) if takes_nothing else LoadedApp(interface, obj)
+        if takes_nothing:
+            return AppFactory(spec, obj, interface)
+        found = _interface_of(obj)
+        if found is not None and found != interface:
+            raise _explicit_mismatch(f"{spec} is {_kind(obj)}", found, interface)
+        return LoadedApp(interface, obj)
     if interface == "aiohttp" or (shape is not None and shape[0] == 0):
         return AppFactory(spec, obj, interface)
     found = _interface_of(obj)

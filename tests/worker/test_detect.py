@@ -59,3 +59,11 @@ def test_an_aiohttp_application_is_known_without_importing_aiohttp_for_others():
     with pytest.raises(AppLoadError, match='set interface = "aiohttp"'):
         classify(app, "m:app", "wsgi")
     assert "aiohttp.web" in sys.modules  # what _is_aiohttp_app reads instead of importing it
+
+
+def test_an_explicit_interface_an_app_object_contradicts_is_an_error():
+    with pytest.raises(AppLoadError) as caught:
+        classify(Flask("x"), "m:app", "asgi")
+    assert str(caught.value).startswith('m:app is flask.app.Flask (a WSGI app), but supervisor.toml says interface = '
+                                        '"asgi": set interface = "wsgi"')
+    assert classify(Flask("x"), "m:app", "wsgi").interface == "wsgi"
