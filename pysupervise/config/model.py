@@ -14,6 +14,11 @@ KIB = 1024
 MIB = 1024 * 1024
 # Requests in flight per worker of an app that handles them on an event loop (aiohttp, ASGI, `command`).
 DEFAULT_REQUEST_SLOTS = 100
+# An app reloads on code, templates and config next to it; never on what apps write while running (sqlite
+# databases, logs, uploads, *.json data), or a running app would reload itself. The watcher skips .venv,
+# node_modules, .git and __pycache__ whatever the globs say, so a `pip install` into the app's venv is no save.
+DEFAULT_WATCH = ["**/*.py", "**/*.html", "**/*.jinja", "**/*.jinja2", "**/*.j2", "**/*.toml", "**/*.ini",
+                 "**/*.cfg", "**/*.yaml", "**/*.yml", "**/.env"]
 
 
 def setting(parser: v.Parser, default: Any, doc: str) -> Any:
@@ -135,7 +140,8 @@ class ServicesSettings:
 class AppConfig:
     name: str = field(metadata={"internal": True})
     app: str | None = setting(v.import_target, None,
-                              '"module:attribute": an aiohttp app or factory, an ASGI or a WSGI app.')
+                              '"module:attribute": an aiohttp, ASGI or WSGI app, or a factory of one (sync or '
+                              'async); "module:create_app()" (literal arguments allowed) calls it, as gunicorn does.')
     command: tuple[str, ...] | None = setting(v.command_line, None,
                                               "Or any program that listens on the Unix socket in $PORT; "
                                               "`{socket}` (or `$PORT`) in its arguments becomes that path.")
@@ -148,8 +154,13 @@ class AppConfig:
     route: tuple[str, ...] = setting(v.url_prefixes, "/",
                                      "URL prefix (or list of prefixes) routed to this app; longest wins.")
     host: str | None = setting(v.optional_text, "", "Only requests with this Host header match, if set.")
+    mount_prefix: bool = setting(v.boolean, True, "Tell the app the route it is mounted at: WSGI SCRIPT_NAME, ASGI "
+                                 "root_path, an X-Forwarded-Prefix header (and SCRIPT_NAME in the environment of a "
+                                 "`command` with one route). false passes URLs unchanged with no prefix, as before.")
     workers: int = setting(v.worker_count, "auto", 'Worker processes; "auto" = one per CPU core.')
-    watch: tuple[str, ...] = setting(v.string_list, ["**/*.py"], "Globs under `dir` whose changes reload the app.")
+    watch: tuple[str, ...] = setting(v.string_list, DEFAULT_WATCH, "Globs under `dir` whose changes reload the "
+                                     "app. The default takes code, templates and config files, and none of what "
+                                     "apps write as they run (databases, logs, uploads, JSON data).")
     threads: int = setting(v.positive_int, 10, "WSGI apps: threads per worker running the app's handlers. 10 is the "
                            "pool uvicorn and a2wsgi have always used here; raise it for handlers that mostly wait "
                            "(I/O), keep it low for CPU-bound ones (the GIL runs one thread at a time).")

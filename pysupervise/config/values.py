@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from pysupervise.app_target import AppTargetError, parse_app_target
 from pysupervise.config.errors import ConfigError
 
 
@@ -187,15 +188,13 @@ def host_names(value: Any, where: Where) -> tuple[str, ...]:
     return tuple(result)
 
 
-_IDENTIFIER_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
-
-
 def import_target(value: Any, where: Where) -> str:
-    """`"package.module:attribute"`, the attribute possibly dotted."""
+    """`"package.module:attribute"` (the attribute possibly dotted), or gunicorn's `"module:factory(args)"`."""
     raw = text(value, where)
-    module, sep, attribute = raw.partition(":")
-    if not sep or not _IDENTIFIER_PATH.match(module) or not _IDENTIFIER_PATH.match(attribute):
-        raise where.error(f'expected "module:attribute" (e.g. "myapp.web:app"), got {shown(raw)}')
+    try:
+        parse_app_target(raw)
+    except AppTargetError as exc:
+        raise where.error(f"{exc}; got {shown(raw)}") from None
     return raw
 
 

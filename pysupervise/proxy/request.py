@@ -25,6 +25,8 @@ _SPECIAL = {
     b"x-forwarded-for": "xff",
     b"x-forwarded-proto": "xfp",
     b"x-forwarded-host": "xfh",
+    # The route prefix a worker is mounted at is the proxy's to say (routing.py), never a client's.
+    b"x-forwarded-prefix": "drop",
     b"forwarded": "drop",
     b"x-real-ip": "drop",
     b"x-request-id": "request_id",
@@ -45,8 +47,8 @@ class ProxyRequest:
 
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
-                 "started", "client_ip", "tunnel_prefix", "target", "declared_length", "rejection",
-                 "debug_header")
+                 "started", "client_ip", "tunnel_prefix", "target", "mount_header", "declared_length",
+                 "rejection", "debug_header")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
@@ -75,6 +77,8 @@ class ProxyRequest:
         self.tunnel_prefix = b""
         # Where the route table sent it: an AppBackend or a StaticSite (both have new_exchange).
         self.target = None
+        # The route's X-Forwarded-Prefix head line (b"" at "/", for static folders and with mount_prefix = false).
+        self.mount_header = b""
         # Content-Length as sent (llhttp has checked it is one valid number), or -1.
         self.declared_length = -1
         # (status, detail) when the proxy answers this request itself after the ones before it.
@@ -170,6 +174,8 @@ class ProxyRequest:
         if host:
             parts += (b"X-Forwarded-Host: ", host, b"\r\n")
         parts += (b"X-Request-Id: ", self.request_id, b"\r\n")
+        if self.mount_header:
+            parts.append(self.mount_header)
         if self.is_websocket:
             parts.append(b"Connection: Upgrade\r\nUpgrade: " + self.upgrade + b"\r\n")
         if self.has_body:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Generic, Iterable, Protocol, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from pysupervise.proxy.request import ProxyRequest
 
 Target = TypeVar("Target")
+# What a request target may hold as it is; anything else of a prefix goes in the header percent-encoded.
+_URL_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,13 @@ class Route(Generic[Target]):
     prefix: str
     target: Target
     host: str | None = None
+    # Tell the worker the prefix it is mounted at (X-Forwarded-Prefix); the app's `mount_prefix`.
+    forward_prefix: bool = False
+
+
+def prefix_header(prefix: str) -> bytes:
+    """The head line that tells a worker which route prefix matched (the runtime makes it SCRIPT_NAME/root_path)."""
+    return b"X-Forwarded-Prefix: " + quote(prefix, safe=_URL_SAFE).encode() + b"\r\n"
 
 
 class RouteTable(Generic[Target]):
@@ -25,7 +34,7 @@ class RouteTable(Generic[Target]):
     __slots__ = ("_entries",)
 
     def __init__(self, routes: Iterable[Route[Target]] = ()) -> None:
-        self._entries: tuple[tuple[bytes, int, bytes | None, Target], ...] = ()
+        self._entries: tuple[tuple[bytes, int, bytes | None, tuple[Target, bytes]], ...] = ()
         self.replace(routes)
 
     def replace(self, routes: Iterable[Route[Target]]) -> None:
@@ -33,24 +42,31 @@ class RouteTable(Generic[Target]):
         for route in routes:
             prefix = b"" if route.prefix == "/" else route.prefix.encode()
             host = route.host.lower().encode() if route.host else None
-            entries.append((prefix, len(prefix), host, route.target))
+            # Built here, once per config: a lookup hands out this very tuple, so a request pays nothing for it.
+            header = prefix_header(route.prefix) if route.forward_prefix and prefix else b""
+            entries.append((prefix, len(prefix), host, (route.target, header)))
         # Longest prefix first; for equal prefixes a host-specific route beats a host-less one.
         entries.sort(key=lambda e: (e[1], e[2] is not None), reverse=True)
         self._entries = tuple(entries)
 
     def match(self, host: bytes, path: bytes) -> Target | None:
         """The target for a request path (query already stripped or not: '?' ends a segment too)."""
+        found = self.lookup(host, path)
+        return None if found is None else found[0]
+
+    def lookup(self, host: bytes, path: bytes) -> tuple[Target, bytes] | None:
+        """(target, the X-Forwarded-Prefix head line for the worker or b"") for a request path."""
         host_name = None
-        for prefix, length, route_host, target in self._entries:
+        for prefix, length, route_host, found in self._entries:
             if route_host is not None:
                 if host_name is None:
                     host_name = _host_without_port(host)
                 if route_host != host_name:
                     continue
             if length == 0:
-                return target
+                return found
             if path.startswith(prefix) and (len(path) == length or path[length] in b"/?"):
-                return target
+                return found
         return None
 
     def targets(self) -> list[Target]:
@@ -58,9 +74,10 @@ class RouteTable(Generic[Target]):
         seen: set[int] = set()
         targets = []
         for entry in self._entries:
-            if id(entry[3]) not in seen:
-                seen.add(id(entry[3]))
-                targets.append(entry[3])
+            target = entry[3][0]
+            if id(target) not in seen:
+                seen.add(id(target))
+                targets.append(target)
         return targets
 
 

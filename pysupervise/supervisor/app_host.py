@@ -392,7 +392,8 @@ class AppHost:
     def routes(self) -> list[Route]:
         """This app's entries in the proxy's route table: its URL prefixes, then its static folders."""
         host = self.config.host
-        routes: list[Route] = [Route(prefix, self.backend, host) for prefix in self.config.route]
+        mount = self.config.mount_prefix
+        routes: list[Route] = [Route(prefix, self.backend, host, forward_prefix=mount) for prefix in self.config.route]
         routes += [Route(prefix, StaticSite(prefix, folder, self.backend), host)
                    for prefix, folder in self.config.static]
         return routes

@@ -228,7 +228,8 @@ class Master:
     async def _watch(self) -> None:
         """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no
         save falls into a gap between them."""
-        excluded = (self.paths.run_dir, self.paths.log_dir)
+        # supervisor.toml may sit in an app's dir and match its globs: its edits are config re-reads, not saves.
+        excluded = (self.paths.run_dir, self.paths.log_dir, self.config.file)
         rules = [WatchRule(app.name, app.dir, app.watch, excluded) for app in self.config.apps]
         old, self.watcher = self.watcher, FileWatcher(
             rules, self.config.file, self._files_changed,

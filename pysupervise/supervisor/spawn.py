@@ -58,6 +58,10 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
         # Unbuffered, so a line printed just before a crash reaches the log.
         "PYTHONUNBUFFERED": "1",
     })
+    if app.command is not None and app.mount_prefix and len(app.route) == 1 and app.route[0] != "/":
+        # gunicorn and other WSGI servers take their script name from here (the runtime does it for `app =`).
+        # Only for one route: gunicorn refuses a request whose path does not start with SCRIPT_NAME.
+        env["SCRIPT_NAME"] = app.route[0]
     env.update(app.env_dict)
     env.update(extra_env or {})
     if python is not None:

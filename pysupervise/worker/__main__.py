@@ -13,8 +13,8 @@ from pysupervise.worker.runtime_path import append_master_packages
 append_master_packages()
 
 from pysupervise.worker.control_hook import start_control_hook  # noqa: E402
-from pysupervise.worker.detect import AppLoadError, load_app  # noqa: E402
-from pysupervise.worker.serve import serve_aiohttp, serve_uvicorn  # noqa: E402
+from pysupervise.worker.detect import AppLoadError, LoadedApp, load_app  # noqa: E402
+from pysupervise.worker.serve import ServeOptions, run_in_loop, serve  # noqa: E402
 
 # Distinct from an app's own failures so the master can say "could not load" rather than "crashed".
 EXIT_LOAD_FAILED = 3
@@ -30,7 +30,7 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pysupervise.worker",
                                      description="Serve a Python web app on the Unix socket in $PORT.")
-    parser.add_argument("app", help='"module:attribute"')
+    parser.add_argument("app", help='"module:attribute" or "module:factory(args)"')
     parser.add_argument("--interface", default="auto", choices=["auto", "aiohttp", "asgi", "wsgi"])
     parser.add_argument("--threads", type=_positive, default=10, help="WSGI apps: threads running the handlers")
     args = parser.parse_args(argv)
@@ -55,19 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pysupervise worker: importing {args.app} failed:", file=sys.stderr)
         traceback.print_exc()
         return EXIT_LOAD_FAILED
-    if hook is not None:
-        # For the master: with interface = "auto" only the runtime knows whether the app's handlers run on threads.
-        hook.served = {"interface": loaded.interface, "threads": args.threads if loaded.interface == "wsgi" else None}
-    if loaded.interface == "aiohttp":
-        import uvloop
 
-        try:
-            uvloop.run(serve_aiohttp(loaded, socket_path, graceful_timeout, heartbeat))
-        except AppLoadError as exc:
-            print(f"pysupervise worker: {exc}", file=sys.stderr)
-            return EXIT_LOAD_FAILED
-    else:
-        serve_uvicorn(loaded, socket_path, graceful_timeout, heartbeat, args.threads)
+    def served(app: LoadedApp) -> None:
+        if hook is not None:
+            # For the master: with interface = "auto" only the runtime knows whether the handlers run on threads.
+            hook.served = {"interface": app.interface, "threads": args.threads if app.interface == "wsgi" else None}
+
+    try:
+        run_in_loop(serve(loaded, ServeOptions(socket_path, graceful_timeout, args.threads), heartbeat, served))
+    except AppLoadError as exc:  # what a factory returned, or the factory itself, failed
+        print(f"pysupervise worker: {exc}", file=sys.stderr)
+        return EXIT_LOAD_FAILED
     return 0
 
 

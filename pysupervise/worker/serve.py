@@ -3,15 +3,53 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import signal
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Coroutine
 
-from pysupervise.worker.detect import AppLoadError, LoadedApp
+from pysupervise.worker.detect import AppFactory, LoadedApp
 from pysupervise.worker.heartbeat import LoopHeartbeat
+from pysupervise.worker.mount import MountedAt
 
 # The proxy decides when pooled connections close (DESIGN §1); workers keep them as long as it likes.
 KEEPALIVE_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    socket_path: str
+    graceful_timeout: float
+    threads: int = 10  # WSGI apps: the pool running their handlers
+
+
+def run_in_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is importable, else on asyncio's own loop.
+
+    The master needs uvloop; a worker may run under another interpreter whose venv has only the app's
+    packages, so nothing here requires it (nor httptools: uvicorn's "auto" falls back to h11).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    if uvloop is not None and hasattr(uvloop, "run"):  # uvloop.run: 0.18 and later
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
+async def serve(app: LoadedApp | AppFactory, options: ServeOptions, heartbeat: LoopHeartbeat | None = None,
+                on_served: Callable[[LoadedApp], None] | None = None) -> None:
+    """Make the app (a factory is called here, in the loop that serves it), then serve it until SIGTERM."""
+    if heartbeat is not None:
+        heartbeat.start(asyncio.get_running_loop())
+    loaded = await app.make() if isinstance(app, AppFactory) else app
+    if on_served is not None:
+        on_served(loaded)
+    if loaded.interface == "aiohttp":
+        await serve_aiohttp(loaded.target, options)
+    else:
+        await serve_uvicorn(loaded, options)
 
 
 def client_from_proxy() -> Callable[..., Awaitable[Any]]:
@@ -32,25 +70,16 @@ def client_from_proxy() -> Callable[..., Awaitable[Any]]:
     return middleware
 
 
-async def serve_aiohttp(loaded: LoadedApp, socket_path: str, graceful_timeout: float,
-                        heartbeat: LoopHeartbeat | None = None) -> None:
+async def serve_aiohttp(app: Any, options: ServeOptions) -> None:
+    """aiohttp apps get the URL unchanged, their own convention: an app mounted below "/" is written with
+    its prefix in its routes, or as a sub-application (`web.Application.add_subapp`)."""
     from aiohttp import web
 
-    if heartbeat is not None:
-        heartbeat.start(asyncio.get_running_loop())
-
-    app = loaded.target
-    if loaded.is_factory:
-        app = app()
-        if inspect.isawaitable(app):
-            app = await app
-        if not isinstance(app, web.Application):
-            raise AppLoadError(f"the factory returned {type(app).__name__}, not an aiohttp.web.Application")
     app.middlewares.insert(0, client_from_proxy())
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS,
-                           shutdown_timeout=graceful_timeout)
+                           shutdown_timeout=options.graceful_timeout)
     await runner.setup()
-    site = web.UnixSite(runner, socket_path, backlog=1024)
+    site = web.UnixSite(runner, options.socket_path, backlog=1024)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,25 +106,21 @@ def wsgi_bridge(app: Any, threads: int) -> Any:
         return WSGIMiddleware(app, workers=threads)
 
 
-def serve_uvicorn(loaded: LoadedApp, socket_path: str, graceful_timeout: float,
-                  heartbeat: LoopHeartbeat | None = None, threads: int = 10) -> None:
+async def serve_uvicorn(loaded: LoadedApp, options: ServeOptions) -> None:
     import uvicorn
 
-    class Server(uvicorn.Server):
-        async def serve(self, sockets: Any = None) -> None:
-            # uvicorn makes its loop inside run(): the heartbeat joins it before the app is served.
-            if heartbeat is not None:
-                heartbeat.start(asyncio.get_running_loop())
-            await super().serve(sockets)
-
     wsgi = loaded.interface == "wsgi"
+    # Outermost, so the WSGI bridge builds SCRIPT_NAME/PATH_INFO from the root_path it sets.
+    app = MountedAt(wsgi_bridge(loaded.target, options.threads) if wsgi else loaded.target)
     config = uvicorn.Config(
-        wsgi_bridge(loaded.target, threads) if wsgi else loaded.target, uds=socket_path, interface="asgi3",
+        app, uds=options.socket_path, interface="asgi3",
         # WSGI has no websockets: an upgrade request reaches the app as plain HTTP, as with interface="wsgi".
         ws="none" if wsgi else "auto",
-        loop="uvloop", http="httptools", lifespan="off" if wsgi else "auto",
-        access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS, timeout_graceful_shutdown=int(graceful_timeout),
+        # The loop is run_in_loop's; httptools when installed, else h11.
+        loop="none", http="auto", lifespan="off" if wsgi else "auto",
+        access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS,
+        timeout_graceful_shutdown=int(options.graceful_timeout),
         # Only the proxy can reach the socket, and it sends one X-Forwarded-For, its own decision about the
         # client (never the client's list): so "*" trusts exactly that one value, as the aiohttp path does.
         proxy_headers=True, forwarded_allow_ips="*", backlog=1024, log_level="info")
-    Server(config).run()
+    await uvicorn.Server(config).serve()

@@ -20,6 +20,8 @@ async def app(scope, receive, send):
         if not message.get("more_body"):
             break
     payload = json.dumps({"interface": "asgi", "pid": os.getpid(), "path": scope["path"],
+                          "root_path": scope.get("root_path"),
+                          "forwarded_prefix": dict(scope["headers"]).get(b"x-forwarded-prefix", b"").decode() or None,
                           "method": scope["method"], "body": body.decode(),
                           "client": scope.get("client"), "scheme": scope.get("scheme")}).encode()
     await send({"type": "http.response.start", "status": 200,

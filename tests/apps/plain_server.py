@@ -22,6 +22,8 @@ class Handler(BaseHTTPRequestHandler):
                               "argv_marker": os.environ.get("MARKER"),
                               "forwarded_for": self.headers.get_all("X-Forwarded-For"),
                               "forwarded_proto": self.headers.get_all("X-Forwarded-Proto"),
+                              "forwarded_prefix": self.headers.get_all("X-Forwarded-Prefix"),
+                              "script_name": os.environ.get("SCRIPT_NAME"),
                               "environ_token": os.environ.get("PYSUPERVISE_ADMIN_TOKEN")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

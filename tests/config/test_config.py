@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pysupervise.config import ConfigError, load_config, settings_of
-from pysupervise.config.model import (AdminSettings, AppConfig, LogSettings, ProxySettings, ServicesSettings,
-                                      SupervisorSettings)
+from pysupervise.config.model import (DEFAULT_WATCH, AdminSettings, AppConfig, LogSettings, ProxySettings,
+                                      ServicesSettings, SupervisorSettings)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,8 @@ def test_minimal_app_gets_documented_defaults(tmp_path):
     assert (app.max_concurrent_requests, app.queue_limit, app.queue_timeout) == (None, 1000, 30.0)
     assert app.threads == 10 and app.request_slots() == 100 and app.request_slots("wsgi") == 10
     assert (app.graceful_timeout, app.start_timeout, app.upstream_timeout) == (30.0, 30.0, 60.0)
-    assert app.watch == ("**/*.py",) and app.sticky is False and app.env == ()
+    assert app.watch == tuple(DEFAULT_WATCH) and app.sticky is False and app.env == ()
+    assert "**/*.py" in app.watch and "**/*.html" in app.watch and app.mount_prefix is True
     assert config.supervisor.listen.host == "127.0.0.1" and config.supervisor.listen.port == 8080
     assert config.supervisor.run_dir == tmp_path.resolve() / ".pysupervise" / "run"
     assert config.proxy.max_header_size == 64 * 1024 and config.proxy.max_body_size == 100 * 1024 * 1024

@@ -40,3 +40,18 @@ def test_replace_is_atomic_and_targets_are_listed_once():
     routes.replace([Route("/a", "A"), Route("/b", "A")])
     assert routes.match(b"x", b"/chat") is None
     assert routes.targets() == ["A"]
+
+
+def test_each_route_carries_its_prefix_line_built_once():
+    app = object()
+    routes = RouteTable([Route("/", "root", forward_prefix=True), Route("/api", app, forward_prefix=True),
+                         Route("/api-two", app, forward_prefix=True), Route("/raw", "raw"),
+                         Route("/café", "cafe", forward_prefix=True)])
+    assert routes.lookup(b"x", b"/api/docs") == (app, b"X-Forwarded-Prefix: /api\r\n")
+    assert routes.lookup(b"x", b"/api-two") == (app, b"X-Forwarded-Prefix: /api-two\r\n")
+    assert routes.lookup(b"x", b"/other") == ("root", b"")  # mounted at "/": nothing to tell
+    assert routes.lookup(b"x", b"/raw/x") == ("raw", b"")   # mount_prefix = false
+    # A header is ASCII: the worker gets the prefix percent-encoded, as it gets such a URL.
+    assert routes.lookup(b"x", "/café/x".encode()) == ("cafe", b"X-Forwarded-Prefix: /caf%C3%A9\r\n")
+    assert routes.lookup(b"x", b"/api/x") is routes.lookup(b"x", b"/api/y")  # the same tuple: no work per request
+    assert RouteTable([Route("/api", app)]).lookup(b"x", b"/nothing") is None

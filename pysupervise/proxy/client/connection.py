@@ -196,7 +196,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         # Admin pages first, for admin clients only; everyone else is routed as if they did not exist.
-        request.target = self.server.admin_routes.match(request) or self.server.routes.match(request.host, request.url)
+        admin = self.server.admin_routes.match(request)
+        if admin is not None:
+            request.target = admin
+        else:
+            found = self.server.routes.lookup(request.host, request.url)
+            if found is not None:
+                request.target, request.mount_header = found
         request.keep_request_id(self.server.new_request_id())
 
     def on_body(self, body: bytes) -> None:
