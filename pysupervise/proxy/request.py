@@ -88,7 +88,10 @@ class ProxyRequest:
     def add_header(self, name: bytes, value: bytes) -> None:
         kind = _SPECIAL.get(name.lower())
         if kind is None:
-            self.headers.append((name, value))
+            # CGI and WSGI spell "X_Forwarded_For" and "X-Forwarded-For" alike (HTTP_X_FORWARDED_FOR): an
+            # underscored twin would merge into a value the proxy vouches for. Dropped, as nginx does by default.
+            if b"_" not in name:
+                self.headers.append((name, value))
         elif kind == "host":
             if self.host or not value:
                 # Two Hosts could route by one and reach the app with the other (RFC 9112 §3.2).

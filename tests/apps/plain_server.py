@@ -24,6 +24,7 @@ class Handler(BaseHTTPRequestHandler):
                               "forwarded_proto": self.headers.get_all("X-Forwarded-Proto"),
                               "forwarded_prefix": self.headers.get_all("X-Forwarded-Prefix"),
                               "script_name": os.environ.get("SCRIPT_NAME"),
+                              "header_names": list(self.headers.keys()),
                               "environ_token": os.environ.get("PYSUPERVISE_ADMIN_TOKEN")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

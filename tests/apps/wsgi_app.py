@@ -12,6 +12,8 @@ def app(environ, start_response):
                           "path": environ["SCRIPT_NAME"] + environ["PATH_INFO"],
                           "script_name": environ["SCRIPT_NAME"], "path_info": environ["PATH_INFO"],
                           "forwarded_prefix": environ.get("HTTP_X_FORWARDED_PREFIX"),
+                          "forwarded_for": environ.get("HTTP_X_FORWARDED_FOR"),
+                          "forwarded_host": environ.get("HTTP_X_FORWARDED_HOST"),
                           "method": environ["REQUEST_METHOD"], "body": body.decode(),
                           "remote_addr": environ.get("REMOTE_ADDR"), "scheme": environ.get("wsgi.url_scheme")}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])

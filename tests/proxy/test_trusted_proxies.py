@@ -72,6 +72,22 @@ def test_by_default_a_clients_forwarding_headers_change_nothing(make_site):
     wait_until(lambda: access_log_clients(site) == ["127.0.0.3"], 10, "the access log line")
 
 
+def test_underscored_twins_of_the_proxys_headers_never_reach_an_app(make_site):
+    # WSGI (CGI) spells X-Forwarded-For and X_Forwarded_For the same: HTTP_X_FORWARDED_FOR. A client's
+    # underscored twin would merge into the value the proxy vouches for, so headers with "_" are dropped
+    # (nginx's underscores_in_headers off); gunicorn even reads a SCRIPT_NAME header as the mount prefix.
+    site = make_site(APPS)
+    twins = {"X_Forwarded_For": "6.6.6.6", "X_Forwarded_Host": "evil.example", "X_Forwarded_Prefix": "/evil",
+             "Script_Name": "/evil"}
+    status, _, body = from_address(site, "127.0.0.3", "/wsgi/x", twins)
+    seen = json.loads(body)
+    assert status == 200
+    assert (seen["forwarded_for"], seen["forwarded_host"], seen["remote_addr"]) == ("127.0.0.3", f"{site.host}:{site.port}", "127.0.0.3")
+    assert (seen["script_name"], seen["path_info"], seen["forwarded_prefix"]) == ("/wsgi", "/x", "/wsgi")
+    plain = json.loads(from_address(site, "127.0.0.3", "/plain/x", twins)[2])
+    assert plain["header_names"] and not [name for name in plain["header_names"] if "_" in name], plain
+
+
 def test_behind_a_trusted_balancer_every_interface_sees_the_client_it_names(make_site):
     site = make_site(APPS + '\n[proxy]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n')
     # The balancer (127.0.0.1) passes on a chain: a spoofed entry, the client, and an inner trusted hop.
