@@ -19,6 +19,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
     await writer.drain()
     writer.close()
+    await writer.wait_closed()
+    if os.environ.get("CLOSES_FILE"):  # one byte per connection closed, for a test that waits for the close
+        with open(os.environ["CLOSES_FILE"], "ab") as closes:
+            closes.write(b".")
 
 
 async def main() -> None:

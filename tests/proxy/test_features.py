@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -78,6 +79,7 @@ command = ["{sys.executable}", "closing_server.py"]
 dir = "{{apps}}"
 route = "/closing"
 workers = 1
+env = {{ CLOSES_FILE = "{closes_file(static_dir)}" }}
 """
     site = Site(tmp_path_factory.mktemp("features"), config)
     try:
@@ -217,11 +219,26 @@ def test_connection_refused_by_one_worker_goes_to_the_other(site):
     assert all(r.status == 200 for r in responses)
 
 
-def test_server_closing_pooled_connections_is_never_the_clients_problem(site):
+def closes_file(static_dir: Path) -> Path:
+    return static_dir.parent / "closing-server-closes"
+
+
+def test_server_closing_pooled_connections_is_never_the_clients_problem(site, static_dir):
+    # The worker closes each connection right after its response, without saying so. Once it has closed, the
+    # pooled connection must never carry a request again, whatever its method (a POST could not be retried).
+    # The test waits for each close, as a worker closing idle connections would have: a close still in flight
+    # as the next request goes out is the race test_a_pooled_connection_the_worker_had_closed_is_retried covers.
+    closes = closes_file(static_dir)
+
+    def closed() -> int:
+        return closes.stat().st_size if closes.exists() else 0
+
     for i in range(30):
+        before = closed()
         method = "POST" if i % 2 else "GET"
         response = site.request(method, "/closing/", body=b"abc" if method == "POST" else None)
         assert response.status == 200, response.body
+        wait_until(lambda: closed() > before, 10, "the worker to close the connection it answered on")
 
 
 def test_a_pooled_connection_the_worker_had_closed_is_retried(site):
