@@ -129,16 +129,19 @@ def startup_summary(hosts: Iterable["AppHost"], url: str, admin: AdminSettings) 
             lines.append(f"  note: the routes of app {owner!r} also cover {' '.join(covered)}: admin clients get "
                          f"the admin pages there, everyone else the app ({host.name}'s status page is always at "
                          f"{url}{admin.status_home(host.name)})")
+    catch_all = [app.name for app in configs if "/" in app.route]
+    if catch_all:
+        lines.append(f"  note: app {catch_all[0]!r} at / gets every admin URL above from clients that are not admin")
     return lines
 
 
 def _covered_pages(pages: Iterable[str], apps: list[AppConfig]) -> dict[str, list[str]]:
     """App name → the pages that its routes would get but for the admin pages (longest prefix, whole segments,
-    as the proxy matches them)."""
+    as the proxy matches them). An app at "/" is left out: it covers every admin URL, which one line says."""
     covered: dict[str, list[str]] = {}
     for page in pages:
         owners = [(len(prefix), app.name) for app in apps for prefix in app.route
-                  if prefix == "/" or page == prefix or page.startswith(prefix + "/")]
+                  if page == prefix or page.startswith(prefix + "/")]
         if owners:
             covered.setdefault(max(owners)[1], []).append(page)
     return covered
