@@ -3,7 +3,6 @@ generation, slot, pid and stream; old generations marked; -f follows a reload (i
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -115,25 +114,6 @@ def test_colour_only_on_a_terminal(make_site):
     print_through(site, "to-stderr", "stderr")
     wait_until(lambda: printed_lines(site), 10, "the line in the logs")
     assert "\x1b[" not in site.cli("logs", "web").stdout
-    controller, terminal = os.openpty()
-    try:
-        result = subprocess.run([sys.executable, "-m", "pysupervise", "logs", "web", "-c", str(site.config_path)],
-                                stdout=terminal, stderr=subprocess.PIPE, timeout=30,
-                                env={**os.environ, "TERM": "xterm", "NO_COLOR": ""})
-        os.close(terminal)
-        terminal = -1
-        output = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        assert result.returncode == 0, result.stderr
-        assert b"\x1b[31mstderr\x1b[0m" in output and b"to-stderr" in output
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
+    returncode, output, stderr = site.cli_on_terminal("logs", "web")
+    assert returncode == 0, stderr
+    assert b"\x1b[31mstderr\x1b[0m" in output and b"to-stderr" in output

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
@@ -162,28 +161,9 @@ def test_status_table_is_coloured_on_a_terminal_only(make_site):
     site = make_site(APP)
     plain = site.cli("status").stdout
     assert "\x1b[" not in plain and "ready" in plain
-    controller, terminal = os.openpty()
-    try:
-        result = subprocess.run([sys.executable, "-m", "pysupervise", "status", "-c", str(site.config_path)],
-                                stdout=terminal, stderr=subprocess.PIPE, timeout=30, env={**os.environ,
-                                                                                           "TERM": "xterm"})
-        os.close(terminal)
-        terminal = -1
-        output = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        assert result.returncode == 0
-        assert b"\x1b[32mready" in output
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
+    returncode, output, _ = site.cli_on_terminal("status")
+    assert returncode == 0
+    assert b"\x1b[32mready" in output
 
 
 def test_detached_master_log_rotates_and_stays_bounded(site_dir):

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import textwrap
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -159,6 +158,32 @@ class Site:
         command, rest = args[0], args[1:]
         return subprocess.run([sys.executable, "-m", "pysupervise", command, "-c", str(self.config_path), *rest],
                               capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
+
+    def cli_on_terminal(self, *args: str, timeout: float = 30) -> tuple[int, bytes, str]:
+        """A CLI command with its stdout on a pseudo-terminal (as a user's shell has it): exit code, what it
+        printed there, its stderr."""
+        command, rest = args[0], args[1:]
+        controller, terminal = os.openpty()
+        try:
+            result = subprocess.run([sys.executable, "-m", "pysupervise", command, "-c", str(self.config_path), *rest],
+                                    stdout=terminal, stderr=subprocess.PIPE, timeout=timeout, text=True,
+                                    env={**os.environ, "TERM": "xterm", "NO_COLOR": ""})
+            os.close(terminal)
+            terminal = -1
+            output = b""
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO once the terminal's other end is closed and drained
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            return result.returncode, output, result.stderr
+        finally:
+            os.close(controller)
+            if terminal >= 0:
+                os.close(terminal)
 
     def status(self) -> dict:
         result = self.cli("status", "--json")
