@@ -81,8 +81,8 @@ class EmbeddedBus(BusClient):
             remaining = max(0.0, end - loop.time())
             wait = min(remaining, self._conn.health_check or remaining)
             try:
-                reply = await self._conn.request(
-                    Op.RECEIVE, topic_b, name_b, encode_float(wait), extra_wait=wait, requeue_to=(topic_b, name_b))
+                reply = await self._conn.request(Op.RECEIVE, topic_b, name_b, encode_float(wait), extra_wait=wait,
+                                                 requeue_to=(topic_b, name_b), patience=remaining if first else 0.0)
             except NoSuchSubscription:
                 if first:
                     raise

@@ -95,10 +95,14 @@ class RedisConnections:
             BlockingConnectionPool.from_url(address.redis_url, max_connections=WAITING_CONNECTIONS, timeout=timeout, **options)
         )
 
-    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0, deadline: float | None = None) -> T:
-        """Await one Redis call within its deadline (request_timeout + extra_wait), errors as BusUnavailable."""
+    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0, deadline: float | None = None,
+                  patience: float = 0.0) -> T:
+        """Await one Redis call within its deadline (request_timeout + extra_wait), errors as BusUnavailable.
+
+        patience: see Outage.admit.
+        """
         try:
-            await self.outage.admit(self._probe)
+            await self.outage.admit(self._probe, patience)
         except BaseException:
             if inspect.iscoroutine(awaitable):
                 awaitable.close()  # never sent: do not leave a coroutine that was never awaited
@@ -188,7 +192,7 @@ class RedisBus(BusClient):
         prefix = _topic_prefix(check_name("topic", topic))
         quoted = quote(check_name("subscription", name), safe="")
         subs_key, queue_key = prefix + "subs", prefix + "queue:" + quoted
-        found = await self._redis.run(self._pop(keys=[subs_key, queue_key], args=[quoted]))
+        found = await self._redis.run(self._pop(keys=[subs_key, queue_key], args=[quoted]), patience=float(timeout))
         if found[0] == 0:
             raise NoSuchSubscription(f"topic {topic!r} has no subscription {name!r}")
         if len(found) > 1:

@@ -166,14 +166,15 @@ class EmbeddedConnection:
 
     async def request(
         self, op: int, *args: bytes, request_id: int | None = None, extra_wait: float = 0.0,
-        requeue_to: tuple[bytes, bytes] | None = None,
+        requeue_to: tuple[bytes, bytes] | None = None, patience: float = 0.0,
     ) -> tuple[bytes, ...]:
         """Send one request and return its reply's arguments; raises BusError subclasses.
 
         requeue_to=(topic, name) marks a receive: if the caller is cancelled while it waits,
         the broker is told to drop it, and a message already on its way is put back.
+        patience: see Outage.admit.
         """
-        await self.outage.admit(self._probe)
+        await self.outage.admit(self._probe, patience)
         protocol = await self._connected()
         request_id = self.new_request_id() if request_id is None else request_id
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()

@@ -55,13 +55,25 @@ class Outage:
         log.info("bus: %s answers again after %.1fs", self.what, time.time() - self.since)
         self.since = None
 
-    async def admit(self, probe: Callable[[], Awaitable[None]]) -> None:
-        """Return if the call may go ahead; raise BusUnavailable during an outage unless a probe just succeeded."""
+    async def admit(self, probe: Callable[[], Awaitable[None]], patience: float = 0.0) -> None:
+        """Return if the call may go ahead; raise BusUnavailable during an outage unless a probe just succeeded.
+
+        patience: how long this call was prepared to wait anyway (a receive's timeout). It waits
+        that long for the next probe rather than failing at once, so a loop of receive() calls
+        never spins through an outage faster than its own timeout.
+        """
         if self.since is None:
             return
+        wait = self._next_probe - time.monotonic()
+        if self._probe is None and wait > 0:
+            if patience > 0:
+                await asyncio.sleep(min(wait, patience))
+                if self.since is None:
+                    return
+            # Still before the next probe (another caller's probe failed meanwhile, moving it on)?
+            if wait > patience or (self._probe is None and self._next_probe - time.monotonic() > 0.01):
+                raise self._error(f"next attempt in {max(0.0, self._next_probe - time.monotonic()):.1f}s")
         if self._probe is None:
-            if time.monotonic() < self._next_probe:
-                raise self._error(f"next attempt in {self._next_probe - time.monotonic():.1f}s")
             self._probe = asyncio.get_running_loop().create_task(self._run_probe(probe), name="pysupervise-bus-probe")
             self._probe.add_done_callback(_retrieved)
         # Shielded: one caller giving up (cancelled) must not cancel the probe the others wait on.
