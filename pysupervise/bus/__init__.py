@@ -8,6 +8,15 @@ master sets for every worker. URLs:
   (``EmbeddedBroker`` in ``pysupervise.bus.broker``); the path is %-quoted like any URL path.
 * ``redis://[:password@]host:6379/0``, ``rediss://…``, ``unix:///path/redis.sock`` — Redis, via
   redis.asyncio. ``?max_waiting=N`` sets the per-subscription bound (default 10 000).
+* Either takes ``?request_timeout=S`` (default 5: the longest wait for an answer) and
+  ``?health_check=S`` (default 5; 0: off): a connection quiet that long is pinged, and one that
+  does not answer within as long again is given up (``ClientOptions`` in urls.py).
+
+Outages: a call that gets no answer in time raises BusUnavailable, and the client then treats
+the bus as silent: further calls fail at once (or wait for one shared probe of at most the
+connect timeout) until it answers again, so a web app can answer 503 immediately. Channel
+subscriptions notice a dead or silent connection by those health checks, resubscribe with
+backoff, and report the gap: ``get()`` raises MessagesMissed once at that place in the stream.
 
 Topics: ``publish(topic, msg)`` stores a copy in each durable subscription;
 ``receive(topic, name, timeout)`` takes one. Channels: ``publish_channel(channel, msg)`` reaches
@@ -25,8 +34,8 @@ from typing import Any
 from .api import BusClient, CacheClient, SubscriptionStats
 from .channel import ChannelSubscription
 from .connect import connect, connect_cache
-from .errors import BusConfigError, BusError, BusUnavailable, NoSuchSubscription, NotAnInteger
-from .urls import BUS_ENV, CACHE_ENV, embedded_url
+from .errors import BusConfigError, BusError, BusUnavailable, MessagesMissed, NoSuchSubscription, NotAnInteger
+from .urls import BUS_ENV, CACHE_ENV, ClientOptions, embedded_url
 
 __all__ = [
     "BUS_ENV",
@@ -36,8 +45,10 @@ __all__ = [
     "BusError",
     "BusUnavailable",
     "CacheClient",
+    "ClientOptions",
     "DEFAULT_SESSION_TTL",
     "ChannelSubscription",
+    "MessagesMissed",
     "NoSuchSubscription",
     "NotAnInteger",
     "Session",

@@ -57,7 +57,9 @@ class BusClient(abc.ABC):
     each copy waits until one `receive(topic, name, ...)` takes it. Channels: `publish_channel`
     hands msg to every `subscribe(channel)` open at that moment and keeps nothing.
 
-    One client may be shared by any number of asyncio tasks.
+    One client may be shared by any number of asyncio tasks. Every call raises BusUnavailable
+    when the bus cannot be reached or does not answer within the URL's request_timeout; once
+    it has been silent, calls fail at once until it answers again (see outage.py).
     """
 
     url: str
@@ -102,6 +104,14 @@ class BusClient(abc.ABC):
 
         The subscription is live once `async with` has entered (or `await sub.open()` returned);
         a bare `async for msg in client.subscribe(ch)` also works and opens it on first use.
+        It survives connection losses and silent partitions by itself; the messages it could
+        not get meanwhile are reported by one MessagesMissed from get() / the loop:
+
+            async with client.subscribe(ch) as sub:
+                while True:
+                    try:
+                        async for msg in sub: ...
+                    except bus.MessagesMissed as gap: ...  # re-read any state; sub is live again
         """
 
     @abc.abstractmethod

@@ -178,6 +178,7 @@ class EmbeddedBroker:
             Op.CACHE_SET: self._cache_set,
             Op.CACHE_DELETE: self._cache_delete,
             Op.CACHE_INCR: self._cache_incr,
+            Op.PING: self._ping,
         }
         self._server: asyncio.AbstractServer | None = None
         self._sweeper = PeriodicTask("bus-cache-sweeper", SWEEP_INTERVAL, self.cache.sweep, errors or TaskErrors())
@@ -252,6 +253,9 @@ class EmbeddedBroker:
                 "restart the app so it runs the same pysupervise as the master",
             )
         conn.reply(frame.request_id, PROTOCOL_VERSION)
+
+    def _ping(self, conn: BrokerConnection, frame: Frame) -> None:
+        conn.reply(frame.request_id)
 
     def _publish(self, conn: BrokerConnection, frame: Frame) -> None:
         delivered = self.topics.publish(_text(frame, 0), frame.args[1])

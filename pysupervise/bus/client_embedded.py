@@ -8,7 +8,7 @@ import logging
 from .api import DEFAULT_CHANNEL_BUFFER, BusClient, CacheClient, SubscriptionStats, check_name, check_ttl, to_bytes
 from .channel import ChannelSubscription
 from .connection import EmbeddedConnection
-from .errors import BusError, BusUnavailable
+from .errors import BusError, BusUnavailable, NoSuchSubscription
 from .protocol import Op, decode_int, encode_float, encode_int
 from .urls import EmbeddedAddress
 
@@ -18,6 +18,8 @@ RESUBSCRIBE_BACKOFF = (0.05, 2.0)  # first and longest pause between attempts to
 
 
 class _EmbeddedChannelSubscription(ChannelSubscription):
+    """Rides on the client's one connection: its health checks and reconnects (EmbeddedConnection) are this one's."""
+
     def __init__(self, bus: EmbeddedBus, channel: str, max_buffered: int) -> None:
         super().__init__(channel, max_buffered)
         self._bus = bus
@@ -40,9 +42,10 @@ class _EmbeddedChannelSubscription(ChannelSubscription):
 
 
 class EmbeddedBus(BusClient):
-    """Channel subscriptions ride on the same connection as requests; when it drops, they are
-    re-registered in the background (messages published meanwhile are missed, as channels
-    keep nothing), while requests simply reconnect on the next call."""
+    """Channel subscriptions ride on the same connection as requests; when it drops or goes
+    silent, they are re-registered in the background and each reports the gap (messages
+    published meanwhile are missed, as channels keep nothing), while requests simply
+    reconnect on the next call."""
 
     def __init__(self, address: EmbeddedAddress, connect_timeout: float = 2.0) -> None:
         self.url = address.url
@@ -69,9 +72,26 @@ class EmbeddedBus(BusClient):
 
     async def receive(self, topic: str, name: str, timeout: float) -> bytes | None:
         topic_b, name_b = _b(check_name("topic", topic)), _b(check_name("subscription", name))
-        timeout = max(0.0, float(timeout))
-        reply = await self._conn.request(Op.RECEIVE, topic_b, name_b, encode_float(timeout), extra_wait=timeout, requeue_to=(topic_b, name_b))
-        return reply[0] if reply else None
+        # A long wait is cut into waits of at most health_check seconds, as on Redis: it bounds
+        # how long a receive stranded on the broker by a partition can take a message and lose it.
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max(0.0, float(timeout))
+        first = True
+        while True:
+            remaining = max(0.0, end - loop.time())
+            wait = min(remaining, self._conn.health_check or remaining)
+            try:
+                reply = await self._conn.request(Op.RECEIVE, topic_b, name_b, encode_float(wait), extra_wait=wait,
+                                                 requeue_to=(topic_b, name_b), patience=remaining if first else 0.0)
+            except NoSuchSubscription:
+                if first:
+                    raise
+                return None  # deleted while this receive waited: answered "nothing came", as it always was
+            if reply:
+                return reply[0]
+            if wait >= remaining:
+                return None
+            first = False
 
     async def subscription_stats(self, topic: str) -> list[SubscriptionStats]:
         reply = await self._conn.request(Op.SUBSCRIPTIONS, _b(check_name("topic", topic)))
@@ -113,9 +133,11 @@ class EmbeddedBus(BusClient):
         if subscription is not None:
             subscription._deliver(message)
 
-    def _on_lost(self) -> None:
+    def _on_lost(self, reason: str, since: float) -> None:
         if not self._open_channels:
             return
+        for subscription in self._open_channels:
+            subscription._cut(reason, since)
         self._resubscribe_needed = True
         if self._resubscriber is None or self._resubscriber.done():
             self._resubscriber = asyncio.get_running_loop().create_task(self._resubscribe(), name="pysupervise-bus-resubscribe")
@@ -126,7 +148,9 @@ class EmbeddedBus(BusClient):
             self._resubscribe_needed = False
             try:
                 for subscription in list(self._open_channels):
-                    await self._register(subscription)
+                    if not subscription.connected:  # one opened since the loss is live already
+                        await self._register(subscription)
+                        subscription._resumed()
                 log.info("bus: channel subscriptions restored on %s", self.url)
                 pause = RESUBSCRIBE_BACKOFF[0]
             except BusUnavailable as error:

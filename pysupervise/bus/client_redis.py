@@ -12,8 +12,9 @@ Topic and subscription names are %-quoted inside keys so no name can forge anoth
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, TypeVar
 from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
@@ -27,6 +28,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .api import DEFAULT_CHANNEL_BUFFER, BusClient, CacheClient, SubscriptionStats, check_name, check_ttl, to_bytes
 from .channel import ChannelSubscription
 from .errors import BusUnavailable, NoSuchSubscription, NotAnInteger
+from .outage import Outage
+from .redis_channel import RedisChannelSubscription
 from .urls import RedisAddress
 
 log = logging.getLogger("pysupervise.bus")
@@ -55,7 +58,6 @@ local message = redis.call('LPOP', KEYS[2])
 if message then return {1, message} end
 return {1}
 """
-RESUBSCRIBE_BACKOFF = (0.05, 2.0)
 COMMAND_CONNECTIONS = 32  # per client, for everything that answers at once
 WAITING_CONNECTIONS = 1024  # per client, one per concurrent receive() wait or channel subscription
 
@@ -64,42 +66,80 @@ def _topic_prefix(topic: str) -> str:
     return f"pysupervise:bus:{{{quote(topic, safe='')}}}:"
 
 
-class _Redis:
-    """One redis.asyncio client plus the error translation both RedisBus and RedisCache need."""
+class RedisConnections:
+    """The redis.asyncio clients both RedisBus and RedisCache use, every call's deadline, and the outage gate."""
 
-    def __init__(self, address: RedisAddress, connect_timeout: float, request_timeout: float) -> None:
+    def __init__(self, address: RedisAddress, connect_timeout: float) -> None:
         self.url = address.url
+        self.options = address.options
         self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
+        self.outage = Outage(f"the Redis bus at {self.url}")
         # No hidden retries: a command that failed mid-flight might have been applied, so the
         # caller gets BusUnavailable and decides. A dead pooled connection is noticed when it
         # is taken from the pool and replaced, which is what makes the next call reconnect.
         # socket_timeout=None because BLPOP and pub/sub reads legitimately wait; asyncio
-        # deadlines in run() bound every call instead.
+        # deadlines in run() bound every call instead, and pub/sub health checks are ours.
         # protocol=2: under RESP3 redis-py 8 enables maintenance notifications, which switches off
         # the check that finds a pooled connection the server has closed (tested in test_failures).
         options: dict[str, Any] = {
             "socket_connect_timeout": connect_timeout, "socket_timeout": None, "retry": Retry(NoBackoff(), 0), "protocol": 2,
         }
+        timeout = self.options.request_timeout
         # Two pools, so connections parked in BLPOP or pub/sub can never starve quick commands:
         # a burst of tasks waits for one of COMMAND_CONNECTIONS instead of opening hundreds.
         # from_pool: the client owns its pool, so aclose() closes the pool's connections too.
         self.client = aioredis.Redis.from_pool(
-            BlockingConnectionPool.from_url(address.redis_url, max_connections=COMMAND_CONNECTIONS, timeout=request_timeout, **options)
+            BlockingConnectionPool.from_url(address.redis_url, max_connections=COMMAND_CONNECTIONS, timeout=timeout, **options)
         )
         self.waiting_client = aioredis.Redis.from_pool(
-            BlockingConnectionPool.from_url(address.redis_url, max_connections=WAITING_CONNECTIONS, timeout=request_timeout, **options)
+            BlockingConnectionPool.from_url(address.redis_url, max_connections=WAITING_CONNECTIONS, timeout=timeout, **options)
         )
 
-    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0, deadline: float | None = None) -> T:
-        deadline = self.request_timeout + extra_wait if deadline is None else deadline
+    async def run(self, awaitable: Awaitable[T], extra_wait: float = 0.0, deadline: float | None = None,
+                  patience: float = 0.0) -> T:
+        """Await one Redis call within its deadline (request_timeout + extra_wait), errors as BusUnavailable.
+
+        patience: see Outage.admit.
+        """
+        try:
+            await self.outage.admit(self._probe, patience)
+        except BaseException:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # never sent: do not leave a coroutine that was never awaited
+            raise
+        result = await self._answer(awaitable, self.options.request_timeout + extra_wait if deadline is None else deadline)
+        self.outage.end()
+        return result
+
+    async def _probe(self) -> None:
+        await self._answer(self.client.ping(), min(self.connect_timeout, self.options.request_timeout))
+
+    async def _answer(self, awaitable: Awaitable[T], deadline: float) -> T:
         try:
             async with asyncio.timeout(deadline):
                 return await awaitable
-        except TimeoutError:
+        except TimeoutError:  # our deadline, or the kernel's ETIMEDOUT
+            await self.silent(f"no answer within {deadline:g}s")
             raise BusUnavailable(f"cannot reach the Redis bus at {self.url}: no answer within {deadline:g}s") from None
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except RedisTimeoutError as error:  # a connect that timed out: silence too
+            await self.silent(str(error))
             raise self.unavailable(error) from None
+        except (RedisConnectionError, OSError) as error:
+            raise self.unavailable(error) from None
+
+    async def silent(self, reason: str) -> None:
+        """Redis did not answer: start (or go on with) the outage, and drop every pooled connection.
+
+        Any of them may be black-holed, or half way through a handshake a deadline cut short; in
+        use or not, they would only hang their next caller. Fresh ones are made on demand.
+        """
+        self.outage.begin(reason)
+        for client in (self.client, self.waiting_client):
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await client.connection_pool.disconnect(inuse_connections=True)
+            except (TimeoutError, RedisConnectionError, RedisTimeoutError, OSError) as error:
+                log.warning("bus: dropping the connections to %s failed: %r", self.url, error)
 
     def unavailable(self, error: BaseException) -> BusUnavailable:
         if "connecting to" in str(error):  # how redis-py words a failed connect
@@ -114,84 +154,14 @@ class _Redis:
         await self.waiting_client.aclose()
 
 
-class _RedisChannelSubscription(ChannelSubscription):
-    """Each subscription owns one pub/sub connection; a reader task feeds the local buffer
-    and, when Redis goes away, resubscribes with backoff (messages in the gap are missed)."""
-
-    def __init__(self, redis: _Redis, channel: str, max_buffered: int, forget: Callable[[ChannelSubscription], None]) -> None:
-        super().__init__(channel, max_buffered)
-        self._redis = redis
-        self._forget = forget
-        self._key = f"pysupervise:bus:channel:{channel}"
-        self._pubsub: Any = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def _open(self) -> None:
-        await self._redis.run(self._subscribe())
-        self._reader = asyncio.create_task(self._read(), name=f"pysupervise-bus-channel-{self.channel}")
-
-    async def _subscribe(self) -> None:
-        pubsub = self._redis.waiting_client.pubsub()
-        try:
-            await pubsub.subscribe(self._key)
-            # Wait for Redis to confirm, so a publish sent after open() returns is seen.
-            while True:
-                reply = await pubsub.get_message(timeout=None)
-                if reply is not None and reply["type"] == "subscribe":
-                    break
-        except BaseException:
-            await pubsub.aclose()
-            raise
-        self._pubsub = pubsub
-
-    async def _read(self) -> None:
-        pause = RESUBSCRIBE_BACKOFF[0]
-        while True:
-            try:
-                async for reply in self._pubsub.listen():
-                    if reply["type"] == "message":
-                        self._deliver(reply["data"])
-                        pause = RESUBSCRIBE_BACKOFF[0]
-            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                log.warning("bus: channel %r lost its Redis connection (%s); resubscribing", self.channel, error)
-            try:
-                await self._pubsub.aclose()
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                pass  # it is broken already; only its pool slot matters
-            while True:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RESUBSCRIBE_BACKOFF[1])
-                try:
-                    await self._redis.run(self._subscribe())
-                    log.info("bus: channel %r subscribed again on %s", self.channel, self._redis.url)
-                    break
-                except BusUnavailable as error:
-                    log.warning("bus: %s; retrying channel %r in %.2gs", error, self.channel, pause)
-
-    async def _close(self) -> None:
-        self._forget(self)
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.unsubscribe()  # Redis would otherwise count it until it sees the close
-                await self._pubsub.aclose()
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                pass
-
-
 class RedisBus(BusClient):
     """Concurrency: redis.asyncio hands each concurrent command its own pooled connection, so a
     BLPOP waiting 5 s occupies one connection and never delays a publish on another."""
 
-    def __init__(self, address: RedisAddress, connect_timeout: float = 2.0, request_timeout: float = 30.0) -> None:
+    def __init__(self, address: RedisAddress, connect_timeout: float = 2.0) -> None:
         self.url = address.url
         self.max_waiting = address.max_waiting
-        self._redis = _Redis(address, connect_timeout, request_timeout)
+        self._redis = RedisConnections(address, connect_timeout)
         self._publish = self._redis.client.register_script(PUBLISH_SCRIPT)
         self._pop = self._redis.client.register_script(POP_SCRIPT)
         self._channels: set[ChannelSubscription] = set()  # to close them with the client
@@ -222,17 +192,23 @@ class RedisBus(BusClient):
         prefix = _topic_prefix(check_name("topic", topic))
         quoted = quote(check_name("subscription", name), safe="")
         subs_key, queue_key = prefix + "subs", prefix + "queue:" + quoted
-        found = await self._redis.run(self._pop(keys=[subs_key, queue_key], args=[quoted]))
+        found = await self._redis.run(self._pop(keys=[subs_key, queue_key], args=[quoted]), patience=float(timeout))
         if found[0] == 0:
             raise NoSuchSubscription(f"topic {topic!r} has no subscription {name!r}")
         if len(found) > 1:
             return found[1]
-        if timeout <= 0:
-            return None
-        # BLPOP treats a timeout that rounds to 0 ms as "wait forever".
-        timeout = max(float(timeout), 0.001)
-        popped = await self._redis.run(self._redis.waiting_client.blpop([queue_key], timeout=timeout), extra_wait=timeout)
-        return popped[1] if popped else None
+        # A long wait is cut into BLPOPs of at most health_check seconds: a BLPOP connection
+        # carries nothing while it waits, so this is how a silent one is noticed in time, and
+        # it bounds how long a BLPOP stranded by a partition can take a message and lose it.
+        loop = asyncio.get_running_loop()
+        end = loop.time() + float(timeout)
+        while (remaining := end - loop.time()) > 0:
+            chunk = min(remaining, self._redis.options.health_check or remaining)
+            wait = max(chunk, 0.001)  # BLPOP treats a timeout that rounds to 0 ms as "wait forever"
+            popped = await self._redis.run(self._redis.waiting_client.blpop([queue_key], timeout=wait), extra_wait=wait)
+            if popped:
+                return popped[1]
+        return None
 
     async def subscription_stats(self, topic: str) -> list[SubscriptionStats]:
         prefix = _topic_prefix(check_name("topic", topic))
@@ -255,7 +231,7 @@ class RedisBus(BusClient):
         return int(await self._redis.run(self._redis.client.publish(key, to_bytes(message))))
 
     def subscribe(self, channel: str, max_buffered: int = DEFAULT_CHANNEL_BUFFER) -> ChannelSubscription:
-        subscription = _RedisChannelSubscription(self._redis, check_name("channel", channel), max_buffered, self._channels.discard)
+        subscription = RedisChannelSubscription(self._redis, check_name("channel", channel), max_buffered, self._channels.discard)
         self._channels.add(subscription)
         return subscription
 
@@ -267,9 +243,9 @@ class RedisBus(BusClient):
 
 
 class RedisCache(CacheClient):
-    def __init__(self, address: RedisAddress, connect_timeout: float = 2.0, request_timeout: float = 30.0) -> None:
+    def __init__(self, address: RedisAddress, connect_timeout: float = 2.0) -> None:
         self.url = address.url
-        self._redis = _Redis(address, connect_timeout, request_timeout)
+        self._redis = RedisConnections(address, connect_timeout)
 
     async def connect(self) -> RedisCache:
         await self._redis.run(self._redis.client.ping(), deadline=self._redis.connect_timeout)

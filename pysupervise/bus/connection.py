@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Callable, cast
 
 from .errors import BusError, BusUnavailable, NoSuchSubscription, NotAnInteger
+from .outage import Outage
 from .protocol import PROTOCOL_VERSION, ErrorCode, Frame, FrameDecoder, Op, ProtocolError, encode_frame, encode_int
 from .urls import EmbeddedAddress
 
 log = logging.getLogger("pysupervise.bus")
 
 PushHandler = Callable[[int, bytes], None]
+LostHandler = Callable[[str, float], None]  # (reason, Unix time of the last sign of life)
 
 
 class _ClientProtocol(asyncio.Protocol):
@@ -29,13 +32,45 @@ class _ClientProtocol(asyncio.Protocol):
         self.pending: dict[int, asyncio.Future[Frame]] = {}
         # receive ids this side gave up on: a message that still arrives for one goes back.
         self.abandoned: dict[int, tuple[bytes, bytes]] = {}
+        self.heard_at = time.monotonic()  # anything at all from the broker counts as a sign of life
+        self.lost_reason = ""  # set when this side gives up on a silent broker, before it aborts
         self._decoder = FrameDecoder()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._ping_sent: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
+        self.heard_at = time.monotonic()
+        self._watch(self.owner.health_check)
+
+    def _watch(self, delay: float) -> None:
+        if self.owner.health_check and not self.closed:
+            self._watchdog = asyncio.get_running_loop().call_later(delay, self._check_health)
+
+    def _check_health(self) -> None:
+        # A quiet connection gets a PING; no reply (to it or to anything) within health_check
+        # seconds and the broker is declared silent: a stopped master, or a socket nobody reads.
+        # Any reply counts, so an older broker's "unknown op" answer proves life just as well.
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
+        interval, now = self.owner.health_check, time.monotonic()
+        if self._ping_sent is not None and self.heard_at < self._ping_sent:
+            if now - self._ping_sent >= interval:
+                self.owner.silent(self, f"no answer to a health check within {interval:g}s")
+                return
+            self._watch(self._ping_sent + interval - now)
+            return
+        self._ping_sent = None
+        if now - self.heard_at >= interval:
+            self.send(Op.PING)
+            self._ping_sent = now
+            self._watch(interval)
+        else:
+            self._watch(self.heard_at + interval - now)
 
     def data_received(self, data: bytes) -> None:
+        self.heard_at = time.monotonic()
         try:
             frames = self._decoder.feed(data)
         except ProtocolError as error:
@@ -58,17 +93,20 @@ class _ClientProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        reason = f": {exc}" if exc else ""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        reason = self.lost_reason or (str(exc) if exc else "the broker closed it")
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(
                     BusUnavailable(
-                        f"lost the connection to the pysupervise bus at {self.owner.url}{reason}; "
+                        f"lost the connection to the pysupervise bus at {self.owner.url} ({reason}); "
                         "the request may or may not have been applied, and the next call reconnects"
                     )
                 )
         self.pending.clear()
-        self.owner.on_lost()
+        silent_for = time.monotonic() - self.heard_at
+        self.owner.on_lost(f"lost the connection to the pysupervise bus at {self.owner.url} ({reason})", time.time() - silent_for)
 
     def send(self, op: int, *args: bytes, request_id: int | None = None) -> int:
         request_id = self.owner.new_request_id() if request_id is None else request_id
@@ -82,14 +120,15 @@ class EmbeddedConnection:
         self,
         address: EmbeddedAddress,
         connect_timeout: float = 2.0,
-        request_timeout: float = 30.0,
         on_push: PushHandler | None = None,
-        on_lost: Callable[[], None] | None = None,
+        on_lost: LostHandler | None = None,
     ) -> None:
         self.address = address
         self.url = address.url
         self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
+        self.request_timeout = address.options.request_timeout
+        self.health_check = address.options.health_check
+        self.outage = Outage(f"the pysupervise bus at {self.url}")
         self._on_push = on_push
         self._on_lost = on_lost
         self._ids = itertools.count(1)
@@ -106,9 +145,17 @@ class EmbeddedConnection:
         if self._on_push is not None:
             self._on_push(sub_id, message)
 
-    def on_lost(self) -> None:
+    def on_lost(self, reason: str, since: float) -> None:
         if self._on_lost is not None and not self._closed:
-            self._on_lost()
+            self._on_lost(reason, since)
+
+    def silent(self, protocol: _ClientProtocol, reason: str) -> None:
+        """The broker did not answer on this connection: give it up (every waiting request fails now)."""
+        self.outage.begin(reason)
+        if not protocol.closed and protocol.transport is not None:
+            protocol.lost_reason = reason
+            protocol.closed = True  # now, not when connection_lost runs: the next call must reconnect
+            protocol.transport.abort()
 
     @property
     def connected(self) -> bool:
@@ -119,13 +166,15 @@ class EmbeddedConnection:
 
     async def request(
         self, op: int, *args: bytes, request_id: int | None = None, extra_wait: float = 0.0,
-        requeue_to: tuple[bytes, bytes] | None = None,
+        requeue_to: tuple[bytes, bytes] | None = None, patience: float = 0.0,
     ) -> tuple[bytes, ...]:
         """Send one request and return its reply's arguments; raises BusError subclasses.
 
         requeue_to=(topic, name) marks a receive: if the caller is cancelled while it waits,
         the broker is told to drop it, and a message already on its way is put back.
+        patience: see Outage.admit.
         """
+        await self.outage.admit(self._probe, patience)
         protocol = await self._connected()
         request_id = self.new_request_id() if request_id is None else request_id
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
@@ -136,9 +185,9 @@ class EmbeddedConnection:
                 frame = await future
         except TimeoutError:
             protocol.pending.pop(request_id, None)
-            raise BusUnavailable(
-                f"cannot reach the pysupervise bus at {self.url}: no answer within {self.request_timeout + extra_wait:g}s"
-            ) from None
+            deadline = self.request_timeout + extra_wait
+            self.silent(protocol, f"no answer within {deadline:g}s")
+            raise BusUnavailable(f"cannot reach the pysupervise bus at {self.url}: no answer within {deadline:g}s") from None
         except asyncio.CancelledError:
             protocol.pending.pop(request_id, None)
             if requeue_to is not None and not protocol.closed:
@@ -160,6 +209,9 @@ class EmbeddedConnection:
             return
         protocol.abandoned[request_id] = topic_and_name
         protocol.send(Op.CANCEL, encode_int(request_id))
+
+    async def _probe(self) -> None:
+        await self._connected()  # the handshake on a fresh connection is the probe
 
     async def _connected(self) -> _ClientProtocol:
         protocol = self._protocol
@@ -187,6 +239,8 @@ class EmbeddedConnection:
         except (OSError, TimeoutError, BusUnavailable) as error:
             if protocol is not None and protocol.transport is not None:
                 protocol.transport.close()
+            if isinstance(error, TimeoutError):  # it accepted but never answered: silence, not a refusal
+                self.outage.begin(f"no answer to the handshake within {self.connect_timeout:g}s")
             raise BusUnavailable(f"cannot reach the pysupervise bus at {self.url}: {self._reason(error)}") from None
         except BaseException:  # a refused handshake (BusError) or cancellation, as they are
             if protocol is not None and protocol.transport is not None:

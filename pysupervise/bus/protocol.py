@@ -37,6 +37,7 @@ class Op(enum.IntEnum):
     CACHE_SET = 13
     CACHE_DELETE = 14
     CACHE_INCR = 15
+    PING = 16  # health check: any reply proves the broker is alive (an older one answers "unknown op")
     # replies and pushes
     OK = 128
     ERROR = 129

@@ -15,7 +15,13 @@ What we changed:
 * nicknames (random adjective-noun, at most 12 characters) and messages (at most 140) are checked
   on the server; an over-long or empty field gets an error frame on that socket and nothing is
   sent; the page escapes everything it shows;
-* the page says "Connected" when its socket opens and "Re-connected" after a reconnect.
+* the page says "Connected" when its socket opens and "Re-connected" after a reconnect;
+* POST /chat/messages sends a message without a websocket (a bot, curl); it answers
+  {"delivered": <workers that got it>};
+* when the bus is unreachable or silent, an HTTP request that needs it gets a 503 with a clear
+  JSON error at once (not a hang and a generic 500 page), a websocket message gets an error
+  frame, and when the channel subscription is live again every page gets a notice that messages
+  may have been missed in between (the subscription reconnects by itself).
 
 Run alone: ``python -m sample_apps.chat --port 8083`` (then open http://127.0.0.1:8083/chat/).
 """
@@ -32,7 +38,9 @@ from typing import AsyncIterator
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from pysupervise import bus
-from sample_apps.chat.messages import InvalidMessage, error_frame, from_channel, from_client, message_frame, welcome_frame
+from sample_apps.chat.messages import (
+    InvalidMessage, error_frame, from_channel, from_client, message_frame, notice_frame, welcome_frame,
+)
 from sample_apps.chat.names import random_nickname
 from sample_apps.chat.room import LocalRoom, Participant
 from sample_apps.chat.settings import ChatSettings
@@ -42,6 +50,7 @@ log = logging.getLogger("chat")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_FRAME = 4096  # bytes; a valid message is far smaller
 RESUBSCRIBE_PAUSE = 1.0
+RETRY_AFTER = 5  # seconds, in a 503 while the bus is unavailable
 
 
 class Chat:
@@ -74,6 +83,13 @@ class Chat:
                         self.room.broadcast(message_frame(from_channel(raw)))
                     except (ValueError, InvalidMessage) as exc:
                         log.warning("dropping an invalid message from channel %s: %s", self.settings.channel, exc)
+            except bus.MessagesMissed as gap:
+                # The subscription reconnected by itself; the room only has to hear of the hole.
+                log.warning("%s", gap)
+                self.room.broadcast(notice_frame(
+                    f"the message bus was unreachable for {gap.until - gap.since:.0f}s; "
+                    "messages sent meanwhile may be missing"))
+                continue
             except bus.BusError as exc:
                 log.error("the subscription to channel %s failed: %r; subscribing again", self.settings.channel, exc)
             await subscription.aclose()
@@ -111,6 +127,16 @@ class Chat:
             await participant.close()
         return ws
 
+    async def post_message(self, request: web.Request) -> web.Response:
+        """POST {"nickname", "message"}: the same checks and the same channel as a websocket message."""
+        assert self.bus is not None
+        try:
+            message = from_client(await request.text(), self.settings.worker)
+        except InvalidMessage as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        delivered = await self.bus.publish_channel(self.settings.channel, message.to_json())
+        return web.json_response({"delivered": delivered})
+
     async def _publish(self, participant: Participant, text: str) -> None:
         assert self.bus is not None
         try:
@@ -128,17 +154,35 @@ class Chat:
 CHAT = web.AppKey("chat", Chat)
 
 
+@web.middleware
+async def bus_unavailable_is_503(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """A request that needs the bus while it is down gets a clear 503 now, not aiohttp's generic 500 page.
+
+    The bus client fails at once while it knows the bus is silent, so this answers immediately;
+    Retry-After tells clients when trying again makes sense.
+    """
+    try:
+        return await handler(request)
+    except bus.BusUnavailable as exc:
+        log.error("%s %s: the bus is unavailable: %s", request.method, request.path, exc)
+        return web.json_response(
+            {"error": "the chat's message bus is unavailable; try again shortly", "detail": str(exc)},
+            status=503, headers={"Retry-After": str(RETRY_AFTER)},
+        )
+
+
 def create_app(settings: ChatSettings | None = None) -> web.Application:
     """The chat as an aiohttp app; settings default to the environment."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     chat = Chat(settings or ChatSettings.from_env())
     prefix = chat.settings.prefix
-    app = web.Application()
+    app = web.Application(middlewares=[bus_unavailable_is_503])
     app[CHAT] = chat
     app.cleanup_ctx.append(chat.lifecycle)
     app.on_shutdown.append(chat.close_sockets)
     app.router.add_get(prefix, chat.to_page)
     app.router.add_get(prefix + "/", chat.page)
     app.router.add_get(prefix + "/ws", chat.websocket)
+    app.router.add_post(prefix + "/messages", chat.post_message)
     app.router.add_static(prefix + "/static", STATIC_DIR)
     return app

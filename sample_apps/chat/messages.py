@@ -60,6 +60,11 @@ def error_frame(problem: str) -> str:
     return json.dumps({"type": "error", "error": problem})
 
 
+def notice_frame(notice: str) -> str:
+    """Something the room should know that is not a message, e.g. that some may have been missed."""
+    return json.dumps({"type": "notice", "notice": notice})
+
+
 def message_frame(message: ChatMessage) -> str:
     return json.dumps({"type": "message", **asdict(message)})
 

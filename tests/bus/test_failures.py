@@ -152,12 +152,21 @@ async def test_clients_recover_after_the_server_restarts(restartable: Restartabl
             await cache.set("k", b"after")
             assert await cache.get("k") == b"after"
 
-        # The open channel subscription comes back by itself (messages sent while it was down are missed).
+        # The open channel subscription comes back by itself, and says that messages sent while it
+        # was down are missed: one MessagesMissed, in its place in the stream, on either backend.
+        gaps: list[bus.MessagesMissed] = []
+
         async def heard() -> bytes | None:
             await client.publish_channel("room", b"hello again")
-            return await channel.get(timeout=0.05)
+            try:
+                return await channel.get(timeout=0.05)
+            except bus.MessagesMissed as gap:
+                gaps.append(gap)
+                return None
 
         assert await eventually(heard, "the channel subscription to be restored", timeout=DEADLINE) == b"hello again"
+        assert len(gaps) == 1 and channel.gaps == 1 and channel.connected
+        assert "lost the connection" in gaps[0].reason and gaps[0].since <= gaps[0].until
         await channel.aclose()
     finally:
         await client.close()

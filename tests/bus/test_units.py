@@ -1,4 +1,5 @@
-"""The pure parts: frame coding, the expiring store, URL parsing, and that importing the client stays light."""
+"""The pure parts: frame coding, the expiring store, URL parsing, a channel's buffer with its gap markers, and that
+importing the client stays light."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pysupervise.bus import BusConfigError
+from pysupervise.bus import BusConfigError, ChannelSubscription, ClientOptions, MessagesMissed
 from pysupervise.bus.cache_store import CacheStore
 from pysupervise.bus.protocol import FrameDecoder, Op, ProtocolError, encode_frame
 from pysupervise.bus.urls import EmbeddedAddress, RedisAddress, embedded_url, parse_url
@@ -86,9 +87,60 @@ def test_url_parsing() -> None:
         ("redis://localhost?max_waiting=lots", "max_waiting must be an integer"),
         ("redis://localhost?max_waiting=0", "at least 1"),
         ("amqp://localhost", "unknown scheme"),
+        ("redis://localhost?health_check=-1", "health_check must be a number of seconds"),
+        ("redis://localhost?request_timeout=0", "request_timeout must be a number of seconds above 0"),
+        ("pysupervise+unix:///srv/bus.sock?max_waiting=3", "unknown query parameter 'max_waiting'"),
     ]:
         with pytest.raises(BusConfigError, match=message):
             parse_url(bad)
+
+
+def test_url_client_options_for_either_backend() -> None:
+    assert parse_url("redis://localhost/0").options == ClientOptions(request_timeout=5.0, health_check=5.0)  # type: ignore[union-attr]
+    redis = parse_url("redis://localhost/0?health_check=0.5&request_timeout=2&socket_keepalive=true")
+    assert isinstance(redis, RedisAddress) and redis.options == ClientOptions(request_timeout=2.0, health_check=0.5)
+    assert redis.redis_url == "redis://localhost/0?socket_keepalive=true"  # redis-py gets only its own
+    embedded = parse_url("pysupervise+unix:///srv/bus.sock?health_check=0")
+    assert isinstance(embedded, EmbeddedAddress) and embedded.options.health_check == 0
+
+
+class BufferOnly(ChannelSubscription):
+    """The backend-neutral part alone: the tests play the backend's calls (_deliver, _cut, _resumed)."""
+
+    async def _open(self) -> None:
+        pass
+
+    async def _close(self) -> None:
+        pass
+
+
+async def test_a_gap_is_raised_once_in_its_place_and_survives_overflow() -> None:
+    subscription = await BufferOnly("room", max_buffered=3).open()
+    subscription._deliver(b"1")
+    subscription._cut("connection lost", since=100.0)
+    assert not subscription.connected
+    subscription._resumed()
+    assert subscription.connected and subscription.gaps == 1
+    for message in (b"2", b"3", b"4"):  # one over max_buffered: the oldest message goes, never the gap
+        subscription._deliver(message)
+    assert subscription.dropped == 1
+    with pytest.raises(MessagesMissed, match="channel 'room'.*connection lost.*live again") as gap:
+        await subscription.get(timeout=0)
+    assert gap.value.since == 100.0 and gap.value.until >= gap.value.since
+    assert [await subscription.get(timeout=0) for _ in range(4)] == [b"2", b"3", b"4", None]
+
+
+async def test_two_gaps_with_nothing_between_them_are_reported_once() -> None:
+    subscription = await BufferOnly("room", max_buffered=2).open()
+    for since in (100.0, 200.0):
+        subscription._cut(f"outage at {since:g}", since=since)
+        subscription._resumed()
+    subscription._deliver(b"a")
+    with pytest.raises(MessagesMissed, match="outage at 200") as gap:
+        await subscription.get(timeout=0)
+    assert gap.value.since == 100.0 and subscription.gaps == 1
+    assert await subscription.get(timeout=0) == b"a"
+    await subscription.aclose()
 
 
 def test_importing_the_client_loads_neither_redis_nor_aiohttp_nor_the_master() -> None:

@@ -68,6 +68,8 @@
         addRow(m);
       } else if (m.type === "error") {
         showError(m.error);
+      } else if (m.type === "notice") {
+        showError(m.notice);
       }
     };
     socket.onclose = function () {
