@@ -79,9 +79,13 @@ class Host:
         return self.namespace.address
 
     @property
+    def upstream(self) -> str:
+        """This host as the balancer connects to it (the port is the guide's listen), as nginx logs it."""
+        return f"{self.address}:{self.site.port}"
+
+    @property
     def url(self) -> str:
-        """This host's own address, as the balancer connects to it (port from the guide's listen)."""
-        return f"http://{self.address}:{self.site.port}"
+        return f"http://{self.upstream}"
 
 
 class Cluster:

@@ -39,7 +39,7 @@ async def test_every_host_is_healthy_and_reached_through_the_balancer(cluster: C
             async with http.get(cluster.balancer_url + "/counter/get") as response:
                 assert response.status == 200 and await response.text() == "Current sum: undefined"
     served = Counter(line.upstreams[-1] for line in cluster.nginx.access_lines() if "/counter/get" in line.request)
-    assert set(served) == {f"{host.address}:8080" for host in cluster.hosts}, served
+    assert set(served) == {host.upstream for host in cluster.hosts}, served
 
 
 async def newest_picture_id(http: aiohttp.ClientSession, cluster: Cluster) -> int:
@@ -145,8 +145,10 @@ async def test_a_host_killed_with_sigkill_costs_no_request(cluster: Cluster) -> 
             await loop.stop()
     assert loop.failures == [], loop.failures[:20]
     lines = cluster.nginx.access_lines()
-    victim_upstream = f"{victim.address}:8080"
-    assert any(line.upstreams == (victim_upstream,) for line in lines), "the victim never served a request"
+    assert any(line.upstreams == (victim.upstream,) for line in lines), "the victim never served a request"
+    # ... and nginx found it gone: a request tried there first was answered by another host.
+    assert any(len(line.upstreams) > 1 and line.upstreams[0] == victim.upstream and line.status == 200
+               for line in lines), "no request was retried on another host"
 
 
 async def test_a_drained_host_stops_by_itself_without_costing_a_request_and_comes_back(cluster: Cluster) -> None:
@@ -162,9 +164,13 @@ async def test_a_drained_host_stops_by_itself_without_costing_a_request_and_come
                 return await health(http, drained) == 503
 
             await eventually(unhealthy, "the drained host's health to say 503", timeout=5)
+            logged_at_503 = len(cluster.nginx.access_lines())
             output, _ = await asyncio.wait_for(draining.communicate(), timeout=60)
             assert draining.returncode == 0, output.decode()
             assert await asyncio.to_thread(drained.site.process.wait, 30) == 0, drained.site.output_text()
+            # nginx does not read the health page: the host went on serving until the end of drain_timeout.
+            assert any(line.upstreams == (drained.upstream,) and line.status == 200
+                       for line in cluster.nginx.access_lines()[logged_at_503:]), "nothing served while draining"
             await loop.requests_after(300)
             # The rolling deploy's second half: start it again; the balancer sends it requests again.
             logged_before = len(cluster.nginx.access_lines())
@@ -176,7 +182,7 @@ async def test_a_drained_host_stops_by_itself_without_costing_a_request_and_come
             await eventually(healthy, "the restarted host's health to say 200", timeout=10)
 
             def served_by_drained_again() -> bool:
-                return any(line.upstreams[-1] == f"{drained.address}:8080"
+                return any(line.upstreams[-1] == drained.upstream
                            for line in cluster.nginx.access_lines()[logged_before:])
 
             await eventually(served_by_drained_again, "the balancer to send requests to the host again", timeout=30)
