@@ -107,16 +107,20 @@ class Cluster:
 
     def start(self, timeout: float = 60) -> Cluster:
         try:
-            self.network = BridgeNetwork().start()
+            self.network = BridgeNetwork()
+            self.network.start()
             namespaces = [self.network.add_host() for _ in range(self.settings.hosts)]
             gateway = self.network.gateway
-            self.redis = RedisServer(also_bind=(gateway,)).start()
+            self.redis = RedisServer(also_bind=(gateway,))  # kept before it starts: close() removes its folder
+            self.redis.start()
             self.addresses = TestAddresses(balancer=gateway, balancer_port=free_port_on(gateway),
                                            redis=f"{gateway}:{self.redis.port}",
                                            hosts=tuple(n.address for n in namespaces))
             # The balancer first: the backends register the balancer's address with Instagram as they start.
-            self.nginx = Nginx(nginx_config(self.addresses)).start(gateway, self.addresses.balancer_port)
-            self.hosts = [self._host(i, namespace) for i, namespace in enumerate(namespaces)]
+            self.nginx = Nginx(nginx_config(self.addresses))
+            self.nginx.start(gateway, self.addresses.balancer_port)
+            for index, namespace in enumerate(namespaces):
+                self.hosts.append(self._host(index, namespace))
             with ThreadPoolExecutor(len(self.hosts)) as pool:
                 for started in [pool.submit(self._start_site, host, timeout) for host in self.hosts]:
                     started.result()
@@ -153,12 +157,6 @@ class Cluster:
         """Start a host whose master has exited (drained or killed) again, on the same config and run_dir."""
         assert host.site.process is not None and host.site.process.poll() is not None, "the host is still running"
         self._start_site(host, timeout)
-
-    def diagnostics(self) -> str:
-        parts = [f"--- host {h.number} ({h.address}) output:\n" + "\n".join(h.site.output[-60:]) for h in self.hosts]
-        if self.nginx is not None:
-            parts.append(self.nginx.logs())
-        return "\n".join(parts)
 
     def close(self) -> None:
         errors: list[BaseException] = []

@@ -36,10 +36,13 @@ def missing_requirements() -> str | None:
 
 
 def unused_subnet() -> ipaddress.IPv4Network:
-    """The first /24 of SUBNETS that no address of the root namespace is in (another run may hold one)."""
+    """A /24 of SUBNETS that no address of the root namespace is in (another run may hold one). The search starts
+    at one picked by the pid, so two runs starting at the same moment are unlikely to pick the same."""
     taken = {ipaddress.ip_interface(word).network for line in ip("-o", "-4", "addr", "show").splitlines()
              for word in line.split()[3:4]}
-    for subnet in SUBNETS.subnets(new_prefix=24):
+    subnets = list(SUBNETS.subnets(new_prefix=24))
+    start = os.getpid() % len(subnets)
+    for subnet in subnets[start:] + subnets[:start]:
         if not any(subnet.overlaps(network) for network in taken):
             return subnet
     raise NetworkSetupError(f"every /24 of {SUBNETS} is in use")
@@ -59,6 +62,7 @@ class NamespaceHost:
 
 class BridgeNetwork:
     """A bridge holding the subnet's first address in the root namespace, and hosts plugged into it by veth pairs.
+    Call close() after start() and add_host(), also when they raised: it removes what they made.
 
     Processes of the root namespace (a balancer, Redis) listen on `gateway`; each host reaches them there and
     reaches the other hosts by their addresses.
@@ -75,14 +79,10 @@ class BridgeNetwork:
         self._undo: list[tuple[str, ...]] = []  # `ip` commands that remove what was made, newest last
 
     def start(self) -> BridgeNetwork:
-        try:
-            ip("link", "add", self.bridge, "type", "bridge")
-            self._undo.append(("link", "del", self.bridge))
-            ip("addr", "add", f"{self.gateway}/{self.subnet.prefixlen}", "dev", self.bridge)
-            ip("link", "set", self.bridge, "up")
-        except BaseException:
-            self.close()
-            raise
+        ip("link", "add", self.bridge, "type", "bridge")
+        self._undo.append(("link", "del", self.bridge))
+        ip("addr", "add", f"{self.gateway}/{self.subnet.prefixlen}", "dev", self.bridge)
+        ip("link", "set", self.bridge, "up")
         return self
 
     def add_host(self) -> NamespaceHost:
