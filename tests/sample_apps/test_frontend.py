@@ -12,9 +12,12 @@ import pytest
 from pysupervise.bus.broker import EmbeddedBroker
 from sample_apps.wazstagram.cities import UNIVERSE
 from sample_apps.wazstagram.frontend.app import FRONTEND, create_app
+from sample_apps.wazstagram.frontend.media_relay import RELAYED_HEADER
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
 from sample_apps.wazstagram.frontend.settings import FrontendSettings
+from sample_apps.wazstagram.instagram_sim.app import create_app as create_simulator
+from sample_apps.wazstagram.instagram_sim.settings import SimSettings
 from tests.sample_apps.waiting import eventually
 
 TOPIC = "wazages"
@@ -173,3 +176,33 @@ async def test_the_page_is_served_for_each_city_with_local_assets_only(serve, se
 def test_the_page_escapes_the_city_name():
     html = render_page('x"><script>alert(1)</script>')
     assert "<script>alert(1)" not in html and 'data-city="x&quot;&gt;&lt;script&gt;' in html
+
+
+async def test_media_is_relayed_to_the_simulators_site_when_this_site_runs_none(serve, settings):
+    simulator = await serve(create_simulator(SimSettings(clients=(("c", "s"),), notify=False)))
+    frontend = await serve(create_app(replace(settings, media_origin=str(simulator.make_url("")).rstrip("/"))))
+    response = await frontend.get("/media/seattle/1359500000_calm_otter5_306.svg")
+    assert response.status == 200 and response.content_type == "image/svg+xml"
+    assert (await response.read()).startswith(b"<svg") and "immutable" in response.headers["Cache-Control"]
+    assert (await frontend.get("/media/users/calm_otter5.svg")).status == 200
+    assert (await frontend.get("/media/seattle/not-a-picture.svg")).status == 404  # the simulator's answer
+
+
+async def test_media_without_an_origin_or_in_a_loop_is_refused_with_a_reason(serve, settings):
+    alone = await serve(create_app(settings))
+    response = await alone.get("/media/seattle/1_a_306.svg")
+    assert response.status == 404 and "MEDIA_ORIGIN" in await response.text()
+    # An origin that leads back to a site without the simulator: the relayed request is not relayed again.
+    looping = await serve(create_app(replace(settings, media_origin="http://127.0.0.1:9")))
+    response = await looping.get("/media/seattle/1_a_306.svg", headers={RELAYED_HEADER: "1"})
+    assert response.status == 508 and "MEDIA_ORIGIN" in await response.text()
+    response = await looping.get("/media/seattle/1_a_306.svg")  # nothing listens on port 9
+    assert response.status == 502
+
+
+def test_media_origin_must_be_an_http_address():
+    assert FrontendSettings.from_env({"MEDIA_ORIGIN": "http://10.0.0.1:8080/"}).media_origin == "http://10.0.0.1:8080"
+    assert FrontendSettings.from_env({}).media_origin is None
+    with pytest.raises(ValueError, match="MEDIA_ORIGIN"):
+        FrontendSettings.from_env({"MEDIA_ORIGIN": "10.0.0.1:8080"})
+

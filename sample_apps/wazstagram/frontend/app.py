@@ -15,6 +15,8 @@ What we changed:
 * a socket that picks a new city leaves its old room; each socket has a bounded outbox, so a
   slow browser cannot hold up the others;
 * a subscription deleted by the backend's cleanup is created again, and a clean stop deletes it.
+* on a host without the Instagram simulator, /media/… reaches the frontend (pysupervise routes it to the
+  simulator only where one runs), which relays it to MEDIA_ORIGIN, a site that runs one (MediaRelay).
 
 Run alone: ``python -m sample_apps.wazstagram.frontend --port 8080 --bus URL`` (the bus the backend publishes to).
 """
@@ -22,6 +24,7 @@ Run alone: ``python -m sample_apps.wazstagram.frontend --port 8080 --bus URL`` (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -31,6 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from pysupervise import bus
 from sample_apps.wazstagram.cities import UNIVERSE
+from sample_apps.wazstagram.frontend.media_relay import MediaRelay
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
 from sample_apps.wazstagram.frontend.receiver import TopicReceiver
@@ -57,22 +61,25 @@ class Frontend:
         self.cache = PictureCache(settings.cache_size)
         self.rooms = Rooms()
         self.receiver: TopicReceiver | None = None
+        self.media = MediaRelay(settings.media_origin)
         self._sockets: set[web.WebSocketResponse] = set()
 
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        client = await bus.connect(self.settings.bus_url)
-        self.receiver = TopicReceiver(client, self.settings.topic, self.on_message, self.settings.receive_wait,
-                                      self.settings.retry_pause)
-        # Subscribed before this worker counts as ready: nothing published after that is missed.
-        await self.receiver.subscribe()
-        receiving = asyncio.get_running_loop().create_task(self.receiver.run())
-        try:
-            yield
-        finally:
-            receiving.cancel()
-            await asyncio.gather(receiving, return_exceptions=True)
-            await self.receiver.unsubscribe()
-            await client.close()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.media.connected())
+            client = await bus.connect(self.settings.bus_url)
+            stack.push_async_callback(client.close)
+            self.receiver = TopicReceiver(client, self.settings.topic, self.on_message, self.settings.receive_wait,
+                                          self.settings.retry_pause)
+            # Subscribed before this worker counts as ready: nothing published after that is missed.
+            await self.receiver.subscribe()
+            stack.push_async_callback(self.receiver.unsubscribe)
+            receiving = asyncio.get_running_loop().create_task(self.receiver.run())
+            try:
+                yield
+            finally:
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
 
     async def close_sockets(self, _app: web.Application) -> None:
         """On shutdown: browsers reconnect (to another worker) instead of holding the stop for the graceful timeout."""
@@ -143,5 +150,6 @@ def create_app(settings: FrontendSettings | None = None) -> web.Application:
     app.router.add_get("/", frontend.page)
     app.router.add_get("/ws", frontend.websocket)
     app.router.add_static("/static", STATIC_DIR)
+    app.router.add_get("/media/{path:.+}", frontend.media.picture)
     app.router.add_get(f"/{CITY_PATTERN}", frontend.page)
     return app
