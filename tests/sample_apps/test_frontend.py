@@ -12,12 +12,14 @@ import pytest
 from pysupervise.bus.broker import EmbeddedBroker
 from sample_apps.wazstagram.cities import UNIVERSE
 from sample_apps.wazstagram.frontend.app import FRONTEND, create_app
+from sample_apps.wazstagram.frontend.fresh_pictures import FreshPictures
 from sample_apps.wazstagram.frontend.media_relay import RELAYED_HEADER
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
 from sample_apps.wazstagram.frontend.settings import FrontendSettings
 from sample_apps.wazstagram.instagram_sim.app import create_app as create_simulator
 from sample_apps.wazstagram.instagram_sim.settings import SimSettings
+from sample_apps.wazstagram.media_ids import newest_of
 from tests.sample_apps.waiting import eventually
 
 TOPIC = "wazages"
@@ -206,3 +208,36 @@ def test_media_origin_must_be_an_http_address():
     with pytest.raises(ValueError, match="MEDIA_ORIGIN"):
         FrontendSettings.from_env({"MEDIA_ORIGIN": "10.0.0.1:8080"})
 
+
+def envelope_message(city: str, *ids: int) -> str:
+    """A message whose pic holds several pictures, newest first, as Instagram lists them."""
+    pic = json.dumps({"meta": {"code": 200}, "data": [{"id": str(n), "city": city} for n in ids]})
+    return json.dumps({"city": city, "pic": pic})
+
+
+async def test_pictures_already_passed_on_are_not_sent_again(serve, settings, bus_client):
+    # What a backend that lost its min_ids (Redis restarted without persistence) publishes: the latest
+    # pictures again, a few new ones among them.
+    frontend = await serve(create_app(settings))
+    ws = await set_city(frontend, "seattle")
+    await bus_client.publish(TOPIC, envelope_message("seattle", 12, 11, 10))
+    assert [item["id"] for item in json.loads((await ws.receive_json(timeout=5))["data"])["data"]] == ["12", "11", "10"]
+    await bus_client.publish(TOPIC, envelope_message("seattle", 12, 11, 10))  # nothing new: dropped
+    await bus_client.publish(TOPIC, envelope_message("seattle", 14, 13, 12, 11, 10, 9))  # two new ones
+    await bus_client.publish(TOPIC, envelope_message("rome", 11))  # another city has its own newest id
+    frame = await ws.receive_json(timeout=5)
+    assert [item["id"] for item in json.loads(frame["data"])["data"]] == ["14", "13"]
+    cache = frontend.server.app[FRONTEND].cache
+    await eventually(lambda: len(cache.replay(UNIVERSE)) == 3, "the Rome picture")
+    assert [[item["id"] for item in json.loads(pic)["data"]] for pic in cache.replay(UNIVERSE)] == [
+        ["12", "11", "10"], ["14", "13"], ["11"]]
+
+
+def test_media_ids_are_ordered_by_their_number():
+    fresh = FreshPictures()
+    first = json.dumps({"data": [{"id": "900_7"}, {"id": "x"}]})
+    assert fresh.only_new("rome", first) == first  # whole: the raw text unchanged
+    assert fresh.only_new("rome", json.dumps({"data": [{"id": "1000_7"}, {"id": "899_7"}]})) == json.dumps(
+        {"data": [{"id": "1000_7"}]})  # 1000 > 900 as numbers, not as strings
+    assert fresh.only_new("rome", "not an envelope") == "not an envelope"  # not ours to judge
+    assert newest_of("99", None, "100", "bad") == "100" and newest_of(None, "bad") is None

@@ -15,6 +15,8 @@ What we changed:
 * a socket that picks a new city leaves its old room; each socket has a bounded outbox, so a
   slow browser cannot hold up the others;
 * a subscription deleted by the backend's cleanup is created again, and a clean stop deletes it.
+* pictures this worker already passed on are not sent again (FreshPictures): after a Redis restart
+  without persistence the backend has lost its min_ids and publishes the latest pictures again;
 * on a host without the Instagram simulator, /media/… reaches the frontend (pysupervise routes it to the
   simulator only where one runs), which relays it to MEDIA_ORIGIN, a site that runs one (MediaRelay).
 
@@ -34,6 +36,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from pysupervise import bus
 from sample_apps.wazstagram.cities import UNIVERSE
+from sample_apps.wazstagram.frontend.fresh_pictures import FreshPictures
 from sample_apps.wazstagram.frontend.media_relay import MediaRelay
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
@@ -59,6 +62,7 @@ class Frontend:
     def __init__(self, settings: FrontendSettings) -> None:
         self.settings = settings
         self.cache = PictureCache(settings.cache_size)
+        self.fresh = FreshPictures()
         self.rooms = Rooms()
         self.receiver: TopicReceiver | None = None
         self.media = MediaRelay(settings.media_origin)
@@ -91,6 +95,10 @@ class Frontend:
         city, pic = message.get("city"), message.get("pic")
         if not isinstance(city, str) or not isinstance(pic, str):
             log.error("ignoring a message without a city and a pic string: %.200r", raw)
+            return
+        pic = self.fresh.only_new(city, pic)
+        if pic is None:
+            log.info("pictures from %s already shown: not sent again", message["city"])
             return
         log.info("new pic published from: %s", city)
         self.cache.add(city, pic)
