@@ -8,12 +8,13 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from aiohttp import web
 
 from pysupervise.bus.broker import EmbeddedBroker
 from sample_apps.wazstagram.cities import UNIVERSE
 from sample_apps.wazstagram.frontend.app import FRONTEND, create_app
 from sample_apps.wazstagram.frontend.fresh_pictures import FreshPictures
-from sample_apps.wazstagram.frontend.media_relay import RELAYED_HEADER
+from sample_apps.wazstagram.frontend.media_relay import MAX_PICTURE_BYTES, RELAYED_HEADER
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
 from sample_apps.wazstagram.frontend.settings import FrontendSettings
@@ -200,6 +201,14 @@ async def test_media_without_an_origin_or_in_a_loop_is_refused_with_a_reason(ser
     assert response.status == 508 and "MEDIA_ORIGIN" in await response.text()
     response = await looping.get("/media/seattle/1_a_306.svg")  # nothing listens on port 9
     assert response.status == 502
+    async def huge(_request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (MAX_PICTURE_BYTES + 1))
+
+    huge_origin = web.Application()
+    huge_origin.router.add_get("/media/{path:.+}", huge)
+    origin = await serve(huge_origin)
+    oversized = await serve(create_app(replace(settings, media_origin=str(origin.make_url("")).rstrip("/"))))
+    assert (await oversized.get("/media/seattle/1_a_306.svg")).status == 502
 
 
 def test_media_origin_must_be_an_http_address():

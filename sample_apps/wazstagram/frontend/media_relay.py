@@ -50,11 +50,13 @@ class MediaRelay:
         try:
             async with self.http.get(url, headers={RELAYED_HEADER: "1"}, timeout=RELAY_TIMEOUT,
                                      allow_redirects=False) as upstream:
-                body = await upstream.content.read(MAX_PICTURE_BYTES + 1)
-                if len(body) > MAX_PICTURE_BYTES:
-                    raise web.HTTPBadGateway(text=f"{url} answered more than {MAX_PICTURE_BYTES} bytes\n")
+                body = bytearray()
+                async for chunk in upstream.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_PICTURE_BYTES:
+                        raise web.HTTPBadGateway(text=f"{url} answered more than {MAX_PICTURE_BYTES} bytes\n")
                 headers = {name: upstream.headers[name] for name in PASSED_HEADERS if name in upstream.headers}
-                return web.Response(status=upstream.status, body=body, headers=headers)
+                return web.Response(status=upstream.status, body=bytes(body), headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.error("relaying %s failed: %r", url, exc)
             raise web.HTTPBadGateway(text=f"the Instagram simulator at {self.origin} did not answer: {exc!r}\n") from None
