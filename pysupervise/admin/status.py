@@ -132,9 +132,10 @@ def _side_facts(status: Mapping[str, Any]) -> list[str]:
     role = str(side.get("role"))
     badge = f'<span class="badge {"ok" if role == "production" else "busy"}">{escape(role)}</span>'
     at = ", ".join(status.get("route") or []) + (f" on host {status['host']}" if status.get("host") else "")
-    other = f"{side.get('other')} ({side.get('other_state')}) runs from {side.get('other_folder')}"
-    return [_fact("serves", badge, f"at {at}"), _fact("folder", escape(str(side.get("folder")))),
-            _fact("live folder", escape(str(side.get("live_folder"))), other)]
+    other = f"the other side: {side.get('other')} ({side.get('other_state')}) in {side.get('other_folder')}"
+    live = "this folder" if side.get("live_folder") == side.get("folder") else f"served by {side.get('other')}"
+    return [_fact("serves", badge, f"at {at}"), _fact("folder", escape(str(side.get("folder"))), other),
+            _fact("live folder", escape(str(side.get("live_folder"))), live)]
 
 
 def _restart_notices(status: Mapping[str, Any]) -> str:

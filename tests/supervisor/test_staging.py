@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pysupervise.config import parse_config
+from pysupervise.supervisor.staging.sides import partner_folders
 from tests.support.poll import wait_until
 from tests.support.site import Site
 
@@ -47,6 +49,7 @@ dir = "shop"
 route = "/shop"
 workers = 2
 graceful_timeout = 20
+static = {{ "/shop/assets" = "public" }}
 staging = {{ dir = "shop-next", {where} }}
 """
 
@@ -54,7 +57,8 @@ staging = {{ dir = "shop-next", {where} }}
 def folders(workdir: Path, staging_code: str | None = None) -> tuple[Path, Path]:
     production, staging = workdir / "shop", workdir / "shop-next"
     for folder, version in ((production, "v1"), (staging, "v2")):
-        folder.mkdir()
+        (folder / "public").mkdir(parents=True)
+        (folder / "public" / "version.txt").write_text(version)
         (folder / "version_app.py").write_text(textwrap.dedent(VERSION_APP.format(version=version)))
     if staging_code is not None:
         (staging / "version_app.py").write_text(staging_code)
@@ -139,6 +143,8 @@ def test_swap_moves_production_to_the_warm_staging_folder_in_one_step_and_back(m
     assert side(site, "shop")["side"]["live_folder"] == str(production)
     assert side(site, "shop~staging")["side"]["role"] == "staging"
     assert (site.log_dir / "shop~staging").is_dir()
+    # Static prefixes are absolute URLs: on production's host they are production's.
+    assert site.get("/shop/assets/version.txt").text == "v1"
 
     # A long request starts on production before the swap.
     long_answer: dict = {}
@@ -171,6 +177,7 @@ def test_swap_moves_production_to_the_warm_staging_folder_in_one_step_and_back(m
     status = side(site, "shop~staging")
     assert status["side"]["role"] == "production" and status["side"]["live_folder"] == str(staging)
     assert status["route"] == ["/shop"] and status["generation"] == 1
+    assert site.get("/shop/assets/version.txt").text == "v2"
     assert json.loads((site.run_dir / "swapped-apps.json").read_text()) == ["shop"]
     table = site.cli("status").stdout
     assert f"shop: live folder {staging} (shop~staging); staging folder {production} (shop, running)" in table
@@ -193,6 +200,12 @@ def test_the_swap_survives_a_master_restart(make_site, tmp_path):
     assert f"app 'shop' serves production from {staging} (shop~staging), as swapped before" in site.output_text()
     assert answer(site, "/shop/")["version"] == "v2" and answer(site, "/shop-staging/")["version"] == "v1"
     assert side(site, "shop")["side"]["live_folder"] == str(staging)
+
+    # Without its staging table, the app's own folder serves production again, and the swap is forgotten.
+    site.write_config(SITE.format(where='route = "/shop-staging"').replace("staging = {", "# staging = {"))
+    site.wait_for(lambda: [a["app"] for a in site.status()["apps"]] == ["shop"], 30, "the staging side to go")
+    assert answer(site, "/shop/")["version"] == "v1" and "side" not in side(site, "shop")
+    assert json.loads((site.run_dir / "swapped-apps.json").read_text()) == []
 
 
 def test_a_swap_to_a_broken_staging_folder_is_refused(make_site, tmp_path):
@@ -221,10 +234,40 @@ def test_a_save_in_the_staging_folder_reloads_only_the_staging_side(make_site, t
 
 def test_staging_by_host_answers_only_requests_that_name_it(make_site, tmp_path):
     site, production, staging = staged_site(make_site, tmp_path, where='host = "staging.example"')
+    staging_host = {"Host": "staging.example"}
     assert answer(site, "/shop/")["version"] == "v1"
-    on_staging = answer(site, "/shop/", headers={"Host": "staging.example"})
+    on_staging = answer(site, "/shop/", headers=staging_host)
     assert (on_staging["version"], on_staging["root_path"]) == ("v2", "/shop")
+    assert site.get("/shop/assets/version.txt", headers=staging_host).text == "v2"
     assert site.get("/shop-staging/").status == 404
     assert site.cli("swap", "shop").returncode == 0
     assert answer(site, "/shop/")["version"] == "v2"
-    assert answer(site, "/shop/", headers={"Host": "staging.example"})["version"] == "v1"
+    assert answer(site, "/shop/", headers=staging_host)["version"] == "v1"
+    assert site.get("/shop/assets/version.txt").text == "v2"
+    assert site.get("/shop/assets/version.txt", headers=staging_host).text == "v1"
+
+
+def test_the_status_pages_say_which_folder_is_live(make_site, tmp_path):
+    site, production, staging = staged_site(make_site, tmp_path)
+    assert site.cli("swap", "shop").returncode == 0
+    json_page = site.get("/shop/status", headers={"Accept": "application/json"}).json()
+    assert json_page["side"]["role"] == "staging" and json_page["route"] == ["/shop-staging"]
+    assert json_page["side"]["live_folder"] == str(staging) and json_page["side"]["other"] == "shop~staging"
+    page = site.get("/shop/status").text
+    assert "live folder" in page and str(staging) in page and ">staging</span>" in page
+    assert ">production</span>" in site.get("/shop~staging/status").text
+    index = site.get("/_pysupervise/").text
+    assert "<b>shop~staging</b> <small>production</small>" in index
+    assert site.get("/shop~staging/logs").status == 200
+
+
+def test_a_staging_folder_inside_the_apps_own_is_watched_as_the_staging_sides_only(tmp_path):
+    for folder in ("shop/next", "shop/other"):
+        (tmp_path / folder).mkdir(parents=True)
+    config = parse_config('[supervisor]\nrun_dir = "/tmp/ps-staging"\n'
+                          '[apps.shop]\napp = "m:app"\ndir = "shop"\nstaging = { dir = "shop/next", route = "/s" }\n'
+                          '[apps.other]\napp = "m:app"\ndir = "shop/other"\nroute = "/o"\n',
+                          tmp_path / "supervisor.toml", "supervisor.toml")
+    shop, staged, other = config.apps
+    assert partner_folders(shop, config.apps) == (staged.dir,)
+    assert partner_folders(staged, config.apps) == () and partner_folders(other, config.apps) == ()
