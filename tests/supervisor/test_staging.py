@@ -258,7 +258,7 @@ def test_the_status_pages_say_which_folder_is_live(make_site, tmp_path):
     assert ">production</span>" in site.get("/shop~staging/status").text
     index = site.get("/_pysupervise/").text
     assert "<b>shop~staging</b> <small>production</small>" in index
-    assert site.get("/shop~staging/logs").status == 200
+    assert site.get("/shop~staging/logs").status == 200 and site.get("/shop~staging/debug/").status == 200
 
 
 def test_a_staging_folder_inside_the_apps_own_is_watched_as_the_staging_sides_only(tmp_path):
