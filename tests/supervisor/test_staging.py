@@ -230,6 +230,10 @@ def test_a_save_in_the_staging_folder_reloads_only_the_staging_side(make_site, t
     events = (site.log_dir / "shop" / "events.log").read_text()
     assert "file changed" not in events and side(site, "shop")["generation"] == 1
     assert answer(site, "/shop/")["version"] == "v1"
+    # A staging side stopped by the operator has nothing to take production with.
+    assert site.cli("stop", "shop~staging").returncode == 0
+    refused = site.cli("swap", "shop")
+    assert refused.returncode == 1 and "has no ready workers (stopped by the operator)" in refused.stderr
 
 
 def test_staging_by_host_answers_only_requests_that_name_it(make_site, tmp_path):
