@@ -29,7 +29,8 @@ from pysupervise.supervisor.service.control_server import ControlServer, single
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
 from pysupervise.supervisor.site_view import MasterView
-from pysupervise.supervisor.status import app_status, startup_summary
+from pysupervise.supervisor.staging.sides import StagingSides, partner_folders
+from pysupervise.supervisor.status import startup_summary
 from pysupervise.supervisor.watcher import FileWatcher, WatchRule
 
 
@@ -65,6 +66,8 @@ class Master:
         self.reaper = OrphanReaper(self.task_errors)
         self.hosts: dict[str, AppHost] = {}
         self.stopped_apps = StoppedApps(self.paths.stopped_apps)
+        # Apps with a staging folder: which of their two hosts serves production (`pysupervise swap APP`).
+        self.staging = StagingSides(self.hosts, self.paths.swapped_apps, self._publish_routes, config.apps)
         self.proxy: ProxyServer | None = None
         self.control: ControlServer | None = None
         self.watcher: FileWatcher | None = None
@@ -129,6 +132,7 @@ class Master:
         self._shared_env["PYSUPERVISE_URL"] = self.url
         self.control = ControlServer(self.paths.control_socket, {
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
+            "swap": single(self.staging.swap),
             **AppCommands(self.hosts, self.stopped_apps, lambda name: self.config.app(name)).handlers(),
         })
         await self.control.start()
@@ -143,7 +147,7 @@ class Master:
         self.proxy.serve()
         await self._watch()
         self.say(f"pysupervise listening on {self.url}")
-        summary = startup_summary(self.hosts.values(), self.url, self.config.admin)
+        summary = startup_summary(self.hosts.values(), self.url, self.config.admin) + self.staging.startup_notes()
         for line in summary:
             self.say(line)
         failed = tuple((h.name, h.failure) for h in self.hosts.values() if h.state == "failed")
@@ -174,7 +178,7 @@ class Master:
 
     async def _start_admin(self) -> None:
         settings = self.config.admin
-        view = MasterView(self.hosts, self.paths, settings, self._site_facts)
+        view = MasterView(self.hosts, self.paths, settings, self._site_facts, self.staging.app_status)
         token = token_from_env(settings.token_env)
         if settings.token_env:
             # Workers, `command` apps and the debug adapter inherit the master's environment: the token stays here.
@@ -213,6 +217,7 @@ class Master:
     async def _remove_app(self, name: str) -> None:
         host = self.hosts.pop(name)
         self._publish_routes()  # no new requests from here on
+        self.staging.forget(name)
         self.say(f"removing app {name!r}")
         for generation in [g for g in (host.live, *host.draining) if g is not None]:
             await generation.drain(host.config.graceful_timeout)
@@ -220,7 +225,7 @@ class Master:
 
     def _publish_routes(self) -> None:
         admin = self.config.admin
-        self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
+        self.proxy.routes.replace(self.staging.routes())
         # Admin clients only; debug = false leaves /<app>/<debug segment> to the app, as iisnode did it.
         pages = [page for host in self.hosts.values() for page in admin.app_pages(host.config)]
         self.proxy.admin_routes.replace([*pages, admin.index_path])
@@ -230,7 +235,8 @@ class Master:
         save falls into a gap between them."""
         # supervisor.toml may sit in an app's dir and match its globs: its edits are config re-reads, not saves.
         excluded = (self.paths.run_dir, self.paths.log_dir, self.config.file)
-        rules = [WatchRule(app.name, app.dir, app.watch, excluded) for app in self.config.apps]
+        rules = [WatchRule(app.name, app.dir, app.watch, excluded + partner_folders(app, self.config.apps))
+                 for app in self.config.apps]
         old, self.watcher = self.watcher, FileWatcher(
             rules, self.config.file, self._files_changed,
             lambda: self._spawn(self.reload_config("supervisor.toml changed")), self.task_errors)
@@ -328,7 +334,7 @@ class Master:
                 "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures}
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, **self._site_facts(), "apps": [app_status(h) for h in self.hosts.values()]}
+        return {"ok": True, **self._site_facts(), "apps": [self.staging.app_status(h) for h in self.hosts.values()]}
 
     async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("app")
