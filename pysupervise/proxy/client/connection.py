@@ -198,9 +198,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         # The health page and the admin pages first, for the clients allowed them; everyone else is routed as
         # if they did not exist.
         server = self.server
-        health = server.health_route
-        special = (health.match(request, server.admin_routes) if health is not None else None) or \
-            server.admin_routes.match(request)
+        special = server.health_route.match(request, server.admin_routes) if server.health_route else None
+        if special is None:
+            special = server.admin_routes.match(request)
         if special is not None:
             request.target = special
         else:
