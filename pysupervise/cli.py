@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "Kept until the master restarts or `workers` changes in supervisor.toml.")
     scale.add_argument("app", help="the app to scale")
     scale.add_argument("workers", type=int, metavar="N", help="how many workers (at least 1)")
+    swap = command("swap", "Exchange production and staging of APP (an app with a staging folder): its warm staging "
+                           "workers take production traffic in one step; swap again to roll back.")
+    swap.add_argument("app", help="the app (NAME or NAME~staging)")
     command("systemd-unit", "Print a systemd unit file (Type=notify) that runs this site.")
     logs = command("logs", "Print an app's worker logs merged in the order the master read them, each line "
                            "prefixed with its time, generation, slot, pid and stream.")
@@ -227,7 +230,7 @@ def reload(client: ControlClient, app: str | None) -> int:
     return EXIT_OK if reply["ok"] else EXIT_FAILURE
 
 
-_APP_REQUESTS = {"restart": "restart", "stop": "stop-app", "start": "start-app", "scale": "scale"}
+_APP_REQUESTS = {"restart": "restart", "stop": "stop-app", "start": "start-app", "scale": "scale", "swap": "swap"}
 
 
 def app_command(client: ControlClient, command: str, app: str, workers: int | None) -> int:
@@ -235,7 +238,8 @@ def app_command(client: ControlClient, command: str, app: str, workers: int | No
     client.timeout = None  # a start waits for readiness, a stop for the drain
     reply = client.call(_APP_REQUESTS[command], app=app, **({"workers": workers} if command == "scale" else {}))
     if reply.get("not_saved"):
-        print(f"pysupervise: {reply['not_saved']}; a master restart will start {app} again", file=sys.stderr)
+        undone = "undo the swap" if command == "swap" else f"start {app} again"
+        print(f"pysupervise: {reply['not_saved']}; a master restart will {undone}", file=sys.stderr)
     if not reply.get("ok"):
         error = reply.get("error") or "see pysupervise status and its events.log"
         if reply.get("usage"):
@@ -259,6 +263,9 @@ def app_command(client: ControlClient, command: str, app: str, workers: int | No
         print(f"{app}: stopped; its routes answer 503 until `pysupervise start {app}`")
     elif command == "start":
         print(f"{app}: started, serving generation {generation}")
+    elif command == "swap":
+        print(f"{reply['app']}: production now runs from {reply['live_folder']} ({reply['live_side']}, generation "
+              f"{generation}); {reply['staging_folder']} is staging at {reply['staging_at']}; swap again to roll back")
     else:
         print(f"{app}: {reply['workers']} workers (was {reply['before']}), generation {generation}")
     return EXIT_OK
@@ -289,13 +296,17 @@ def status(client: ControlClient, as_json: bool) -> int:
           + (f"; this host's admin address: {reply['admin_url']}" if reply.get("admin_url") else ""))
     health = reply.get("health") or {}
     if health and not health.get("ok"):
-        left = reply.get("drain_seconds_left")
+        left = health.get("drain_seconds_left")
         print(f"health page: 503 ({'; '.join(health.get('reasons') or [])})"
               + (f"; the master stops in {left:.0f} s" if left is not None else ""))
     print(format_status_table(reply["apps"], colour=_use_colour()))
     for app in reply["apps"]:
         if app.get("stopped_by_operator"):
             print(f"{app['app']}: stopped by the operator; `pysupervise start {app['app']}` starts it again")
+        side = app.get("side") or {}
+        if side.get("role") == "production":
+            print(f"{side['app']}: live folder {side['live_folder']} ({app['app']}); staging folder "
+                  f"{side['other_folder']} ({side['other']}, {side['other_state']})")
     if reply.get("config_error"):
         print(f"supervisor.toml was rejected, the site runs on the previous one: {reply['config_error']['error']}")
     return EXIT_OK

@@ -112,6 +112,7 @@ def summary(status: Mapping[str, Any], rate: Rate | None) -> str:
         _fact("bytes in / out", escape(f"{human_size(int(status.get('bytes_in') or 0))} / "
                                        f"{human_size(int(status.get('bytes_out') or 0))}")),
     ]
+    facts[1:1] = _side_facts(status)
     banner = ""
     if state == "failed" or status.get("failure"):
         banner = (f'<p class="notice error"><b>The app has failed:</b> {escape(str(status.get("failure") or ""))}'
@@ -121,6 +122,20 @@ def summary(status: Mapping[str, Any], rate: Rate | None) -> str:
     if error and not (status.get("last_reload") or {}).get("ok", True):
         banner += f'<p class="notice error"><b>The last reload failed:</b> {escape(str(error))}</p>'
     return f'{banner}<dl class="facts">{"".join(facts)}</dl>'
+
+
+def _side_facts(status: Mapping[str, Any]) -> list[str]:
+    """For a side of an app with a staging folder: what it serves now, its folder, and the live one."""
+    side = status.get("side")
+    if not side:
+        return []
+    role = str(side.get("role"))
+    badge = f'<span class="badge {"ok" if role == "production" else "busy"}">{escape(role)}</span>'
+    at = ", ".join(status.get("route") or []) + (f" on host {status['host']}" if status.get("host") else "")
+    other = f"the other side: {side.get('other')} ({side.get('other_state')}) in {side.get('other_folder')}"
+    live = "this folder" if side.get("live_folder") == side.get("folder") else f"served by {side.get('other')}"
+    return [_fact("serves", badge, f"at {at}"), _fact("folder", escape(str(side.get("folder"))), other),
+            _fact("live folder", escape(str(side.get("live_folder"))), live)]
 
 
 def _restart_notices(status: Mapping[str, Any]) -> str:
@@ -236,8 +251,10 @@ def apps_index(urls: AdminUrls, apps: Sequence[tuple[str, Mapping[str, Any]]]) -
             failure = f"last reload failed: {last.get('error', '')}"
         reason = f'<div class="reason">{escape(str(failure))}</div>' if failure else ""
         debug = f'<a href="{escape(urls.debug(name))}">debugger</a>' if debug_enabled(status) else ""
+        role = (status.get("side") or {}).get("role")
+        role_html = f" <small>{escape(role)}</small>" if role else ""
         rows.append(
-            f"<tr><td><b>{escape(name)}</b></td><td>{escape(', '.join(status.get('route') or []))}</td>"
+            f"<tr><td><b>{escape(name)}</b>{role_html}</td><td>{escape(', '.join(status.get('route') or []))}</td>"
             f"<td>{state_badge(state)}{reason}</td>"
             f'<td class="num">{escape(str(generation if generation is not None else "–"))}</td>'
             f'<td class="num">{ready}/{total}</td>'

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pysupervise.config.errors import ConfigError
-from pysupervise.config.model import SECTIONS, AdminSettings, AppConfig, Config, settings_of
+from pysupervise.config.model import SECTIONS, AdminSettings, AppConfig, Config, settings_of, staging_name
 from pysupervise.config.values import ListenAddress, Where, shown
 
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -90,7 +90,7 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
             raise app_where.error("app names use letters, digits, '-' and '_' (at most 64, not starting with '_')")
         if not isinstance(app_table, dict):
             raise app_where.error(f"expected a table ([apps.{name}]), got {shown(app_table)}")
-        app = _build(AppConfig, app_table, app_where, name=name)
+        raw = app = _build(AppConfig, app_table, app_where, name=name)
         app = dataclasses.replace(app, static=_static_folders(app, app_where.child("static")),
                                   python=_interpreter(app, app_where.child("python")))
         if (app.app is None) == (app.command is None):
@@ -105,8 +105,29 @@ def _build_apps(table: dict[str, Any], where: Where) -> tuple[AppConfig, ...]:
             # A program may listen before its app can answer (gunicorn without --preload): probe it.
             app = dataclasses.replace(app, ready_path="/")
         apps.append(app)
+        if app.staging is not None:
+            apps.append(_staging_side(app, raw, app_where))
     _check_routes(apps, where)
     return tuple(apps)
+
+
+def _staging_side(app: AppConfig, raw: AppConfig, where: Where) -> AppConfig:
+    """NAME~staging: the app with its staging folder as `dir`, the staging route and host, and `static` and
+    `python` resolved against that folder (each folder may have its own venv)."""
+    slot = app.staging
+    if slot.dir == app.dir:
+        raise where.child("staging").child("dir").error(f"{slot.dir} is the app's own dir; the staging side needs "
+                                                        "a folder of its own")
+    route = slot.route or app.route
+    if dataclasses.replace(app, route=route).command_script_name != app.command_script_name:
+        raise where.child("staging").child("route").error(
+            "a `command` app gets SCRIPT_NAME once, when it starts, and a swap moves each folder to the other "
+            "route: give the staging side the app's route on a `host` of its own, or set mount_prefix = false")
+    moved = dataclasses.replace(raw, dir=slot.dir)
+    return dataclasses.replace(app, name=staging_name(app.name), dir=slot.dir, route=route,
+                               host=slot.host or app.host, staging=None, staging_of=app.name,
+                               static=_static_folders(moved, where.child("static")),
+                               python=_interpreter(moved, where.child("python")))
 
 
 def _static_folders(app: AppConfig, where: Where) -> tuple[tuple[str, Path], ...]:
@@ -142,14 +163,27 @@ def _interpreter(app: AppConfig, where: Where) -> str | None:
 
 def _check_routes(apps: list[AppConfig], where: Where) -> None:
     claimed: dict[tuple[str | None, str], str] = {}
+    by_name = {app.name: app for app in apps}
     for app in apps:
-        for prefix in (*app.route, *(prefix for prefix, _folder in app.static)):
-            key = (app.host.lower() if app.host else None, prefix)
+        host = _lower(app.host)
+        # A staging side on the app's own host leaves the static prefixes (absolute URLs) to production.
+        parent = by_name.get(app.staging_of or "")
+        static = () if parent is not None and host == _lower(parent.host) else app.static
+        for prefix in (*app.route, *(prefix for prefix, _folder in static)):
+            key = (host, prefix)
             if key in claimed:
                 on_host = f" on host {app.host!r}" if app.host else ""
-                raise where.child(app.name).child("route").error(
-                    f"route {prefix!r}{on_host} is already claimed by app {claimed[key]!r}")
-            claimed[key] = app.name
+                key_path = where.child(app.name).child("route")
+                if parent is not None:  # name the key the user wrote: staging's own route, else its host
+                    key_path = where.child(parent.name).child("staging").child("route" if parent.staging.route
+                                                                                  else "host")
+                raise key_path.error(f"route {prefix!r}{on_host} is already claimed by {claimed[key]}")
+            claimed[key] = (f"the staging side of app {app.staging_of!r}" if app.staging_of is not None
+                            else f"app {app.name!r}")
+
+
+def _lower(host: str | None) -> str | None:
+    return host.lower() if host else None
 
 
 def _check_admin_segments(apps: tuple[AppConfig, ...], admin: AdminSettings, base: Where) -> None:

@@ -150,6 +150,43 @@ class ServicesSettings:
         return self.cache or self.bus
 
 
+# The staging folder of app NAME is hosted as one more app, NAME~staging ("~" is never part of an app's name).
+STAGING_SUFFIX = "~staging"
+
+
+def staging_name(app: str) -> str:
+    return app + STAGING_SUFFIX
+
+
+@dataclass(frozen=True)
+class StagingSlot:
+    """`staging = { dir = ..., route = ..., host = ... }` of an app: the same app run from a second folder."""
+
+    dir: Path = setting(v.existing_directory, None, "The second folder (relative to supervisor.toml's folder).")
+    route: tuple[str, ...] | None = setting(v.url_prefixes, None, "Where the staging side answers (default: the "
+                                            "app's route, on `host`).")
+    host: str | None = setting(v.optional_text, None, "Only requests with this Host reach the staging side "
+                               "(default: the app's host).")
+
+
+def staging_slot(value: Any, where: v.Where) -> StagingSlot:
+    """An inline table with `dir` and at least one of `route` and `host`."""
+    if not isinstance(value, dict):
+        raise where.error('expected an inline table such as { dir = "../shop-next", route = "/shop-staging" }, '
+                          f"got {v.shown(value)}")
+    parsers = {key: parser for key, parser, _default, _doc in settings_of(StagingSlot)}
+    for key in value:
+        if key not in parsers:
+            raise where.child(key).error(f"unknown key (known keys: {', '.join(parsers)})")
+    if "dir" not in value:
+        raise where.child("dir").error("missing: the folder the staging side runs from")
+    slot = StagingSlot(**{key: parser(value[key], where.child(key)) if key in value else None
+                          for key, parser in parsers.items()})
+    if slot.route is None and slot.host is None:
+        raise where.error("set `route`, `host` or both: the staging side needs a URL of its own")
+    return slot
+
+
 @dataclass(frozen=True)
 class AppConfig:
     name: str = field(metadata={"internal": True})
@@ -218,10 +255,23 @@ class AppConfig:
     debug_header: bool = setting(v.boolean, False, "Add X-Pysupervise-Worker: <host_id>/<app>/<generation>/<slot> to "
                                  "responses.")
     env: tuple[tuple[str, str], ...] = setting(v.environment, {}, "Extra environment variables for workers.")
+    staging: StagingSlot | None = setting(
+        staging_slot, None, 'A second folder of the same app, e.g. { dir = "../shop-next", route = "/shop-staging" } '
+        '(or host = "staging.example"): its own workers and logs, hosted as the app NAME~staging; `pysupervise swap '
+        'NAME` exchanges which folder serves production.')
+    # Set by the loader on NAME~staging: the app it is the staging folder of (its workers' PYSUPERVISE_APP).
+    staging_of: str | None = field(default=None, metadata={"internal": True})
 
     @property
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)
+
+    @property
+    def command_script_name(self) -> str | None:
+        """SCRIPT_NAME in a `command` worker's environment: its one route below /, with mount_prefix on."""
+        if self.command is None or not self.mount_prefix or len(self.route) != 1 or self.route[0] == "/":
+            return None
+        return self.route[0]
 
     def request_slots(self, served_as: str | None = None) -> int:
         """Requests in flight per worker: the explicit `max_concurrent_requests`, else `threads` for a WSGI app

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 # The session disconnects first, so SIGTERM finds a running worker; a stuck one gets SIGKILL after this.
 _STOP_SECONDS = 2.0
 _STACK_SECONDS = 5.0
+# The worker answers `listen` within its own bound (worker/control_hook.py LISTEN_SECONDS, 20 s) with the port or
+# the reason; this only bounds a wedged worker, and must stay above it.
+_LISTEN_SECONDS = 30.0
+_INFO_SECONDS = 5.0
 
 
 class MasterDebugControl:
@@ -211,26 +215,47 @@ class MasterDebugControl:
             worker = host.debug.worker
             if existing is not None and worker is not None and worker.pid == existing.pid and not worker.has_exited:
                 return existing
+            # Stale (its worker is gone): forget it first, so _relisten leaves the worker started below to us.
+            self._vscode.pop(app, None)
             session = self._sessions.pop(app, None)
             if session is not None:
                 await session.close("handed over to VS Code")
-            # A process that had the browser's debugger cannot listen() as well: start a fresh one.
-            await self._stop_worker(host)
+            worker = await self._untraced_worker(host)
             try:
-                worker = await host.debug.start()
-            except DebugUnavailable as exc:
-                raise DebugError(str(exc)) from None
-            access = await self._listen(host, worker, existing.port if existing is not None else 0)
+                access = await self._listen(host, worker, existing.port if existing is not None else 0)
+            except DebugError:
+                await self._stop_worker(host)  # a half-started debugger must not keep serving the debug cookie
+                raise
             self._vscode[app] = access
             if self._relisten not in host.debug.listeners:
                 host.debug.listeners.append(self._relisten)
             return access
 
+    async def _untraced_worker(self, host: "AppHost") -> "WorkerProcess":
+        """The running debug worker if no debugger was ever started in it (the page's GET started it), else a
+        fresh one: a process that had pydevd cannot listen() as well. Reusing it spares a second start, which
+        on a loaded machine is most of the wait."""
+        worker = host.debug.worker
+        if (worker is not None and not worker.has_exited and worker.endpoint is not None
+                and not host.debug.break_at_start and worker.control is not None and worker.app.command is None):
+            try:
+                info = await worker.control.request({"cmd": "info"}, _INFO_SECONDS)
+            except ControlUnavailable:
+                info = {}
+            if info.get("ok") and info.get("traced") is False and host.debug.worker is worker:
+                return worker
+        await self._stop_worker(host)
+        try:
+            return await host.debug.start()
+        except DebugUnavailable as exc:
+            raise DebugError(str(exc)) from None
+
     async def _listen(self, host: "AppHost", worker: "WorkerProcess", port: int) -> VsCodeAccess:
+        """The worker's answer comes only once its port listens (worker/control_hook.py): hand it out at once."""
         if worker.control is None or worker.app.command is not None:
             raise DebugError("this app runs a `command`: VS Code attach needs `app = \"module:attr\"`")
         try:
-            answer = await worker.control.request({"cmd": "listen", "port": port}, 30.0)
+            answer = await worker.control.request({"cmd": "listen", "port": port}, _LISTEN_SECONDS)
         except ControlUnavailable as exc:
             raise DebugError(str(exc)) from None
         if not answer.get("ok"):
@@ -244,15 +269,20 @@ class MasterDebugControl:
         if worker is None:
             return
         host = next((h for h in self._hosts.values() if h.debug.worker is worker), None)
-        access = self._vscode.get(host.name) if host is not None else None
-        if host is None or access is None or access.pid == worker.pid:
+        if host is None or host.name not in self._vscode:
             return
+        app = host.name
 
         async def relisten() -> None:
-            try:
-                self._vscode[host.name] = await self._listen(host, worker, access.port)
-            except DebugError as exc:
-                host.events.record("debug-listen-failed", reason=repr(str(exc)))
+            # Under the app's lock, checked again: a ?kill or a new opt-in may have come first.
+            async with self._lock(app):
+                access = self._vscode.get(app)
+                if access is None or access.pid == worker.pid or host.debug.worker is not worker:
+                    return
+                try:
+                    self._vscode[app] = await self._listen(host, worker, access.port)
+                except DebugError as exc:
+                    host.events.record("debug-listen-failed", reason=repr(str(exc)))
 
         self._run(relisten())
 

@@ -389,12 +389,12 @@ class AppHost:
         if self.backend.access_log is not None:
             self.backend.access_log.close()
 
-    def routes(self) -> list[Route]:
-        """This app's entries in the proxy's route table: its URL prefixes, then its static folders."""
-        host = self.config.host
-        mount = self.config.mount_prefix
-        routes: list[Route] = [Route(prefix, self.backend, host, forward_prefix=mount) for prefix in self.config.route]
-        routes += [Route(prefix, StaticSite(prefix, folder, self.backend), host)
-                   for prefix, folder in self.config.static]
+    def routes(self, place: AppConfig | None = None, static: bool = True) -> list[Route]:
+        """This app's entries in the proxy's route table: the URL prefixes on the host of `place` (its own config,
+        unless it is a side of an app with a staging folder: supervisor/staging/), then its static folders there."""
+        place, mount = place or self.config, self.config.mount_prefix
+        routes: list[Route] = [Route(prefix, self.backend, place.host, forward_prefix=mount) for prefix in place.route]
+        routes += [Route(prefix, StaticSite(prefix, folder, self.backend), place.host)
+                   for prefix, folder in self.config.static if static]
         return routes
 

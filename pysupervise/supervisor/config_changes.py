@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from pysupervise.config import AppConfig, Config
 
@@ -29,7 +29,13 @@ def compare(old: Config, new: Config) -> ConfigChanges:
     return ConfigChanges(
         added=tuple(a for name, a in new_apps.items() if name not in old_apps),
         removed=tuple(name for name in old_apps if name not in new_apps),
-        changed=tuple(a for name, a in new_apps.items() if name in old_apps and old_apps[name] != a),
+        changed=tuple(a for name, a in new_apps.items() if name in old_apps and _runs(old_apps[name]) != _runs(a)),
         need_restart=tuple(f.name for f in fields(Config)
                            if f.name not in _LIVE_SECTIONS and getattr(old, f.name) != getattr(new, f.name)),
     )
+
+
+def _runs(app: AppConfig) -> AppConfig:
+    """What the app's own workers run: its `staging` table is NAME~staging's business (an app of its own here),
+    so a new staging route or folder does not reload production."""
+    return replace(app, staging=None)

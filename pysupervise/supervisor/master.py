@@ -32,7 +32,8 @@ from pysupervise.supervisor.service.health_page import BusProbe, SiteHealth
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
 from pysupervise.supervisor.site_view import MasterView
-from pysupervise.supervisor.status import app_status, startup_summary
+from pysupervise.supervisor.staging.sides import StagingSides, partner_folders
+from pysupervise.supervisor.status import startup_summary
 from pysupervise.supervisor.watcher import FileWatcher, WatchRule
 
 
@@ -68,6 +69,8 @@ class Master:
         self.reaper = OrphanReaper(self.task_errors)
         self.hosts: dict[str, AppHost] = {}
         self.stopped_apps = StoppedApps(self.paths.stopped_apps)
+        # Apps with a staging folder: which of their two hosts serves production (`pysupervise swap APP`).
+        self.staging = StagingSides(self.hosts, self.paths.swapped_apps, self._publish_routes, config.apps)
         self.proxy: ProxyServer | None = None
         self.control: ControlServer | None = None
         self.watcher: FileWatcher | None = None
@@ -83,10 +86,9 @@ class Master:
         self._stopped: asyncio.Event | None = None
         self._shared_env: dict[str, str] = {}
         self._background = BackgroundTasks(self.task_errors, "master")
-        self.host_id = config.supervisor.host_id
         self.admin_url: str | None = None
         # The load balancers' view of this host (the health page), and `pysupervise drain` taking it out of theirs.
-        self.health = SiteHealth(self.hosts, self.host_id)
+        self.health = SiteHealth(self.hosts, config.supervisor.host_id, self.staging)
         self.drain = Drain(self.health, config.supervisor.drain_timeout, self.request_stop, say, self._background)
 
     # -- running ------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ class Master:
         self._remove_stale_sockets()
         _raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
-        self.proxy.worker_header += self.host_id.encode() + b"/"
+        self.proxy.worker_header += self.health.host_id.encode() + b"/"
         try:
             port = await self.proxy.bind(settings.listen.host, settings.listen.port)
         except OSError as exc:
@@ -140,10 +142,10 @@ class Master:
             raise StartupError(f"cannot listen on [supervisor] admin_listen: {exc.strerror or exc}") from None
         self.url = settings.listen.url(port)
         # Apps that must hand out their own public address (webhook callbacks) read it from here.
-        self._shared_env.update(PYSUPERVISE_URL=self.url, PYSUPERVISE_HOST=self.host_id)
+        self._shared_env.update(PYSUPERVISE_URL=self.url, PYSUPERVISE_HOST=self.health.host_id)
         self.control = ControlServer(self.paths.control_socket, {
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
-            "drain": lambda _request: self.drain.report(self._stopped),
+            "drain": lambda _request: self.drain.report(self._stopped), "swap": single(self.staging.swap),
             **AppCommands(self.hosts, self.stopped_apps, lambda name: self.config.app(name)).handlers(),
         })
         await self.control.start()
@@ -158,7 +160,8 @@ class Master:
         self.proxy.serve()
         await self._watch()
         self.say(f"pysupervise listening on {self.url}")
-        summary = startup_summary(self.hosts.values(), self.url, self.config.admin, self.admin_url)
+        summary = [*startup_summary(self.hosts.values(), self.url, self.config.admin, self.admin_url),
+                   *self.staging.startup_notes()]
         for line in summary:
             self.say(line)
         failed = tuple((h.name, h.failure) for h in self.hosts.values() if h.state == "failed")
@@ -190,7 +193,7 @@ class Master:
 
     async def _start_admin(self) -> None:
         settings = self.config.admin
-        view = MasterView(self.hosts, self.paths, settings, self._site_facts)
+        view = MasterView(self.hosts, self.paths, settings, self._site_facts, self.staging.app_status)
         token = token_from_env(settings.token_env)
         if settings.token_env:
             # Workers, `command` apps and the debug adapter inherit the master's environment: the token stays here.
@@ -231,6 +234,7 @@ class Master:
     async def _remove_app(self, name: str) -> None:
         host = self.hosts.pop(name)
         self._publish_routes()  # no new requests from here on
+        self.staging.forget(name)
         self.say(f"removing app {name!r}")
         for generation in [g for g in (host.live, *host.draining) if g is not None]:
             await generation.drain(host.config.graceful_timeout)
@@ -238,7 +242,7 @@ class Master:
 
     def _publish_routes(self) -> None:
         admin = self.config.admin
-        self.proxy.routes.replace([route for host in self.hosts.values() for route in host.routes()])
+        self.proxy.routes.replace(self.staging.routes())
         # Admin clients only; debug = false leaves /<app>/<debug segment> to the app, as iisnode did it.
         pages = [page for host in self.hosts.values() for page in admin.app_pages(host.config)]
         self.proxy.admin_routes.replace([*pages, admin.index_path])
@@ -248,7 +252,8 @@ class Master:
         save falls into a gap between them."""
         # supervisor.toml may sit in an app's dir and match its globs: its edits are config re-reads, not saves.
         excluded = (self.paths.run_dir, self.paths.log_dir, self.config.file)
-        rules = [WatchRule(app.name, app.dir, app.watch, excluded) for app in self.config.apps]
+        rules = [WatchRule(app.name, app.dir, app.watch, excluded + partner_folders(app, self.config.apps))
+                 for app in self.config.apps]
         old, self.watcher = self.watcher, FileWatcher(
             rules, self.config.file, self._files_changed,
             lambda: self._spawn(self.reload_config("supervisor.toml changed")), self.task_errors)
@@ -320,8 +325,7 @@ class Master:
         if self.proxy is not None:
             await self.proxy.drain(timeout)
         await asyncio.gather(*(h.stop() for h in self.hosts.values()))
-        if self.health.bus is not None:
-            await self.health.bus.close()
+        await self.health.close()
         if self.broker is not None:
             # Only now: draining workers may still have been publishing.
             await self.broker.close()
@@ -337,8 +341,7 @@ class Master:
 
     def _site_facts(self) -> dict[str, Any]:
         return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
-                "host_id": self.host_id, "admin_url": self.admin_url, "health": self.health.facts(),
-                "drain_seconds_left": self.drain.remaining(),
+                "host_id": self.health.host_id, "admin_url": self.admin_url, "health": self.health.facts(),
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")},
                 "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts(),
                 "orphans": self.reaper.facts()}
@@ -351,7 +354,7 @@ class Master:
                 "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures}
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, **self._site_facts(), "apps": [app_status(h) for h in self.hosts.values()]}
+        return {"ok": True, **self._site_facts(), "apps": [self.staging.app_status(h) for h in self.hosts.values()]}
 
     async def _reload(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("app")

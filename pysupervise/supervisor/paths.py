@@ -37,6 +37,11 @@ class SitePaths:
         return self.run_dir / "stopped-apps.json"
 
     @property
+    def swapped_apps(self) -> Path:
+        """The apps whose staging folder serves production (`pysupervise swap APP`), kept across master restarts."""
+        return self.run_dir / "swapped-apps.json"
+
+    @property
     def admin_socket(self) -> Path:
         return self.run_dir / "admin.sock"
 

@@ -18,8 +18,11 @@ class MasterView:
     """Reads the master's live `hosts` mapping (apps come and go with config reloads)."""
 
     def __init__(self, hosts: dict[str, "AppHost"], paths: SitePaths, admin: AdminSettings,
-                 site_facts: Callable[[], dict[str, Any]] | None = None) -> None:
+                 site_facts: Callable[[], dict[str, Any]] | None = None,
+                 status_of: Callable[["AppHost"], dict[str, Any]] = app_status) -> None:
         self._hosts = hosts
+        # app_status(), or the master's, which adds the role of each side of an app with a staging folder.
+        self._status_of = status_of
         self._paths = paths
         self._admin = admin
         self._site_facts = site_facts
@@ -43,10 +46,10 @@ class MasterView:
         return self._admin.segments(host.config if host is not None else None)
 
     def app_status(self, app: str) -> dict[str, Any]:
-        return app_status(self._hosts[app])
+        return self._status_of(self._hosts[app])
 
     def site_status(self) -> dict[str, Any]:
         """Master-wide facts: url, pid, started, config_error, bus (the same dict `pysupervise status --json`
         prints, apps included)."""
         facts = self._site_facts() if self._site_facts is not None else {}
-        return {**facts, "apps": [app_status(h) for h in self._hosts.values()]}
+        return {**facts, "apps": [self._status_of(h) for h in self._hosts.values()]}

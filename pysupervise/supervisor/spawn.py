@@ -50,7 +50,8 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
         "PORT": str(socket_path),
         # The same path under a name that no server reads as a TCP port (gunicorn takes $PORT for one).
         "PYSUPERVISE_SOCKET": str(socket_path),
-        "PYSUPERVISE_APP": app.name,
+        # Both folders of an app with a staging folder are the same app (sessions, bus names); a swap keeps it.
+        "PYSUPERVISE_APP": app.staging_of or app.name,
         "PYSUPERVISE_WORKER": str(slot),
         "PYSUPERVISE_GENERATION": str(generation),
         "PYSUPERVISE_MASTER_PID": str(os.getpid()),
@@ -58,10 +59,10 @@ def spawn_spec(app: AppConfig, generation: int, slot: int, socket_path: Path,
         # Unbuffered, so a line printed just before a crash reaches the log.
         "PYTHONUNBUFFERED": "1",
     })
-    if app.command is not None and app.mount_prefix and len(app.route) == 1 and app.route[0] != "/":
+    if app.command_script_name is not None:
         # gunicorn and other WSGI servers take their script name from here (the runtime does it for `app =`).
         # Only for one route: gunicorn refuses a request whose path does not start with SCRIPT_NAME.
-        env["SCRIPT_NAME"] = app.route[0]
+        env["SCRIPT_NAME"] = app.command_script_name
     env.update(app.env_dict)
     env.update(extra_env or {})
     if python is not None:

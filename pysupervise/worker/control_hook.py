@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from pysupervise.worker.heartbeat import LoopHeartbeat
+from pysupervise.worker.tcp_listening import wait_listening
 
 # Spelled here again: the runtime imports nothing from the master's side (DESIGN §2).
 CONTROL_FD_ENV = "PYSUPERVISE_CONTROL_FD"
@@ -30,6 +31,9 @@ WAKE_SECONDS = 0.25
 WAKE_SIGNAL = signal.SIGURG
 # A runaway dump (thousands of threads) must still fit in one control line the master reads.
 MAX_DUMP_CHARS = 512 * 1024
+# The VS Code opt-in answers within this (importing debugpy on a loaded machine takes seconds), else says why;
+# the master waits longer for the answer (debugger/control.py), so the user gets this reason, not a timeout.
+LISTEN_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,9 @@ class ControlHook:
                 return  # the master is gone; the worker dies with it anyway
 
     def _info(self, _request: dict[str, Any]) -> dict[str, Any]:
+        # traced: pydevd was started here once (attach or listen); such a process cannot take another debugger.
         return {"ok": True, "pid": os.getpid(), "debug": self.debug, "attached": self.attached.is_set(),
+                "traced": self._debugger_started,
                 "entry": asdict(self.entry) if self.entry and not self.attached.is_set() else None,
                 "served": self.served}
 
@@ -188,12 +194,23 @@ class ControlHook:
         return {"ok": True, "pid": os.getpid()}
 
     def _listen(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The VS Code opt-in: debugpy's own adapter on a loopback port, only when the page asks for it."""
+        """The VS Code opt-in: a debugpy listener on a loopback port, only when the page asks for it.
+
+        Answers only once the port is in LISTEN state, so the user's first connect is never refused.
+        """
         started = self._start_debugger(request)
         if isinstance(started, dict):
             return started
         debugpy, port = started
-        host, bound = debugpy.listen(("127.0.0.1", port))
+        deadline = time.monotonic() + LISTEN_SECONDS
+        endpoint = _listen_in_process(debugpy, ("127.0.0.1", port), LISTEN_SECONDS)
+        if isinstance(endpoint, str):
+            return {"ok": False, "error": endpoint}
+        host, bound = endpoint
+        # pydevd reports its port once bound, and calls listen() on it a moment later in its own thread.
+        if not wait_listening(host, bound, deadline):
+            return {"ok": False, "error": f"debugpy bound {host}:{bound} but did not listen on it within "
+                                          f"{LISTEN_SECONDS:g} s"}
         self.attached.set()
         self._start_waking()
         return {"ok": True, "pid": os.getpid(), "host": host, "port": bound}
@@ -210,6 +227,34 @@ class ControlHook:
                 signal.pthread_kill(self._main_ident, WAKE_SIGNAL)
             except (OSError, ProcessLookupError):
                 return
+
+
+def _listen_in_process(debugpy: Any, address: tuple[str, int], seconds: float) -> tuple[str, int] | str:
+    """debugpy.listen with pydevd itself listening, in a thread bounded by `seconds`; the endpoint, or why not.
+
+    In process, because debugpy's default adapter process daemonizes (setsid, then a double fork) out of this
+    worker's session: the master's orphan reaper kills such an adopted orphan within seconds
+    (supervisor/reaper.py), which closed the port under VS Code, or before it was even handed out. Here the
+    listener lives and dies with the debug worker. In a thread, because pydevd waits without a bound for its
+    listening thread to bind: a port taken meanwhile must not wedge the control thread.
+    """
+    outcome: dict[str, Any] = {}
+
+    def listen() -> None:
+        try:
+            outcome["endpoint"] = debugpy.listen(address, in_process_debug_adapter=True)
+        except Exception as exc:  # reported to the master as the reason
+            outcome["error"] = f"debugpy could not listen on {address[0]}:{address[1]}: {exc.__class__.__name__}: {exc}"
+
+    thread = threading.Thread(target=listen, name="pysupervise-debug-listen", daemon=True)
+    _hide_from_debugger(thread)
+    thread.start()
+    thread.join(seconds)
+    if "endpoint" in outcome:
+        host, port = outcome["endpoint"]
+        return str(host), int(port)
+    return outcome.get("error", f"debugpy did not listen on {address[0]}:{address[1]} within {seconds:g} s "
+                                "(is the port taken?)")
 
 
 def start_control_hook(app_spec: str) -> ControlHook | None:

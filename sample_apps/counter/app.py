@@ -7,8 +7,12 @@ had its own sessions, so the sum jumped around between workers; the posts moved 
 
 What we changed: the session is pysupervise's cookie session (pysupervise.bus.setup_sessions) in the
 shared cache — the embedded broker or Redis — with a one-day TTL (SESSION_TTL), so any worker,
-and after a reload any new worker, sees the same sum. Responses carry X-Served-By (worker slot and
-pid) so you can watch requests land on different workers.
+and after a reload any new worker, sees the same sum. The sum itself is not a session value: a
+session is read at the start of a request and written back at its end, so two requests of one
+visitor running at once on two workers would both write "n + 1" (301 increments gave 202). The
+session holds the name of a cache counter instead, and /inc is the cache's atomic ``incr`` on it
+(see SessionSum). Responses carry X-Served-By (worker slot and pid) so you can watch requests land
+on different workers.
 
 Run alone: ``python -m sample_apps.counter --port 8084`` (then open http://127.0.0.1:8084/counter/inc).
 """
@@ -20,26 +24,26 @@ import os
 from aiohttp import web
 
 from pysupervise import bus
+from sample_apps.counter.session_sum import SessionSum
 from sample_apps.counter.settings import CounterSettings
 
 
 class Counter:
-    """The two pages; the state is in the session, never in this process."""
+    """The two pages; the state is in the session and the cache, never in this process."""
 
-    def __init__(self, settings: CounterSettings) -> None:
+    def __init__(self, settings: CounterSettings, sums: SessionSum) -> None:
         self.settings = settings
+        self.sums = sums
 
     def _reply(self, text: str) -> web.Response:
         served_by = f"counter worker {self.settings.worker} pid {os.getpid()}"
         return web.Response(text=text, headers={"X-Served-By": served_by, "Cache-Control": "no-store"})
 
     async def increase(self, request: web.Request) -> web.Response:
-        session = bus.get_session(request)
-        session["sum"] = int(session.get("sum", 0)) + 1
-        return self._reply(f"Increased sum: {session['sum']}")
+        return self._reply(f"Increased sum: {await self.sums.increase(bus.get_session(request))}")
 
     async def current(self, request: web.Request) -> web.Response:
-        value = bus.get_session(request).get("sum")
+        value = await self.sums.current(bus.get_session(request))
         return self._reply(f"Current sum: {'undefined' if value is None else value}")
 
 
@@ -47,7 +51,7 @@ async def create_app(settings: CounterSettings | None = None) -> web.Application
     """The counter as an aiohttp app (an async factory: it connects to the cache first)."""
     settings = settings or CounterSettings.from_env()
     cache = await bus.connect_cache(settings.cache_url)
-    counter = Counter(settings)
+    counter = Counter(settings, SessionSum(cache, settings.session_ttl))
     app = web.Application()
     bus.setup_sessions(app, cache, ttl=settings.session_ttl, path=settings.prefix)
 

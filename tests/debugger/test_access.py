@@ -11,7 +11,7 @@ import aiohttp
 import psutil
 import pytest
 
-from tests.debugger.support import debug_pid, debug_site, ws_url
+from tests.debugger.support import DapClient, debug_pid, debug_site, ws_url
 from tests.support.poll import wait_until
 
 
@@ -77,25 +77,50 @@ def test_a_stack_dump_shows_a_blocked_normal_worker_without_stopping_it(make_sit
     assert files["files"] == ["dbgapp.py"]
 
 
-async def test_vscode_gets_a_loopback_port_only_after_the_opt_in_and_kill_closes_it(make_site, tmp_path):
-    site, _source = debug_site(make_site, tmp_path, workers=1)
-    page = await asyncio.to_thread(site.get, "/web/debug/")
-    assert b"Allow VS Code to attach" in page.body
-    async with aiohttp.ClientSession() as http:
-        async with http.post(site.url + "/web/debug/vscode", headers={"Origin": site.url}) as answer:
-            assert answer.status == 200
-            access = await answer.json()
-    assert access["host"] == "127.0.0.1" and access["pid"] == await asyncio.to_thread(debug_pid, site)
-    assert json.loads(access["launch"])["configurations"][0]["connect"] == {"host": "127.0.0.1",
-                                                                          "port": access["port"]}
-    # What VS Code does first: a DAP initialize on that port.
-    reader, writer = await asyncio.open_connection("127.0.0.1", access["port"])
+def _listens_itself(pid: int, port: int) -> bool:
+    """The process holds the listening socket on 127.0.0.1:port (only one socket can)."""
+    return any(c.status == psutil.CONN_LISTEN and tuple(c.laddr) == ("127.0.0.1", port)
+               for c in psutil.Process(pid).net_connections("tcp"))
+
+
+async def _dap_initialize(port: int) -> None:
+    """What VS Code does first: a DAP initialize on that port; it must get a DAP answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body = json.dumps({"seq": 1, "type": "request", "command": "initialize",
                        "arguments": {"adapterID": "debugpy"}}).encode()
     writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert b"Content-Length" in head
     writer.close()
+
+
+async def _opt_in(site) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(site.url + "/web/debug/vscode", headers={"Origin": site.url}) as answer:
+            assert answer.status == 200, await answer.text()
+            access = await answer.json()
+    # Once answered, the port accepts at once: one connect, no retry (the answer waits for the listen).
+    socket.create_connection(("127.0.0.1", access["port"]), timeout=5).close()
+    return access
+
+
+async def test_vscode_gets_a_loopback_port_only_after_the_opt_in_and_kill_closes_it(make_site, tmp_path):
+    site, _source = debug_site(make_site, tmp_path, workers=1)
+    page = await asyncio.to_thread(site.get, "/web/debug/")
+    assert b"Allow VS Code to attach" in page.body
+    started_by_the_page = await asyncio.to_thread(debug_pid, site)
+    access = await _opt_in(site)
+    assert access["host"] == "127.0.0.1" and access["pid"] == await asyncio.to_thread(debug_pid, site)
+    assert access["pid"] == started_by_the_page  # no debugger had run in it: no second start
+    # The debug worker itself listens: no daemon outside its process tree (the master's orphan reaper
+    # would kill one within seconds, closing the port under VS Code).
+    assert _listens_itself(access["pid"], access["port"])
+    assert json.loads(access["launch"])["configurations"][0]["connect"] == {"host": "127.0.0.1",
+                                                                          "port": access["port"]}
+    await _dap_initialize(access["port"])
+    again = await _opt_in(site)  # asked twice: the same port, the same worker
+    assert again == access
+    await _dap_initialize(access["port"])  # a second client after the first left
     killed = await asyncio.to_thread(site.get, "/web/debug/?kill", headers={"Accept": "application/json"})
     assert killed.json()["debug_worker"] == "stopped"
 
@@ -107,6 +132,17 @@ async def test_vscode_gets_a_loopback_port_only_after_the_opt_in_and_kill_closes
             return True
 
     await asyncio.to_thread(wait_until, port_closed, 15, "the VS Code port to close")
+
+
+async def test_vscode_after_the_browser_debugger_gets_a_fresh_debug_worker(make_site, tmp_path):
+    site, _source = debug_site(make_site, tmp_path, workers=1)
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(site), headers={"Origin": site.url}) as ws:
+        attached = await DapClient(ws).state("attached")
+        access = await _opt_in(site)  # the page's session ends: that process had pydevd, it cannot listen too
+    assert access["pid"] != attached["pid"]
+    assert not psutil.pid_exists(attached["pid"]) or psutil.Process(attached["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert _listens_itself(access["pid"], access["port"])
+    await _dap_initialize(access["port"])
 
 
 def test_debug_false_leaves_the_url_to_the_app(make_site, tmp_path):

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from pysupervise import bus
 from pysupervise.bus.broker import EmbeddedBroker
-from tests.support.redis_server import redis_server  # noqa: F401  (the session-wide redis-server fixture)
+from tests.support.redis_server import own_redis_server, redis_server  # noqa: F401  (fixtures: a session-wide and a per-test redis-server)
 
 Serve = Callable[..., Awaitable[TestClient]]
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import unused_port
 
 from sample_apps.wazstagram.backend.app import create_app
 from sample_apps.wazstagram.backend.janitor import SubscriptionJanitor
-from sample_apps.wazstagram.backend.newest_ids import NewestIds
+from sample_apps.wazstagram.backend.newest_ids import KEY_PREFIX, NewestIds
 from sample_apps.wazstagram.backend.registration import CityRegistrar
 from sample_apps.wazstagram.backend.settings import BackendSettings
 from sample_apps.wazstagram.cities import CITIES
@@ -172,6 +172,22 @@ async def test_min_id_progresses_per_city(serve, settings, reader, simulator, ca
     await eventually(lambda: any("no new pictures for seattle" in r.getMessage() for r in caplog.records),
                      "the backend to find no new pictures")
     assert await reader(timeout=0) is None
+
+
+async def test_a_cache_that_lost_the_min_ids_does_not_make_the_backend_publish_old_pictures(
+        serve, settings, reader, simulator, cache_client):
+    backend = await serve(create_app(settings))
+    store = simulator.server.app[SIMULATOR].store
+    body = json.dumps([update()]).encode()
+    assert (await backend.post("/newimage/seattle", data=body, headers=signed(body))).status == 200
+    first = json.loads((await reader())["pic"])["data"]
+    assert await cache_client.delete(KEY_PREFIX + "seattle")  # what a Redis restart without persistence does
+
+    added = store.add_media(SEATTLE, 1)
+    assert (await backend.post("/newimage/seattle", data=body, headers=signed(body))).status == 200
+    second = json.loads((await reader())["pic"])["data"]
+    assert [item["id"] for item in second] == [added[0]["id"]]  # not the first fetch's pictures again
+    assert len(first) > 1 and await NewestIds(cache_client).get("seattle") == added[0]["id"]
 
 
 async def test_instagram_errors_are_logged_and_nothing_is_published(serve, settings, reader, caplog):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Iterator
+
 import pytest
-from aiohttp import ClientSession, CookieJar
+from aiohttp import ClientSession, CookieJar, TCPConnector
 
 from sample_apps.counter.app import create_app
 from sample_apps.counter.settings import CounterSettings
+from tests.support.repo_site import start_repo_site
+from tests.support.site import Site
+
+CONCURRENT_INCREMENTS = 300
 
 
 @pytest.fixture
@@ -51,3 +58,36 @@ async def test_every_worker_sees_the_same_session(serve, broker):
                 seen.append(response.headers["X-Served-By"])
         assert len(set(seen)) == 2
         assert await text(browser, str(workers[0].make_url("/counter/get"))) == "Current sum: 6"
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def counter_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The repo's counter app alone, hosted with three workers, on the embedded cache or on Redis."""
+    options: dict = {}
+    if request.param == "redis":
+        options["bus"] = request.getfixturevalue("redis_server").url
+    site = start_repo_site(tmp_path_factory.mktemp(f"counter-{request.param}"), workers=3, apps={"counter"}, **options)
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+async def test_concurrent_increments_of_one_session_on_several_workers_all_count(counter_site):
+    # One visitor firing many /inc at once: each worker reads and writes the same session meanwhile.
+    async with ClientSession(connector=TCPConnector(limit=100), cookie_jar=CookieJar(unsafe=True)) as browser:
+        async with browser.get(counter_site.url + "/counter/inc") as first:
+            assert await first.text() == "Increased sum: 1"
+
+        async def increase() -> tuple[int, str]:
+            async with browser.get(counter_site.url + "/counter/inc") as response:
+                assert response.status == 200
+                return int((await response.text()).removeprefix("Increased sum: ")), response.headers["X-Served-By"]
+
+        answers = await asyncio.gather(*(increase() for _ in range(CONCURRENT_INCREMENTS)))
+        async with browser.get(counter_site.url + "/counter/get") as response:
+            total = await response.text()
+    assert len({served_by for _, served_by in answers}) >= 2, "the increments should have been spread over workers"
+    # Every increment counted once: the sums handed out are exactly 2..301, and the total is 301.
+    assert sorted(value for value, _ in answers) == list(range(2, CONCURRENT_INCREMENTS + 2))
+    assert total == f"Current sum: {CONCURRENT_INCREMENTS + 1}"

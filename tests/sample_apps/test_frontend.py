@@ -8,13 +8,19 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from aiohttp import web
 
 from pysupervise.bus.broker import EmbeddedBroker
 from sample_apps.wazstagram.cities import UNIVERSE
 from sample_apps.wazstagram.frontend.app import FRONTEND, create_app
+from sample_apps.wazstagram.frontend.fresh_pictures import FreshPictures
+from sample_apps.wazstagram.frontend.media_relay import MAX_PICTURE_BYTES, RELAYED_HEADER
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
 from sample_apps.wazstagram.frontend.settings import FrontendSettings
+from sample_apps.wazstagram.instagram_sim.app import create_app as create_simulator
+from sample_apps.wazstagram.instagram_sim.settings import SimSettings
+from sample_apps.wazstagram.media_ids import newest_of
 from tests.sample_apps.waiting import eventually
 
 TOPIC = "wazages"
@@ -173,3 +179,74 @@ async def test_the_page_is_served_for_each_city_with_local_assets_only(serve, se
 def test_the_page_escapes_the_city_name():
     html = render_page('x"><script>alert(1)</script>')
     assert "<script>alert(1)" not in html and 'data-city="x&quot;&gt;&lt;script&gt;' in html
+
+
+async def test_media_is_relayed_to_the_simulators_site_when_this_site_runs_none(serve, settings):
+    simulator = await serve(create_simulator(SimSettings(clients=(("c", "s"),), notify=False)))
+    frontend = await serve(create_app(replace(settings, media_origin=str(simulator.make_url("")).rstrip("/"))))
+    response = await frontend.get("/media/seattle/1359500000_calm_otter5_306.svg")
+    assert response.status == 200 and response.content_type == "image/svg+xml"
+    assert (await response.read()).startswith(b"<svg") and "immutable" in response.headers["Cache-Control"]
+    assert (await frontend.get("/media/users/calm_otter5.svg")).status == 200
+    assert (await frontend.get("/media/seattle/not-a-picture.svg")).status == 404  # the simulator's answer
+
+
+async def test_media_without_an_origin_or_in_a_loop_is_refused_with_a_reason(serve, settings):
+    alone = await serve(create_app(settings))
+    response = await alone.get("/media/seattle/1_a_306.svg")
+    assert response.status == 404 and "MEDIA_ORIGIN" in await response.text()
+    # An origin that leads back to a site without the simulator: the relayed request is not relayed again.
+    looping = await serve(create_app(replace(settings, media_origin="http://127.0.0.1:9")))
+    response = await looping.get("/media/seattle/1_a_306.svg", headers={RELAYED_HEADER: "1"})
+    assert response.status == 508 and "MEDIA_ORIGIN" in await response.text()
+    response = await looping.get("/media/seattle/1_a_306.svg")  # nothing listens on port 9
+    assert response.status == 502
+    async def huge(_request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (MAX_PICTURE_BYTES + 1))
+
+    huge_origin = web.Application()
+    huge_origin.router.add_get("/media/{path:.+}", huge)
+    origin = await serve(huge_origin)
+    oversized = await serve(create_app(replace(settings, media_origin=str(origin.make_url("")).rstrip("/"))))
+    assert (await oversized.get("/media/seattle/1_a_306.svg")).status == 502
+
+
+def test_media_origin_must_be_an_http_address():
+    assert FrontendSettings.from_env({"MEDIA_ORIGIN": "http://10.0.0.1:8080/"}).media_origin == "http://10.0.0.1:8080"
+    assert FrontendSettings.from_env({}).media_origin is None
+    with pytest.raises(ValueError, match="MEDIA_ORIGIN"):
+        FrontendSettings.from_env({"MEDIA_ORIGIN": "10.0.0.1:8080"})
+
+
+def envelope_message(city: str, *ids: int) -> str:
+    """A message whose pic holds several pictures, newest first, as Instagram lists them."""
+    pic = json.dumps({"meta": {"code": 200}, "data": [{"id": str(n), "city": city} for n in ids]})
+    return json.dumps({"city": city, "pic": pic})
+
+
+async def test_pictures_already_passed_on_are_not_sent_again(serve, settings, bus_client):
+    # What a backend that lost its min_ids (Redis restarted without persistence) publishes: the latest
+    # pictures again, a few new ones among them.
+    frontend = await serve(create_app(settings))
+    ws = await set_city(frontend, "seattle")
+    await bus_client.publish(TOPIC, envelope_message("seattle", 12, 11, 10))
+    assert [item["id"] for item in json.loads((await ws.receive_json(timeout=5))["data"])["data"]] == ["12", "11", "10"]
+    await bus_client.publish(TOPIC, envelope_message("seattle", 12, 11, 10))  # nothing new: dropped
+    await bus_client.publish(TOPIC, envelope_message("seattle", 14, 13, 12, 11, 10, 9))  # two new ones
+    await bus_client.publish(TOPIC, envelope_message("rome", 11))  # another city has its own newest id
+    frame = await ws.receive_json(timeout=5)
+    assert [item["id"] for item in json.loads(frame["data"])["data"]] == ["14", "13"]
+    cache = frontend.server.app[FRONTEND].cache
+    await eventually(lambda: len(cache.replay(UNIVERSE)) == 3, "the Rome picture")
+    assert [[item["id"] for item in json.loads(pic)["data"]] for pic in cache.replay(UNIVERSE)] == [
+        ["12", "11", "10"], ["14", "13"], ["11"]]
+
+
+def test_media_ids_are_ordered_by_their_number():
+    fresh = FreshPictures()
+    first = json.dumps({"data": [{"id": "900_7"}, {"id": "x"}]})
+    assert fresh.only_new("rome", first) == first  # whole: the raw text unchanged
+    assert fresh.only_new("rome", json.dumps({"data": [{"id": "1000_7"}, {"id": "899_7"}]})) == json.dumps(
+        {"data": [{"id": "1000_7"}]})  # 1000 > 900 as numbers, not as strings
+    assert fresh.only_new("rome", "not an envelope") == "not an envelope"  # not ours to judge
+    assert newest_of("99", None, "100", "bad") == "100" and newest_of(None, "bad") is None

@@ -193,3 +193,29 @@ def test_workers_get_the_host_id_and_it_defaults_to_the_hostname(make_site):
     expected = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63].lstrip("._-") or "localhost"
     assert site.status()["host_id"] == expected
     assert site.get("/whoami").json()["host"] == expected
+
+
+def test_an_app_with_a_staging_folder_counts_by_its_production_side(make_site, tmp_path):
+    from tests.supervisor.test_staging import staged_site
+
+    # A build in staging that cannot start: the host still serves production, so the balancer keeps it.
+    site, _production, _staging = staged_site(make_site, tmp_path, staging_code="raise SystemExit(3)\n")
+    site.wait_for(lambda: site.app_status("shop~staging")["state"] == "failed", 30, "the staging side to fail")
+    assert health(site) == (200, {"status": "ok", "host": site.status()["host_id"], "reasons": [],
+                                  "apps": {"shop": True}})
+
+
+def test_after_a_swap_the_production_side_is_the_one_that_counts(make_site, tmp_path):
+    from tests.supervisor.test_staging import staged_site
+
+    site, _production, _staging = staged_site(make_site, tmp_path)
+    swapped = site.cli("swap", "shop")
+    assert swapped.returncode == 0, swapped.stderr
+    assert health(site)[1]["apps"] == {"shop": True}
+    stopped = site.cli("stop", "shop")  # the side that serves staging now: not the host's health
+    assert stopped.returncode == 0, stopped.stderr
+    assert health(site) == (200, {"status": "ok", "host": site.status()["host_id"], "reasons": [],
+                                  "apps": {"shop": True}})
+    stopped = site.cli("stop", "shop~staging")  # production now: stopped by the operator, shown, not a fault
+    assert stopped.returncode == 0, stopped.stderr
+    assert health(site)[1]["apps"] == {"shop": False} and health(site)[0] == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from tests.support.site import REPO, Site
 
@@ -13,14 +13,17 @@ REPO_CONFIG = REPO / "supervisor.toml"
 
 
 def repo_config_text(run_dir: Path, log_dir: Path, *, bus: str | None = None, cache: str | None = None,
-                     workers: int | None = None, env: Mapping[str, Mapping[str, str]] | None = None) -> str:
+                     workers: int | None = None, env: Mapping[str, Mapping[str, str]] | None = None,
+                     apps: Collection[str] | None = None) -> str:
     """The repo's config with its paths moved for a test.
 
     App `dir`s are relative to the config file's folder, so they become absolute; `bus`/`cache` go to
     [services]; `workers` replaces "auto" (so a test sees the same worker count on any machine);
-    `env` adds variables per app name.
+    `env` adds variables per app name; `apps` keeps only the apps it names (a site that runs some roles).
     """
     document: dict[str, Any] = tomllib.loads(REPO_CONFIG.read_text(encoding="utf-8"))
+    if apps is not None:
+        document["apps"] = {name: app for name, app in document["apps"].items() if name in apps}
     document.setdefault("supervisor", {}).update(run_dir=str(run_dir), log_dir=str(log_dir))
     for name, app in document.get("apps", {}).items():
         app["dir"] = str((REPO / app.get("dir", ".")).resolve())

@@ -20,13 +20,12 @@ class Drain:
         self._stop = stop
         self._say = say
         self._background = background
-        self.began: float | None = None  # loop time
 
     def begin(self, trigger: str) -> None:
-        if self.began is not None or self.health.state != "serving":
-            return
-        self.began = asyncio.get_running_loop().time()
+        if self.health.state != "serving":
+            return  # draining already (a second drain joins the first), or stopping
         self.health.state = "draining"
+        self.health.drain_ends = asyncio.get_running_loop().time() + self.timeout
         self._say(f"pysupervise draining ({trigger}): the health page answers 503, requests are served for "
                   f"{self.timeout:g} s more, then the master stops")
         self._background.run(self._stop_later())
@@ -35,19 +34,13 @@ class Drain:
         await asyncio.sleep(self.timeout)
         self._stop()
 
-    def remaining(self) -> float | None:
-        """Seconds until the graceful stop begins; None when not draining."""
-        if self.began is None:
-            return None
-        return max(0.0, self.began + self.timeout - asyncio.get_running_loop().time())
-
     async def report(self, stopped: asyncio.Event) -> AsyncIterator[dict]:
         """The control request: drain, say so, and answer again once the master has stopped (as `stop` does)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         self.begin("pysupervise drain")
-        remaining = self.remaining()
-        if remaining is None:  # already stopping
+        remaining = self.health.drain_seconds_left()
+        if remaining is None:  # the graceful stop has begun already
             yield {"ok": True, "stopping": True}
         else:
             yield {"ok": True, "draining": True, "seconds_left": round(remaining, 1)}

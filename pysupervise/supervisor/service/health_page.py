@@ -13,6 +13,7 @@ from pysupervise.periodic import PeriodicTask, TaskErrors
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
+    from pysupervise.supervisor.staging.sides import StagingSides
 
 BUS_PROBE = "bus-probe"
 # A balancer may probe many times a second: it reads the last result, never waits for the bus.
@@ -64,14 +65,19 @@ def _probe_url(url: str) -> str:
 class SiteHealth:
     """The proxy's HealthSource: 200 while serving, every app (but those the operator stopped) has ready workers
     and the bus answers; 503 with the reasons otherwise. The JSON names no more than the reasons, the host id and
-    each app's ready flag: it is open to every client by default."""
+    each app's ready flag: it is open to every client by default.
 
-    def __init__(self, hosts: dict[str, "AppHost"], host_id: str) -> None:
+    An app with a staging folder counts by the side that serves production now, under the app's name: a broken
+    build in staging must not take the host out of the balancer."""
+
+    def __init__(self, hosts: dict[str, "AppHost"], host_id: str, staging: "StagingSides | None" = None) -> None:
         self.hosts = hosts
         self.host_id = host_id
+        self.staging = staging
         self.bus: BusProbe | None = None
         # "serving", then "draining" (pysupervise drain) or "stopping" (the graceful stop has begun).
         self.state = "serving"
+        self.drain_ends: float | None = None  # loop time when a drain turns into the graceful stop
 
     def answer(self) -> tuple[int, bytes]:
         reasons, apps = self.reasons()
@@ -81,7 +87,10 @@ class SiteHealth:
     def reasons(self) -> tuple[list[str], dict[str, bool]]:
         reasons = [] if self.state == "serving" else [self.state]
         apps = {}
-        for name, host in self.hosts.items():
+        for host in self.hosts.values():
+            name = self._production_name(host)
+            if name is None:
+                continue
             apps[name] = host.state == "running" and bool(host.backend.dispatcher.endpoints)
             if not apps[name] and not host.held:  # an app the operator stopped is his decision, not a fault
                 reasons.append(f"app {name} has no ready workers ({host.state})")
@@ -89,8 +98,27 @@ class SiteHealth:
             reasons.append("the bus does not answer")  # the why (a URL, an address) is for `status`, not for all
         return reasons, apps
 
+    def _production_name(self, host: "AppHost") -> str | None:
+        """The app `host` serves production for, or None for a staging side."""
+        app = host.config.staging_of or host.name
+        pair = self.staging.pair(app) if self.staging is not None else None
+        if pair is None:
+            return None if host.config.staging_of else host.name  # a lone staging side: being added or removed
+        return app if host is pair.production else None
+
+    def drain_seconds_left(self) -> float | None:
+        """Seconds until a drain turns into the graceful stop; None unless draining."""
+        if self.state != "draining" or self.drain_ends is None:
+            return None
+        return max(0.0, self.drain_ends - asyncio.get_running_loop().time())
+
     def facts(self) -> dict[str, Any]:
-        """For `pysupervise status --json`: the page's answer, and why the bus does not answer."""
+        """For `pysupervise status --json`: the page's answer, why the bus does not answer, when a drain ends."""
         reasons, _apps = self.reasons()
         return {"state": self.state, "ok": not reasons, "reasons": reasons,
-                "bus_problem": self.bus.problem if self.bus is not None else ""}
+                "bus_problem": self.bus.problem if self.bus is not None else "",
+                "drain_seconds_left": self.drain_seconds_left()}
+
+    async def close(self) -> None:
+        if self.bus is not None:
+            await self.bus.close()

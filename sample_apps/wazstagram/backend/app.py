@@ -14,7 +14,8 @@ What we changed:
   INSTAGRAM_CLIENT_SECRET) when that secret is set — 403 and nothing published otherwise;
 * a body that is not a JSON array gets 400 (the original crashed); the callback is answered
   before any fetching happens, and a city's updates are fetched in order;
-* the per-city min_id lives in the shared cache, so every worker continues where another stopped;
+* the per-city min_id lives in the shared cache, so every worker continues where another stopped
+  (and in the worker's memory too, for a cache that lost it: a Redis restarted without persistence);
 * worker slot 0 registers the eight city subscriptions with Instagram (the simulator) by itself
   on start and re-checks them every REGISTER_INTERVAL s (10), so the site needs no setup step;
 * cleanup period and threshold are settings (CLEANUP_INTERVAL, CLEANUP_MAX_WAITING).

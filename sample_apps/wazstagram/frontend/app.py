@@ -15,6 +15,10 @@ What we changed:
 * a socket that picks a new city leaves its old room; each socket has a bounded outbox, so a
   slow browser cannot hold up the others;
 * a subscription deleted by the backend's cleanup is created again, and a clean stop deletes it.
+* pictures this worker already passed on are not sent again (FreshPictures): after a Redis restart
+  without persistence the backend has lost its min_ids and publishes the latest pictures again;
+* on a host without the Instagram simulator, /media/… reaches the frontend (pysupervise routes it to the
+  simulator only where one runs), which relays it to MEDIA_ORIGIN, a site that runs one (MediaRelay).
 
 Run alone: ``python -m sample_apps.wazstagram.frontend --port 8080 --bus URL`` (the bus the backend publishes to).
 """
@@ -22,6 +26,7 @@ Run alone: ``python -m sample_apps.wazstagram.frontend --port 8080 --bus URL`` (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -31,6 +36,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from pysupervise import bus
 from sample_apps.wazstagram.cities import UNIVERSE
+from sample_apps.wazstagram.frontend.fresh_pictures import FreshPictures
+from sample_apps.wazstagram.frontend.media_relay import MediaRelay
 from sample_apps.wazstagram.frontend.page import render_page
 from sample_apps.wazstagram.frontend.pic_cache import PictureCache
 from sample_apps.wazstagram.frontend.receiver import TopicReceiver
@@ -55,24 +62,28 @@ class Frontend:
     def __init__(self, settings: FrontendSettings) -> None:
         self.settings = settings
         self.cache = PictureCache(settings.cache_size)
+        self.fresh = FreshPictures()
         self.rooms = Rooms()
         self.receiver: TopicReceiver | None = None
+        self.media = MediaRelay(settings.media_origin)
         self._sockets: set[web.WebSocketResponse] = set()
 
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        client = await bus.connect(self.settings.bus_url)
-        self.receiver = TopicReceiver(client, self.settings.topic, self.on_message, self.settings.receive_wait,
-                                      self.settings.retry_pause)
-        # Subscribed before this worker counts as ready: nothing published after that is missed.
-        await self.receiver.subscribe()
-        receiving = asyncio.get_running_loop().create_task(self.receiver.run())
-        try:
-            yield
-        finally:
-            receiving.cancel()
-            await asyncio.gather(receiving, return_exceptions=True)
-            await self.receiver.unsubscribe()
-            await client.close()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.media.connected())
+            client = await bus.connect(self.settings.bus_url)
+            stack.push_async_callback(client.close)
+            self.receiver = TopicReceiver(client, self.settings.topic, self.on_message, self.settings.receive_wait,
+                                          self.settings.retry_pause)
+            # Subscribed before this worker counts as ready: nothing published after that is missed.
+            await self.receiver.subscribe()
+            stack.push_async_callback(self.receiver.unsubscribe)
+            receiving = asyncio.get_running_loop().create_task(self.receiver.run())
+            try:
+                yield
+            finally:
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
 
     async def close_sockets(self, _app: web.Application) -> None:
         """On shutdown: browsers reconnect (to another worker) instead of holding the stop for the graceful timeout."""
@@ -84,6 +95,10 @@ class Frontend:
         city, pic = message.get("city"), message.get("pic")
         if not isinstance(city, str) or not isinstance(pic, str):
             log.error("ignoring a message without a city and a pic string: %.200r", raw)
+            return
+        pic = self.fresh.only_new(city, pic)
+        if pic is None:
+            log.info("pictures from %s already shown: not sent again", message["city"])
             return
         log.info("new pic published from: %s", city)
         self.cache.add(city, pic)
@@ -143,5 +158,6 @@ def create_app(settings: FrontendSettings | None = None) -> web.Application:
     app.router.add_get("/", frontend.page)
     app.router.add_get("/ws", frontend.websocket)
     app.router.add_static("/static", STATIC_DIR)
+    app.router.add_get("/media/{path:.+}", frontend.media.picture)
     app.router.add_get(f"/{CITY_PATTERN}", frontend.page)
     return app

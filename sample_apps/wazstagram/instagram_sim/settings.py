@@ -17,7 +17,9 @@ class SimSettings:
     clients: tuple[tuple[str, str], ...]  # (client_id, client_secret) of the registered "applications"
     seed: int = 2013
     interval: float = 1.0  # seconds between notification batches
-    media_base: str = ""  # prefix of image URLs; "" = root-relative (/media/...), right when hosted on one site
+    # Prefix of image URLs. "" = root-relative (/media/...): right when hosted, on every host of a site behind a
+    # load balancer too, since the frontends of hosts without the simulator relay /media to it (MEDIA_ORIGIN).
+    media_base: str = ""
     initial_items: int = 5  # pictures a geography has when it is first subscribed
     max_new_items: int = 3  # each change adds 1..max_new_items pictures
     double_update_chance: float = 0.25  # how often a batch carries two updates
