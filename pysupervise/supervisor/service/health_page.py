@@ -92,7 +92,7 @@ class SiteHealth:
             if name is None:
                 continue
             apps[name] = host.state == "running" and bool(host.backend.dispatcher.endpoints)
-            if not apps[name] and not host.held:  # an app the operator stopped is his decision, not a fault
+            if not apps[name] and not host.held:  # an app stopped by the operator: a decision, not a fault
                 reasons.append(f"app {name} has no ready workers ({host.state})")
         if self.bus is not None and not self.bus.answering:
             reasons.append("the bus does not answer")  # the why (a URL, an address) is for `status`, not for all
