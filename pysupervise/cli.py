@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "stop that app only (its routes answer 503) until `pysupervise start APP`, across "
                            "master restarts.")
     stop.add_argument("app", nargs="?", help="the app to stop")
+    command("drain", "Take this host out of its load balancer, then stop: the health page answers 503 at once, "
+                     "requests are served for [supervisor] drain_timeout more, then the master stops gracefully "
+                     "(SIGUSR2 does the same).")
     status = command("status", "Show every app and worker of the running master.")
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
     reload = command("reload", "Re-read supervisor.toml and start a new generation of an app's workers "
@@ -104,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return logs(log_dir, args.app, follow=args.follow, stderr_only=args.stderr, last=args.lines)
     client = ControlClient(run_dir / CONTROL_SOCKET_NAME)
     try:
-        if args.command == "stop":
-            return app_command(client, "stop", app, None) if app else stop(client)
+        if args.command in ("stop", "drain"):
+            return app_command(client, "stop", app, None) if app else stop(client, args.command)
         if args.command == "status":
             return status(client, as_json=args.json)
         if args.command == "reload":
@@ -195,9 +198,13 @@ WantedBy=multi-user.target
 """
 
 
-def stop(client: ControlClient) -> int:
+def stop(client: ControlClient, command: str = "stop") -> int:
+    """`stop`, or `drain` (drain_timeout out of the balancer's rotation first); both wait for the end."""
     client.timeout = None  # a drain may take up to graceful_timeout
-    for reply in client.stream("stop"):
+    for reply in client.stream(command):
+        if reply.get("draining"):
+            print(f"pysupervise: draining: the health page answers 503; requests are served for "
+                  f"{reply['seconds_left']:g} s more, then the master stops...", flush=True)
         if reply.get("stopping"):
             print("pysupervise: stopping (finishing requests in flight)...", flush=True)
         if reply.get("stopped"):
@@ -285,7 +292,13 @@ def status(client: ControlClient, as_json: bool) -> int:
     if as_json:
         print(json.dumps(reply, indent=2))
         return EXIT_OK
-    print(f"pysupervise at {reply['url']} (pid {reply.get('pid')})")
+    print(f"pysupervise at {reply['url']} on host {reply.get('host_id')} (pid {reply.get('pid')})"
+          + (f"; this host's admin address: {reply['admin_url']}" if reply.get("admin_url") else ""))
+    health = reply.get("health") or {}
+    if health and not health.get("ok"):
+        left = health.get("drain_seconds_left")
+        print(f"health page: 503 ({'; '.join(health.get('reasons') or [])})"
+              + (f"; the master stops in {left:.0f} s" if left is not None else ""))
     print(format_status_table(reply["apps"], colour=_use_colour()))
     for app in reply["apps"]:
         if app.get("stopped_by_operator"):

@@ -38,18 +38,22 @@ def format_value(value: float | int) -> str:
 
 
 class Family:
-    """One metric family being built: its HELP and TYPE lines and its samples (name suffix, labels, value)."""
+    """One metric family being built: its HELP and TYPE lines and its samples (name suffix, labels, value).
 
-    def __init__(self, name: str, kind: str, help_text: str) -> None:
+    `common` labels lead every sample's own: the host's (`[supervisor] host_id`), so the series of many hosts
+    stay apart wherever they are gathered."""
+
+    def __init__(self, name: str, kind: str, help_text: str, common: Labels = ()) -> None:
         self.name = name
         self.kind = kind
         self.help = help_text
+        self.common = common
         self.samples: list[tuple[str, Labels, float | int]] = []
 
     def add(self, labels: Mapping[str, Any], value: float | int | None, suffix: str = "") -> None:
         if value is None:
             return  # unknown right now (no samples yet, the worker just exited): no sample beats a made-up one
-        self.samples.append((suffix, tuple((k, str(v)) for k, v in labels.items()), value))
+        self.samples.append((suffix, self.common + tuple((k, str(v)) for k, v in labels.items()), value))
 
     def render(self) -> str:
         lines = [f"# HELP {self.name} {escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
@@ -62,8 +66,10 @@ class Family:
 
 def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any] | None = None) -> str:
     """The exposition of every app, and of the master's own background tasks (`site`: site_status() facts):
-    counters as totals since the master started (they survive reloads)."""
-    families = {name: Family(PREFIX + name, kind, text) for name, kind, text in (
+    counters as totals since the master started (they survive reloads). Every sample carries the `host` label."""
+    host_id = (site or {}).get("host_id")
+    common: Labels = (("host", str(host_id)),) if host_id else ()
+    families = {name: Family(PREFIX + name, kind, text, common) for name, kind, text in (
         ("requests_total", "counter", "Responses sent for the app, by HTTP status code."),
         ("request_duration_seconds", "histogram", "Time from a request's arrival at the proxy to the end of its "
                                                   "response."),

@@ -65,6 +65,10 @@ class BusClient(abc.ABC):
     url: str
 
     @abc.abstractmethod
+    async def ping(self) -> None:
+        """One round trip to the bus (a health check); raises BusUnavailable as every call does."""
+
+    @abc.abstractmethod
     async def create_subscription(self, topic: str, name: str) -> None:
         """Create the durable subscription `name` on `topic`; no-op if it exists."""
 

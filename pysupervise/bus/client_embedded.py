@@ -59,6 +59,9 @@ class EmbeddedBus(BusClient):
         await self._conn.connect()
         return self
 
+    async def ping(self) -> None:
+        await self._conn.request(Op.PING)
+
     async def create_subscription(self, topic: str, name: str) -> None:
         await self._conn.request(Op.CREATE_SUBSCRIPTION, _b(check_name("topic", topic)), _b(check_name("subscription", name)))
 

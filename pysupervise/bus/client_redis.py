@@ -170,6 +170,9 @@ class RedisBus(BusClient):
         await self._redis.run(self._redis.client.ping(), deadline=self._redis.connect_timeout)
         return self
 
+    async def ping(self) -> None:
+        await self._redis.run(self._redis.client.ping())
+
     async def create_subscription(self, topic: str, name: str) -> None:
         prefix = _topic_prefix(check_name("topic", topic))
         await self._redis.run(self._redis.client.sadd(prefix + "subs", quote(check_name("subscription", name), safe="")))

@@ -40,6 +40,15 @@ class SupervisorSettings:
     run_dir: Path = setting(v.directory, ".pysupervise/run",
                             "Worker sockets, the control socket and the pidfile.")
     log_dir: Path = setting(v.directory, ".pysupervise/logs", "Per-app logs go to <log_dir>/<app>/.")
+    admin_listen: ListenAddress | str | None = setting(
+        v.admin_listen_address, "auto", 'A second address the proxy listens on, so the host itself reaches its '
+        'admin pages when `listen` is a specific non-loopback address: "auto" = 127.0.0.1 on listen\'s port '
+        '(another port if that one is taken), only in that case; "HOST:PORT"; "" = none.')
+    host_id: str = setting(v.host_id, "", "This host's name in X-Pysupervise-Worker, events.log, status, metric "
+                           "labels, the health page and PYSUPERVISE_HOST; \"\" = the machine's hostname.")
+    drain_timeout: float = setting(v.seconds, 30, "`pysupervise drain` (or SIGUSR2): the health page answers 503 "
+                                   "at once, everything is served this long more (a balancer's check interval "
+                                   "times its failure threshold, plus a margin), then the master stops gracefully.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,11 @@ class AdminSettings:
     debug_segment: str = setting(v.url_segment, "debug", "The debugger lives at /<app>/<debug_segment>.")
     index_path: str = setting(v.url_prefix, "/_pysupervise", "The admin index of all apps; each app's status page "
                               "is also at <index_path>/<app>/.")
+    health_path: str = setting(v.url_prefix, "/_pysupervise/health", "The load balancers' health page: 200 while "
+                               "every app has ready workers and the bus answers, 503 with the reasons otherwise.")
+    health_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        v.networks, ["0.0.0.0/0", "::/0"], "Client addresses that get the health page (and no other admin page; "
+        "admin clients get it too). Others get the app's own page at that URL.")
     debug_idle_timeout: float = setting(v.seconds, 900, "A debug session with no activity for this long detaches.")
 
     def segments(self, app: "AppConfig | None" = None) -> "AdminSegments":
@@ -238,7 +252,8 @@ class AppConfig:
                                          "(default: [admin] status_segment); also at <index_path>/<app>/.")
     debug_segment: str | None = setting(v.url_segment, None, "This app's debugger at /<app>/<debug_segment> "
                                         "(default: [admin] debug_segment).")
-    debug_header: bool = setting(v.boolean, False, "Add X-Pysupervise-Worker: <app>/<generation>/<slot> to responses.")
+    debug_header: bool = setting(v.boolean, False, "Add X-Pysupervise-Worker: <host_id>/<app>/<generation>/<slot> to "
+                                 "responses.")
     env: tuple[tuple[str, str], ...] = setting(v.environment, {}, "Extra environment variables for workers.")
     staging: StagingSlot | None = setting(
         staging_slot, None, 'A second folder of the same app, e.g. { dir = "../shop-next", route = "/shop-staging" } '

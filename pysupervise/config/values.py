@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import shlex
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -145,6 +146,32 @@ class ListenAddress:
     def url(self, port: int | None = None) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port if port is None else port}"
+
+
+AUTO = "auto"
+
+
+def admin_listen_address(value: Any, where: Where) -> "ListenAddress | str | None":
+    """`"auto"` (decided once `listen` is bound), `""` for none, or `"HOST:PORT"`."""
+    if value == AUTO:
+        return AUTO
+    if value == "":
+        return None
+    return listen_address(value, where)
+
+
+_HOST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def host_id(value: Any, where: Where) -> str:
+    """This host's name in headers, logs and metric labels: `""` is the machine's hostname."""
+    raw = text(value, where)
+    if raw == "":
+        # A hostname may hold characters that do not belong in a header or a label: those become "-".
+        return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63].lstrip("._-") or "localhost"
+    if not _HOST_ID.match(raw):
+        raise where.error(f"expected up to 63 letters, digits, '.', '_' or '-' (not first), got {shown(raw)}")
+    return raw
 
 
 def directory(value: Any, where: Where) -> Path:

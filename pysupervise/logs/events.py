@@ -17,8 +17,12 @@ class EventLog:
     the supervisor records events on its way to restarting workers, which a full disk must not stop.
     """
 
-    def __init__(self, path: Path, keep: int = 200, errors: TaskErrors | None = None) -> None:
+    def __init__(self, path: Path, keep: int = 200, errors: TaskErrors | None = None,
+                 host: str | None = None) -> None:
         self.path = path
+        # Each line ends with host_id=<[supervisor] host_id>: lines shipped from many hosts to one place still say
+        # where they happened.
+        self.host = host or None
         self.recent: deque[str] = deque(maxlen=keep)
         self.dropped_lines = 0
         self._errors = errors or TaskErrors()
@@ -28,7 +32,7 @@ class EventLog:
     def record(self, event: str, detail: str = "", **fields: object) -> str:
         stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         parts = [stamp, event]
-        parts += [f"{key}={value}" for key, value in fields.items() if value is not None]
+        parts += [f"{key}={value}" for key, value in {**fields, "host_id": self.host}.items() if value is not None]
         line = " ".join(parts)
         if detail:
             # Multi-line details (a traceback) stay readable and stay attached to their event.

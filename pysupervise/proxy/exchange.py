@@ -166,7 +166,7 @@ class Exchange:
         if backend.sticky and endpoint is not None and endpoint.slot != self.sticky_slot and not self.is_debug:
             extra = b"Set-Cookie: %s=%d; Path=/; HttpOnly; SameSite=Lax\r\n" % (backend.sticky_cookie, endpoint.slot)
         if backend.worker_header and endpoint is not None:
-            extra += b"X-Pysupervise-Worker: " + endpoint.label.encode() + b"\r\n"
+            extra += self.client.server.worker_header + endpoint.label.encode() + b"\r\n"
         head, self.framing, self.close_after = client_response_head(
             status, reason, headers, self.request, self.client.must_close, extra)
         if status == 101:

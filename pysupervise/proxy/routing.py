@@ -3,11 +3,18 @@ the admin pages' (for admin clients only)."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
-from typing import Generic, Iterable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Iterable, Protocol, TypeVar
 from urllib.parse import parse_qs, quote
 
+from pysupervise.proxy.client.local_answer import LocalAnswer
+from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.request import ProxyRequest
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.backend import AppBackend
+    from pysupervise.proxy.client import ClientConnection
 
 Target = TypeVar("Target")
 # What a request target may hold as it is; anything else of a prefix goes in the header percent-encoded.
@@ -140,6 +147,10 @@ class AdminRoutes(Generic[Target]):
             return None
         return self.target if self._admits(request) else None
 
+    def admits(self, request: ProxyRequest) -> bool:
+        """Whether the request comes from an admin client, whatever its URL."""
+        return self.rule is not None and self._admits(request)
+
     def targets(self) -> list[Target]:
         return [self.target] if self.target is not None and self.rule is not None else []
 
@@ -170,3 +181,47 @@ class AdminRoutes(Generic[Target]):
         query = request.url.partition(b"?")[2]
         offered = parse_qs(query.decode("latin-1")).get(self._token) if query else None
         return offered is not None and rule.token_matches(offered[-1])
+
+
+class HealthSource(Protocol):
+    """What the health page says right now (the supervisor's SiteHealth, handed in): status and JSON body."""
+
+    def answer(self) -> tuple[int, bytes]: ...
+
+
+class HealthRoute:
+    """The load balancers' page: one exact path, answered by the proxy itself from a HealthSource.
+
+    Taken by clients in `allow` (default everyone) and by admin clients; for anyone else the path is the
+    app's. No Host check: a balancer probes with whatever Host it likes (often the IP), and the page holds
+    nothing a rebound name could steal that `allow` does not already give away (status, reasons, host id,
+    per-app ready flags). A route target like an AppBackend: its requests count for `backend`.
+    """
+
+    __slots__ = ("path", "source", "backend", "_allow", "_everyone")
+
+    def __init__(self, path: str, source: HealthSource, backend: "AppBackend",
+                 allow: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+        self.path = path.encode()
+        self.source = source
+        self.backend = backend
+        self._allow = tuple(allow)
+        # The default lets everyone in: skip parsing the client's address for it.
+        self._everyone = {str(n) for n in self._allow} >= {"0.0.0.0/0", "::/0"}
+
+    def match(self, request: ProxyRequest, admin: AdminRoutes) -> "HealthRoute | None":
+        url = request.url
+        length = len(self.path)
+        if not url.startswith(self.path) or (len(url) != length and url[length] != 0x3F):  # exact path, any query
+            return None
+        return self if self._allowed(request.client_ip) or admin.admits(request) else None
+
+    def _allowed(self, client_ip: str) -> bool:
+        if self._everyone:
+            return True
+        address = parse_address(client_ip)
+        return address is not None and any(address in network for network in self._allow)
+
+    def new_exchange(self, client: "ClientConnection", request: ProxyRequest) -> LocalAnswer:
+        status, body = self.source.answer()
+        return LocalAnswer(client, request, self.backend, status, body, label="health")

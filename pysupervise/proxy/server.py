@@ -17,7 +17,7 @@ from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.forwarded import TrustedProxies
-from pysupervise.proxy.routing import AdminRoutes, RouteTable
+from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable
 
 if TYPE_CHECKING:
     from pysupervise.config import ProxySettings
@@ -47,6 +47,10 @@ class ProxyServer:
         self.routes: RouteTable[AppBackend] = RouteTable()
         # The admin pages, for admin clients only (the supervisor hands in the rule and the admin app's backend).
         self.admin_routes: AdminRoutes[AppBackend] = AdminRoutes()
+        # The load balancers' health page, answered here (the supervisor hands in what it says).
+        self.health_route: HealthRoute | None = None
+        # debug_header = true: "X-Pysupervise-Worker: <host_id>/" before a worker's label (the supervisor names it).
+        self.worker_header = b"X-Pysupervise-Worker: "
         self.connections: set[ClientConnection] = set()
         # Connections waiting for a request that has not begun, oldest first (a dict keeps insertion order).
         self.idle: dict[ClientConnection, None] = {}
@@ -71,8 +75,11 @@ class ProxyServer:
 
     # -- listening ----------------------------------------------------------------------------
 
-    async def bind(self, host: str, port: int, backlog: int = 2048) -> int:
-        """Bind the listening socket (so a taken port fails early); returns the port (useful with 0)."""
+    async def bind(self, host: str, port: int, backlog: int = 2048, main: bool = True) -> int:
+        """Bind a listening socket (so a taken port fails early); returns the port (useful with 0).
+
+        The main one is the site's address (`port`, the Host of requests that name none); others, such as the
+        host's own loopback address for its admin pages, are served alike."""
         infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _type, _proto, _name, address = infos[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -85,10 +92,16 @@ class ProxyServer:
             sock.close()
             raise
         self._sockets.append(sock)
-        self.port = sock.getsockname()[1]
-        shown_host = f"[{host}]" if ":" in host else host
-        self.default_host = f"{shown_host}:{self.port}".encode()
-        return self.port
+        bound = sock.getsockname()[1]
+        if main:
+            self.port = bound
+            shown_host = f"[{host}]" if ":" in host else host
+            self.default_host = f"{shown_host}:{self.port}".encode()
+        return bound
+
+    def bound_addresses(self) -> list[str]:
+        """The IP address each listening socket is bound to, main first."""
+        return [sock.getsockname()[0] for sock in self._sockets]
 
     def serve(self) -> None:
         """Start accepting on every bound socket; until now clients waited in the kernel backlog."""

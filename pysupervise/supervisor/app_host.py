@@ -46,7 +46,7 @@ class AppHost:
         self.reaper = reaper
         self.task_errors = task_errors or TaskErrors()
         log_dir = paths.app_log_dir(config.name)
-        self.events = EventLog(log_dir / "events.log", errors=self.task_errors)
+        self.events = EventLog(log_dir / "events.log", errors=self.task_errors, host=shared_env.get("PYSUPERVISE_HOST"))
         self.logs = AppLogs(log_dir, log_settings, self.task_errors)
         access_log = (AccessLog(log_dir / "access.log", log_settings.max_file_size, self.task_errors)
                       if config.access_log else None)

@@ -19,13 +19,16 @@ from pysupervise.bus.broker import EmbeddedBroker
 from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.debugger.control import MasterDebugControl
 from pysupervise.periodic import BackgroundTasks, TaskErrors
-from pysupervise.proxy import AdminRoutes, AppBackend, Endpoint, ProxyServer
+from pysupervise.proxy import AdminRoutes, AppBackend, Endpoint, HealthRoute, ProxyServer
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.reaper import OrphanReaper
+from pysupervise.supervisor.service.admin_address import bind_admin_address
 from pysupervise.supervisor.service.app_commands import AppCommands, StoppedApps, stopped_message
 from pysupervise.supervisor.service.control_server import ControlServer, single
+from pysupervise.supervisor.service.drain import Drain
+from pysupervise.supervisor.service.health_page import BusProbe, SiteHealth
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
 from pysupervise.supervisor.site_view import MasterView
@@ -83,6 +86,10 @@ class Master:
         self._stopped: asyncio.Event | None = None
         self._shared_env: dict[str, str] = {}
         self._background = BackgroundTasks(self.task_errors, "master")
+        self.admin_url: str | None = None
+        # The load balancers' view of this host (the health page), and `pysupervise drain` taking it out of theirs.
+        self.health = SiteHealth(self.hosts, config.supervisor.host_id, self.staging)
+        self.drain = Drain(self.health, config.supervisor.drain_timeout, self.request_stop, say, self._background)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -102,10 +109,11 @@ class Master:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload_everything("SIGHUP")))
+        loop.add_signal_handler(signal.SIGUSR2, lambda: self.drain.begin("SIGUSR2"))
         try:
             await self._stop_requested.wait()
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
                 loop.remove_signal_handler(signum)
             await self._stop()
         return 0
@@ -123,16 +131,21 @@ class Master:
         self._remove_stale_sockets()
         _raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
+        self.proxy.worker_header += self.health.host_id.encode() + b"/"
         try:
             port = await self.proxy.bind(settings.listen.host, settings.listen.port)
         except OSError as exc:
             raise StartupError(f"cannot listen on {settings.listen.url()}: {exc.strerror or exc}") from None
+        try:
+            self.admin_url = await bind_admin_address(self.proxy, settings.admin_listen)
+        except OSError as exc:
+            raise StartupError(f"cannot listen on [supervisor] admin_listen: {exc.strerror or exc}") from None
         self.url = settings.listen.url(port)
         # Apps that must hand out their own public address (webhook callbacks) read it from here.
-        self._shared_env["PYSUPERVISE_URL"] = self.url
+        self._shared_env.update(PYSUPERVISE_URL=self.url, PYSUPERVISE_HOST=self.health.host_id)
         self.control = ControlServer(self.paths.control_socket, {
             "status": single(self._status), "reload": single(self._reload), "stop": self._stop_and_report,
-            "swap": single(self.staging.swap),
+            "drain": lambda _request: self.drain.report(self._stopped), "swap": single(self.staging.swap),
             **AppCommands(self.hosts, self.stopped_apps, lambda name: self.config.app(name)).handlers(),
         })
         await self.control.start()
@@ -147,7 +160,8 @@ class Master:
         self.proxy.serve()
         await self._watch()
         self.say(f"pysupervise listening on {self.url}")
-        summary = startup_summary(self.hosts.values(), self.url, self.config.admin) + self.staging.startup_notes()
+        summary = [*startup_summary(self.hosts.values(), self.url, self.config.admin, self.admin_url),
+                   *self.staging.startup_notes()]
         for line in summary:
             self.say(line)
         failed = tuple((h.name, h.failure) for h in self.hosts.values() if h.state == "failed")
@@ -175,6 +189,7 @@ class Master:
         urls = {name: self.broker.url if value == "embedded" else value
                 for name, value in (("PYSUPERVISE_BUS", services.bus), ("PYSUPERVISE_CACHE", services.cache_or_bus))}
         self._shared_env.update(urls)
+        self.health.bus = await BusProbe(urls["PYSUPERVISE_BUS"], self.task_errors).start()
 
     async def _start_admin(self) -> None:
         settings = self.config.admin
@@ -193,6 +208,8 @@ class Master:
         # Each open live tail holds a slot for as long as it is open.
         self.admin_backend.dispatcher.set_endpoints([Endpoint("_admin", str(self.paths.admin_socket), 256)])
         self.proxy.admin_routes = AdminRoutes(access, self.admin_backend)
+        self.proxy.health_route = HealthRoute(settings.health_path, self.health, self.admin_backend,
+                                              settings.health_allow)
         self._publish_routes()
 
     async def _add_app(self, app: AppConfig) -> None:
@@ -299,6 +316,7 @@ class Master:
     async def _stop(self) -> None:
         self.say("pysupervise stopping: finishing requests in flight")
         self.notifier.stopping()
+        self.health.state = "stopping"
         if self.watcher is not None:
             await self.watcher.close()
         if self.admin is not None:
@@ -307,6 +325,7 @@ class Master:
         if self.proxy is not None:
             await self.proxy.drain(timeout)
         await asyncio.gather(*(h.stop() for h in self.hosts.values()))
+        await self.health.close()
         if self.broker is not None:
             # Only now: draining workers may still have been publishing.
             await self.broker.close()
@@ -322,6 +341,7 @@ class Master:
 
     def _site_facts(self) -> dict[str, Any]:
         return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
+                "host_id": self.health.host_id, "admin_url": self.admin_url, "health": self.health.facts(),
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")},
                 "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts(),
                 "orphans": self.reaper.facts()}

@@ -107,15 +107,19 @@ def app_status(host: "AppHost") -> dict[str, Any]:
     }
 
 
-def startup_summary(hosts: Iterable["AppHost"], url: str, admin: AdminSettings) -> list[str]:
+def startup_summary(hosts: Iterable["AppHost"], url: str, admin: AdminSettings,
+                    admin_url: str | None = None) -> list[str]:
     """What `pysupervise start` prints once up: each app's URL, workers and admin pages, then the admin pages
-    that an app's own route also covers (admin clients get the page there, everyone else the app)."""
+    that an app's own route also covers (admin clients get the page there, everyone else the app).
+
+    `admin_url`: `[supervisor] admin_listen`'s address, where this host reaches its own admin pages."""
     hosts = list(hosts)
+    site_url, url = url, admin_url or url
     rows = [("APP", "URL", "WORKERS", "ADMIN")]
     for host in hosts:
         ready = sum(1 for w in (host.live.workers.values() if host.live else ()) if w.state == "ready")
         state = {"failed": "FAILED", "stopped": "STOPPED"}.get(host.state, f"{ready}/{host.config.workers}")
-        app_url = ", ".join(url + prefix.rstrip("/") + "/" for prefix in host.config.route)
+        app_url = ", ".join(site_url + prefix.rstrip("/") + "/" for prefix in host.config.route)
         pages = [*admin.app_pages(host.config), admin.status_home(host.name)]
         if host.config.debug:
             pages[2] += "/"  # the debugger's page; its bare URL redirects there
@@ -123,6 +127,7 @@ def startup_summary(hosts: Iterable["AppHost"], url: str, admin: AdminSettings) 
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows]
     lines.append(f"  admin index: {url}{admin.index_path.rstrip('/')}/")
+    lines.append(f"  health page (load balancers): {site_url}{admin.health_path}")
     configs = [host.config for host in hosts]
     for host in hosts:
         for owner, covered in _covered_pages(admin.app_pages(host.config), configs).items():

@@ -9,9 +9,10 @@ it. The fix there was a pub/sub backplane between the instances.
 What we changed:
 * native WebSockets at /chat/ws instead of socket.io, and no CDN (the page's files are local);
 * every message is published to the bus channel "chat" with the receiving worker's slot added as
-  sourceWorker, and every worker relays each channel message to all of its own sockets — even the
-  sender's own message comes back through the bus. Each row is coloured by its source worker, and
-  the page shows which worker it is connected to;
+  sourceWorker (and its host, $PYSUPERVISE_HOST, as sourceHost), and every worker relays each channel
+  message to all of its own sockets — even the sender's own message comes back through the bus. Each
+  row shows and is coloured by its source host/worker, and the page shows which host and worker it is
+  connected to (behind a load balancer, slot 0 runs on every host);
 * nicknames (random adjective-noun, at most 12 characters) and messages (at most 140) are checked
   on the server; an over-long or empty field gets an error frame on that socket and nothing is
   sent; the page escapes everything it shows;
@@ -116,7 +117,7 @@ class Chat:
         participant = Participant(ws)
         self.room.add(participant)
         self._sockets.add(ws)
-        participant.send(welcome_frame(self.settings.worker, os.getpid(), random_nickname()))
+        participant.send(welcome_frame(self.settings.worker, os.getpid(), random_nickname(), self.settings.host))
         try:
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
@@ -131,7 +132,7 @@ class Chat:
         """POST {"nickname", "message"}: the same checks and the same channel as a websocket message."""
         assert self.bus is not None
         try:
-            message = from_client(await request.text(), self.settings.worker)
+            message = from_client(await request.text(), self.settings.worker, self.settings.host)
         except InvalidMessage as exc:
             return web.json_response({"error": str(exc)}, status=400)
         delivered = await self.bus.publish_channel(self.settings.channel, message.to_json())
@@ -140,7 +141,7 @@ class Chat:
     async def _publish(self, participant: Participant, text: str) -> None:
         assert self.bus is not None
         try:
-            message = from_client(text, self.settings.worker)
+            message = from_client(text, self.settings.worker, self.settings.host)
         except InvalidMessage as exc:
             participant.send(error_frame(str(exc)))
             return

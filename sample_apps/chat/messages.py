@@ -8,6 +8,7 @@ from typing import Any
 
 MAX_NICKNAME = 12
 MAX_MESSAGE = 140
+MAX_HOST = 63  # [supervisor] host_id's own limit
 
 
 class InvalidMessage(ValueError):
@@ -19,6 +20,8 @@ class ChatMessage:
     nickname: str
     message: str
     sourceWorker: int  # noqa: N815 — the field name the original protocol used
+    # The host of that worker ($PYSUPERVISE_HOST): behind a load balancer, slot 0 exists on every host.
+    sourceHost: str = ""  # noqa: N815 — named like sourceWorker
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -36,15 +39,15 @@ def _field(data: dict[str, Any], name: str, limit: int) -> str:
     return value
 
 
-def from_client(text: str, worker: int) -> ChatMessage:
-    """A client's {"nickname", "message"}, checked, with the worker that received it added."""
+def from_client(text: str, worker: int, host: str = "") -> ChatMessage:
+    """A client's {"nickname", "message"}, checked, with the worker (and its host) that received it added."""
     try:
         data = json.loads(text)
     except ValueError:
         raise InvalidMessage("not JSON: send {\"nickname\": …, \"message\": …}") from None
     if not isinstance(data, dict):
         raise InvalidMessage("send an object: {\"nickname\": …, \"message\": …}")
-    return ChatMessage(_field(data, "nickname", MAX_NICKNAME), _field(data, "message", MAX_MESSAGE), worker)
+    return ChatMessage(_field(data, "nickname", MAX_NICKNAME), _field(data, "message", MAX_MESSAGE), worker, host)
 
 
 def from_channel(raw: bytes) -> ChatMessage:
@@ -53,7 +56,11 @@ def from_channel(raw: bytes) -> ChatMessage:
     worker = data.get("sourceWorker") if isinstance(data, dict) else None
     if not isinstance(worker, int) or isinstance(worker, bool):
         raise InvalidMessage("no sourceWorker")
-    return ChatMessage(_field(data, "nickname", MAX_NICKNAME), _field(data, "message", MAX_MESSAGE), worker)
+    # Optional: a worker of an older version, still running on a host not yet updated, sends none.
+    host = data.get("sourceHost", "")
+    if not isinstance(host, str) or len(host) > MAX_HOST:
+        raise InvalidMessage("sourceHost must be a host name")
+    return ChatMessage(_field(data, "nickname", MAX_NICKNAME), _field(data, "message", MAX_MESSAGE), worker, host)
 
 
 def error_frame(problem: str) -> str:
@@ -69,5 +76,5 @@ def message_frame(message: ChatMessage) -> str:
     return json.dumps({"type": "message", **asdict(message)})
 
 
-def welcome_frame(worker: int, pid: int, nickname: str) -> str:
-    return json.dumps({"type": "welcome", "worker": worker, "pid": pid, "nickname": nickname})
+def welcome_frame(worker: int, pid: int, nickname: str, host: str = "") -> str:
+    return json.dumps({"type": "welcome", "host": host, "worker": worker, "pid": pid, "nickname": nickname})

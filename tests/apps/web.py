@@ -35,6 +35,7 @@ async def whoami(request: web.Request) -> web.Response:
     return web.json_response({"pid": os.getpid(), "slot": os.environ.get("PYSUPERVISE_WORKER"),
                               "generation": os.environ.get("PYSUPERVISE_GENERATION"),
                               "app": os.environ.get("PYSUPERVISE_APP"), "port": os.environ.get("PORT"),
+                              "host": os.environ.get("PYSUPERVISE_HOST"),
                               "cwd": os.getcwd(), "path": request.path_qs})
 
 

@@ -23,6 +23,11 @@ async def test_messages_published_before_anyone_receives_are_kept(client: bus.Bu
     assert await client.receive("photos", "frontend-1", timeout=0) is None
 
 
+async def test_ping_answers_while_the_bus_is_up(client: bus.BusClient) -> None:
+    async with asyncio.timeout(5):
+        assert await client.ping() is None
+
+
 async def test_receive_times_out_with_none(client: bus.BusClient) -> None:
     await client.create_subscription("photos", "idle")
     async with asyncio.timeout(5):

@@ -96,6 +96,8 @@ def test_a_chat_message_reaches_a_page_on_another_worker(site, page, browser):
     badge = page.locator("#worker[data-worker]")
     expect(badge).to_have_count(1)
     first = (badge.get_attribute("data-worker"), badge.get_attribute("data-pid"))
+    host = site.status()["host_id"]  # behind a balancer every host has these slots: the page names the host too
+    assert badge.get_attribute("data-host") == host and f"connected to {host}/{first[0]} " in badge.text_content()
     context = browser.new_context()
     try:
         other = context.new_page()
@@ -115,6 +117,7 @@ def test_a_chat_message_reaches_a_page_on_another_worker(site, page, browser):
         row = other.locator("#messages tbody tr", has_text=text)
         expect(row).to_have_count(1)
         assert row.get_attribute("data-source-worker") == first[0]
+        assert row.get_attribute("data-source-host") == host and f"{host}/{first[0]}" in row.text_content()
         assert row.locator("i").count() == 0
         # and the other way round
         other.fill("#message", "and back")

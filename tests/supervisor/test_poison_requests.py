@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 
+from tests.admin.status.support import metric_samples, value
 from tests.support.poll import wait_until
 from tests.support.site import Site
 
@@ -103,9 +104,9 @@ def test_a_failed_app_recovers_by_itself_once_the_cause_is_gone(make_site, tmp_p
     # (Between two tries there is a next one; during a try there is none: each view is polled.)
     site.wait_for(lambda: "next automatic try" in site.cli("status").stdout, 30, "the next try in the CLI")
     site.wait_for(lambda: "tries again by itself" in site.get("/fragile/status").text, 30, "it on the page")
-    site.wait_for(lambda: 'pysupervise_app_next_attempt_timestamp_seconds{app="fragile"}'
-                  in site.get("/_pysupervise/metrics").text, 30, "it in the metrics")
-    assert 'pysupervise_app_failed{app="fragile"} 1' in site.get("/_pysupervise/metrics").text
+    site.wait_for(lambda: ("pysupervise_app_next_attempt_timestamp_seconds", (("app", "fragile"),))
+                  in metric_samples(site), 30, "it in the metrics")
+    assert value(metric_samples(site), "pysupervise_app_failed", app="fragile") == 1
     marker.unlink()  # not a watched file: nothing reloads the app but its own retries
     site.wait_for(lambda: site.app_status("fragile")["state"] == "running", 30, "the app to recover by itself")
     site.wait_for(lambda: site.get("/fragile/whoami").status == 200, 20, "the app to serve")

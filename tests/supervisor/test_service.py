@@ -154,7 +154,9 @@ def test_worker_header_only_when_asked(make_site):
     assert plain.get("/whoami").header("X-Pysupervise-Worker") is None
     tagged = make_site(APP + "debug_header = true\n")
     response = tagged.get("/whoami")
-    assert response.header("X-Pysupervise-Worker") == f"web/1/{response.json()['slot']}"
+    # <host_id>/<app>/<generation>/<slot>: the host part tells the hosts behind one balancer apart.
+    worker = response.json()
+    assert response.header("X-Pysupervise-Worker") == f"{worker['host']}/web/1/{worker['slot']}"
 
 
 def test_status_table_is_coloured_on_a_terminal_only(make_site):

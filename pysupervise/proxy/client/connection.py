@@ -195,10 +195,14 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        # Admin pages first, for admin clients only; everyone else is routed as if they did not exist.
-        admin = self.server.admin_routes.match(request)
-        if admin is not None:
-            request.target = admin
+        # The health page and the admin pages first, for the clients allowed them; everyone else is routed as
+        # if they did not exist.
+        server = self.server
+        special = server.health_route.match(request, server.admin_routes) if server.health_route else None
+        if special is None:
+            special = server.admin_routes.match(request)
+        if special is not None:
+            request.target = special
         else:
             found = self.server.routes.lookup(request.host, request.url)
             if found is not None:

@@ -1,5 +1,6 @@
 // The chat page: one websocket to whichever worker the proxy picked; every message comes back
-// through the bus, each row coloured by the worker that received it. All text goes in as text.
+// through the bus, each row showing (and coloured by) the host/worker that received it: behind a
+// load balancer every host has a worker 0. All text goes in as text.
 (function () {
   "use strict";
   var COLOURS = ["#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e67700", "#0c8599", "#c2255c", "#5c940d"];
@@ -12,7 +13,14 @@
   var errorLine = document.getElementById("error");
   var socket = null, connectedBefore = false, retryDelay = 500;
 
-  function colourOf(worker) { return COLOURS[Math.abs(worker) % COLOURS.length]; }
+  // One colour per host/worker: a small string hash, so worker 0 of two hosts differ (most of the time).
+  function colourOf(host, worker) {
+    var key = (host || "") + "/" + worker, hash = 0;
+    for (var i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
+    return COLOURS[Math.abs(hash) % COLOURS.length];
+  }
+
+  function workerName(host, worker) { return host ? host + "/" + worker : "worker " + worker; }
 
   function cell(text, className) {
     var td = document.createElement("td");
@@ -24,12 +32,13 @@
   function addRow(m) {
     var row = document.createElement("tr");
     row.setAttribute("data-source-worker", String(m.sourceWorker));
-    var who = cell("worker " + m.sourceWorker, "worker");
+    row.setAttribute("data-source-host", m.sourceHost || "");
+    var who = cell(workerName(m.sourceHost, m.sourceWorker), "worker");
     var swatch = document.createElement("span");
     swatch.className = "swatch";
-    swatch.style.background = colourOf(m.sourceWorker);
+    swatch.style.background = colourOf(m.sourceHost, m.sourceWorker);
     who.prepend(swatch);
-    row.style.borderLeftColor = colourOf(m.sourceWorker);
+    row.style.borderLeftColor = colourOf(m.sourceHost, m.sourceWorker);
     row.append(who, cell(m.nickname, "nickname"), cell(m.message, "text"));
     rows.insertBefore(row, rows.firstChild);
     while (rows.children.length > 500) rows.removeChild(rows.lastChild);
@@ -55,10 +64,11 @@
       var m;
       try { m = JSON.parse(event.data); } catch (e) { return; }
       if (m.type === "welcome") {
-        badge.textContent = "connected to worker " + m.worker + " (pid " + m.pid + ")";
+        badge.textContent = "connected to " + workerName(m.host, m.worker) + " (pid " + m.pid + ")";
+        badge.setAttribute("data-host", m.host || "");
         badge.setAttribute("data-worker", String(m.worker));
         badge.setAttribute("data-pid", String(m.pid));
-        badge.style.borderColor = colourOf(m.worker);
+        badge.style.borderColor = colourOf(m.host, m.worker);
         if (!nickname.value) nickname.value = m.nickname;
         status.textContent = "online";
         retryDelay = 500;

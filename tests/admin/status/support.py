@@ -55,13 +55,19 @@ def row_pids(html: str) -> set[int]:
 
 
 def metric_samples(site: Site) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """/_pysupervise/metrics parsed by Prometheus' own parser: (sample name, sorted labels) → value."""
+    """/_pysupervise/metrics parsed by Prometheus' own parser: (sample name, sorted labels) → value.
+
+    Every sample must carry the site's one `host` label ([supervisor] host_id); it is left out of the keys."""
     response = site.get("/_pysupervise/metrics")
     assert response.status == 200, response.body
     samples = {}
+    hosts = set()
     for family in text_string_to_metric_families(response.body.decode()):
         for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            labels = dict(sample.labels)
+            hosts.add(labels.pop("host", None))
+            samples[(sample.name, tuple(sorted(labels.items())))] = sample.value
+    assert len(hosts) == 1 and None not in hosts, f"every sample carries one host label, got {hosts}"
     return samples
 
 
