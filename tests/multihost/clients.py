@@ -62,7 +62,8 @@ class ChatMember:
     http: aiohttp.ClientSession
     host_url: str
     nickname: str
-    heard: list[tuple[str, str]] = field(default_factory=list)  # (nickname, message) in the order received
+    heard: list[tuple[str, str, str]] = field(default_factory=list)  # (nickname, message, sourceHost), in order
+    host: str = ""  # the host id of the worker this member is connected to (its welcome frame says)
     errors: list[dict[str, Any]] = field(default_factory=list)  # error and notice frames: none are expected
     _ws: aiohttp.ClientWebSocketResponse | None = None
     _task: asyncio.Task[None] | None = None
@@ -71,6 +72,7 @@ class ChatMember:
         self._ws = await self.http.ws_connect(self.host_url + "/chat/ws")
         welcome = await self._ws.receive_json(timeout=10)
         assert welcome["type"] == "welcome", welcome
+        self.host = welcome["host"]
         self._task = asyncio.get_running_loop().create_task(self._receive())
         return self
 
@@ -81,7 +83,7 @@ class ChatMember:
                 continue
             message = json.loads(frame.data)
             if message.get("type") == "message":
-                self.heard.append((message["nickname"], message["message"]))
+                self.heard.append((message["nickname"], message["message"], message["sourceHost"]))
             else:
                 self.errors.append(message)
 

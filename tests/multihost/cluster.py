@@ -45,6 +45,10 @@ def free_port_on(address: str) -> int:
         return sock.getsockname()[1]
 
 
+def host_id(index: int) -> str:
+    return f"host{index + 1}"
+
+
 def host_config(addresses: TestAddresses, index: int, run_dir: Path, log_dir: Path,
                 settings: ClusterSettings) -> str:
     """The guide's supervisor.toml for host `index` (plus the simulator's part on SIMULATOR_HOST)."""
@@ -55,6 +59,8 @@ def host_config(addresses: TestAddresses, index: int, run_dir: Path, log_dir: Pa
     document: dict[str, Any] = tomllib.loads(text)
     supervisor = document["supervisor"]
     supervisor.update(run_dir=str(run_dir), log_dir=str(log_dir))
+    # The namespaces share the machine's hostname, the default host_id; real hosts each have their own.
+    supervisor["host_id"] = host_id(index)
     if "drain_timeout" in supervisor:
         supervisor["drain_timeout"] = settings.drain_timeout
     for name, app in document["apps"].items():

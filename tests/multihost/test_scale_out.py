@@ -16,7 +16,7 @@ import aiohttp
 
 from sample_apps.wazstagram.cities import CITIES
 from tests.multihost.clients import ChatMember, PictureWatcher, RequestLoop
-from tests.multihost.cluster import SIMULATOR_HOST, Cluster, Host
+from tests.multihost.cluster import SIMULATOR_HOST, Cluster, Host, host_id
 from tests.sample_apps.waiting import eventually
 
 NEW_PICTURES = 20  # pictures published after every watcher is connected
@@ -34,7 +34,10 @@ async def health(http: aiohttp.ClientSession, host: Host) -> int:
 
 async def test_every_host_is_healthy_and_reached_through_the_balancer(cluster: Cluster) -> None:
     async with aiohttp.ClientSession() as http:
-        assert [await health(http, host) for host in cluster.hosts] == [200] * len(cluster.hosts)
+        for index, host in enumerate(cluster.hosts):
+            async with http.get(host.url + HEALTH) as response:
+                page = await response.json()
+            assert (response.status, page["status"], page["host"]) == (200, "ok", host_id(index)), page
 
         def served() -> set[str]:
             return {line.upstreams[-1] for line in cluster.nginx.access_lines() if "/counter/get" in line.request}
@@ -103,8 +106,9 @@ async def test_every_host_streams_every_new_picture_once_and_its_image_loads_thr
 
 async def test_a_chat_line_said_on_any_host_is_heard_on_every_host_once_and_in_order(cluster: Cluster) -> None:
     async with aiohttp.ClientSession() as http:
-        members = [await ChatMember(http, host.url, f"host{host.number}").join() for host in cluster.hosts]
+        members = [await ChatMember(http, host.url, f"member{host.number}").join() for host in cluster.hosts]
         try:
+            assert [m.host for m in members] == [host_id(i) for i in range(len(cluster.hosts))]
             await asyncio.gather(*(member.say(CHAT_LINES) for member in members))
             expected = len(members) * CHAT_LINES
             await eventually(lambda: all(len(m.heard) >= expected for m in members),
@@ -114,8 +118,9 @@ async def test_a_chat_line_said_on_any_host_is_heard_on_every_host_once_and_in_o
                 assert member.errors == [], (member.host_url, member.errors)
                 assert len(member.heard) == expected, f"{member.host_url} heard {len(member.heard)} lines"
                 for speaker in members:
-                    said = [text for nickname, text in member.heard if nickname == speaker.nickname]
-                    assert said == lines, f"{member.host_url} heard {speaker.nickname} out of order or twice"
+                    said = [(text, host) for nickname, text, host in member.heard if nickname == speaker.nickname]
+                    assert said == [(line, speaker.host) for line in lines], \
+                        f"{member.host_url} heard {speaker.nickname} out of order, twice, or from another host"
         finally:
             for member in members:
                 await member.close()
