@@ -145,10 +145,11 @@ class CacheClient(abc.ABC):
         """Remove key; True if it existed."""
 
     @abc.abstractmethod
-    async def incr(self, key: str, by: int = 1) -> int:
+    async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
         """Add `by` to the integer stored at key (missing → 0) and return the result.
 
-        The value is stored as ASCII decimal, so get() returns e.g. b"3"; an existing ttl is kept.
+        The value is stored as ASCII decimal, so get() returns e.g. b"3". With ttl the key expires ttl
+        seconds after this call, in the same atomic step (a sliding expiry); without, an existing ttl is kept.
         Raises NotAnInteger if the value is not a decimal integer.
         """
 

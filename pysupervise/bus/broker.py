@@ -341,8 +341,11 @@ class EmbeddedBroker:
 
     def _cache_incr(self, conn: BrokerConnection, frame: Frame) -> None:
         key, by = _text(frame, 0), decode_int(frame.args[1])
+        ttl = decode_float(frame.args[2]) if len(frame.args) > 2 else None
+        if ttl is not None and not ttl > 0:
+            raise _BadRequest(ErrorCode.BAD_REQUEST, f"ttl must be positive, not {ttl}")
         try:
-            result = self.cache.incr(key, by)
+            result = self.cache.incr(key, by, ttl)
         except ValueError:
             raise _BadRequest(ErrorCode.NOT_AN_INTEGER, f"cache key {key!r} does not hold a decimal integer") from None
         conn.reply(frame.request_id, encode_int(result))

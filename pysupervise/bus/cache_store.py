@@ -44,15 +44,18 @@ class CacheStore:
     def delete(self, key: str) -> bool:
         return self._live(key) is not None and self._entries.pop(key) is not None
 
-    def incr(self, key: str, by: int) -> int:
-        """Raises ValueError if the value is not a decimal integer; keeps the key's expiry."""
+    def incr(self, key: str, by: int, ttl: float | None = None) -> int:
+        """Raises ValueError if the value is not a decimal integer; keeps the key's expiry unless `ttl` is given."""
         entry = self._live(key)
         current = 0 if entry is None else int(entry.value.decode("ascii", errors="replace"))
         result = current + by
         if entry is None:
-            self._entries[key] = _Entry(str(result).encode("ascii"), None)
+            entry = self._entries[key] = _Entry(str(result).encode("ascii"), None)
         else:
             entry.value = str(result).encode("ascii")
+        if ttl is not None:
+            entry.expires_at = self._clock() + ttl
+            self._schedule(key, entry)
         return result
 
     def sweep(self) -> int:

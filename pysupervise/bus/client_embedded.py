@@ -188,8 +188,11 @@ class EmbeddedCache(CacheClient):
     async def delete(self, key: str) -> bool:
         return await self._conn.request(Op.CACHE_DELETE, _b(check_name("cache key", key))) == (b"1",)
 
-    async def incr(self, key: str, by: int = 1) -> int:
-        (result,) = await self._conn.request(Op.CACHE_INCR, _b(check_name("cache key", key)), encode_int(int(by)))
+    async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
+        args = [_b(check_name("cache key", key)), encode_int(int(by))]
+        if check_ttl(ttl) is not None:
+            args.append(encode_float(ttl))
+        (result,) = await self._conn.request(Op.CACHE_INCR, *args)
         return decode_int(result)
 
     async def close(self) -> None:

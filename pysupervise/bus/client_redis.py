@@ -265,11 +265,22 @@ class RedisCache(CacheClient):
     async def delete(self, key: str) -> bool:
         return bool(await self._redis.run(self._redis.client.delete(_cache_key(key))))
 
-    async def incr(self, key: str, by: int = 1) -> int:
+    async def incr(self, key: str, by: int = 1, ttl: float | None = None) -> int:
+        name = _cache_key(key)
         try:
-            return int(await self._redis.run(self._redis.client.incrby(_cache_key(key), int(by))))
+            if check_ttl(ttl) is None:
+                return int(await self._redis.run(self._redis.client.incrby(name, int(by))))
+            return await self._redis.run(self._incr_and_expire(name, int(by), max(1, round(ttl * 1000))))
         except ResponseError:
             raise NotAnInteger(f"cache key {key!r} does not hold a decimal integer") from None
+
+    async def _incr_and_expire(self, name: str, by: int, milliseconds: int) -> int:
+        # MULTI/EXEC: no other client sees the new value without its new expiry.
+        async with self._redis.client.pipeline(transaction=True) as pipe:
+            pipe.incrby(name, by)
+            pipe.pexpire(name, milliseconds)
+            value, _ = await pipe.execute()
+        return int(value)
 
     async def close(self) -> None:
         await self._redis.close()

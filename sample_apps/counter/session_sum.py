@@ -17,9 +17,9 @@ class SessionSum:
     """Each session names one cache counter, created by the session's first /inc.
 
     Only that first request can know a new session (nobody has its cookie yet), so creating the counter
-    races with nothing; every later /inc is one `incr`, atomic in the embedded broker and in Redis.
-    `incr` keeps a key's expiry, so the counter lasts a day (the session's ttl) from the first /inc,
-    like its session, which is not written again afterwards.
+    races with nothing; every later /inc is one `incr`, atomic in the embedded broker and in Redis, that
+    also restarts the counter's expiry; the session is saved again too (its cookie and ttl slide), so both
+    last a day (the session's ttl) from the visitor's last /inc, as when the sum lived in the session.
     """
 
     def __init__(self, cache: CacheClient, ttl: float) -> None:
@@ -30,10 +30,8 @@ class SessionSum:
         name = session.get(SESSION_KEY)
         if not isinstance(name, str):
             return await self._start(session)
-        value = await self.cache.incr(KEY_PREFIX + name)
-        if value == 1:
-            # The key was gone (an evicted or restarted cache): incr made one that would never expire.
-            await self.cache.set(KEY_PREFIX + name, b"1", ttl=self.ttl + EXPIRY_MARGIN)
+        value = await self.cache.incr(KEY_PREFIX + name, ttl=self.ttl + EXPIRY_MARGIN)
+        session.changed()  # unchanged, but saved: its ttl restarts with the counter's
         return value
 
     async def current(self, session: Session) -> int | None:

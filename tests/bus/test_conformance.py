@@ -186,6 +186,17 @@ async def test_incr_keeps_an_existing_ttl(cache: bus.CacheClient) -> None:
     await eventually(lambda: _is_none(cache.get("window")), "the counter to expire with its ttl")
 
 
+async def test_incr_with_a_ttl_restarts_the_expiry(cache: bus.CacheClient) -> None:
+    await cache.set("sliding", b"1")  # no expiry yet
+    assert await cache.incr("sliding", ttl=0.3) == 2
+    assert await cache.incr("sliding", by=3, ttl=60) == 5  # each increment restarts the window
+    assert await cache.incr("fresh", ttl=0.4) == 1
+    await eventually(lambda: _is_none(cache.get("fresh")), "a counter made by incr(ttl=) to expire")
+    assert await cache.get("sliding") == b"5"  # its 0.3 s are long gone: the second incr restarted them
+    with pytest.raises(ValueError):
+        await cache.incr("sliding", ttl=0)
+
+
 async def test_many_concurrent_tasks_share_one_client(client: bus.BusClient) -> None:
     await client.create_subscription("load", "s")
     async with asyncio.timeout(10):
