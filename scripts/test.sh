@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+# The multi-host test (tests/multihost, as root) builds hosts with `ip netns` and puts nginx in front. It runs
+# its own nginx (own config, port, pid and logs under /tmp); one the package may start on port 80 is not used.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$missing iproute2"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 if [ -n "$missing" ]; then
     apt_install $missing
 fi

@@ -48,9 +48,13 @@ def redis_blocked_clients(port: int) -> int:
 
 
 class RedisServer:
-    """One redis-server without persistence; start() may be called again after stop() (same port)."""
+    """One redis-server without persistence; start() may be called again after stop() (same port).
 
-    def __init__(self, port: int | None = None) -> None:
+    It always listens on loopback (where the probes here connect); `also_bind` adds addresses, e.g. a test
+    network's bridge, for clients on other hosts.
+    """
+
+    def __init__(self, port: int | None = None, also_bind: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -59,6 +63,7 @@ class RedisServer:
             )
         self.binary = binary
         self.port = port or free_port()
+        self.also_bind = also_bind
         self.dir = short_tempdir()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -69,8 +74,10 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         log = open(self.dir / "redis.log", "ab")
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *self.also_bind, "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir),
+             # Without a password, protected mode refuses every client that is not on loopback.
+             *(("--protected-mode", "no") if self.also_bind else ())],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

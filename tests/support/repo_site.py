@@ -38,7 +38,7 @@ def repo_config_text(run_dir: Path, log_dir: Path, *, bus: str | None = None, ca
         services["cache"] = cache
     if not services:
         del document["services"]
-    return _dump(document)
+    return toml_text(document)
 
 
 def start_repo_site(workdir: Path, timeout: float = 60, **options: Any) -> Site:
@@ -54,7 +54,8 @@ def start_repo_site(workdir: Path, timeout: float = 60, **options: Any) -> Site:
 
 # -- a TOML writer for what supervisor.toml uses: tables of strings, numbers, booleans, lists, inline tables --
 
-def _dump(document: Mapping[str, Any]) -> str:
+def toml_text(document: Mapping[str, Any]) -> str:
+    """A supervisor.toml document (as tomllib reads it) written back as TOML."""
     lines: list[str] = []
     for section, table in document.items():
         if section == "apps":

@@ -51,6 +51,9 @@ class Site:
 
     workdir: Path
     config_text: str
+    # Put before every pysupervise command this site runs, e.g. ("ip", "netns", "exec", NAME) for a host
+    # in a network namespace; it must exec the command, so that `process` is the master itself.
+    command_prefix: tuple[str, ...] = ()
     process: subprocess.Popen | None = None
     url: str = ""
     output: list[str] = field(default_factory=list)
@@ -76,9 +79,10 @@ class Site:
 
     def start(self, timeout: float = 60, extra_args: tuple[str, ...] = (), env: dict | None = None,
               listen: str = "127.0.0.1:0") -> "Site":
+        self.url = ""  # a site started again (after its master exited) announces its address anew
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pysupervise", "start", "-c", str(self.config_path), "--listen", listen,
-             *extra_args],
+            [*self.command_prefix, sys.executable, "-m", "pysupervise", "start", "-c", str(self.config_path),
+             "--listen", listen, *extra_args],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})})
         self._reader = threading.Thread(target=self._read_output, daemon=True)
@@ -156,8 +160,8 @@ class Site:
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         command, rest = args[0], args[1:]
-        return subprocess.run([sys.executable, "-m", "pysupervise", command, "-c", str(self.config_path), *rest],
-                              capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
+        return subprocess.run([*self.command_prefix, sys.executable, "-m", "pysupervise", command, "-c",
+                               str(self.config_path), *rest], capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
 
     def cli_on_terminal(self, *args: str, timeout: float = 30) -> tuple[int, bytes, str]:
         """A CLI command with its stdout on a pseudo-terminal (as a user's shell has it): exit code, what it
