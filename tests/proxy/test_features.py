@@ -247,8 +247,8 @@ def test_a_pooled_connection_the_worker_had_closed_is_retried(site):
     # again on a new connection (the one retry left for a request that was sent).
     conn = RawConnection(site.port)
     try:
-        conn.send(b"GET /closing/ HTTP/1.1\r\nHost: t\r\n\r\n" * 20)
-        for _ in range(20):
+        conn.send(b"GET /closing/ HTTP/1.1\r\nHost: t\r\n\r\n" * 10)
+        for _ in range(10):
             status, _headers, body = conn.read_response()
             assert status == 200 and b"got=0" in body, body
     finally:
