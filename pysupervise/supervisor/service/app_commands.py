@@ -3,12 +3,10 @@ operator stopped, remembered in run_dir so that a restarted master keeps them do
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from pysupervise.config import AppConfig
+from pysupervise.supervisor.service.app_names_file import AppNamesFile
 from pysupervise.supervisor.service.control_server import Handler, single
 
 if TYPE_CHECKING:
@@ -23,46 +21,15 @@ def stopped_message(app: str) -> str:
     return f"app {app!r} is stopped by the operator; `pysupervise start {app}` starts it again"
 
 
-class StoppedApps:
-    """run_dir/stopped-apps.json: a JSON list of app names. Written atomically (a temporary file renamed over
-    it); a missing or unreadable file means none. A write that fails is reported to the caller: the app is
-    stopped all the same, until the master restarts."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._names = self._load()
-
-    def __contains__(self, app: str) -> bool:
-        return app in self._names
+class StoppedApps(AppNamesFile):
+    """run_dir/stopped-apps.json: the apps an operator stopped (kept down even if writing the file fails)."""
 
     def add(self, app: str) -> str:
         """Remember `app`; returns why it could not be written ("" when it was)."""
-        self._names.add(app)
-        return self._save()
+        return self._change(self._names | {app}, write_unchanged=True)
 
     def discard(self, app: str) -> str:
-        self._names.discard(app)
-        return self._save()
-
-    def _load(self) -> set[str]:
-        try:
-            names = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return set()
-        return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
-
-    def _save(self) -> str:
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            with open(temporary, "w", encoding="utf-8") as file:
-                json.dump(sorted(self._names), file)
-                file.write("\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            return f"cannot write {self.path}: {exc.strerror or exc}"
-        return ""
+        return self._change(self._names - {app}, write_unchanged=True)
 
 
 class AppCommands:
