@@ -20,8 +20,7 @@ def _require_redis_server() -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def _running_redis_server() -> Iterator[RedisServer]:
     _require_redis_server()
     server = RedisServer().start()
     try:
@@ -29,18 +28,17 @@ def redis_server() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    yield from _running_redis_server()
 
 
 @pytest.fixture
 def own_redis_server() -> Iterator[RedisServer]:
     """A redis-server for this test alone, stopped after it; see `restart_without_persistence`."""
-    _require_redis_server()
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+    yield from _running_redis_server()
 
 
 def restart_without_persistence(server: RedisServer) -> None:
