@@ -238,23 +238,26 @@ def gunicorn_uvicorn(target: str, workers: int, unix_socket: bool, timeout: floa
     sock = workdir / "gunicorn.sock" if unix_socket else None
     port = None if unix_socket else free_port()
     bind = f"unix:{sock}" if sock else f"127.0.0.1:{port}"
-    stderr = (workdir / "stderr.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", uvicorn_worker_class(), "-w", str(workers),
-                                "-b", bind, "--keep-alive", "75", target],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        deadline = time.monotonic() + timeout
-        # Ready once every worker has forked and one of them answers.
-        while (len(psutil.Process(process.pid).children()) < workers
-               or not (_unix_http_answers(sock) if sock else _tcp_http_answers(port))):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = (workdir / "stderr.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"gunicorn ({bind}) did not start serving {target}:\n{tail}")
-            time.sleep(0.1)
-        yield Gunicorn(process, sock, port)
+        with (workdir / "stderr.log").open("wb") as stderr:  # gunicorn keeps its own copy of the descriptor
+            process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", uvicorn_worker_class(),
+                                        "-w", str(workers), "-b", bind, "--keep-alive", "75", target],
+                                       cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + timeout
+            # Ready once every worker has forked and one of them answers.
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = (workdir / "stderr.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"gunicorn ({bind}) did not start serving {target}:\n{tail}")
+                if (len(psutil.Process(process.pid).children()) >= workers
+                        and (_unix_http_answers(sock) if sock else _tcp_http_answers(port))):
+                    break
+                time.sleep(0.1)
+            yield Gunicorn(process, sock, port)
+        finally:
+            stop_process(process)
     finally:
-        stop_process(process)
-        stderr.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
