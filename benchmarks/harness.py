@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,6 +193,80 @@ def direct_workers(app: str, workers: int) -> contextlib.AbstractContextManager[
     port = free_port()
     return _listening([sys.executable, str(REPO / "benchmarks" / "direct_workers.py"), app,
                        "--port", str(port), "--workers", str(workers)], port, cwd=REPO)
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants as they are now (for CPU accounting over a whole server)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def uvicorn_worker_class() -> str:
+    """gunicorn's `-k` for uvicorn: the uvicorn-worker package when installed (uvicorn deprecates its own copy)."""
+    return ("uvicorn_worker.UvicornWorker" if importlib.util.find_spec("uvicorn_worker")
+            else "uvicorn.workers.UvicornWorker")
+
+
+def _unix_http_answers(path: Path) -> bool:
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        status = sock.recv(64).split(b" ", 2)
+        return len(status) > 1 and status[1].isdigit() and int(status[1]) < 500
+    return False
+
+
+@dataclass
+class Gunicorn:
+    """A gunicorn master with uvicorn workers (its children), listening on a Unix `socket` or a TCP `port`."""
+
+    process: subprocess.Popen
+    socket: Path | None
+    port: int | None
+
+
+@contextlib.contextmanager
+def gunicorn_uvicorn(target: str, workers: int, unix_socket: bool, timeout: float = 60) -> Iterator[Gunicorn]:
+    """`gunicorn -k UvicornWorker -w N` serving `target` ("module:attr", relative to this checkout), as users run it.
+
+    No access log of its own: behind nginx, nginx writes it (as pysupervise's proxy does for its workers).
+    `--keep-alive 75` outlives nginx's 60 s upstream keepalive_timeout, as gunicorn's docs advise behind a proxy;
+    the default 2 s would close nginx's pooled connections whenever a round of another target runs.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="gunicorn-", dir="/tmp"))
+    sock = workdir / "gunicorn.sock" if unix_socket else None
+    port = None if unix_socket else free_port()
+    bind = f"unix:{sock}" if sock else f"127.0.0.1:{port}"
+    try:
+        with (workdir / "stderr.log").open("wb") as stderr:  # gunicorn keeps its own copy of the descriptor
+            process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", uvicorn_worker_class(),
+                                        "-w", str(workers), "-b", bind, "--keep-alive", "75", target],
+                                       cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + timeout
+            # Ready once every worker has forked and one of them answers.
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = (workdir / "stderr.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"gunicorn ({bind}) did not start serving {target}:\n{tail}")
+                if (len(psutil.Process(process.pid).children()) >= workers
+                        and (_unix_http_answers(sock) if sock else _tcp_http_answers(port))):
+                    break
+                time.sleep(0.1)
+            yield Gunicorn(process, sock, port)
+        finally:
+            stop_process(process)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tcp_http_answers(port: int) -> bool:
+    try:
+        wait_for_http(port, timeout=0.5)
+    except RuntimeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
