@@ -285,9 +285,12 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(port: int, path: str = "/", seconds: int = 5, connections: int = 64, threads: int = 1) -> WrkResult:
+def wrk(port: int, path: str = "/", seconds: int = 5, connections: int = 64, threads: int = 1,
+        script: Path | None = None) -> WrkResult:
+    """`script`: a wrk Lua file (e.g. one that makes every request a POST with a body)."""
     binary = require("wrk", "wrk")
-    out = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+    extra = ["-s", str(script)] if script is not None else []
+    out = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *extra,
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
     try:
         return parse_wrk(out)

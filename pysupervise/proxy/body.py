@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import mmap
 import os
 import tempfile
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from pysupervise.proxy.head_checks import RequestRejected
 
 if TYPE_CHECKING:
     from pysupervise.periodic import TaskErrors
 
-_READ_CHUNK = 1024 * 1024
+# A spilled body is sent from its file mapped this many bytes at a time (a multiple of mmap.ALLOCATIONGRANULARITY):
+# the transport writes straight from the page cache, and only the windows in flight are mapped.
+_WINDOW = 1024 * 1024
 # Write buffer of an upstream connection while a spilled body streams from its file.
 _PUMP_BUFFER = 4 * 1024 * 1024
+# Bodies up to this size leave joined with their head in one piece; larger ones are not copied to save a syscall.
+_JOIN_MAX = 64 * 1024
 
 
 class SpillFolder:
@@ -49,7 +54,7 @@ class SpillFolder:
 class RequestBody:
     """Collects a whole request body so a worker slot is taken only once the client has sent it all."""
 
-    __slots__ = ("size", "pump_paused", "_memory", "_memory_max", "_spill_dir", "_fd", "_chunks")
+    __slots__ = ("size", "pump_paused", "_memory", "_memory_max", "_spill_dir", "_fd", "_sent")
 
     def __init__(self, memory_max: int, spill_dir: SpillFolder) -> None:
         self.size = 0
@@ -57,8 +62,9 @@ class RequestBody:
         self._memory_max = memory_max
         self._spill_dir = spill_dir
         self._fd = -1
-        # A spilled body being sent: the chunks still to go, and whether the worker's socket pushes back.
-        self._chunks: Iterator[bytes] | None = None
+        # A spilled body being sent: how much of the file is written so far (-1: not sending), and whether the
+        # worker's socket pushes back.
+        self._sent = -1
         self.pump_paused = False
 
     @property
@@ -94,51 +100,35 @@ class RequestBody:
             self.close()  # give the space back at once
             raise self._spill_dir.failed(exc) from None
 
-    def in_memory(self) -> bytes | None:
-        """The whole body when it is small enough to live in memory, else None."""
-        if self._fd >= 0:
-            return None
-        if len(self._memory) != 1:
-            self._memory = [b"".join(self._memory)]
-        return self._memory[0]
-
-    def file_chunks(self) -> Iterator[bytes]:
-        """The spilled body, read back from the start in chunks."""
-        assert self._fd >= 0
-        offset = 0
-        while self._fd >= 0 and (chunk := os.pread(self._fd, _READ_CHUNK, offset)):
-            offset += len(chunk)
-            yield chunk
-
     def send(self, transport: asyncio.WriteTransport, head: bytes) -> None:
         """Write `head` and this body to a worker; a spilled body goes on in pump() as the socket drains."""
-        data = self.in_memory()
-        if data is not None:
-            # One send() for small requests; large bodies are not copied just to save a syscall.
-            if len(data) <= 65536:
-                transport.write(head + data)
+        if self._fd < 0:
+            if self.size <= _JOIN_MAX:
+                transport.write(head + b"".join(self._memory))  # one send() for small requests
             else:
-                transport.writelines((head, data))
+                transport.writelines((head, *self._memory))  # one writev(), the pieces as they came
             return
-        # Keep a few MiB in flight so the pump is not paused after every slice.
+        # Keep a few MiB in flight so the pump is not paused after every window.
         transport.set_write_buffer_limits(high=_PUMP_BUFFER)
         transport.write(head)
-        self._chunks = self.file_chunks()
+        self._sent = 0
         self.pump_paused = False
         self.pump(transport)
 
     def pump(self, transport: asyncio.WriteTransport) -> None:
-        """Write file chunks until the transport pauses writing (pump_paused) or the body is sent."""
-        while self._chunks is not None and not self.pump_paused:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self._chunks = None
-                transport.set_write_buffer_limits()  # back to the defaults for the pooled connection
-                return
-            transport.write(chunk)
+        """Write file windows until the transport pauses writing (pump_paused) or the body is sent."""
+        while 0 <= self._sent < self.size and not self.pump_paused and self._fd >= 0:
+            length = min(_WINDOW, self.size - self._sent)
+            # The transport keeps the view until the socket has taken it; the window is unmapped after that.
+            window = mmap.mmap(self._fd, length, offset=self._sent, access=mmap.ACCESS_READ)
+            self._sent += length
+            transport.write(memoryview(window))
+        if self._sent >= self.size:
+            self._sent = -1
+            transport.set_write_buffer_limits()  # back to the defaults for the pooled connection
 
     def close(self) -> None:
-        self._chunks = None
+        self._sent = -1
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

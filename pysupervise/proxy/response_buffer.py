@@ -24,7 +24,7 @@ class ResponseBuffer:
     reached does the worker's connection stop being read, until the client has made room.
     """
 
-    __slots__ = ("client", "size", "memory", "_server", "_worker", "_worker_paused", "_items", "_memory_max",
+    __slots__ = ("client", "size", "memory", "_worker", "_worker_paused", "_items", "_memory_max",
                  "_spill_max", "_spill_dir", "_fd", "_file_end")
 
     def __init__(self, client: "ClientConnection", worker: asyncio.Transport | None) -> None:
@@ -37,7 +37,6 @@ class ResponseBuffer:
         settings = client.settings
         self._memory_max = settings.response_buffer_max
         self._spill_max = settings.response_spill_max
-        self._server = client.server  # counts the memory of all buffers, to give it back to the OS after a peak
         self._spill_dir = client.server.spill_dir
         self._fd = -1
         self._file_end = 0  # the file's size: spilled bytes are never rewritten until it is empty
@@ -78,10 +77,6 @@ class ResponseBuffer:
         # Past both caps a piece still lands in memory, and the worker is paused: at most one read more.
         self._items.append(data)
         self.memory += len(data)
-        server = self._server
-        server.response_memory += len(data)
-        if server.response_memory > server.response_memory_peak:
-            server.response_memory_peak = server.response_memory
         if self.full and not self._worker_paused and self._worker is not None and not self._worker.is_closing():
             self._worker_paused = True
             self._worker.pause_reading()
@@ -127,7 +122,6 @@ class ResponseBuffer:
                 item = b"".join(parts)
             self.memory -= taken
             self.size -= taken
-            self._server.response_memory -= taken
             return item
         start, end = item
         data = os.pread(self._fd, min(limit, end - start), start)
@@ -167,7 +161,6 @@ class ResponseBuffer:
 
     def close(self) -> None:
         """Drop what is held (the client is done or gone) and close the spill file."""
-        self._server.response_memory -= self.memory
         self._items = self._worker = None
         self.size = self.memory = 0
         self._close_file()

@@ -4,12 +4,11 @@ and drains on stop."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import itertools
 import os
 import socket
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.backend import AppBackend
@@ -17,6 +16,7 @@ from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.forwarded import TrustedProxies
+from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ _ACCEPT_BATCH = 256
 _ROOM_CANDIDATES = 16
 # Names of the server's background tasks in errors and metrics.
 SWEEPER, ACCEPT = "proxy-sweeper", "proxy-accept"
-# Response buffer memory given back since its peak that makes the sweeper hand free heap pages to the OS.
-_TRIM_AFTER = 32 * 1024 * 1024
 
 
 class ProxyServer:
@@ -68,10 +66,8 @@ class ProxyServer:
         self._room.set()
         self._waiting_for_room = False
         self._stopping = False
-        # Bytes held in memory by response buffers (read ahead of slow clients), and their peak since the last trim.
-        self.response_memory = 0
-        self.response_memory_peak = 0
-        self._malloc_trim = _malloc_trim()
+        # Freed body memory goes back to the OS once a load has passed (glibc keeps it otherwise).
+        self.heap_trimmer = HeapTrimmer(CHeap())
 
     # -- listening ----------------------------------------------------------------------------
 
@@ -109,6 +105,7 @@ class ProxyServer:
             self._accepting.append(self.loop.create_task(self._accept_loop(sock)))
         self.task_errors.register(ACCEPT)
         self.task_errors.register(CONNECTIONS)
+        self.heap_trimmer.heap.tune_for_bodies()
         self._sweeper.start()
 
     async def start(self, host: str, port: int) -> int:
@@ -239,15 +236,7 @@ class ProxyServer:
                         endpoint.close_idle(older_than=idle_before)
             except Exception as exc:
                 self.task_errors.report(SWEEPER, exc)
-        if self.response_memory_peak - self.response_memory >= _TRIM_AFTER:
-            self._return_memory()
-
-    def _return_memory(self) -> None:
-        # Slow readers' buffers are thousands of 64-256 KiB pieces; once freed, glibc keeps them in the
-        # heap (the RSS stayed at its peak after an attack) unless asked to give the free pages back.
-        self.response_memory_peak = self.response_memory
-        if self._malloc_trim is not None:
-            self._malloc_trim(0)
+        self.heap_trimmer.check(now)
 
     # -- used by connections ------------------------------------------------------------------
 
@@ -311,12 +300,3 @@ class ProxyServer:
             conn.abort()
         self._sweeper.stop()
 
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    return trim

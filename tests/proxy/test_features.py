@@ -129,6 +129,37 @@ def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
         conn.close()
 
 
+# Sizes on both sides of the proxy's body thresholds: one write with its head (64 KiB), buffer_memory_max (1 MiB:
+# larger uploads spill), and the 1 MiB windows a spilled body is mapped and sent in.
+BOUNDARY_SIZES = [65535, 65536, 65537, 1048575, 1048576, 1048577, 2097151, 2097153, 3 * 1048576 + 5]
+
+
+def test_uploads_around_buffer_boundaries_arrive_byte_for_byte(site):
+    conn = RawConnection(site.port)
+    try:
+        for size in BOUNDARY_SIZES:  # one keep-alive connection: each body goes out on a reused worker connection too
+            body = os.urandom(size)
+            conn.send(b"POST /pool/digest HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size + body)
+            status, _, answer = conn.read_response()
+            digest = json.loads(answer)
+            assert status == 200 and (digest["size"], digest["sha256"]) == (size, hashlib.sha256(body).hexdigest())
+    finally:
+        conn.close()
+
+
+def test_downloads_around_buffer_boundaries_arrive_byte_for_byte(site):
+    pattern = bytes(range(256)) * 256  # what /download repeats
+    conn = RawConnection(site.port)
+    try:
+        for size in BOUNDARY_SIZES:
+            conn.send(b"GET /pool/download?size=%d HTTP/1.1\r\nHost: t\r\n\r\n" % size)
+            status, headers, body = conn.read_response()
+            expected = (pattern * (size // len(pattern) + 1))[:size]
+            assert status == 200 and headers["content-length"] == [str(size)] and body == expected
+    finally:
+        conn.close()
+
+
 def test_body_over_max_body_size_is_413_without_a_worker(site):
     conn = RawConnection(site.port)
     try:

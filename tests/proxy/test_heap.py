@@ -1,0 +1,55 @@
+"""The master's C heap: freed body memory goes back to the OS after a load (glibc only)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
+from tests.support.site import REPO
+
+# Run in a fresh interpreter, as in the master: tuned at start, then a load, then the sweeper's check.
+LOAD_THEN_TRIM = textwrap.dedent("""
+    import json, os
+    from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
+    heap = CHeap()
+    tuned = heap.tune_for_bodies()
+    trimmer = HeapTrimmer(heap)
+    baseline = trimmer.resident()
+    # 64 MiB of response-sized pieces; every other one is freed: holes between live memory, which glibc
+    # keeps after free() (it can only shrink the heap from its top); only a trim gives them back.
+    pieces = [os.urandom(128 * 1024) for _ in range(512)]
+    loaded = trimmer.resident()
+    del pieces[::2]
+    freed = trimmer.resident()
+    trimmed = trimmer.check(now=1000.0)
+    again = trimmer.check(now=1000.5)
+    print(json.dumps({"tuned": tuned, "loaded": loaded - baseline, "freed": freed - baseline,
+                      "trimmed": trimmed, "after": trimmer.resident() - baseline, "again": again}))
+""")
+
+MIB = 1024 * 1024
+
+
+def test_memory_freed_after_a_load_goes_back_to_the_os():
+    if not CHeap().available:
+        pytest.skip("the C library is not glibc: nothing to tune or trim")
+    out = subprocess.run([sys.executable, "-c", LOAD_THEN_TRIM], capture_output=True, text=True, check=True,
+                         cwd=REPO).stdout
+    result = json.loads(out)
+    assert result["tuned"]
+    assert result["loaded"] >= 60 * MIB and result["freed"] >= 60 * MIB  # glibc keeps the 32 MiB freed
+    assert result["trimmed"] and result["after"] < 40 * MIB  # until the check gives them back
+    assert not result["again"]  # at most one check a second
+
+
+def test_a_quiet_heap_is_left_alone():
+    if not CHeap().available:
+        pytest.skip("the C library is not glibc")
+    trimmer = HeapTrimmer(CHeap())
+    assert not trimmer.check(now=1000.0)
+    assert trimmer.trims == 0
