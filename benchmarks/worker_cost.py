@@ -8,6 +8,9 @@ its own in front (harness.nginx_in_front_of), so that only how the workers were 
                   keeps its workers in its own session);
   own sessions    the same, each worker in a new session of its own, as the master starts them;
   wrk's session   the same, workers and their nginx in this script's session, the one wrk runs in;
+  pysupervise (nginx in wrk's session)
+                  the master's workers again, behind an nginx in wrk's session: the pairing of the probe that
+                  first compared them with "wrk's session" (28-35 against 22-26 µs per request);
   gunicorn        `gunicorn -k UvicornWorker -w 2` in a session of its own (--no-gunicorn skips it).
 Every nginx runs in a session of its own except wrk's-session's. On Linux a new session is also a new scheduler
 autogroup (when /proc/sys/kernel/sched_autogroup_enabled is 1 and the processes are in the root cpu cgroup), and
@@ -47,6 +50,7 @@ from benchmarks.harness import (REPO, bench_app, gunicorn_uvicorn, median, nginx
 
 WORKERS = 2
 BASELINE = "one session"
+SPLIT = "pysupervise (nginx in wrk's session)"
 
 
 @dataclass(frozen=True)
@@ -157,15 +161,16 @@ def main() -> None:
             check_answers(name, port)
             wrk(port, seconds=1, connections=args.connections)  # warm up pools and code paths
             front = [process for process in nginx_processes() if process.pid not in before]
-            print(f"  {name:14s} workers {[worker.pid for worker in workers]} ({sessions_of(workers)}), "
+            print(f"  {name:36s} workers {[worker.pid for worker in workers]} ({sessions_of(workers)}), "
                   f"nginx {sessions_of(front)}", flush=True)
             targets.append(Target(name, port, front, workers))
 
         site = stack.enter_context(pysupervise_site(bench_app(APP, WORKERS)))
         wait_for_sockets(site, "bench", WORKERS)
-        add("pysupervise", site.sockets("bench"),
-            [process for process in process_tree(site.process.pid)[1:]
-             if "pysupervise.worker" in " ".join(process.cmdline())])
+        site_workers = [process for process in process_tree(site.process.pid)[1:]
+                        if "pysupervise.worker" in " ".join(process.cmdline())]
+        add("pysupervise", site.sockets("bench"), site_workers)
+        add(SPLIT, site.sockets("bench"), site_workers, own_session=False)
         for name, sessions in ((BASELINE, "one"), ("own sessions", "each"), ("wrk's session", "inherit")):
             sockets, workers = stack.enter_context(hand_started_workers(sessions))
             add(name, sockets, workers, own_session=sessions != "inherit")
@@ -177,7 +182,7 @@ def main() -> None:
             for target in targets if round_number % 2 == 0 else reversed(targets):
                 run = measure(target, args.seconds, args.connections)
                 runs[target.name].append(run)
-                print(f"  round {round_number + 1} {target.name:14s} {run.rps:7.0f} req/s  workers "
+                print(f"  round {round_number + 1} {target.name:36s} {run.rps:7.0f} req/s  workers "
                       f"{run.worker_us:5.1f} µs/req  nginx {run.front_us:5.1f}  wrk {run.wrk_us:4.1f}  "
                       f"idle {run.idle_per_request:.3f}/req", flush=True)
     print(f"\nmedians of {args.rounds} alternating rounds of {args.seconds} s, {WORKERS} workers each "
