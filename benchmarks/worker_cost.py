@@ -12,10 +12,10 @@ its own in front (harness.nginx_in_front_of), so that only how the workers were 
                   the master's workers again, behind an nginx in wrk's session: the pairing of the probe that
                   first compared them with "wrk's session" (28-35 against 22-26 µs per request);
   gunicorn        `gunicorn -k UvicornWorker -w 2` in a session of its own (--no-gunicorn skips it).
-Every nginx runs in a session of its own except those of the two wrk's-session targets. On Linux a new session is also a new scheduler
-autogroup (when /proc/sys/kernel/sched_autogroup_enabled is 1 and the processes are in the root cpu cgroup), and
-CFS shares the CPU between autogroups first: how the processes of one request's path are grouped changes how many
-requests a worker finds per wake-up, hence its CPU per request, without any code of its own changing.
+Every nginx runs in a session of its own except those of the two wrk's-session targets. On Linux a new session is
+also a new scheduler autogroup (when /proc/sys/kernel/sched_autogroup_enabled is 1 and the processes are in the
+root cpu cgroup), and CFS shares the CPU between autogroups first: how the processes of one request's path are
+grouped changes how many requests a worker finds per wake-up, hence its CPU per request, without any code of its own changing.
 
 For each target it prints the worker CPU µs per hello-world request (wrk, 64 keep-alive connections), nginx's,
 wrk's own, the workers' voluntary context switches per request (how often they went idle) and requests/s, as
