@@ -15,7 +15,8 @@ its own in front (harness.nginx_in_front_of), so that only how the workers were 
 Every nginx runs in a session of its own except those of the two wrk's-session targets. On Linux a new session is
 also a new scheduler autogroup (when /proc/sys/kernel/sched_autogroup_enabled is 1 and the processes are in the
 root cpu cgroup), and CFS shares the CPU between autogroups first: how the processes of one request's path are
-grouped changes how many requests a worker finds per wake-up, hence its CPU per request, without any code of its own changing.
+grouped changes how many requests a worker finds per wake-up, hence its CPU per request, without any code of its
+own changing.
 
 For each target it prints the worker CPU µs per hello-world request (wrk, 64 keep-alive connections), nginx's,
 wrk's own, the workers' voluntary context switches per request (how often they went idle) and requests/s, as
@@ -44,7 +45,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.alternatives import APP, check_answers, cpu_seconds, nginx_processes, wait_for_sockets, wrk_with_cpu  # noqa: E402
+from benchmarks.alternatives import (APP, check_answers, cpu_seconds, nginx_processes, wait_for_sockets,  # noqa: E402
+                                     wrk_with_cpu)
 from benchmarks.harness import (REPO, bench_app, gunicorn_uvicorn, median, nginx_in_front_of, process_tree,  # noqa: E402
                                 pysupervise_site, stop_process, wrk)
 
