@@ -6,6 +6,10 @@ One run alternates the targets round by round, all serving the plain ASGI app of
   nginx+gunicorn   nginx (worker_processes auto, upstream keepalive, buffered access log: harness.nginx_in_front_of)
                    in front of `gunicorn -k UvicornWorker -w 2` on a Unix socket;
   gunicorn alone   the same gunicorn on a TCP port with no proxy, as a reference (--no-gunicorn-alone skips it).
+Each server (pysupervise's master, gunicorn, nginx) starts in a session of its own, as a service manager or another
+terminal would start it, never in wrk's: on Linux a session is also a scheduler autogroup, and a front that shares
+wrk's autogroup while its workers have their own spends more CPU per request, workers included
+(benchmarks/worker_cost.py). pysupervise's master starts each worker in a session of its own, as it always does.
 For each it reports hello-world requests/s and p99 (wrk, 64 keep-alive connections), the CPU µs per request of
 the whole stack (front + app server, psutil over their process trees; wrk's own apart) and 1 MB download
 throughput (wrk, 16 connections), as medians, and the ratios pysupervise / (nginx -> gunicorn).
@@ -188,11 +192,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"gunicorn -k {uvicorn_worker_class()} -w {args.workers}; pysupervise workers = {args.workers}", flush=True)
     with contextlib.ExitStack() as stack:
-        site = stack.enter_context(pysupervise_site(bench_app(APP, args.workers)))
-        behind_nginx = stack.enter_context(gunicorn_uvicorn(APP, args.workers, unix_socket=True))
-        nginx_port = stack.enter_context(nginx_in_front_of([behind_nginx.socket]))
+        site = stack.enter_context(pysupervise_site(bench_app(APP, args.workers), own_session=True))
+        behind_nginx = stack.enter_context(gunicorn_uvicorn(APP, args.workers, unix_socket=True, own_session=True))
+        nginx_port = stack.enter_context(nginx_in_front_of([behind_nginx.socket], own_session=True))
         alone = None if args.no_gunicorn_alone else stack.enter_context(
-            gunicorn_uvicorn(APP, args.workers, unix_socket=False))
+            gunicorn_uvicorn(APP, args.workers, unix_socket=False, own_session=True))
         wait_for_sockets(site, "bench", args.workers)
         ports = {"pysupervise": site.port, REFERENCE: nginx_port, **({"gunicorn alone": alone.port} if alone else {})}
         for name, port in ports.items():

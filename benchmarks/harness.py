@@ -98,7 +98,8 @@ def bench_app(target: str, workers: int, extra: str = "") -> str:
 
 
 @contextlib.contextmanager
-def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervise]:
+def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = False) -> Iterator[Pysupervise]:
+    """A master serving `apps_toml`; `own_session`: as for nginx_in_front_of."""
     workdir = Path(tempfile.mkdtemp(prefix="psb-", dir="/tmp"))
     port = free_port()
     config = workdir / "supervisor.toml"
@@ -113,7 +114,8 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervi
     # This checkout's pysupervise, installed or not.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen([sys.executable, "-m", "pysupervise", "start", "-c", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=env)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=env,
+                               start_new_session=own_session)
     try:
         wait_for_http(port)
         yield Pysupervise(port, workdir / "run", process)
@@ -123,8 +125,12 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervi
 
 
 @contextlib.contextmanager
-def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> Iterator[int]:
-    """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup)."""
+def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_session: bool = False) -> Iterator[int]:
+    """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup).
+
+    `own_session`: started in a session of its own, as a service manager starts it; on Linux that also puts it
+    in a scheduler autogroup of its own instead of wrk's (benchmarks/worker_cost.py shows why that matters).
+    """
     nginx = require("nginx", "nginx")
     prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
     port = free_port()
@@ -162,7 +168,7 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> It
         }}
         """))
     process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=own_session)
     try:
         wait_for_port(port)
         yield port
@@ -227,12 +233,14 @@ class Gunicorn:
 
 
 @contextlib.contextmanager
-def gunicorn_uvicorn(target: str, workers: int, unix_socket: bool, timeout: float = 60) -> Iterator[Gunicorn]:
+def gunicorn_uvicorn(target: str, workers: int, unix_socket: bool, timeout: float = 60,
+                     own_session: bool = False) -> Iterator[Gunicorn]:
     """`gunicorn -k UvicornWorker -w N` serving `target` ("module:attr", relative to this checkout), as users run it.
 
     No access log of its own: behind nginx, nginx writes it (as pysupervise's proxy does for its workers).
     `--keep-alive 75` outlives nginx's 60 s upstream keepalive_timeout, as gunicorn's docs advise behind a proxy;
     the default 2 s would close nginx's pooled connections whenever a round of another target runs.
+    `own_session`: as for nginx_in_front_of.
     """
     workdir = Path(tempfile.mkdtemp(prefix="gunicorn-", dir="/tmp"))
     sock = workdir / "gunicorn.sock" if unix_socket else None
@@ -242,7 +250,8 @@ def gunicorn_uvicorn(target: str, workers: int, unix_socket: bool, timeout: floa
         with (workdir / "stderr.log").open("wb") as stderr:  # gunicorn keeps its own copy of the descriptor
             process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", uvicorn_worker_class(),
                                         "-w", str(workers), "-b", bind, "--keep-alive", "75", target],
-                                       cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+                                       cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr,
+                                       start_new_session=own_session)
         try:
             deadline = time.monotonic() + timeout
             # Ready once every worker has forked and one of them answers.

@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable, Coroutine
 
 from pysupervise.worker.detect import AppFactory, LoadedApp
 from pysupervise.worker.heartbeat import LoopHeartbeat
-from pysupervise.worker.mount import MountedAt
+from pysupervise.worker.proxy_scope import ProxyScope
 
 # The proxy decides when pooled connections close (DESIGN §1); workers keep them as long as it likes.
 KEEPALIVE_SECONDS = 24 * 3600
@@ -53,7 +53,7 @@ async def serve(app: LoadedApp | AppFactory, options: ServeOptions, heartbeat: L
 
 
 def client_from_proxy() -> Callable[..., Awaitable[Any]]:
-    """aiohttp middleware: `request.remote` and `.scheme` are what the proxy vouches for (uvicorn's proxy_headers)."""
+    """aiohttp middleware: `request.remote` and `.scheme` are what the proxy vouches for (ProxyScope for ASGI)."""
     from aiohttp import web
 
     @web.middleware
@@ -111,7 +111,7 @@ async def serve_uvicorn(loaded: LoadedApp, options: ServeOptions) -> None:
 
     wsgi = loaded.interface == "wsgi"
     # Outermost, so the WSGI bridge builds SCRIPT_NAME/PATH_INFO from the root_path it sets.
-    app = MountedAt(wsgi_bridge(loaded.target, options.threads) if wsgi else loaded.target)
+    app = ProxyScope(wsgi_bridge(loaded.target, options.threads) if wsgi else loaded.target)
     config = uvicorn.Config(
         app, uds=options.socket_path, interface="asgi3",
         # WSGI has no websockets: an upgrade request reaches the app as plain HTTP, as with interface="wsgi".
@@ -120,7 +120,7 @@ async def serve_uvicorn(loaded: LoadedApp, options: ServeOptions) -> None:
         loop="none", http="auto", lifespan="off" if wsgi else "auto",
         access_log=False, timeout_keep_alive=KEEPALIVE_SECONDS,
         timeout_graceful_shutdown=int(options.graceful_timeout),
-        # Only the proxy can reach the socket, and it sends one X-Forwarded-For, its own decision about the
-        # client (never the client's list): so "*" trusts exactly that one value, as the aiohttp path does.
-        proxy_headers=True, forwarded_allow_ips="*", backlog=1024, log_level="info")
+        # Not uvicorn's proxy_headers: ProxyScope applies the proxy's X-Forwarded-For and -Proto in the pass
+        # that finds the prefix, and the same on any uvicorn version an app's own Python may have.
+        proxy_headers=False, backlog=1024, log_level="info")
     await uvicorn.Server(config).serve()

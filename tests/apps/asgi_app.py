@@ -13,6 +13,14 @@ async def app(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":  # accepts, says how it sees the connection, and closes
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps({"client": scope.get("client"),
+                                                                  "scheme": scope.get("scheme"),
+                                                                  "root_path": scope.get("root_path")})})
+        await send({"type": "websocket.close"})
+        return
     body = b""
     while True:
         message = await receive()
