@@ -120,7 +120,8 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "") -> Iterator[Pysupervi
 
 
 @contextlib.contextmanager
-def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> Iterator[int]:
+def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto",
+                      keepalive_timeout: float = 75) -> Iterator[int]:
     """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup)."""
     nginx = require("nginx", "nginx")
     prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
@@ -143,6 +144,7 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto") -> It
             uwsgi_temp_path {prefix}/uwsgi;
             scgi_temp_path {prefix}/scgi;
             client_max_body_size 200m;
+            keepalive_timeout {keepalive_timeout:g}s;
             upstream workers {{
         {servers}
                 keepalive 256;
