@@ -4,7 +4,9 @@ Opens N client connections (5000 by default) that each make one hello-world requ
 idle, keep-alive, and reads the proxy's RSS before, while they are open, and after they are
 closed: the pysupervise master, or the sum of nginx's worker processes (the ones that hold the
 connections). Both proxies sit in front of the same 2 aiohttp workers of
-benchmarks/transfer_app.py; the targets alternate over rounds and the medians are printed.
+benchmarks/transfer_app.py. Memory once taken is partly kept for reuse by either proxy (nginx
+allocates its connection structures up front), so each round starts a fresh pysupervise and a
+fresh nginx; the order alternates and the medians are printed.
 
     python3 benchmarks/idle_connections.py [--connections 5000] [--rounds 3]
 """
@@ -86,24 +88,24 @@ def main() -> None:
     wanted = 2 * args.connections + 1000
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     proxy_toml = f"max_connections = {args.connections + 1000}\nkeepalive_timeout = {KEEPALIVE_SECONDS}"
-    with pysupervise_site(bench_app(APP, 2), proxy_toml) as site, \
-            nginx_in_front_of(site.sockets("bench"), keepalive_timeout=KEEPALIVE_SECONDS) as nginx_port:
-        master = psutil.Process(site.process.pid)
-        nginx_workers = [p for p in psutil.Process().children(recursive=True)
-                         if p.name().startswith("nginx") and "worker process" in " ".join(p.cmdline())]
-        targets = {"pysupervise": (site.port, [master]), "nginx": (nginx_port, nginx_workers)}
-        for port, processes in targets.values():
-            measure(port, processes, 100)  # warm up: pooled worker connections, code paths
-        rows: dict[str, list[tuple[int, int, int]]] = {name: [] for name in targets}
-        for round_number in range(args.rounds):
-            order = list(targets) if round_number % 2 == 0 else list(reversed(targets))
-            for name in order:
-                port, processes = targets[name]
+    rows: dict[str, list[tuple[int, int, int]]] = {"pysupervise": [], "nginx": []}
+    for round_number in range(args.rounds):
+        order = list(rows) if round_number % 2 == 0 else list(reversed(rows))
+        for name in order:
+            with pysupervise_site(bench_app(APP, 2), proxy_toml) as site, \
+                    nginx_in_front_of(site.sockets("bench"), keepalive_timeout=KEEPALIVE_SECONDS) as nginx_port:
+                if name == "pysupervise":
+                    port, processes = site.port, [psutil.Process(site.process.pid)]
+                else:
+                    port, processes = nginx_port, [p for p in psutil.Process().children(recursive=True)
+                                                   if p.name().startswith("nginx")
+                                                   and "worker process" in " ".join(p.cmdline())]
+                measure(port, processes, 100)  # warm up: pooled worker connections, code paths
                 before, during, after = measure(port, processes, args.connections)
-                rows[name].append((before, during, after))
-                print(f"  round {round_number + 1} {name:12s} RSS {before / 2**20:6.1f} MiB → {during / 2**20:6.1f} MiB "
-                      f"with {args.connections} idle → {after / 2**20:6.1f} MiB after closing  "
-                      f"({(during - before) / args.connections / 1024:.2f} KiB per connection)", flush=True)
+            rows[name].append((before, during, after))
+            print(f"  round {round_number + 1} {name:12s} RSS {before / 2**20:6.1f} MiB → {during / 2**20:6.1f} MiB "
+                  f"with {args.connections} idle → {after / 2**20:6.1f} MiB after closing  "
+                  f"({(during - before) / args.connections / 1024:.2f} KiB per connection)", flush=True)
     per_connection = {}
     for name, measured in rows.items():
         per_connection[name] = median([(d - b) / args.connections for b, d, _a in measured])
