@@ -11,6 +11,7 @@ import httptools
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.client.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.client.error_answers import ErrorAnswers
+from pysupervise.proxy.client.idle import IdleConnection
 from pysupervise.proxy.client.raw_target import RawTargetFeeder
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
@@ -28,7 +29,7 @@ _EARLY_TUNNEL_BYTES = 64 * 1024
 _WRITE_BUFFER = 64 * 1024
 
 
-class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
@@ -41,8 +42,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         self.settings = server.settings
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
-        # Made on the first bytes of a request, dropped by the sweeper while the connection is idle (rest()): with
-        # its bound callbacks it is most of an idle connection's memory.
+        # Made on a request's first bytes, dropped while idle (idle.py): with its bound callbacks it costs 0.9 KiB.
         self.parser: httptools.HttpRequestParser | None = None
         self.client_ip = ""
         self.loopback = False
@@ -68,10 +68,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         self.is_idle = False
         self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
         self.raw_target: RawTargetFeeder | None = None  # made on the first byte >= 0x80 (raw_target.py)
-        # Parked (parking.py): the socket's descriptor in the server's ParkingLot, and no transport; else -1.
-        self.parked_fd = -1
-        # The transport dropped at parking has yet to report its connection_lost, which is not ours to act on.
-        self.old_transport_lost = False
+        self.parked_fd = -1  # parked (parking.py): the socket's descriptor in the server's ParkingLot, no transport
+        self.old_transport_lost = False  # the transport dropped at parking has yet to call connection_lost
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -370,45 +368,6 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         self.must_close = True
         if self.active is None and not self.pending and self.tunnel is None:
             self.close()
-
-    # -- idle: resting and parking (called by the sweeper) --------------------------------------
-
-    def rest(self) -> None:
-        """Drop what only a request in progress needs (the connection is idle, between two requests)."""
-        if self.request is None and self.tunnel is None and not self.upgrade_pending:
-            self.parser = None  # at a message boundary: a fresh parser is the same parser
-            self.raw_target = None
-
-    def park(self) -> None:
-        """Idle for a while: hand the socket to the server's ParkingLot and drop the transport (parking.py)."""
-        transport = self.transport
-        if (transport is None or self.request is not None or self.active is not None or self.pending
-                or self.tunnel is not None or self.upgrade_pending or self.broken or self.must_close
-                or self.reading_paused or self.write_paused or transport.is_closing()
-                or transport.get_write_buffer_size()):
-            return  # only a connection with nothing in flight either way: its transport holds no byte
-        fd = self.server.parking.park(self, transport)
-        if fd < 0:
-            return
-        self.server.transports_dropped += 1
-        self.rest()
-        self.parked_fd = fd
-        self.old_transport_lost = True
-        self.transport = None
-        transport.abort()  # closes the transport's descriptor only: the parked duplicate keeps the connection
-
-    def woken(self) -> None:
-        """The ParkingLot is giving the socket a new transport (connection_made follows)."""
-        self.parked_fd = -1
-
-    def unparked(self, failure: BaseException | None) -> None:
-        """The socket could not get a transport again: the connection is gone."""
-        self.connection_lost(None)
-
-    def _close_parked(self) -> None:
-        fd, self.parked_fd = self.parked_fd, -1
-        self.server.parking.discard(fd)
-        self.connection_lost(None)
 
     def _raw_target(self) -> RawTargetFeeder:
         if self.raw_target is None:
