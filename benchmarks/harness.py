@@ -125,7 +125,8 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = F
 
 
 @contextlib.contextmanager
-def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_session: bool = False) -> Iterator[int]:
+def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_session: bool = False,
+                      keepalive_timeout: float = 75) -> Iterator[int]:
     """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup).
 
     `own_session`: started in a session of its own, as a service manager starts it; on Linux that also puts it
@@ -152,6 +153,7 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
             uwsgi_temp_path {prefix}/uwsgi;
             scgi_temp_path {prefix}/scgi;
             client_max_body_size 200m;
+            keepalive_timeout {keepalive_timeout:g}s;
             upstream workers {{
         {servers}
                 keepalive 256;

@@ -1,5 +1,5 @@
-"""An app's access.log: one line per request, buffered and flushed by the sweeper (no syscall per request);
-lines are dropped, and counted, while the disk is full."""
+"""An app's access.log: one line per request, recorded as a tuple and formatted and written by the sweeper's
+flush (no formatting and no syscall per request); lines are dropped, and counted, while the disk is full."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pysupervise.periodic import TaskErrors
 
 # Anything but visible ASCII, plus the quote and the backslash, is written as \xNN.
 _NEEDS_ESCAPE = re.compile(rb'[^\x21-\x7e]|["\\]')
-# Lines are written once this many bytes wait, and by the sweeper's flush every 0.25 s.
-_BUFFER_MAX = 256 * 1024
+# Lines are written once this many wait, and by the sweeper's flush every 0.25 s.
+_LINES_MAX = 2048
 _TASK = "access-log"
 
 
@@ -37,8 +37,7 @@ class AccessLog:
     resumes by itself once there is room again.
     """
 
-    __slots__ = ("path", "rotate_at", "dropped_lines", "_errors", "_fd", "_size", "_buffer", "_lines", "_closed",
-                 "_second", "_stamp")
+    __slots__ = ("path", "rotate_at", "dropped_lines", "_errors", "_fd", "_size", "_records", "_closed")
 
     def __init__(self, path: Path, max_file_size: int = 1024 * 1024, errors: TaskErrors | None = None) -> None:
         self.path = path
@@ -49,35 +48,24 @@ class AccessLog:
         self._errors.register(_TASK)
         self._fd = -1
         self._size = 0
-        self._buffer = bytearray()
-        self._lines = 0
+        # Requests not yet written: (time, client, method, url, status, bytes, seconds, worker, request id).
+        self._records: list[tuple] = []
         self._closed = False
-        self._second = -1
-        self._stamp = b""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._open()
 
     def record(self, client_ip: str, method: bytes, url: bytes, status: int, body_bytes: int,
                seconds: float, worker: str, request_id: bytes) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            # Formatting a timestamp is the slowest part of a line; it changes once a second.
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-        # One bytes format: a line is written per request, so no str round trip.
-        self._buffer += b"%s.%03dZ %s %s %s %d %d %.4f %s %s\n" % (
-            self._stamp, int((now - second) * 1000), client_ip.encode(), _safe(method), _safe(url), status,
-            body_bytes, seconds, worker.encode() if worker else b"-", _safe(request_id))
-        self._lines += 1
-        if len(self._buffer) >= _BUFFER_MAX:
+        records = self._records
+        records.append((time.time(), client_ip, method, url, status, body_bytes, seconds, worker, request_id))
+        if len(records) >= _LINES_MAX:
             self._write()
 
     def flush(self) -> None:
         """Called by the proxy's sweeper; also the moment to rotate (not once per line)."""
         if self._closed:
             return
-        if self._buffer:
+        if self._records:
             self._write()
         if self._fd >= 0 and self._size > self.rotate_at:
             self._rotate()
@@ -100,8 +88,9 @@ class AccessLog:
         return True
 
     def _write(self) -> None:
-        data, lines = self._buffer, self._lines
-        self._buffer, self._lines = bytearray(), 0
+        records, self._records = self._records, []
+        lines = len(records)
+        data = _lines(records)
         if self._fd < 0 and not self._open():
             self.dropped_lines += lines
             return
@@ -135,3 +124,18 @@ class AccessLog:
 
     def _failed(self, exc: OSError) -> None:
         self._errors.report(_TASK, exc, f"cannot write {self.path}; access lines are dropped until it can")
+
+
+def _lines(records: list[tuple]) -> bytes:
+    """`time client method url status bytes seconds worker request-id` lines, one bytes format each."""
+    out = []
+    second, stamp = -1, b""
+    for now, client_ip, method, url, status, body_bytes, seconds, worker, request_id in records:
+        if int(now) != second:
+            # Formatting a timestamp is the slowest part of a line; it changes once a second.
+            second = int(now)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        out.append(b"%s.%03dZ %s %s %s %d %d %.4f %s %s\n" % (
+            stamp, int((now - second) * 1000), client_ip.encode(), _safe(method), _safe(url), status,
+            body_bytes, seconds, worker.encode() if worker else b"-", _safe(request_id)))
+    return b"".join(out)

@@ -56,18 +56,19 @@ class ProxyRequest:
         self.http_minor = 1
         self.headers: list[tuple[bytes, bytes]] = []
         self.host = b""
-        self.connection_tokens: list[bytes] = []
+        # The rarely sent ones start as the shared empty tuple: a list each is made only when one comes.
+        self.connection_tokens: list[bytes] | tuple[()] = ()
         self.upgrade = b""
         self.expect = b""
-        self.xff: list[bytes] = []
-        self.xfp: list[bytes] = []
-        self.xfh: list[bytes] = []
+        self.xff: list[bytes] | tuple[()] = ()
+        self.xfp: list[bytes] | tuple[()] = ()
+        self.xfh: list[bytes] | tuple[()] = ()
         # What the proxy vouches for (forwarded.py): the peer's word, or trusted proxies' in front of it.
         self.scheme = b"http"
         self.forwarded_host = b""
         self.request_id = b""
         self.accept = b""
-        self.cookies: list[bytes] = []
+        self.cookies: list[bytes] | tuple[()] = ()
         self.body: RequestBody | None = None
         self.has_body = False
         self.keep_alive = True
@@ -99,17 +100,17 @@ class ProxyRequest:
             self.host = value
             self.headers.append((name, value))
         elif kind == "connection":
-            self.connection_tokens.extend(t.strip().lower() for t in value.split(b","))
+            self.connection_tokens = [*self.connection_tokens, *(t.strip().lower() for t in value.split(b","))]
         elif kind == "upgrade":
             self.upgrade = value
         elif kind == "expect":
             self.expect = value.lower()
         elif kind == "xff":
-            self.xff.append(value)
+            self.xff = [*self.xff, value]
         elif kind == "xfp":
-            self.xfp.append(value)
+            self.xfp = [*self.xfp, value]
         elif kind == "xfh":
-            self.xfh.append(value)
+            self.xfh = [*self.xfh, value]
         elif kind == "request_id":
             self.request_id = value
         elif kind == "length":
@@ -124,7 +125,7 @@ class ProxyRequest:
             self.accept = value
             self.headers.append((name, value))
         elif kind == "cookie":
-            self.cookies.append(value)
+            self.cookies = [*self.cookies, value]
             self.headers.append((name, value))
         # "drop": hop-by-hop or rewritten by the proxy.
 

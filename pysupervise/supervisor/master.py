@@ -351,6 +351,7 @@ class Master:
         if proxy is None:
             return {}
         return {"connections": len(proxy.connections), "idle_connections": len(proxy.idle),
+                "parked_connections": len(proxy.parking),
                 "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures}
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:

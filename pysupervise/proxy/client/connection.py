@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import sys
 from typing import TYPE_CHECKING
 
 import httptools
@@ -11,6 +11,7 @@ import httptools
 from pysupervise.proxy.body import RequestBody
 from pysupervise.proxy.client.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADLINE, ConnectionDeadlines
 from pysupervise.proxy.client.error_answers import ErrorAnswers
+from pysupervise.proxy.client.idle import IdleConnection
 from pysupervise.proxy.client.raw_target import RawTargetFeeder
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
@@ -28,25 +29,27 @@ _EARLY_TUNNEL_BYTES = 64 * 1024
 _WRITE_BUFFER = 64 * 1024
 
 
-class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "writes_done", "raw_target")
+                 "batching", "out", "is_idle", "writes_done", "raw_target", "parked_fd", "old_transport_lost")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
         self.settings = server.settings
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        # Made on a request's first bytes, dropped while idle (idle.py): with its bound callbacks it costs 0.9 KiB.
+        self.parser: httptools.HttpRequestParser | None = None
         self.client_ip = ""
         self.loopback = False
         self.peer_trusted = False
         self.request: ProxyRequest | None = None
-        self.pending: deque[ProxyRequest] = deque()
+        # Requests read ahead of the one being answered (pipelining): a list, as an empty deque alone costs 760 bytes.
+        self.pending: list[ProxyRequest] = []
         self.active: Exchange | None = None
         self.deadline = 0.0
         self.deadline_kind = NO_DEADLINE
@@ -61,18 +64,27 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         self.closed = False
         self.broken = False
         self.batching = 0
-        self.out: list[bytes] = []
+        self.out: list[bytes] | None = None  # writes collected while batching
         self.is_idle = False
         self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
-        self.raw_target = RawTargetFeeder(self)
+        self.raw_target: RawTargetFeeder | None = None  # made on the first byte >= 0x80 (raw_target.py)
+        self.parked_fd = -1  # parked (parking.py): the socket's descriptor in the server's ParkingLot, no transport
+        self.old_transport_lost = False  # the transport dropped at parking has yet to call connection_lost
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.client_ip:
+            # Back from the parking lot: the same client, still counted and idle, with a fresh transport.
+            transport.set_write_buffer_limits(high=_WRITE_BUFFER)  # type: ignore[attr-defined]
+            if self.must_close:
+                self.close()  # closed (a deadline, for room, a stop) while it was waking up
+            return
         peer = transport.get_extra_info("peername")
         address = parse_address(peer[0]) if isinstance(peer, tuple) else None
-        self.client_ip = str(address) if address is not None else "unknown"
+        # Interned: the many connections of one client (or of one load balancer) share it.
+        self.client_ip = sys.intern(str(address)) if address is not None else "unknown"
         self.loopback = address is not None and address.is_loopback
         trusted = self.server.trusted_proxies
         self.peer_trusted = bool(trusted) and trusted.trusts(address)
@@ -92,13 +104,16 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         in_head = self.in_head
         if in_head:
             self.head_size += len(data)
+        parser = self.parser
+        if parser is None:
+            parser = self.parser = httptools.HttpRequestParser(self)
         try:
             if data.isascii():
-                self.parser.feed_data(data)
+                parser.feed_data(data)
                 if self.in_head:  # a head split across reads: keep its current line, in case a raw byte follows
-                    self.raw_target.carry(data, 0, len(data), in_head)
+                    self._raw_target().carry(data, 0, len(data), in_head)
             else:
-                self.raw_target.feed(data)  # bytes >= 0x80: llhttp refuses them raw in a request target
+                self._raw_target().feed(data)  # bytes >= 0x80: llhttp refuses them raw in a request target
         except httptools.HttpParserUpgrade as upgrade:
             self.upgrade_pending = True
             self._hold_early_tunnel_bytes(data[upgrade.args[0]:])
@@ -126,6 +141,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.old_transport_lost:
+            self.old_transport_lost = False  # the transport dropped when parked: the connection lives on
+            return
         self.closed = True
         self.server.connection_closed(self)
         tunnel, self.tunnel = self.tunnel, None
@@ -183,8 +201,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         version = parser.get_http_version()
         if version != "1.1":
             request.http_minor = http_minor(version)
-        if self.raw_target.escapes:
-            self.header_bytes -= self.raw_target.restore(request)
+        raw_target = self.raw_target
+        if raw_target is not None and raw_target.escapes:
+            self.header_bytes -= raw_target.restore(request)
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host)
@@ -231,7 +250,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
         if self.writes_done:
             return  # nothing more is written or started on this connection
         while self.active is None and self.pending and not self.closed:
-            request = self.pending.popleft()
+            request = self.pending.pop(0)
             if request.rejection is not None:
                 status, detail = request.rejection
                 self._write_error(request, status, detail, "")
@@ -287,10 +306,12 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
     # -- writing ------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.batching:
-            self.out.append(data)
-        else:
+        if not self.batching:
             self.transport.write(data)
+        elif self.out is None:
+            self.out = [data]
+        else:
+            self.out.append(data)
 
     def write_chunk(self, data: bytes) -> None:
         if data:
@@ -308,8 +329,11 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
             self.flush()
 
     def flush(self) -> None:
-        out, self.out = self.out, []
-        if out and not self.transport.is_closing():
+        out = self.out
+        if out is None:
+            return
+        self.out = None
+        if not self.transport.is_closing():
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def pause_reading(self, paused: bool) -> None:
@@ -322,19 +346,33 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, asyncio.Protocol):
             self.transport.resume_reading()
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.flush()
-            self.transport.close()
+        if self.parked_fd >= 0:
+            self._close_parked()
+        elif self.transport is not None:
+            if not self.transport.is_closing():
+                self.flush()
+                self.transport.close()
+        elif not self.closed:
+            self.must_close = True  # waking from the parking lot: closed as soon as it has its transport
 
     def abort(self) -> None:
-        if self.transport is not None:
+        if self.parked_fd >= 0:
+            self._close_parked()
+        elif self.transport is not None:
             self.transport.abort()
+        elif not self.closed:
+            self.must_close = True
 
     def shutdown(self) -> None:
         """Finish what is in flight, then close (used when the master stops)."""
         self.must_close = True
         if self.active is None and not self.pending and self.tunnel is None:
             self.close()
+
+    def _raw_target(self) -> RawTargetFeeder:
+        if self.raw_target is None:
+            self.raw_target = RawTargetFeeder(self)
+        return self.raw_target
 
     # -- upgrades -----------------------------------------------------------------------------
 

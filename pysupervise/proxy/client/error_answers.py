@@ -11,8 +11,6 @@ from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
     import asyncio
-    from collections import deque
-
     from pysupervise.config import ProxySettings
     from pysupervise.proxy.exchange import Exchange
     from pysupervise.proxy.server import ProxyServer
@@ -38,7 +36,7 @@ class ErrorAnswers:
     client_ip: str
     loopback: bool
     request: ProxyRequest | None
-    pending: "deque[ProxyRequest]"
+    pending: list[ProxyRequest]
     active: "Exchange | None"
     transport: "asyncio.Transport"
     must_close: bool
