@@ -108,7 +108,7 @@ def test_slow_uploader_never_holds_the_only_worker(site):
 
 
 def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
-    master = site.process.pid
+    fronts = site.proxy_pids()
     spill_dir = str(site.run_dir / "bodies")
     conn = RawConnection(site.port)
     try:
@@ -116,11 +116,11 @@ def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
         conn.send(os.urandom(2 * 1024 * 1024))
 
         def spilled() -> bool:
-            links = [os.readlink(f"/proc/{master}/fd/{fd}") for fd in os.listdir(f"/proc/{master}/fd")
-                     if os.path.exists(f"/proc/{master}/fd/{fd}")]
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for pid in fronts for fd in os.listdir(f"/proc/{pid}/fd")
+                     if os.path.exists(f"/proc/{pid}/fd/{fd}")]
             return any(link.startswith(spill_dir) and link.endswith("(deleted)") for link in links)
 
-        wait_until(spilled, 10, "a spilled body file held open by the master")
+        wait_until(spilled, 10, "a spilled body file held open by the proxy")
         rest = os.urandom(1024 * 1024)
         conn.send(rest)
         status, _, body = conn.read_response()

@@ -45,6 +45,17 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
+def with_test_proxy_processes(config_text: str) -> str:
+    """`PYSUPERVISE_TEST_PROXY_PROCESSES=N ./scripts/test.sh` runs every site with N front processes, unless its
+    config names `processes` itself (a test of one front's own behaviour)."""
+    count = os.environ.get("PYSUPERVISE_TEST_PROXY_PROCESSES")
+    if not count or re.search(r"^\s*processes\s*=", config_text, re.MULTILINE):
+        return config_text
+    if re.search(r"^\s*\[proxy\]\s*$", config_text, re.MULTILINE):
+        return re.sub(r"^(\s*\[proxy\]\s*)$", rf"\1\nprocesses = {int(count)}", config_text, count=1, flags=re.MULTILINE)
+    return f"{config_text.rstrip()}\n\n[proxy]\nprocesses = {int(count)}\n"
+
+
 @dataclass
 class Site:
     """Writes supervisor.toml, starts the master, and always stops it (and its workers) in `stop`."""
@@ -73,6 +84,7 @@ class Site:
             log_dir = "{self.log_dir}"
         """)
         body = text if "[supervisor]" in text else header + textwrap.dedent(text)
+        body = with_test_proxy_processes(body)
         self.config_path.write_text(body.replace("{apps}", str(TEST_APPS)).replace("{repo}", str(REPO)))
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -117,6 +129,12 @@ class Site:
             return [w["pid"] for app in self.status()["apps"] for w in app["workers"] if w["pid"]]
         except Exception:
             return []
+
+    def proxy_pids(self) -> list[int]:
+        """The master and its other front processes ([proxy] processes): every process that serves clients."""
+        assert self.process is not None
+        fronts = self.status().get("proxy", {}).get("fronts", [])
+        return [self.process.pid, *(front["pid"] for front in fronts if front["pid"])]
 
     def stop(self, timeout: float = 30) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it hangs; then make sure no worker outlived it."""
