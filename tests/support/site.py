@@ -130,6 +130,15 @@ class Site:
         except Exception:
             return []
 
+    def _group_leaders(self) -> list[int]:
+        """Workers and the other front processes: each leads a process group of its own."""
+        try:
+            status = self.status()
+        except Exception:
+            return []
+        fronts = [front["pid"] for front in status.get("proxy", {}).get("fronts", []) if front["pid"]]
+        return [w["pid"] for app in status["apps"] for w in app["workers"] if w["pid"]] + fronts
+
     def proxy_pids(self) -> list[int]:
         """The master and its other front processes ([proxy] processes): every process that serves clients."""
         assert self.process is not None
@@ -140,7 +149,7 @@ class Site:
         """Graceful stop (SIGTERM), SIGKILL if it hangs; then make sure no worker outlived it."""
         if self.process is None:
             return
-        pids = self.worker_pids() if self.process.poll() is None else []
+        pids = self._group_leaders() if self.process.poll() is None else []
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -149,7 +158,7 @@ class Site:
                 self.process.kill()
                 self.process.wait()
         for pid in pids:
-            # Workers die with the master; this only guards the next test against a bug here.
+            # Workers and fronts die with the master; this only guards the next test against a bug here.
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
