@@ -88,6 +88,18 @@ env = {{ CLOSES_FILE = "{closes_file(static_dir)}" }}
         site.stop()
 
 
+@pytest.fixture(scope="module")
+def queue_site(tmp_path_factory):
+    """One worker slot and one front: the queue and slots are per front process (tests/proxy/test_front_processes.py
+    has the queue of two fronts), and the kernel picks a client's front."""
+    config = "[proxy]\nprocesses = 1\n" + app("one", "/one", max_concurrent_requests=1, queue_limit=2, queue_timeout=1)
+    site = Site(tmp_path_factory.mktemp("queue"), config)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
 def worker_in_flight(site: Site, app_name: str) -> int:
     return sum(w["in_flight"] for w in site.app_status(app_name)["workers"])
 
@@ -181,7 +193,8 @@ async def test_2000_concurrent_requests_on_2_workers_with_10_slots_all_succeed(s
     assert statuses.count(200) == 2000
 
 
-async def test_queue_limit_overflow_gives_503_with_retry_after(site):
+async def test_queue_limit_overflow_gives_503_with_retry_after(queue_site):
+    site = queue_site
     async with aiohttp.ClientSession() as session:
         busy = asyncio.ensure_future(session.get(f"{site.url}/one/slow?seconds=2"))
         await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "one") == 1, 10, "the slot taken")
@@ -196,7 +209,8 @@ async def test_queue_limit_overflow_gives_503_with_retry_after(site):
             response.release()
 
 
-async def test_queue_timeout_gives_503(site):
+async def test_queue_timeout_gives_503(queue_site):
+    site = queue_site
     async with aiohttp.ClientSession() as session:
         busy = asyncio.ensure_future(session.get(f"{site.url}/one/slow?seconds=3"))
         await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "one") == 1, 10, "the slot taken")

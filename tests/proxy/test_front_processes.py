@@ -4,6 +4,7 @@ counts, access logs and drains cover both; a front that dies is started again (i
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import uuid
@@ -77,12 +78,13 @@ def test_counts_and_the_access_log_cover_every_front(site):
     wait_until(lambda: app_counts(site)["requests_total"] == len(lines()), 10, "the counts to match the log")
 
 
-async def _slow_requests(site: Site, count: int, seconds: float) -> list[tuple[int, str, dict]]:
-    async def one(session: aiohttp.ClientSession) -> tuple[int, str, dict]:
+async def _slow_requests(site: Site, count: int, seconds: float) -> list[tuple[int, str, bytes]]:
+    """(status, the front that answered, body) of `count` concurrent slow requests, one connection each, so the
+    kernel spreads them over the fronts."""
+    async def one(session: aiohttp.ClientSession) -> tuple[int, str, bytes]:
         async with session.get(f"{site.url}/slow?seconds={seconds}") as response:
-            return response.status, response.headers["X-Request-Id"].split("-")[0], await response.json()
+            return response.status, response.headers.get("X-Request-Id", "").split("-")[0], await response.read()
 
-    # One connection each, so the kernel spreads them over both fronts.
     sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) for _ in range(count)]
     try:
         return await asyncio.gather(*(one(session) for session in sessions))
@@ -93,7 +95,7 @@ async def _slow_requests(site: Site, count: int, seconds: float) -> list[tuple[i
 def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):
     old_pids = {w["pid"] for w in app_counts(site)["workers"]}
 
-    async def scenario() -> list[tuple[int, str, dict]]:
+    async def scenario() -> list[tuple[int, str, bytes]]:
         requests = asyncio.ensure_future(_slow_requests(site, 12, 2.0))
         # In flight everywhere: the status page sums what both fronts have sent to the workers.
         await asyncio.to_thread(wait_until, lambda: requests.done() or sum(
@@ -104,7 +106,7 @@ def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):
 
     results = asyncio.run(scenario())
     assert all(status == 200 for status, _, _ in results)
-    assert {body["pid"] for _, _, body in results} <= old_pids  # answered by the workers they were sent to
+    assert {json.loads(body)["pid"] for _, _, body in results} <= old_pids  # by the workers they were sent to
     assert len({front for _, front, _ in results}) == 2
     assert not old_pids & {w["pid"] for w in app_counts(site)["workers"]}
 
@@ -139,3 +141,20 @@ def test_a_drain_turns_the_health_page_of_every_front_503(tmp_path):
         site.stop()
     assert site.process.returncode == 0
     wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in fronts), 10, "every front to exit")
+
+
+def test_each_front_has_its_share_of_the_slots_and_a_queue_of_its_own(tmp_path):
+    # 2 slots: one per front; queue_limit 1: one request waits in each front; everything else is turned away.
+    site = Site(tmp_path, CONFIG.replace("workers = 2", "workers = 1\nmax_concurrent_requests = 2\nqueue_limit = 1\n"
+                                                        "queue_timeout = 10"))
+    try:
+        site.start()
+        assert site.app_status("one")["workers"][0]["max_concurrent_requests"] == 2
+        results = asyncio.run(_slow_requests(site, 16, 1.0))
+        # 16 connections: the kernel gives each front at least 2 of them (all but certainly).
+        assert len({front for _, front, _ in results}) == 2
+        statuses = sorted(status for status, _, _ in results)
+        assert statuses == [200] * 4 + [503] * 12, statuses
+    finally:
+        site.stop()
+

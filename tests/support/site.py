@@ -16,12 +16,13 @@ import textwrap
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from tests.support.poll import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_APPS = REPO / "tests" / "apps"
+T = TypeVar("T")
 _LISTENING = re.compile(r"pysupervise listening on (http://\S+)")
 
 
@@ -225,5 +226,5 @@ class Site:
     def app_status(self, app: str) -> dict:
         return next(a for a in self.status()["apps"] if a["app"] == app)
 
-    def wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
-        wait_until(predicate, timeout, what, diagnostics=self.output_text)
+    def wait_for(self, predicate: Callable[[], T], timeout: float, what: str) -> T:
+        return wait_until(predicate, timeout, what, diagnostics=self.output_text)
