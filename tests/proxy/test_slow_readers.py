@@ -16,7 +16,9 @@ BLOCK = bytes(range(256)) * 256  # the pattern /download sends, 64 KiB at a time
 
 
 def site_config(**proxy: str | int) -> str:
-    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in proxy.items())
+    # One front: these tests count the worker's 2 slots, and with two fronts each would have one of them (a
+    # slow reader's request and the test's probe of /progress could not be in flight in one front together).
+    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in {"processes": 1, **proxy}.items())
     return f"""
 [proxy]
 {settings}
