@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class EndpointWatcher(Protocol):
     def endpoint_retired(self, endpoint: "Endpoint") -> None: ...
 
-    def endpoint_tunnels_closing(self, endpoint: "Endpoint", code: int) -> None: ...
+    def close_tunnels_elsewhere(self, endpoint: "Endpoint", code: int, then: Callable[[], None] | None) -> None: ...
 
 
 class Endpoint:
@@ -145,13 +145,21 @@ class Endpoint:
             recycle, self.on_recycle = self.on_recycle, None
             recycle()
 
-    def close_tunnels(self, code: int = GOING_AWAY) -> None:
+    def close_tunnels(self, code: int = GOING_AWAY, then: Callable[[], None] | None = None) -> None:
         """End every open tunnel, with a websocket close frame (`code`) where possible: 1001 at a drain deadline,
-        1011 before a hung worker is killed."""
+        1011 before a hung worker is killed. The other front processes' tunnels too: `then` runs once they have
+        all said so (or after a second), so a kill that follows cannot beat their close frames."""
         for exchange in list(self.tunnels):
             exchange.close_tunnel(code)
         if self.watcher is not None:
-            self.watcher.endpoint_tunnels_closing(self, code)
+            self.watcher.close_tunnels_elsewhere(self, code, then)
+        elif then is not None:
+            then()
+
+    async def close_tunnels_everywhere(self, code: int = GOING_AWAY) -> None:
+        closed = self._loop.create_future()
+        self.close_tunnels(code, then=lambda: closed.done() or closed.set_result(None))
+        await closed
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 _CHECK_INTERVAL = 0.25
 # A front that died is started again after this long (doubling while it keeps dying, up to the maximum).
 _RESTART_DELAY, _RESTART_DELAY_MAX = 0.5, 10.0
+# How long a worker's kill waits for the fronts to confirm they closed its tunnels (with close frames).
+_CLOSE_CONFIRM_WAIT = 1.0
 FLEET = "proxy-fronts"
 
 
@@ -50,7 +52,7 @@ class FrontFleet:
         self.proxy = proxy
         self.count = count
         self.errors = errors
-        self.publisher = RoutingPublisher(proxy, count, self.changed)
+        self.publisher = RoutingPublisher(proxy, count, self.changed, self.close_tunnels)
         self._hello = hello
         self._health = health
         self._watch_session = watch_session
@@ -63,6 +65,9 @@ class FrontFleet:
         self._serving = False
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
+        # Tunnel closings sent and not yet confirmed: number -> (fronts still to confirm, what to run after).
+        self._closings: dict[int, tuple[set[int], Callable[[], None] | None]] = {}
+        self._closing_numbers = 0
         self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self.publish, errors)
 
     # -- starting -----------------------------------------------------------------------------
@@ -107,15 +112,12 @@ class FrontFleet:
     def publish(self) -> None:
         self._publish_scheduled = False
         snapshot = self.publisher.snapshot()
-        closing, self.publisher.tunnels_closing = self.publisher.tunnels_closing, []
         health = self._health() if self._health is not None else None
         for front in self.fronts:
             if front.channel is None:
                 continue
             if snapshot.farewells or _without_farewells(snapshot) != front.sent:
                 self._send_routing(front, snapshot)
-            for key_code in closing:
-                front.channel.send("close_tunnels", key_code)
             if health is not None and health != front.health:
                 front.health = health
                 front.channel.send("health", health)
@@ -127,6 +129,33 @@ class FrontFleet:
         front.channel.send("snapshot", (snapshot, self._snapshot_number))
         self.publisher.sent(front.index, snapshot, self._snapshot_number)
 
+    def close_tunnels(self, key: int, code: int, then: Callable[[], None] | None) -> None:
+        """Every front closes its tunnels to worker `key` now; `then` runs once all have said so, or after
+        _CLOSE_CONFIRM_WAIT (a stuck front must not keep a hung worker alive)."""
+        self._closing_numbers += 1
+        number = self._closing_numbers
+        fronts = {front.index for front in self.fronts if front.channel is not None}
+        self._closings[number] = (fronts, then)
+        for front in self.fronts:
+            if front.channel is not None:
+                front.channel.send("close_tunnels", (key, code, number))
+        if fronts:
+            asyncio.get_running_loop().call_later(_CLOSE_CONFIRM_WAIT, self._closing_done, number)
+        else:
+            self._closing_done(number)
+
+    def _closing_confirmed(self, number: int, front: int) -> None:
+        closing = self._closings.get(number)
+        if closing is not None:
+            closing[0].discard(front)
+            if not closing[0]:
+                self._closing_done(number)
+
+    def _closing_done(self, number: int) -> None:
+        closing = self._closings.pop(number, None)
+        if closing is not None and closing[1] is not None:
+            closing[1]()
+
     # -- hearing from fronts ------------------------------------------------------------------
 
     async def _listen(self, front: FrontHandle, channel: FrameChannel, process: asyncio.subprocess.Process) -> None:
@@ -137,6 +166,8 @@ class FrontFleet:
             kind, payload = message
             if kind == "report" and isinstance(payload, FrontReport):
                 self._merge(front, payload)
+            elif kind == "tunnels_closed":
+                self._closing_confirmed(payload, front.index)
             elif kind == "released":
                 key, dropped_in = payload
                 front.levels.in_flight.pop(key, None)
@@ -148,6 +179,8 @@ class FrontFleet:
         front.channel = None
         front.levels = FrontLevels()
         self.publisher.front_gone(front.index)
+        for number in list(self._closings):
+            self._closing_confirmed(number, front.index)
         if not self._stopping:
             self.errors.report(FLEET, RuntimeError(f"front process {front.index} (pid {process.pid}) exited with "
                                                    f"{returncode}; starting it again"))

@@ -68,7 +68,9 @@ class FrontProcess:
         elif kind == "health":
             self.mirror.set_health(*payload)
         elif kind == "close_tunnels":
-            self.mirror.close_tunnels(*payload)
+            key, code, number = payload
+            self.mirror.close_tunnels(key, code)
+            self.channel.send("tunnels_closed", number)
         elif kind == "serve":
             self.proxy.serve()
         elif kind == "drain":

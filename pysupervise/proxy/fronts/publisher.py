@@ -25,18 +25,19 @@ def slot_share(slots: int, index: int, count: int) -> int:
 class RoutingPublisher:
     """Owned by the fleet; watches the master's endpoints and dispatchers, builds snapshots, tracks holders."""
 
-    def __init__(self, proxy: "ProxyServer", front_count: int, on_change: Callable[[], None]) -> None:
+    def __init__(self, proxy: "ProxyServer", front_count: int, on_change: Callable[[], None],
+                 close_tunnels: Callable[[int, int, Callable[[], None] | None], None]) -> None:
         self.proxy = proxy
         self.front_count = front_count
         self._on_change = on_change
+        # Tells every front to close its tunnels to a worker (key, close code), then calls back.
+        self._close_tunnels = close_tunnels
         self._serials = itertools.count(1)
         self._keys: weakref.WeakKeyDictionary[Endpoint, int] = weakref.WeakKeyDictionary()
         self._endpoints: weakref.WeakValueDictionary[int, Endpoint] = weakref.WeakValueDictionary()
         # Endpoint key -> {front index: number of the last snapshot that front was sent with it in}.
         self._holders: dict[int, dict[int, int]] = {}
         self._farewells: dict[int, str] = {}
-        # (endpoint key, websocket close code) for the fleet to send: a drain deadline or a hung worker.
-        self.tunnels_closing: list[tuple[int, int]] = []
         # The master's backends by name, as of the last snapshot (reports are added into these).
         self.backends: dict[str, AppBackend] = {}
 
@@ -48,11 +49,13 @@ class RoutingPublisher:
             self._farewells[key] = endpoint.diagnostics()
         self._on_change()
 
-    def endpoint_tunnels_closing(self, endpoint: Endpoint, code: int) -> None:
+    def close_tunnels_elsewhere(self, endpoint: Endpoint, code: int, then: Callable[[], None] | None) -> None:
         key = self._keys.get(endpoint)
-        if key is not None:
-            self.tunnels_closing.append((key, code))
-            self._on_change()
+        if key is None:
+            if then is not None:
+                then()
+            return
+        self._close_tunnels(key, code, then)
 
     # -- snapshots ----------------------------------------------------------------------------
 
