@@ -133,6 +133,10 @@ class Dispatcher:
         if self.queue:
             self._serve_queue()
 
+    def serve_queue(self) -> None:
+        """Slots came free without a release (this front's share of a worker grew): give them to the queue."""
+        self._serve_queue()
+
     def _serve_queue(self) -> None:
         queue = self.queue
         while queue:

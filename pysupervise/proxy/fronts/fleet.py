@@ -15,6 +15,7 @@ from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.fronts.channel import FrameChannel
 from pysupervise.proxy.fronts.publisher import RoutingPublisher
 from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report
+from pysupervise.proxy.fronts.slot_balance import balanced_shares
 from pysupervise.proxy.fronts.views import FrontHello, FrontReport, RoutingSnapshot
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class FrontHandle:
         self.sent: RoutingSnapshot | None = None
         self.health: tuple[int, bytes] | None = None
         self.levels = FrontLevels()
+        # The share of each worker's slots last sent (worker key -> slots); an even split until then.
+        self.shares: dict[int, int] = {}
         self.starts = 0
 
 
@@ -68,7 +71,7 @@ class FrontFleet:
         # Tunnel closings sent and not yet confirmed: number -> (fronts still to confirm, what to run after).
         self._closings: dict[int, tuple[set[int], Callable[[], None] | None]] = {}
         self._closing_numbers = 0
-        self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self.publish, errors)
+        self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self._check_now, errors)
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -90,6 +93,7 @@ class FrontFleet:
         front.channel = await FrameChannel.over(ours)
         front.channel.send("hello", self._hello(front.index))
         front.sent = front.health = None
+        front.shares = {}
         self._send_routing(front, self.publisher.snapshot())
         if self._serving:
             front.channel.send("serve")
@@ -108,6 +112,10 @@ class FrontFleet:
         if not self._publish_scheduled and not self._stopping:
             self._publish_scheduled = True
             asyncio.get_running_loop().call_soon(self.publish)
+
+    def _check_now(self) -> None:
+        self.publish()
+        self.rebalance()
 
     def publish(self) -> None:
         self._publish_scheduled = False
@@ -192,6 +200,30 @@ class FrontFleet:
         merge_report(report, front.levels, self.publisher, [f.levels for f in self.fronts])
         self.closed_for_room += report.closed_for_room
         self.spill_failures += report.spill_failures
+        self.rebalance()
+
+    def rebalance(self) -> None:
+        """Move free worker slots to the fronts where requests wait (proxy/fronts/slot_balance.py)."""
+        publisher = self.publisher
+        changed: dict[int, dict[int, int]] = {}
+        for key, app in publisher.apps_of.items():
+            endpoint = publisher.endpoint(key)
+            backend = publisher.backends.get(app)
+            if endpoint is None or backend is None or not endpoint.alive:
+                continue
+            in_flight = [endpoint.in_flight, *(f.levels.in_flight.get(key, 0) for f in self.fronts)]
+            queued = [len(backend.dispatcher.queue), *(f.levels.queue_lengths.get(app, 0) for f in self.fronts)]
+            shares = balanced_shares(endpoint.worker_slots, in_flight, queued)
+            if shares[0] != endpoint.capacity:
+                endpoint.capacity = shares[0]
+                backend.dispatcher.serve_queue()
+            for front, share in zip(self.fronts, shares[1:]):
+                if front.shares.get(key) != share and front.channel is not None:
+                    front.shares[key] = share
+                    changed.setdefault(front.index, {})[key] = share
+        for front in self.fronts:
+            if front.index in changed and front.channel is not None:
+                front.channel.send("shares", changed[front.index])
 
     def _recount_in_flight(self, key: int) -> None:
         endpoint = self.publisher.endpoint(key)

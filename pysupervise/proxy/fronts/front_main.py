@@ -65,6 +65,8 @@ class FrontProcess:
         assert self.proxy is not None and self.mirror is not None
         if kind == "snapshot":
             self.mirror.apply(*payload)
+        elif kind == "shares":
+            self.mirror.set_shares(payload)
         elif kind == "health":
             self.mirror.set_health(*payload)
         elif kind == "close_tunnels":

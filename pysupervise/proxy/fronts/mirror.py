@@ -11,7 +11,7 @@ from typing import Callable
 from pysupervise.proxy.backend import AppBackend, DurationHistogram
 from pysupervise.proxy.dispatcher import QueueStats
 from pysupervise.proxy.endpoint import Endpoint
-from pysupervise.proxy.fronts.publisher import slot_share
+from pysupervise.proxy.fronts.slot_balance import even_share
 from pysupervise.proxy.fronts.views import (BackendCounts, BackendView, EndpointView, FrontHello, FrontReport,
                                             RoutingSnapshot)
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, Route
@@ -66,6 +66,7 @@ class RouteMirror:
         self._farewells: dict[int, str] = {}
         self._served_reported: dict[int, int] = {}
         self._levels_reported: dict[int, tuple[int, bool]] = {}
+        self._queues_reported: dict[str, int] = {}
         self.health = PushedHealth()
         self._closed_for_room_reported = 0
         self._spill_failures_reported = 0
@@ -128,7 +129,7 @@ class RouteMirror:
     def _endpoint(self, view: EndpointView, wanted: dict[int, Endpoint]) -> Endpoint:
         endpoint = self.endpoints.get(view.key) or wanted.get(view.key)
         if endpoint is None:
-            share = slot_share(view.capacity, self.hello.index, self.hello.count)
+            share = even_share(view.capacity, self.hello.index, self.hello.count)
             endpoint = Endpoint(view.label, view.socket_path, share, slot=view.slot,
                                 diagnostics=lambda key=view.key: self._farewells.get(key, ""))
             endpoint.worker_slots = view.capacity
@@ -148,6 +149,18 @@ class RouteMirror:
         if endpoint is not None:
             endpoint.close_tunnels(code)
 
+    def set_shares(self, shares: dict[int, int]) -> None:
+        """The master moved slots to or from this front (fronts/slot_balance.py)."""
+        grew = False
+        for key, share in shares.items():
+            endpoint = self.endpoints.get(key)
+            if endpoint is not None:
+                grew = grew or share > endpoint.capacity
+                endpoint.capacity = share
+        if grew:
+            for backend in self.backends.values():
+                backend.dispatcher.serve_queue()
+
     def set_health(self, status: int, body: bytes) -> None:
         self.health.status, self.health.body = status, body
 
@@ -158,8 +171,10 @@ class RouteMirror:
         report = FrontReport()
         news = False
         for name, backend in self.backends.items():
-            counts = _take_counts(backend)
+            queue_length = len(backend.dispatcher.queue)
+            counts = _take_counts(backend, queue_length != self._queues_reported.get(name, 0))
             if counts is not None:
+                self._queues_reported[name] = queue_length
                 report.backends[name] = counts
                 news = True
         for key, endpoint in self.endpoints.items():
@@ -179,12 +194,12 @@ class RouteMirror:
         return report if news or report.closed_for_room or report.spill_failures else None
 
 
-def _take_counts(backend: AppBackend) -> BackendCounts | None:
+def _take_counts(backend: AppBackend, queue_changed: bool) -> BackendCounts | None:
     stats = backend.dispatcher.stats
     log = backend.access_log
     lines = log.lines if isinstance(log, ForwardedAccessLog) else []
     if not (backend.status_counts or stats.queued_total or stats.rejected_full or stats.timed_out or lines
-            or backend.dispatcher.queue):
+            or queue_changed):
         return None
     counts = BackendCounts(dict(backend.status_counts), backend.bytes_in, backend.bytes_out,
                            list(backend.durations.counts), backend.durations.total, stats.queued_total,

@@ -9,17 +9,12 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.endpoint import Endpoint
+from pysupervise.proxy.fronts.slot_balance import even_share
 from pysupervise.proxy.fronts.views import BackendView, EndpointView, RouteView, RoutingSnapshot
 from pysupervise.proxy.static import StaticSite
 
 if TYPE_CHECKING:
     from pysupervise.proxy.server import ProxyServer
-
-
-def slot_share(slots: int, index: int, count: int) -> int:
-    """Front `index`'s share of a worker's `slots`: an even split, at least one each (a worker with fewer slots
-    than there are fronts takes one request from each; its runtime queues the rest)."""
-    return max(1, slots // count + (1 if index < slots % count else 0))
 
 
 class RoutingPublisher:
@@ -38,8 +33,9 @@ class RoutingPublisher:
         # Endpoint key -> {front index: number of the last snapshot that front was sent with it in}.
         self._holders: dict[int, dict[int, int]] = {}
         self._farewells: dict[int, str] = {}
-        # The master's backends by name, as of the last snapshot (reports are added into these).
+        # The master's backends by name, and each published worker's app, as of the last snapshot.
         self.backends: dict[str, AppBackend] = {}
+        self.apps_of: dict[int, str] = {}
 
     # -- EndpointWatcher ----------------------------------------------------------------------
 
@@ -74,6 +70,7 @@ class RoutingPublisher:
         if proxy.health_route is not None:
             backends[proxy.health_route.backend.name] = proxy.health_route.backend
         self.backends = backends
+        self.apps_of = {}
         farewells, self._farewells = tuple(self._farewells.items()), {}
         return RoutingSnapshot(proxy.settings, tuple(self._backend_view(b) for b in backends.values()), tuple(routes),
                                proxy.admin_routes.prefixes(), farewells)
@@ -85,10 +82,10 @@ class RoutingPublisher:
         return BackendView(backend.name, dispatcher.queue_limit, dispatcher.queue_timeout, backend.upstream_timeout,
                            backend.sticky, backend.worker_header, backend.access_log is not None,
                            backend.failure_detail, dispatcher.unavailable,
-                           tuple(self._endpoint_view(ep) for ep in dispatcher.endpoints if ep.alive),
-                           self._endpoint_view(debug) if debug is not None and debug.alive else None)
+                           tuple(self._endpoint_view(ep, backend.name) for ep in dispatcher.endpoints if ep.alive),
+                           self._endpoint_view(debug, backend.name) if debug is not None and debug.alive else None)
 
-    def _endpoint_view(self, endpoint: Endpoint) -> EndpointView:
+    def _endpoint_view(self, endpoint: Endpoint, app: str) -> EndpointView:
         key = self._keys.get(endpoint)
         if key is None:
             key = next(self._serials)
@@ -96,7 +93,8 @@ class RoutingPublisher:
             self._endpoints[key] = endpoint
             endpoint.watcher = self
             # The master's own proxy is front 0: it keeps its share of the worker's slots.
-            endpoint.capacity = slot_share(endpoint.worker_slots, 0, self.front_count)
+            endpoint.capacity = even_share(endpoint.worker_slots, 0, self.front_count)
+        self.apps_of[key] = app
         return EndpointView(key, endpoint.label, endpoint.socket_path, endpoint.worker_slots, endpoint.slot)
 
     # -- who may still use a worker -----------------------------------------------------------
