@@ -200,6 +200,8 @@ class FrontFleet:
         merge_report(report, front.levels, self.publisher, [f.levels for f in self.fronts])
         self.closed_for_room += report.closed_for_room
         self.spill_failures += report.spill_failures
+        for task, count in report.task_errors.items():
+            self.errors.counts[task] = self.errors.counts.get(task, 0) + count
         self.rebalance()
 
     def rebalance(self) -> None:

@@ -67,6 +67,7 @@ class RouteMirror:
         self._served_reported: dict[int, int] = {}
         self._levels_reported: dict[int, tuple[int, bool]] = {}
         self._queues_reported: dict[str, int] = {}
+        self._errors_reported: dict[str, int] = {}
         self.health = PushedHealth()
         self._closed_for_room_reported = 0
         self._spill_failures_reported = 0
@@ -191,7 +192,11 @@ class RouteMirror:
         report.spill_failures = proxy.spill_dir.failures - self._spill_failures_reported
         self._closed_for_room_reported = proxy.closed_for_room
         self._spill_failures_reported = proxy.spill_dir.failures
-        return report if news or report.closed_for_room or report.spill_failures else None
+        for task, count in proxy.task_errors.counts.items():
+            if count != self._errors_reported.get(task, 0):
+                report.task_errors[task] = count - self._errors_reported.get(task, 0)
+                self._errors_reported[task] = count
+        return report if news or report.closed_for_room or report.spill_failures or report.task_errors else None
 
 
 def _take_counts(backend: AppBackend, queue_changed: bool) -> BackendCounts | None:

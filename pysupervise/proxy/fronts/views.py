@@ -103,3 +103,5 @@ class FrontReport:
     idle_connections: int = 0
     closed_for_room: int = 0
     spill_failures: int = 0
+    # Errors of the front's own background tasks since the previous report (logged by the front itself).
+    task_errors: dict[str, int] = field(default_factory=dict)
