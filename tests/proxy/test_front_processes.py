@@ -158,3 +158,17 @@ def test_each_front_has_its_share_of_the_slots_and_a_queue_of_its_own(tmp_path):
     finally:
         site.stop()
 
+
+
+def test_fronts_die_with_a_master_that_is_killed(tmp_path):
+    site = Site(tmp_path, CONFIG)
+    try:
+        site.start()
+        front = site.proxy_pids()[1]
+        workers = site.worker_pids()
+        site.process.kill()
+        site.process.wait()
+        wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in (front, *workers)), 10,
+                   "the front and the workers to die with the master")
+    finally:
+        site.stop()

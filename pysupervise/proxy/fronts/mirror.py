@@ -63,6 +63,9 @@ class RouteMirror:
         self._released = released
         self.backends: dict[str, AppBackend] = {}
         self.endpoints: dict[int, Endpoint] = {}
+        # Workers the master dropped that still have requests or tunnels in flight here (a drain deadline may
+        # still close their tunnels).
+        self.draining: dict[int, Endpoint] = {}
         self._farewells: dict[int, str] = {}
         self._served_reported: dict[int, int] = {}
         self._levels_reported: dict[int, tuple[int, bool]] = {}
@@ -87,6 +90,7 @@ class RouteMirror:
         for key, endpoint in list(self.endpoints.items()):
             if key not in wanted:
                 del self.endpoints[key]
+                self.draining[key] = endpoint
                 endpoint.retire()
                 asyncio.get_running_loop().create_task(self._release(key, endpoint, number))
         self.endpoints.update(wanted)
@@ -139,6 +143,8 @@ class RouteMirror:
 
     async def _release(self, key: int, endpoint: Endpoint, dropped_in: int) -> None:
         await endpoint.drained()
+        if self.draining.get(key) is endpoint:
+            del self.draining[key]
         self._served_reported.pop(key, None)
         self._levels_reported.pop(key, None)
         # Its farewell may still be wanted by a 502 page being written: kept a little longer than the 1 s wait.
@@ -146,9 +152,9 @@ class RouteMirror:
         self._released(key, dropped_in)
 
     def close_tunnels(self, key: int, code: int) -> None:
-        endpoint = self.endpoints.get(key)
-        if endpoint is not None:
-            endpoint.close_tunnels(code)
+        for endpoint in (self.endpoints.get(key), self.draining.get(key)):
+            if endpoint is not None:
+                endpoint.close_tunnels(code)
 
     def set_shares(self, shares: dict[int, int]) -> None:
         """The master moved slots to or from this front (fronts/slot_balance.py)."""
@@ -178,7 +184,7 @@ class RouteMirror:
                 self._queues_reported[name] = queue_length
                 report.backends[name] = counts
                 news = True
-        for key, endpoint in self.endpoints.items():
+        for key, endpoint in (*self.draining.items(), *self.endpoints.items()):
             served = endpoint.served - self._served_reported.get(key, 0)
             level = (endpoint.in_flight, endpoint.unresponsive)
             if served or level != self._levels_reported.get(key, (0, False)):
