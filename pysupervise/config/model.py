@@ -134,6 +134,10 @@ class ProxySettings:
                                    "closed to admit a new client; if all are busy, new ones wait in the backlog.")
     dev_errors: bool = setting(v.boolean, True,
                                "Error pages for loopback clients show the worker's last stderr lines.")
+    processes: int = setting(v.proxy_process_count, 1, 'Front (proxy) processes accepting on the listen address '
+                             '(SO_REUSEPORT), the master being one of them; each has its own share of every '
+                             'worker\'s slots, its own queue and max_connections. "auto" = one per 4 cores. '
+                             'Changing it needs a master restart.')
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,10 @@ class AccessLog:
         self._open()
 
     def record(self, client_ip: str, method: bytes, url: bytes, status: int, body_bytes: int,
-               seconds: float, worker: str, request_id: bytes) -> None:
+               seconds: float, worker: str, request_id: bytes, at: float | None = None) -> None:
+        """`at`: when the request ended, for a line another front process recorded (default: now)."""
         records = self._records
-        records.append((time.time(), client_ip, method, url, status, body_bytes, seconds, worker, request_id))
+        records.append((at or time.time(), client_ip, method, url, status, body_bytes, seconds, worker, request_id))
         if len(records) >= _LINES_MAX:
             self._write()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:
     from pysupervise.proxy.endpoint import Endpoint
@@ -27,8 +27,8 @@ class QueueStats:
 class Dispatcher:
     """Hands each exchange a worker slot; routing switches generations by replacing `endpoints` at once."""
 
-    __slots__ = ("app_name", "endpoints", "queue", "queue_limit", "queue_timeout", "stats", "unavailable",
-                 "_rotor")
+    __slots__ = ("app_name", "endpoints", "queue", "queue_limit", "queue_timeout", "stats", "_unavailable",
+                 "_rotor", "on_change", "queued_elsewhere")
 
     def __init__(self, app_name: str, queue_limit: int, queue_timeout: float) -> None:
         self.app_name = app_name
@@ -37,23 +37,43 @@ class Dispatcher:
         self.queue_limit = queue_limit
         self.queue_timeout = queue_timeout
         self.stats = QueueStats()
-        # Why the app cannot serve at all (failed, stopped); None while workers are up or coming up.
-        self.unavailable: str | None = None
+        self._unavailable: str | None = None
         self._rotor = 0
+        # Called after every routing change, so other front processes hear of it (fronts.publisher).
+        self.on_change: Callable[[], None] | None = None
+        # Requests waiting in the queues of the other front processes (reported by them; for the status page).
+        self.queued_elsewhere = 0
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the app cannot serve at all (failed, stopped); None while workers are up or coming up."""
+        return self._unavailable
+
+    @unavailable.setter
+    def unavailable(self, reason: str | None) -> None:
+        self._unavailable = reason
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # -- routing changes (called by the supervisor) -------------------------------------------
 
     def set_endpoints(self, endpoints: Iterable["Endpoint"]) -> None:
         """Switch to a new set of workers in one step, then give queued requests their slots."""
         self.endpoints = [ep for ep in endpoints if ep.alive]
+        self._changed()
         self._serve_queue()
 
     def add_endpoint(self, endpoint: "Endpoint") -> None:
         self.endpoints = [*self.endpoints, endpoint]
+        self._changed()
         self._serve_queue()
 
     def remove_endpoint(self, endpoint: "Endpoint") -> None:
         self.endpoints = [ep for ep in self.endpoints if ep is not endpoint]
+        self._changed()
 
     def fail_queue(self, status: int, reason: str) -> None:
         """Answer every queued request now (the app became unavailable)."""
@@ -112,6 +132,10 @@ class Dispatcher:
         endpoint.slot_released()
         if self.queue:
             self._serve_queue()
+
+    def serve_queue(self) -> None:
+        """Slots came free without a release (this front's share of a worker grew): give them to the queue."""
+        self._serve_queue()
 
     def _serve_queue(self) -> None:
         queue = self.queue

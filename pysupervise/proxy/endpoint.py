@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from pysupervise.proxy.upstream import UpstreamConnection
 from pysupervise.proxy.websocket_close import GOING_AWAY
@@ -12,12 +12,19 @@ if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange
 
 
+class EndpointWatcher(Protocol):
+    def endpoint_retired(self, endpoint: "Endpoint") -> None: ...
+
+    def close_tunnels_elsewhere(self, endpoint: "Endpoint", code: int, then: Callable[[], None] | None) -> None: ...
+
+
 class Endpoint:
     """Owned by the supervisor (it creates and retires them); used by the proxy to reach one worker."""
 
     __slots__ = ("label", "slot", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
                  "tunnels", "awaiting", "last_progress", "stalled", "unresponsive", "_overdue_pending", "recycle_after",
-                 "on_recycle", "_loop", "_drained", "_on_retire", "__weakref__")
+                 "on_recycle", "_loop", "_drained", "_on_retire", "worker_slots", "held_elsewhere", "in_flight_elsewhere",
+                 "watcher", "__weakref__")
 
     def __init__(self, label: str, socket_path: str, capacity: int, slot: int = 0,
                  diagnostics: Callable[[], str] | None = None) -> None:
@@ -50,6 +57,13 @@ class Endpoint:
         self._loop = asyncio.get_running_loop()
         self._drained: asyncio.Future[None] | None = None
         self._on_retire: list[Callable[[], None]] = []
+        # With more front processes ([proxy] processes): the worker's own slots (`capacity` is then this front's
+        # share), how many other fronts may still send it requests, and how many they have in flight.
+        self.worker_slots = capacity
+        self.held_elsewhere = 0
+        self.in_flight_elsewhere = 0
+        # Told when the worker is retired or its tunnels are closed, to tell the other fronts (fronts.publisher).
+        self.watcher: EndpointWatcher | None = None
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.label} in_flight={self.in_flight} alive={self.alive}>"
@@ -131,11 +145,21 @@ class Endpoint:
             recycle, self.on_recycle = self.on_recycle, None
             recycle()
 
-    def close_tunnels(self, code: int = GOING_AWAY) -> None:
+    def close_tunnels(self, code: int = GOING_AWAY, then: Callable[[], None] | None = None) -> None:
         """End every open tunnel, with a websocket close frame (`code`) where possible: 1001 at a drain deadline,
-        1011 before a hung worker is killed."""
+        1011 before a hung worker is killed. The other front processes' tunnels too: `then` runs once they have
+        all said so (or after a second), so a kill that follows cannot beat their close frames."""
         for exchange in list(self.tunnels):
             exchange.close_tunnel(code)
+        if self.watcher is not None:
+            self.watcher.close_tunnels_elsewhere(self, code, then)
+        elif then is not None:
+            then()
+
+    async def close_tunnels_everywhere(self, code: int = GOING_AWAY) -> None:
+        closed = self._loop.create_future()
+        self.close_tunnels(code, then=lambda: closed.done() or closed.set_result(None))
+        await closed
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -143,6 +167,8 @@ class Endpoint:
         """No new requests from now on; idle pooled connections are closed at once."""
         self.alive = False
         self.close_idle()
+        if self.watcher is not None:
+            self.watcher.endpoint_retired(self)
         self._maybe_drained()
         callbacks, self._on_retire = self._on_retire, []
         for callback in callbacks:
@@ -173,13 +199,23 @@ class Endpoint:
         if not self.alive and self.in_flight == 0:
             self._maybe_drained()
 
+    def add_served(self, count: int) -> None:
+        """Answers given by another front process (they count towards max_requests too)."""
+        self.served += count - 1
+        self.answered_one_more()
+
+    def held_elsewhere_changed(self, fronts: int) -> None:
+        self.held_elsewhere = fronts
+        if not self.alive:
+            self._maybe_drained()
+
     def _maybe_drained(self) -> None:
-        if self.in_flight == 0 and self._drained is not None and not self._drained.done():
+        if self.in_flight == 0 and self.held_elsewhere == 0 and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
     async def drained(self) -> None:
-        """Wait until a retired endpoint has nothing in flight (requests and tunnels)."""
-        if self.in_flight == 0:
+        """Wait until a retired endpoint has nothing in flight (requests and tunnels), in any front process."""
+        if self.in_flight == 0 and self.held_elsewhere == 0:
             return
         if self._drained is None:
             self._drained = self._loop.create_future()

@@ -38,15 +38,17 @@ def prefix_header(prefix: str) -> bytes:
 class RouteTable(Generic[Target]):
     """Replaced as a whole (`replace`) so a lookup never sees half of a config change."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_routes")
 
     def __init__(self, routes: Iterable[Route[Target]] = ()) -> None:
         self._entries: tuple[tuple[bytes, int, bytes | None, tuple[Target, bytes]], ...] = ()
+        self._routes: tuple[Route[Target], ...] = ()
         self.replace(routes)
 
     def replace(self, routes: Iterable[Route[Target]]) -> None:
+        self._routes = tuple(routes)
         entries = []
-        for route in routes:
+        for route in self._routes:
             prefix = b"" if route.prefix == "/" else route.prefix.encode()
             host = route.host.lower().encode() if route.host else None
             # Built here, once per config: a lookup hands out this very tuple, so a request pays nothing for it.
@@ -75,6 +77,10 @@ class RouteTable(Generic[Target]):
             if path.startswith(prefix) and (len(path) == length or path[length] in b"/?"):
                 return found
         return None
+
+    def routes(self) -> tuple[Route[Target], ...]:
+        """The routes as given to `replace` (published to the other front processes)."""
+        return self._routes
 
     def targets(self) -> list[Target]:
         """Each target once (the sweeper walks them four times a second), in route order."""
@@ -118,7 +124,7 @@ class AdminRoutes(Generic[Target]):
     parsing. Replaced as a whole, like RouteTable.
     """
 
-    __slots__ = ("rule", "target", "_cookie", "_token", "_first_segments", "_everything")
+    __slots__ = ("rule", "target", "_cookie", "_token", "_first_segments", "_everything", "_prefixes")
 
     def __init__(self, rule: AdminRule | None = None, target: Target | None = None) -> None:
         self.rule = rule
@@ -128,11 +134,13 @@ class AdminRoutes(Generic[Target]):
         # First path segment → the prefixes that start with it; index_path "/" covers every path.
         self._first_segments: dict[bytes, tuple[bytes, ...]] = {}
         self._everything = False
+        self._prefixes: tuple[str, ...] = ()
 
     def replace(self, prefixes: Iterable[str]) -> None:
+        self._prefixes = tuple(prefixes)
         by_first: dict[bytes, list[bytes]] = {}
         everything = False
-        for prefix in prefixes:
+        for prefix in self._prefixes:
             if prefix == "/":
                 everything = True
                 continue
@@ -150,6 +158,9 @@ class AdminRoutes(Generic[Target]):
     def admits(self, request: ProxyRequest) -> bool:
         """Whether the request comes from an admin client, whatever its URL."""
         return self.rule is not None and self._admits(request)
+
+    def prefixes(self) -> tuple[str, ...]:
+        return self._prefixes
 
     def targets(self) -> list[Target]:
         return [self.target] if self.target is not None and self.rule is not None else []

@@ -79,22 +79,16 @@ class ProxyServer:
 
     # -- listening ----------------------------------------------------------------------------
 
-    async def bind(self, host: str, port: int, backlog: int = 2048, main: bool = True) -> int:
+    async def bind(self, host: str, port: int, backlog: int = 2048, main: bool = True,
+                   reuse_port: bool = False) -> int:
         """Bind a listening socket (so a taken port fails early); returns the port (useful with 0).
 
         The main one is the site's address (`port`, the Host of requests that name none); others, such as the
-        host's own loopback address for its admin pages, are served alike."""
+        host's own loopback address for its admin pages, are served alike. `reuse_port`: other front processes
+        bind the same address (`listening_twin`)."""
         infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _type, _proto, _name, address = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(backlog)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = _listening_socket(family, address, backlog, reuse_port)
         self._sockets.append(sock)
         bound = sock.getsockname()[1]
         if main:
@@ -102,6 +96,18 @@ class ProxyServer:
             shown_host = f"[{host}]" if ":" in host else host
             self.default_host = f"{shown_host}:{self.port}".encode()
         return bound
+
+    def listening_twin(self, backlog: int = 2048) -> socket.socket:
+        """Another socket on the main address (SO_REUSEPORT), for another front process: the kernel spreads new
+        connections over all of them."""
+        main = self._sockets[0]
+        return _listening_socket(main.family, main.getsockname(), backlog, reuse_port=True)
+
+    def adopt_listening(self, sock: socket.socket, default_host: bytes, port: int) -> None:
+        """A front process's main socket, bound by the master (`listening_twin`)."""
+        self._sockets.append(sock)
+        self.port = port
+        self.default_host = default_host
 
     def bound_addresses(self) -> list[str]:
         """The IP address each listening socket is bound to, main first."""
@@ -332,3 +338,17 @@ class ProxyServer:
         self.parking.close()
         self._sweeper.stop()
 
+
+def _listening_socket(family: socket.AddressFamily, address: tuple, backlog: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -14,7 +14,7 @@ from pysupervise.debugger.debug_worker import DebugUnavailable, DebugWorker
 from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.periodic import BackgroundTasks, TaskErrors
-from pysupervise.proxy import AppBackend, Route, StaticSite
+from pysupervise.proxy import AppBackend
 from pysupervise.proxy.websocket_close import INTERNAL_ERROR
 from pysupervise.logs.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff, SlotRestarts
@@ -253,9 +253,10 @@ class AppHost:
         crash path starts a new one."""
         self.events.record("worker-hung", verdict.evidence, generation=generation.number, slot=worker.slot,
                            pid=worker.pid, probe=repr(verdict.probe), reason=repr(verdict.reason))
-        if worker.endpoint is not None:
-            worker.endpoint.close_tunnels(INTERNAL_ERROR)
-        worker.signal(signal.SIGKILL)
+        if worker.endpoint is None:
+            worker.signal(signal.SIGKILL)
+        else:  # close frames first, from every front process, then the kill
+            worker.endpoint.close_tunnels(INTERNAL_ERROR, then=lambda: worker.signal(signal.SIGKILL))
 
     def recycle(self, generation: Generation, worker: WorkerProcess, why: str) -> None:
         """Replace a healthy worker: its successor starts first, then it drains (never a gap)."""
@@ -388,13 +389,3 @@ class AppHost:
         self.events.close()
         if self.backend.access_log is not None:
             self.backend.access_log.close()
-
-    def routes(self, place: AppConfig | None = None, static: bool = True) -> list[Route]:
-        """This app's entries in the proxy's route table: the URL prefixes on the host of `place` (its own config,
-        unless it is a side of an app with a staging folder: supervisor/staging/), then its static folders there."""
-        place, mount = place or self.config, self.config.mount_prefix
-        routes: list[Route] = [Route(prefix, self.backend, place.host, forward_prefix=mount) for prefix in place.route]
-        routes += [Route(prefix, StaticSite(prefix, folder, self.backend), place.host)
-                   for prefix, folder in self.config.static if static]
-        return routes
-

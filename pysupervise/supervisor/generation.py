@@ -164,7 +164,7 @@ class Generation:
             except asyncio.TimeoutError:
                 self.events.record("drain-deadline", generation=self.number, slot=worker.slot, pid=worker.pid,
                                    in_flight=endpoint.in_flight, tunnels=len(endpoint.tunnels))
-                endpoint.close_tunnels()
+                await endpoint.close_tunnels_everywhere()
         await worker.stop(_TERM_GRACE_SECONDS)
         if worker in self.retiring:
             self.retiring.remove(worker)

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import resource
 import signal
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pysupervise.config import AppConfig, Config, ConfigError, load_config
 from pysupervise.debugger.control import MasterDebugControl
 from pysupervise.periodic import BackgroundTasks, TaskErrors
 from pysupervise.proxy import AdminRoutes, AppBackend, Endpoint, HealthRoute, ProxyServer
+from pysupervise.proxy.fronts.fleet import FrontFleet
 from pysupervise.supervisor.app_host import AppHost
 from pysupervise.supervisor.config_changes import compare
 from pysupervise.supervisor.paths import SitePaths
@@ -28,6 +28,8 @@ from pysupervise.supervisor.service.admin_address import bind_admin_address
 from pysupervise.supervisor.service.app_commands import AppCommands, StoppedApps, stopped_message
 from pysupervise.supervisor.service.control_server import ControlServer, single
 from pysupervise.supervisor.service.drain import Drain
+from pysupervise.supervisor.service.front_fleet import proxy_facts, start_front_fleet
+from pysupervise.supervisor.service.limits import raise_open_file_limit
 from pysupervise.supervisor.service.health_page import BusProbe, SiteHealth
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
 from pysupervise.supervisor.service.sd_notify import SystemdNotifier
@@ -72,6 +74,8 @@ class Master:
         # Apps with a staging folder: which of their two hosts serves production (`pysupervise swap APP`).
         self.staging = StagingSides(self.hosts, self.paths.swapped_apps, self._publish_routes, config.apps)
         self.proxy: ProxyServer | None = None
+        # The other front processes ([proxy] processes > 1); the master's own proxy is the first front.
+        self.fronts: FrontFleet | None = None
         self.control: ControlServer | None = None
         self.watcher: FileWatcher | None = None
         self.broker: EmbeddedBroker | None = None
@@ -129,11 +133,12 @@ class Master:
         if self.pidfile.replaced_stale_pid:
             self.say(f"replaced a stale pidfile (pid {self.pidfile.replaced_stale_pid} is not running)")
         self._remove_stale_sockets()
-        _raise_open_file_limit()
+        raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
         self.proxy.worker_header += self.health.host_id.encode() + b"/"
         try:
-            port = await self.proxy.bind(settings.listen.host, settings.listen.port)
+            port = await self.proxy.bind(settings.listen.host, settings.listen.port,
+                                         reuse_port=self.config.proxy.processes > 1)
         except OSError as exc:
             raise StartupError(f"cannot listen on {settings.listen.url()}: {exc.strerror or exc}") from None
         try:
@@ -150,6 +155,8 @@ class Master:
         })
         await self.control.start()
         await self._start_admin()
+        self.fronts = await start_front_fleet(self.proxy, self.config, str(self.paths.spill_dir), self.health,
+                                              self.reaper, self.task_errors)
         # After the admin token left the environment (the watchdog inherits it), before any process is started.
         await self.reaper.start()
         await self._start_services()
@@ -158,6 +165,8 @@ class Master:
         self.notifier.status("starting apps")
         await asyncio.gather(*(self._add_app(app) for app in self.config.apps))
         self.proxy.serve()
+        if self.fronts is not None:
+            self.fronts.serve()
         await self._watch()
         self.say(f"pysupervise listening on {self.url}")
         summary = [*startup_summary(self.hosts.values(), self.url, self.config.admin, self.admin_url),
@@ -246,6 +255,8 @@ class Master:
         # Admin clients only; debug = false leaves /<app>/<debug segment> to the app, as iisnode did it.
         pages = [page for host in self.hosts.values() for page in admin.app_pages(host.config)]
         self.proxy.admin_routes.replace([*pages, admin.index_path])
+        if self.fronts is not None:
+            self.fronts.changed()
 
     async def _watch(self) -> None:
         """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no
@@ -288,8 +299,11 @@ class Master:
         for section in changes.need_restart:
             self.say(f"pysupervise: [{section}] changed in {new.file.name}; restart the master to apply it")
         # Keep what needs a restart as it is; take apps and proxy settings from the new file.
-        self.config = dataclasses.replace(self.config, apps=new.apps, proxy=new.proxy, logs=new.logs)
-        self.proxy.settings = new.proxy
+        proxy = dataclasses.replace(new.proxy, processes=self.config.proxy.processes)
+        if proxy != new.proxy:
+            self.say(f"pysupervise: [proxy] processes changed in {new.file.name}; restart the master to apply it")
+        self.config = dataclasses.replace(self.config, apps=new.apps, proxy=proxy, logs=new.logs)
+        self.proxy.settings = proxy
         for host in self.hosts.values():
             host.logs.update_settings(new.logs)
         for app in changes.changed:
@@ -323,7 +337,8 @@ class Master:
             await self.admin.stop()  # ends live log tails, which would otherwise hold the drain open
         timeout = max((h.config.graceful_timeout for h in self.hosts.values()), default=30.0)
         if self.proxy is not None:
-            await self.proxy.drain(timeout)
+            await asyncio.gather(self.proxy.drain(timeout),
+                                 *([self.fronts.drain(timeout)] if self.fronts is not None else []))
         await asyncio.gather(*(h.stop() for h in self.hosts.values()))
         await self.health.close()
         if self.broker is not None:
@@ -343,16 +358,8 @@ class Master:
         return {"url": self.url, "pid": os.getpid(), "started": self.started_at, "config_error": self.config_error,
                 "host_id": self.health.host_id, "admin_url": self.admin_url, "health": self.health.facts(),
                 "bus": self.broker.stats() if self.broker is not None else {"url": self._shared_env.get("PYSUPERVISE_BUS")},
-                "task_errors": self.task_errors.snapshot(), "proxy": self._proxy_facts(),
+                "task_errors": self.task_errors.snapshot(), "proxy": proxy_facts(self.proxy, self.fronts),
                 "orphans": self.reaper.facts()}
-
-    def _proxy_facts(self) -> dict[str, Any]:
-        proxy = self.proxy
-        if proxy is None:
-            return {}
-        return {"connections": len(proxy.connections), "idle_connections": len(proxy.idle),
-                "parked_connections": len(proxy.parking),
-                "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures}
 
     async def _status(self, _request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, **self._site_facts(), "apps": [self.staging.app_status(h) for h in self.hosts.values()]}
@@ -387,14 +394,3 @@ class Master:
     def _spawn(self, coroutine: Any) -> None:
         self._background.run(coroutine)
 
-
-def _raise_open_file_limit() -> None:
-    """Every client and every pooled worker connection is a file descriptor; use what the system allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass

@@ -100,6 +100,7 @@ def test_the_repos_own_config_is_valid():
     ('[apps.a]\napp = "x:y"\nenv = { N = true }', "apps.a.env.N: expected a string, got true"),
     ('[apps.a]\napp = "x:y"\nqueue_timeout = -1', "apps.a.queue_timeout: expected a number of seconds > 0"),
     ('[apps.a]\napp = "x:y"\n[proxy]\nmax_body_size = "lots"', "proxy.max_body_size: expected a size in bytes"),
+    ('[apps.a]\napp = "x:y"\n[proxy]\nprocesses = 0', 'proxy.processes: expected a positive integer or "auto"'),
     ('[apps.a]\napp = "x:y"\n[supervisor]\nlisten = "8080"', 'supervisor.listen: expected "HOST:PORT"'),
     ('[apps.a]\napp = "x:y"\n[admin]\nallow = ["not-an-ip"]', "admin.allow: expected IP addresses or CIDR"),
     ('[apps.a]\napp = "x:y"\n[services]\nbus = "kafka://x"', 'services.bus: expected "embedded" or a Redis URL'),
@@ -224,3 +225,9 @@ def test_an_apps_admin_segments_default_to_the_admin_ones(tmp_path):
     assert config.admin.app_pages(b) == ("/b/_logs", "/b/status")  # debug = false: that URL is the app's
     assert config.admin.status_home("a") == "/_admin/a/"
     assert config.admin.segments(b).kind_of("status") == "status" and config.admin.segments(b).kind_of("x") is None
+
+
+def test_proxy_processes_auto_is_one_front_per_four_cores(tmp_path):
+    config = load_config(write(tmp_path, '[apps.a]\napp = "x:y"\n[proxy]\nprocesses = "auto"\n'))
+    assert config.proxy.processes == max(1, len(os.sched_getaffinity(0)) // 4)
+    assert load_config(write(tmp_path, '[apps.a]\napp = "x:y"\n')).proxy.processes == 1

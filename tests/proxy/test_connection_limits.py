@@ -12,9 +12,11 @@ from tests.support.site import Site
 
 LIMIT = 20
 # keepalive_timeout = 75: a proxy that let idle connections keep their slots would leave a new client
-# waiting far longer than the few seconds the tests give it.
+# waiting far longer than the few seconds the tests give it. max_connections is per front process (as nginx's
+# worker_connections is per worker), and the kernel picks a client's front: these tests count on one front.
 SITE = f"""
 [proxy]
+processes = 1
 max_connections = {LIMIT}
 keepalive_timeout = 75
 header_timeout = 2

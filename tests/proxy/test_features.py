@@ -88,6 +88,18 @@ env = {{ CLOSES_FILE = "{closes_file(static_dir)}" }}
         site.stop()
 
 
+@pytest.fixture(scope="module")
+def queue_site(tmp_path_factory):
+    """One worker slot and one front: the queue and slots are per front process (tests/proxy/test_front_processes.py
+    has the queue of two fronts), and the kernel picks a client's front."""
+    config = "[proxy]\nprocesses = 1\n" + app("one", "/one", max_concurrent_requests=1, queue_limit=2, queue_timeout=1)
+    site = Site(tmp_path_factory.mktemp("queue"), config)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
 def worker_in_flight(site: Site, app_name: str) -> int:
     return sum(w["in_flight"] for w in site.app_status(app_name)["workers"])
 
@@ -108,7 +120,7 @@ def test_slow_uploader_never_holds_the_only_worker(site):
 
 
 def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
-    master = site.process.pid
+    fronts = site.proxy_pids()
     spill_dir = str(site.run_dir / "bodies")
     conn = RawConnection(site.port)
     try:
@@ -116,11 +128,11 @@ def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
         conn.send(os.urandom(2 * 1024 * 1024))
 
         def spilled() -> bool:
-            links = [os.readlink(f"/proc/{master}/fd/{fd}") for fd in os.listdir(f"/proc/{master}/fd")
-                     if os.path.exists(f"/proc/{master}/fd/{fd}")]
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for pid in fronts for fd in os.listdir(f"/proc/{pid}/fd")
+                     if os.path.exists(f"/proc/{pid}/fd/{fd}")]
             return any(link.startswith(spill_dir) and link.endswith("(deleted)") for link in links)
 
-        wait_until(spilled, 10, "a spilled body file held open by the master")
+        wait_until(spilled, 10, "a spilled body file held open by the proxy")
         rest = os.urandom(1024 * 1024)
         conn.send(rest)
         status, _, body = conn.read_response()
@@ -212,7 +224,8 @@ async def test_2000_concurrent_requests_on_2_workers_with_10_slots_all_succeed(s
     assert statuses.count(200) == 2000
 
 
-async def test_queue_limit_overflow_gives_503_with_retry_after(site):
+async def test_queue_limit_overflow_gives_503_with_retry_after(queue_site):
+    site = queue_site
     async with aiohttp.ClientSession() as session:
         busy = asyncio.ensure_future(session.get(f"{site.url}/one/slow?seconds=2"))
         await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "one") == 1, 10, "the slot taken")
@@ -227,7 +240,8 @@ async def test_queue_limit_overflow_gives_503_with_retry_after(site):
             response.release()
 
 
-async def test_queue_timeout_gives_503(site):
+async def test_queue_timeout_gives_503(queue_site):
+    site = queue_site
     async with aiohttp.ClientSession() as session:
         busy = asyncio.ensure_future(session.get(f"{site.url}/one/slow?seconds=3"))
         await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "one") == 1, 10, "the slot taken")

@@ -16,7 +16,9 @@ BLOCK = bytes(range(256)) * 256  # the pattern /download sends, 64 KiB at a time
 
 
 def site_config(**proxy: str | int) -> str:
-    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in proxy.items())
+    # One front: these tests count the worker's 2 slots, and with two fronts each would have one of them (a
+    # slow reader's request and the test's probe of /progress could not be in flight in one front together).
+    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in {"processes": 1, **proxy}.items())
     return f"""
 [proxy]
 {settings}
@@ -109,16 +111,17 @@ def worker_numbers(site: Site) -> tuple[int, int, int]:
 
 
 def open_spill_files(site: Site) -> list[int]:
-    """Sizes of the deleted response spill files the master holds open."""
+    """Sizes of the deleted response spill files the master (and its other front processes) hold open."""
     prefix = str(site.run_dir / "bodies" / "response-")
     sizes = []
-    for fd in os.listdir(f"/proc/{site.process.pid}/fd"):
-        path = f"/proc/{site.process.pid}/fd/{fd}"
-        try:
-            if os.readlink(path).startswith(prefix) and os.readlink(path).endswith("(deleted)"):
-                sizes.append(os.stat(path).st_size)
-        except FileNotFoundError:
-            pass  # closed while we looked
+    for pid in site.proxy_pids():
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                if os.readlink(path).startswith(prefix) and os.readlink(path).endswith("(deleted)"):
+                    sizes.append(os.stat(path).st_size)
+            except FileNotFoundError:
+                pass  # closed while we looked
     return sizes
 
 
@@ -133,7 +136,7 @@ def test_slow_readers_leave_the_worker_free_and_still_get_every_byte(make_site):
                       "the worker to finish all 4 downloads while their clients read nothing")
         normal = site.get("/slow/whoami")
         assert normal.status == 200 and normal.json()["app"] == "slow"
-        assert worker_numbers(site) == (5, 0, 0)
+        site.wait_for(lambda: worker_numbers(site) == (5, 0, 0), 5, "the normal request counted")
         assert len(open_spill_files(site)) == 4  # each slow client's response passed response_buffer_max
 
         for reader in readers:
@@ -143,8 +146,9 @@ def test_slow_readers_leave_the_worker_free_and_still_get_every_byte(make_site):
             status, _ = reader.read_head()  # the pipelined request after it is answered next, in order
             assert status == 200
         site.wait_for(lambda: not open_spill_files(site), 10, "the spill files to be closed once read")
-        status = site.app_status("slow")
-        assert status["status_counts"]["200"] == 9 and status["bytes_out"] >= 4 * size
+        status = site.wait_for(lambda: (s := site.app_status("slow"))["status_counts"].get("200") == 9 and s, 5,
+                               "9 answers counted")
+        assert status["bytes_out"] >= 4 * size
         log = site.log_dir / "slow" / "access.log"
 
         def download_lines() -> list[list[str]]:
@@ -171,7 +175,7 @@ def test_clients_that_leave_mid_response_leave_no_spill_file_open(make_site):
             reader.close()
         site.wait_for(lambda: not open_spill_files(site), 10, "no spill file left open after the clients left")
         assert site.get("/slow/whoami").status == 200
-        assert worker_numbers(site) == (4, 0, 0)
+        site.wait_for(lambda: worker_numbers(site) == (4, 0, 0), 5, "the fourth request counted")
     finally:
         for reader in readers:
             reader.close()

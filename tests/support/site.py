@@ -16,12 +16,13 @@ import textwrap
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from tests.support.poll import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_APPS = REPO / "tests" / "apps"
+T = TypeVar("T")
 _LISTENING = re.compile(r"pysupervise listening on (http://\S+)")
 
 
@@ -43,6 +44,17 @@ class Response:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+def with_test_proxy_processes(config_text: str) -> str:
+    """`PYSUPERVISE_TEST_PROXY_PROCESSES=N ./scripts/test.sh` runs every site with N front processes, unless its
+    config names `processes` itself (a test of one front's own behaviour)."""
+    count = os.environ.get("PYSUPERVISE_TEST_PROXY_PROCESSES")
+    if not count or re.search(r"^\s*processes\s*=", config_text, re.MULTILINE):
+        return config_text
+    if re.search(r"^\s*\[proxy\]\s*$", config_text, re.MULTILINE):
+        return re.sub(r"^(\s*\[proxy\]\s*)$", rf"\1\nprocesses = {int(count)}", config_text, count=1, flags=re.MULTILINE)
+    return f"{config_text.rstrip()}\n\n[proxy]\nprocesses = {int(count)}\n"
 
 
 @dataclass
@@ -73,6 +85,7 @@ class Site:
             log_dir = "{self.log_dir}"
         """)
         body = text if "[supervisor]" in text else header + textwrap.dedent(text)
+        body = with_test_proxy_processes(body)
         self.config_path.write_text(body.replace("{apps}", str(TEST_APPS)).replace("{repo}", str(REPO)))
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -118,11 +131,26 @@ class Site:
         except Exception:
             return []
 
+    def _group_leaders(self) -> list[int]:
+        """Workers and the other front processes: each leads a process group of its own."""
+        try:
+            status = self.status()
+        except Exception:
+            return []
+        fronts = [front["pid"] for front in status.get("proxy", {}).get("fronts", []) if front["pid"]]
+        return [w["pid"] for app in status["apps"] for w in app["workers"] if w["pid"]] + fronts
+
+    def proxy_pids(self) -> list[int]:
+        """The master and its other front processes ([proxy] processes): every process that serves clients."""
+        assert self.process is not None
+        fronts = self.status().get("proxy", {}).get("fronts", [])
+        return [self.process.pid, *(front["pid"] for front in fronts if front["pid"])]
+
     def stop(self, timeout: float = 30) -> None:
         """Graceful stop (SIGTERM), SIGKILL if it hangs; then make sure no worker outlived it."""
         if self.process is None:
             return
-        pids = self.worker_pids() if self.process.poll() is None else []
+        pids = self._group_leaders() if self.process.poll() is None else []
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -131,7 +159,7 @@ class Site:
                 self.process.kill()
                 self.process.wait()
         for pid in pids:
-            # Workers die with the master; this only guards the next test against a bug here.
+            # Workers and fronts die with the master; this only guards the next test against a bug here.
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -198,5 +226,5 @@ class Site:
     def app_status(self, app: str) -> dict:
         return next(a for a in self.status()["apps"] if a["app"] == app)
 
-    def wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
-        wait_until(predicate, timeout, what, diagnostics=self.output_text)
+    def wait_for(self, predicate: Callable[[], T], timeout: float, what: str) -> T:
+        return wait_until(predicate, timeout, what, diagnostics=self.output_text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from pysupervise.bus import BusClient, BusError, connect
@@ -75,9 +75,21 @@ class SiteHealth:
         self.host_id = host_id
         self.staging = staging
         self.bus: BusProbe | None = None
-        # "serving", then "draining" (pysupervise drain) or "stopping" (the graceful stop has begun).
-        self.state = "serving"
+        self._state = "serving"
         self.drain_ends: float | None = None  # loop time when a drain turns into the graceful stop
+        # Told when the state changes (the other front processes answer the page too).
+        self.on_change: Callable[[], None] | None = None
+
+    @property
+    def state(self) -> str:
+        """"serving", then "draining" (pysupervise drain) or "stopping" (the graceful stop has begun)."""
+        return self._state
+
+    @state.setter
+    def state(self, state: str) -> None:
+        self._state = state
+        if self.on_change is not None:
+            self.on_change()
 
     def answer(self) -> tuple[int, bytes]:
         reasons, apps = self.reasons()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pysupervise.config import AppConfig
 from pysupervise.config.model import STAGING_SUFFIX, staging_name
-from pysupervise.proxy import Route
+from pysupervise.proxy import Route, StaticSite
 from pysupervise.supervisor.staging.swapped_apps import SwappedApps
 from pysupervise.supervisor.status import app_status
 
@@ -75,13 +75,13 @@ class StagingSides:
         for host in self._hosts.values():
             pair = self._pair_of(host)
             if pair is None:
-                routes += host.routes()
+                routes += app_routes(host)
             elif host is pair.production:
-                routes += host.routes(pair.production_place)
+                routes += app_routes(host, pair.production_place)
             else:
                 # Static prefixes are absolute URLs: on the app's own host they stay production's.
                 own_host = _host(pair.staging_place) != _host(pair.production_place)
-                routes += host.routes(pair.staging_place, static=own_host)
+                routes += app_routes(host, pair.staging_place, static=own_host)
         return routes
 
     def app_status(self, host: "AppHost") -> dict[str, Any]:
@@ -151,3 +151,13 @@ def _host(place: AppConfig) -> str | None:
 
 def _where(place: AppConfig) -> str:
     return ", ".join(place.route) + (f" on host {place.host}" if place.host else "")
+
+
+def app_routes(host: "AppHost", place: AppConfig | None = None, static: bool = True) -> list[Route]:
+    """An app's entries in the proxy's route table: the URL prefixes on the host of `place` (its own config, unless
+    it is a side of an app with a staging folder), then its static folders there."""
+    place, mount = place or host.config, host.config.mount_prefix
+    routes: list[Route] = [Route(prefix, host.backend, place.host, forward_prefix=mount) for prefix in place.route]
+    routes += [Route(prefix, StaticSite(prefix, folder, host.backend), place.host)
+               for prefix, folder in host.config.static if static]
+    return routes

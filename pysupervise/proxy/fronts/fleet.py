@@ -1,0 +1,286 @@
+"""The master's other front processes: started, told every routing change, heard from, restarted when they die,
+drained with the site."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from pysupervise.periodic import PeriodicTask, TaskErrors
+from pysupervise.proxy.fronts.channel import FrameChannel
+from pysupervise.proxy.fronts.publisher import RoutingPublisher
+from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report
+from pysupervise.proxy.fronts.slot_balance import balanced_shares
+from pysupervise.proxy.fronts.views import FrontHello, FrontReport, RoutingSnapshot
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.server import ProxyServer
+
+# A safety net under the change hooks: routing and health are compared this often and sent when they differ.
+_CHECK_INTERVAL = 0.25
+# A front that died is started again after this long (doubling while it keeps dying, up to the maximum).
+_RESTART_DELAY, _RESTART_DELAY_MAX = 0.5, 10.0
+# How long a worker's kill waits for the fronts to confirm they closed its tunnels (with close frames).
+_CLOSE_CONFIRM_WAIT = 1.0
+FLEET = "proxy-fronts"
+
+
+class FrontHandle:
+    """One front process as the master sees it: its socket, process, channel and last reported levels."""
+
+    def __init__(self, index: int, listening: socket.socket) -> None:
+        self.index = index
+        self.listening = listening
+        self.process: asyncio.subprocess.Process | None = None
+        self.channel: FrameChannel | None = None
+        self.sent: RoutingSnapshot | None = None
+        self.health: tuple[int, bytes] | None = None
+        self.levels = FrontLevels()
+        # The share of each worker's slots last sent (worker key -> slots); an even split until then.
+        self.shares: dict[int, int] = {}
+        self.starts = 0
+
+
+class FrontFleet:
+    """Fronts 1..count-1 (the master's own proxy is front 0)."""
+
+    def __init__(self, proxy: "ProxyServer", count: int, errors: TaskErrors, hello: Callable[[int], FrontHello],
+                 health: Callable[[], tuple[int, bytes]] | None, watch_session: Callable[[int], None],
+                 forget_session: Callable[[int], None]) -> None:
+        self.proxy = proxy
+        self.count = count
+        self.errors = errors
+        self.publisher = RoutingPublisher(proxy, count, self.changed, self.close_tunnels)
+        self._hello = hello
+        self._health = health
+        self._watch_session = watch_session
+        self._forget_session = forget_session
+        self.fronts = [FrontHandle(i, proxy.listening_twin()) for i in range(1, count)]
+        self.closed_for_room = 0
+        self.spill_failures = 0
+        self._snapshot_number = 0
+        self._publish_scheduled = False
+        self._serving = False
+        self._stopping = False
+        self._tasks: set[asyncio.Task] = set()
+        # Tunnel closings sent and not yet confirmed: number -> (fronts still to confirm, what to run after).
+        self._closings: dict[int, tuple[set[int], Callable[[], None] | None]] = {}
+        self._closing_numbers = 0
+        self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self._check_now, errors)
+
+    # -- starting -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.gather(*(self._start_front(front) for front in self.fronts))
+        self._check.start()
+
+    async def _start_front(self, front: FrontHandle) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            front.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pysupervise.proxy.fronts.front_main", str(theirs.fileno()),
+                str(front.listening.fileno()), str(os.getpid()), pass_fds=(theirs.fileno(), front.listening.fileno()),
+                cwd=Path(__file__).resolve().parents[3], start_new_session=True)
+        finally:
+            theirs.close()
+        front.starts += 1
+        self._watch_session(front.process.pid)
+        front.channel = await FrameChannel.over(ours)
+        front.channel.send("hello", self._hello(front.index))
+        front.sent = front.health = None
+        front.shares = {}
+        self._send_routing(front, self.publisher.snapshot())
+        if self._serving:
+            front.channel.send("serve")
+        self._spawn(self._listen(front, front.channel, front.process))
+
+    def serve(self) -> None:
+        self._serving = True
+        for front in self.fronts:
+            if front.channel is not None:
+                front.channel.send("serve")
+
+    # -- routing changes ----------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Something the fronts route by changed: publish at the end of this loop turn (once for many changes)."""
+        if not self._publish_scheduled and not self._stopping:
+            self._publish_scheduled = True
+            asyncio.get_running_loop().call_soon(self.publish)
+
+    def _check_now(self) -> None:
+        self.publish()
+        self.rebalance()
+
+    def publish(self) -> None:
+        self._publish_scheduled = False
+        snapshot = self.publisher.snapshot()
+        health = self._health() if self._health is not None else None
+        for front in self.fronts:
+            if front.channel is None:
+                continue
+            if snapshot.farewells or _without_farewells(snapshot) != front.sent:
+                self._send_routing(front, snapshot)
+            if health is not None and health != front.health:
+                front.health = health
+                front.channel.send("health", health)
+
+    def _send_routing(self, front: FrontHandle, snapshot: RoutingSnapshot) -> None:
+        assert front.channel is not None
+        self._snapshot_number += 1
+        front.sent = _without_farewells(snapshot)
+        front.channel.send("snapshot", (snapshot, self._snapshot_number))
+        self.publisher.sent(front.index, snapshot, self._snapshot_number)
+
+    def close_tunnels(self, key: int, code: int, then: Callable[[], None] | None) -> None:
+        """Every front closes its tunnels to worker `key` now; `then` runs once all have said so, or after
+        _CLOSE_CONFIRM_WAIT (a stuck front must not keep a hung worker alive)."""
+        self._closing_numbers += 1
+        number = self._closing_numbers
+        fronts = {front.index for front in self.fronts if front.channel is not None}
+        self._closings[number] = (fronts, then)
+        for front in self.fronts:
+            if front.channel is not None:
+                front.channel.send("close_tunnels", (key, code, number))
+        if fronts:
+            asyncio.get_running_loop().call_later(_CLOSE_CONFIRM_WAIT, self._closing_done, number)
+        else:
+            self._closing_done(number)
+
+    def _closing_confirmed(self, number: int, front: int) -> None:
+        closing = self._closings.get(number)
+        if closing is not None:
+            closing[0].discard(front)
+            if not closing[0]:
+                self._closing_done(number)
+
+    def _closing_done(self, number: int) -> None:
+        closing = self._closings.pop(number, None)
+        if closing is not None and closing[1] is not None:
+            closing[1]()
+
+    # -- hearing from fronts ------------------------------------------------------------------
+
+    async def _listen(self, front: FrontHandle, channel: FrameChannel, process: asyncio.subprocess.Process) -> None:
+        while True:
+            message = await channel.receive()
+            if message is None:
+                break
+            kind, payload = message
+            if kind == "report" and isinstance(payload, FrontReport):
+                self._merge(front, payload)
+            elif kind == "tunnels_closed":
+                self._closing_confirmed(payload, front.index)
+            elif kind == "released":
+                key, dropped_in = payload
+                front.levels.in_flight.pop(key, None)
+                self.publisher.released(front.index, key, dropped_in)
+                self._recount_in_flight(key)
+        channel.close()
+        returncode = await process.wait()
+        self._forget_session(process.pid)
+        front.channel = None
+        front.levels = FrontLevels()
+        self.publisher.front_gone(front.index)
+        for number in list(self._closings):
+            self._closing_confirmed(number, front.index)
+        if not self._stopping:
+            self.errors.report(FLEET, RuntimeError(f"front process {front.index} (pid {process.pid}) exited with "
+                                                   f"{returncode}; starting it again"))
+            await asyncio.sleep(min(_RESTART_DELAY * 2 ** min(front.starts - 1, 5), _RESTART_DELAY_MAX))
+            if not self._stopping:
+                await self._start_front(front)
+
+    def _merge(self, front: FrontHandle, report: FrontReport) -> None:
+        merge_report(report, front.levels, self.publisher, [f.levels for f in self.fronts])
+        self.closed_for_room += report.closed_for_room
+        self.spill_failures += report.spill_failures
+        for task, count in report.task_errors.items():
+            self.errors.counts[task] = self.errors.counts.get(task, 0) + count
+        self.rebalance()
+
+    def rebalance(self) -> None:
+        """Move free worker slots to the fronts where requests wait (proxy/fronts/slot_balance.py)."""
+        publisher = self.publisher
+        changed: dict[int, dict[int, int]] = {}
+        for key, app in publisher.apps_of.items():
+            endpoint = publisher.endpoint(key)
+            backend = publisher.backends.get(app)
+            if endpoint is None or backend is None or not endpoint.alive:
+                continue
+            in_flight = [endpoint.in_flight, *(f.levels.in_flight.get(key, 0) for f in self.fronts)]
+            queued = [len(backend.dispatcher.queue), *(f.levels.queue_lengths.get(app, 0) for f in self.fronts)]
+            shares = balanced_shares(endpoint.worker_slots, in_flight, queued)
+            if shares[0] != endpoint.capacity:
+                endpoint.capacity = shares[0]
+                backend.dispatcher.serve_queue()
+            for front, share in zip(self.fronts, shares[1:]):
+                if front.shares.get(key) != share and front.channel is not None:
+                    front.shares[key] = share
+                    changed.setdefault(front.index, {})[key] = share
+        for front in self.fronts:
+            if front.index in changed and front.channel is not None:
+                front.channel.send("shares", changed[front.index])
+
+    def _recount_in_flight(self, key: int) -> None:
+        endpoint = self.publisher.endpoint(key)
+        if endpoint is not None:
+            endpoint.in_flight_elsewhere = sum(f.levels.in_flight.get(key, 0) for f in self.fronts)
+
+    def facts(self) -> dict[str, Any]:
+        """Summed over the other fronts, for `status` (the master adds its own proxy's)."""
+        live = [f for f in self.fronts if f.channel is not None]
+        return {"connections": sum(f.levels.connections for f in live),
+                "idle_connections": sum(f.levels.idle_connections for f in live),
+                "parked_connections": sum(f.levels.parked_connections for f in live),
+                "closed_for_room": self.closed_for_room, "spill_failures": self.spill_failures,
+                "fronts": [{"index": f.index, "pid": f.process.pid if f.process is not None else None,
+                            "alive": f.channel is not None, "starts": f.starts} for f in self.fronts]}
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> None:
+        """Every front finishes what it has in flight (up to `timeout`) and exits; killed if it does not."""
+        self._stopping = True
+        self._check.stop()
+        for front in self.fronts:
+            if front.channel is not None:
+                front.channel.send("drain", timeout)
+        await asyncio.gather(*(self._wait_exit(front, timeout + 5) for front in self.fronts))
+        for task in list(self._tasks):
+            await asyncio.wait([task], timeout=1)
+        for front in self.fronts:
+            front.listening.close()
+
+    async def _wait_exit(self, front: FrontHandle, timeout: float) -> None:
+        process = front.process
+        if process is None or process.returncode is not None:
+            return
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except asyncio.TimeoutError:
+            logging.getLogger("pysupervise").error("front process %d did not drain in time: killed", front.index)
+            process.kill()
+            await process.wait()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                self.errors.report(FLEET, finished.exception())
+
+        task.add_done_callback(done)
+
+
+def _without_farewells(snapshot: RoutingSnapshot) -> RoutingSnapshot:
+    if not snapshot.farewells:
+        return snapshot
+    return RoutingSnapshot(snapshot.settings, snapshot.backends, snapshot.routes, snapshot.admin_prefixes)

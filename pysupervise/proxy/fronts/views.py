@@ -1,0 +1,108 @@
+"""What the master tells a front process, and what a front reports back: plain frozen data, pickled on a
+private socketpair between the master and the fronts it started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysupervise.config import ProxySettings
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """A worker: `key` names it across processes for as long as it lives (the master's Endpoint objects)."""
+
+    key: int
+    label: str
+    socket_path: str
+    capacity: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class BackendView:
+    name: str
+    queue_limit: int
+    queue_timeout: float
+    upstream_timeout: float
+    sticky: bool
+    worker_header: bool
+    logs_access: bool
+    failure_detail: str
+    unavailable: str | None
+    endpoints: tuple[EndpointView, ...]
+    debug_endpoint: EndpointView | None
+
+
+@dataclass(frozen=True)
+class RouteView:
+    prefix: str
+    backend: str
+    host: str | None
+    forward_prefix: bool
+    # A StaticSite's folder; None routes to the app's workers.
+    static_folder: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingSnapshot:
+    """Everything a front routes by, replaced as a whole when any of it changes."""
+
+    settings: ProxySettings
+    backends: tuple[BackendView, ...]
+    routes: tuple[RouteView, ...]
+    admin_prefixes: tuple[str, ...]
+    # Workers gone since the last snapshot: their last stderr lines, for 502 pages of requests they dropped.
+    farewells: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class FrontHello:
+    """The first message to a new front: what stays fixed for the master's life."""
+
+    index: int
+    count: int
+    spill_dir: str
+    worker_header: bytes
+    default_host: bytes
+    port: int
+    # The admin rule (admin.AdminAccess), the health page's path and allowed networks; the admin backend is
+    # named "_admin" in every snapshot.
+    admin_rule: Any
+    health_path: str
+    health_allow: tuple[Any, ...]
+
+
+@dataclass
+class BackendCounts:
+    """One app's counts since the previous report."""
+
+    status_counts: dict[int, int] = field(default_factory=dict)
+    bytes_in: int = 0
+    bytes_out: int = 0
+    duration_counts: list[int] = field(default_factory=list)
+    duration_total: float = 0.0
+    queued_total: int = 0
+    rejected_full: int = 0
+    timed_out: int = 0
+    wait_total: float = 0.0
+    wait_samples: list[float] = field(default_factory=list)
+    queue_length: int = 0
+    access_lines: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class FrontReport:
+    """Sent by a front a few times a second while it has news: counts to add, levels to replace."""
+
+    backends: dict[str, BackendCounts] = field(default_factory=dict)
+    # key -> (answers since the previous report, requests in flight now, unresponsive)
+    endpoints: dict[int, tuple[int, int, bool]] = field(default_factory=dict)
+    connections: int = 0
+    idle_connections: int = 0
+    parked_connections: int = 0
+    closed_for_room: int = 0
+    spill_failures: int = 0
+    # Errors of the front's own background tasks since the previous report (logged by the front itself).
+    task_errors: dict[str, int] = field(default_factory=dict)

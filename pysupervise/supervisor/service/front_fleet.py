@@ -1,0 +1,50 @@
+"""`[proxy] processes = N`: the master starts N-1 more front processes beside its own proxy (proxy/fronts)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pysupervise.proxy.fronts.fleet import FrontFleet
+from pysupervise.proxy.fronts.views import FrontHello
+
+if TYPE_CHECKING:
+    from pysupervise.config import Config
+    from pysupervise.proxy import ProxyServer
+    from pysupervise.supervisor.reaper import OrphanReaper
+    from pysupervise.supervisor.service.health_page import SiteHealth
+    from pysupervise.periodic import TaskErrors
+
+
+async def start_front_fleet(proxy: "ProxyServer", config: "Config", spill_dir: str, health: "SiteHealth",
+                            reaper: "OrphanReaper", errors: "TaskErrors") -> FrontFleet | None:
+    """After the admin routes exist (the fronts route admin clients too), before the apps start."""
+    count = config.proxy.processes
+    if count < 2:
+        return None
+    admin = config.admin
+
+    def hello(index: int) -> FrontHello:
+        return FrontHello(index, count, spill_dir, proxy.worker_header, proxy.default_host, proxy.port,
+                          proxy.admin_routes.rule, admin.health_path, tuple(admin.health_allow))
+
+    fleet = FrontFleet(proxy, count, errors, hello, health.answer, reaper.watch, reaper.forget)
+    health.on_change = fleet.changed
+    await fleet.start()
+    return fleet
+
+
+def proxy_facts(proxy: "ProxyServer | None", fleet: FrontFleet | None) -> dict[str, Any]:
+    """`status --json`'s "proxy": connections and counters summed over every front process."""
+    if proxy is None:
+        return {}
+    facts: dict[str, Any] = {"connections": len(proxy.connections), "idle_connections": len(proxy.idle),
+                             "parked_connections": len(proxy.parking),
+                             "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures,
+                             "processes": 1}
+    if fleet is not None:
+        fronts = fleet.facts()
+        for name in ("connections", "idle_connections", "parked_connections", "closed_for_room", "spill_failures"):
+            facts[name] += fronts[name]
+        facts["processes"] = fleet.count
+        facts["fronts"] = fronts["fronts"]
+    return facts

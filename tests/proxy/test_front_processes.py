@@ -1,0 +1,174 @@
+"""`[proxy] processes = 2`: a second front process accepts on the same port and routes like the master's proxy;
+counts, access logs and drains cover both; a front that dies is started again (issue 18 point 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import uuid
+
+import aiohttp
+import pytest
+
+from tests.support.poll import wait_until
+from tests.support.site import Site
+
+CONFIG = """
+[proxy]
+processes = 2
+
+[apps.one]
+app = "web:create_app"
+dir = "{apps}"
+route = "/"
+workers = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("fronts"), CONFIG)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+def front_of(response) -> str:
+    """Each front process numbers its requests under a random prefix of its own."""
+    return response.header("X-Request-Id").split("-")[0]
+
+
+def fronts_seen(site: Site, path: str, connections: int = 60) -> set[str]:
+    """The fronts that answered `connections` fresh connections (the kernel spreads them by their ports)."""
+    seen = set()
+    for _ in range(connections):
+        response = site.get(path)
+        assert response.status == 200, response.text
+        seen.add(front_of(response))
+    return seen
+
+
+def app_counts(site: Site) -> dict:
+    return site.app_status("one")
+
+
+def test_both_fronts_serve_and_status_names_them(site):
+    proxy = site.status()["proxy"]
+    assert proxy["processes"] == 2
+    (front,) = proxy["fronts"]
+    assert front["alive"] and front["pid"] and front["pid"] != site.process.pid
+    assert len(fronts_seen(site, "/whoami")) == 2
+
+
+def test_counts_and_the_access_log_cover_every_front(site):
+    marker = uuid.uuid4().hex
+    assert len(fronts_seen(site, f"/count?{marker}", connections=40)) == 2
+    log = site.log_dir / "one" / "access.log"
+
+    def lines() -> list[str]:
+        return log.read_text().splitlines()
+
+    wait_until(lambda: len([line for line in lines() if marker in line]) >= 40, 10, "40 access log lines")
+    marked = [line for line in lines() if marker in line]
+    assert len(marked) == 40 and all(" 200 " in line for line in marked)
+    # Every request of every front is both counted and logged, once.
+    wait_until(lambda: app_counts(site)["requests_total"] == len(lines()), 10, "the counts to match the log")
+
+
+async def _slow_requests(site: Site, count: int, seconds: float) -> list[tuple[int, str, bytes]]:
+    """(status, the front that answered, body) of `count` concurrent slow requests, one connection each, so the
+    kernel spreads them over the fronts."""
+    async def one(session: aiohttp.ClientSession) -> tuple[int, str, bytes]:
+        async with session.get(f"{site.url}/slow?seconds={seconds}") as response:
+            return response.status, response.headers.get("X-Request-Id", "").split("-")[0], await response.read()
+
+    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) for _ in range(count)]
+    try:
+        return await asyncio.gather(*(one(session) for session in sessions))
+    finally:
+        await asyncio.gather(*(session.close() for session in sessions))
+
+
+def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):
+    old_pids = {w["pid"] for w in app_counts(site)["workers"]}
+
+    async def scenario() -> list[tuple[int, str, bytes]]:
+        requests = asyncio.ensure_future(_slow_requests(site, 12, 2.0))
+        # In flight everywhere: the status page sums what both fronts have sent to the workers.
+        await asyncio.to_thread(wait_until, lambda: requests.done() or sum(
+            w["in_flight"] for w in app_counts(site)["workers"]) == 12, 10, "12 requests in flight")
+        reload = await asyncio.to_thread(site.cli, "reload", "one")
+        assert reload.returncode == 0, reload.stderr
+        return await requests
+
+    results = asyncio.run(scenario())
+    assert all(status == 200 for status, _, _ in results)
+    assert {json.loads(body)["pid"] for _, _, body in results} <= old_pids  # by the workers they were sent to
+    assert len({front for _, front, _ in results}) == 2
+    assert not old_pids & {w["pid"] for w in app_counts(site)["workers"]}
+
+
+def test_a_killed_front_is_started_again_without_refusing_clients(site):
+    (front,) = site.status()["proxy"]["fronts"]
+    os.kill(front["pid"], signal.SIGKILL)
+
+    def restarted() -> dict | None:
+        (now,) = site.status()["proxy"]["fronts"]
+        return now if now["alive"] and now["pid"] != front["pid"] else None
+
+    # Clients that the kernel hands to its socket meanwhile wait in its backlog: the master keeps it open.
+    assert len(fronts_seen(site, "/whoami", connections=40)) >= 1
+    now = wait_until(restarted, 20, "the front to be started again")
+    assert now["starts"] == front["starts"] + 1
+    assert len(fronts_seen(site, "/whoami")) == 2
+
+
+def test_a_drain_turns_the_health_page_of_every_front_503(tmp_path):
+    site = Site(tmp_path, CONFIG.replace("[proxy]", "[supervisor]\ndrain_timeout = 30\n\n[proxy]"))
+    try:
+        site.start()
+        fronts = site.proxy_pids()
+        os.kill(site.process.pid, signal.SIGUSR2)
+        wait_until(lambda: site.get("/_pysupervise/health").status == 503, 10, "the health page to say 503")
+        answers = [site.get("/_pysupervise/health") for _ in range(40)]
+        assert {r.status for r in answers} == {503}
+        assert len({front_of(r) for r in answers}) == 2
+        assert all(r.status == 200 for r in (site.get("/whoami") for _ in range(10)))  # still serving
+    finally:
+        site.stop()
+    assert site.process.returncode == 0
+    wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in fronts), 10, "every front to exit")
+
+
+def test_each_front_has_its_share_of_the_slots_and_a_queue_of_its_own(tmp_path):
+    # 2 slots: one per front; queue_limit 1: one request waits in each front; everything else is turned away.
+    site = Site(tmp_path, CONFIG.replace("workers = 2", "workers = 1\nmax_concurrent_requests = 2\nqueue_limit = 1\n"
+                                                        "queue_timeout = 10"))
+    try:
+        site.start()
+        assert site.app_status("one")["workers"][0]["max_concurrent_requests"] == 2
+        results = asyncio.run(_slow_requests(site, 16, 1.0))
+        # 16 connections: the kernel gives each front at least 2 of them (all but certainly).
+        assert len({front for _, front, _ in results}) == 2
+        statuses = sorted(status for status, _, _ in results)
+        assert statuses == [200] * 4 + [503] * 12, statuses
+    finally:
+        site.stop()
+
+
+
+def test_fronts_die_with_a_master_that_is_killed(tmp_path):
+    site = Site(tmp_path, CONFIG)
+    try:
+        site.start()
+        front = site.proxy_pids()[1]
+        workers = site.worker_pids()
+        site.process.kill()
+        site.process.wait()
+        wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in (front, *workers)), 10,
+                   "the front and the workers to die with the master")
+    finally:
+        site.stop()

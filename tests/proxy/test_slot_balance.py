@@ -1,0 +1,24 @@
+"""How the fronts' shares of a worker's slots follow the requests that wait (pure arithmetic, no processes)."""
+
+from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share
+
+
+def test_with_nothing_waiting_the_slots_are_split_evenly_and_every_front_gets_one():
+    assert [even_share(30, i, 2) for i in range(2)] == [15, 15]
+    assert [even_share(5, i, 2) for i in range(2)] == [3, 2]
+    assert [even_share(1, i, 3) for i in range(3)] == [1, 1, 1]
+    assert balanced_shares(30, [3, 0], [0, 0]) == [15, 15]
+
+
+def test_free_slots_go_where_requests_wait():
+    # 17 connections on one front, 13 on the other, all held: the 2 slots the second front left go to the first.
+    assert balanced_shares(30, [15, 13], [2, 0]) == [17, 13]
+    # Everything busy: nobody gains, nobody loses what it has in flight.
+    assert balanced_shares(4, [2, 2], [3, 1]) == [2, 2]
+    # Free slots split by what waits, the largest remainder first, never more than are free.
+    assert balanced_shares(10, [1, 1, 0], [3, 1, 0]) == [7, 3, 0]
+    assert sum(balanced_shares(7, [0, 0, 0], [1, 1, 1])) == 7
+
+
+def test_stale_levels_that_add_up_to_more_than_the_slots_give_nothing_away():
+    assert balanced_shares(4, [3, 3], [1, 0]) == [3, 3]
