@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.support.poll import wait_until
+from tests.support.raw_http import RawConnection
 from tests.support.site import Site
 
 CONFIG = """
@@ -172,3 +173,17 @@ def test_fronts_die_with_a_master_that_is_killed(tmp_path):
                    "the front and the workers to die with the master")
     finally:
         site.stop()
+
+
+def test_status_counts_the_connections_of_every_front(site):
+    conns = [RawConnection(site.port) for _ in range(20)]
+    try:
+        for conn in conns:
+            conn.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert conn.read_response()[0] == 200
+        # Idle keep-alive connections are parked after a second, in whichever front holds them.
+        site.wait_for(lambda: site.status()["proxy"]["parked_connections"] >= 20, 15, "20 parked connections")
+        assert site.status()["proxy"]["connections"] >= 20
+    finally:
+        for conn in conns:
+            conn.close()

@@ -11,8 +11,10 @@ from tests.support.raw_http import RawConnection
 from tests.support.site import Site
 
 LIMIT = 6
+# One front: max_connections is per front process, and these tests count on one front's table.
 SITE = f"""
 [proxy]
+processes = 1
 max_connections = {LIMIT}
 keepalive_timeout = {{keepalive}}
 

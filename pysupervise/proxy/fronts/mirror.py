@@ -73,6 +73,7 @@ class RouteMirror:
         self._levels_reported: dict[int, tuple[int, bool]] = {}
         self._queues_reported: dict[str, int] = {}
         self._errors_reported: dict[str, int] = {}
+        self._connections_reported = (0, 0, 0)
         self.health = PushedHealth()
         self._closed_for_room_reported = 0
         self._spill_failures_reported = 0
@@ -197,6 +198,10 @@ class RouteMirror:
         proxy = self.proxy
         report.connections, report.idle_connections = len(proxy.connections), len(proxy.idle)
         report.parked_connections = len(proxy.parking)
+        connection_levels = (report.connections, report.idle_connections, report.parked_connections)
+        if connection_levels != self._connections_reported:
+            self._connections_reported = connection_levels
+            news = True
         report.closed_for_room = proxy.closed_for_room - self._closed_for_room_reported
         report.spill_failures = proxy.spill_dir.failures - self._spill_failures_reported
         self._closed_for_room_reported = proxy.closed_for_room
