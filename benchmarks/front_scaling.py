@@ -60,6 +60,36 @@ def one_round(port: int, master: psutil.Process, seconds: int, connections: int,
             "errors": result.errors}
 
 
+def scaling_rows(counts: list[int], worker_counts: list[int], rounds: int, seconds: int, connections: int,
+                 threads: int) -> list[str]:
+    """One table row per (workers, processes): medians of `rounds` alternating rounds."""
+    lines = [f"{'workers':>7} {'processes':>9} {'req/s':>9} {'front µs/req':>12}  front CPU % (master first)   "
+             f"workers CPU %"]
+    print(lines[0], flush=True)
+    for workers in worker_counts:
+        with contextlib.ExitStack() as stack:
+            sites = {n: stack.enter_context(pysupervise_site(bench_app(APP, workers), f"processes = {n}",
+                                                             own_session=True)) for n in counts}
+            masters = {n: psutil.Process(site.process.pid) for n, site in sites.items()}
+            for site in sites.values():
+                wrk(site.port, seconds=1, connections=connections, threads=threads)  # warm up
+            rows: dict[int, list[dict[str, object]]] = {n: [] for n in counts}
+            for round_number in range(rounds):
+                for n in (counts if round_number % 2 == 0 else list(reversed(counts))):
+                    rows[n].append(one_round(sites[n].port, masters[n], seconds, connections, threads))
+            for n in counts:
+                runs = rows[n]
+                fronts = [median([r["fronts"][i] for r in runs]) for i in range(len(runs[0]["fronts"]))]
+                errors = sum(r["errors"] for r in runs)
+                line = (f"{workers:>7} {n:>9} {median([r['rps'] for r in runs]):>9.0f} "
+                        f"{median([r['front_us'] for r in runs]):>12.1f}  "
+                        f"{' '.join(f'{c:5.0f}' for c in fronts):28s} {median([r['workers'] for r in runs]):6.0f}"
+                        f"{f'   errors {errors}' if errors else ''}")
+                lines.append(line)
+                print(line, flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", default="1,2", help="front process counts to compare (comma-separated)")
@@ -69,29 +99,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     args = parser.parse_args()
-    counts = [int(n) for n in args.processes.split(",")]
-    print(f"{'workers':>7} {'processes':>9} {'req/s':>9} {'front µs/req':>12}  front CPU % (master first)   "
-          f"workers CPU %")
-    for workers in (int(n) for n in args.workers.split(",")):
-        with contextlib.ExitStack() as stack:
-            sites = {n: stack.enter_context(pysupervise_site(bench_app(APP, workers), f"processes = {n}"))
-                     for n in counts}
-            masters = {n: psutil.Process(site.process.pid) for n, site in sites.items()}
-            for n, site in sites.items():
-                wrk(site.port, seconds=1, connections=args.connections, threads=args.threads)  # warm up
-            rows: dict[int, list[dict[str, object]]] = {n: [] for n in counts}
-            for round_number in range(args.rounds):
-                for n in (counts if round_number % 2 == 0 else list(reversed(counts))):
-                    rows[n].append(one_round(sites[n].port, masters[n], args.seconds, args.connections,
-                                             args.threads))
-            for n in counts:
-                runs = rows[n]
-                fronts = [median([r["fronts"][i] for r in runs]) for i in range(len(runs[0]["fronts"]))]
-                print(f"{workers:>7} {n:>9} {median([r['rps'] for r in runs]):>9.0f} "
-                      f"{median([r['front_us'] for r in runs]):>12.1f}  "
-                      f"{' '.join(f'{c:5.0f}' for c in fronts):28s} {median([r['workers'] for r in runs]):6.0f}"
-                      f"{'   errors ' + str(sum(r['errors'] for r in runs)) if any(r['errors'] for r in runs) else ''}",
-                      flush=True)
+    scaling_rows([int(n) for n in args.processes.split(",")], [int(n) for n in args.workers.split(",")],
+                 args.rounds, args.seconds, args.connections, args.threads)
 
 
 if __name__ == "__main__":

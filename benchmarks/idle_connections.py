@@ -78,30 +78,40 @@ def measure(port: int, processes: list[psutil.Process], count: int) -> tuple[int
     return asyncio.run(measure_once(port, processes, count))
 
 
+def raise_fd_limit(connections: int) -> None:
+    """This process holds one end of every connection, the proxies the other (they inherit the limit)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(2 * connections + 1000, hard), hard))
+
+
+def idle_round(name: str, connections: int) -> tuple[int, int, int]:
+    """A fresh pysupervise and nginx in front of the same workers; (RSS before, with `connections` idle, after
+    they closed) of `name`'s proxy: the pysupervise master, or nginx's worker processes."""
+    proxy_toml = f"max_connections = {connections + 1000}\nkeepalive_timeout = {KEEPALIVE_SECONDS}"
+    with pysupervise_site(bench_app(APP, 2), proxy_toml, own_session=True) as site, \
+            nginx_in_front_of(site.sockets("bench"), keepalive_timeout=KEEPALIVE_SECONDS,
+                              own_session=True) as nginx_port:
+        if name == "pysupervise":
+            port, processes = site.port, [psutil.Process(site.process.pid)]
+        else:
+            port, processes = nginx_port, [p for p in psutil.Process().children(recursive=True)
+                                           if p.name().startswith("nginx")
+                                           and "worker process" in " ".join(p.cmdline())]
+        measure(port, processes, 100)  # warm up: pooled worker connections, code paths
+        return measure(port, processes, connections)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    # This process holds one end of every connection, the proxies the other (they inherit the limit).
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 2 * args.connections + 1000
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
-    proxy_toml = f"max_connections = {args.connections + 1000}\nkeepalive_timeout = {KEEPALIVE_SECONDS}"
+    raise_fd_limit(args.connections)
     rows: dict[str, list[tuple[int, int, int]]] = {"pysupervise": [], "nginx": []}
     for round_number in range(args.rounds):
         order = list(rows) if round_number % 2 == 0 else list(reversed(rows))
         for name in order:
-            with pysupervise_site(bench_app(APP, 2), proxy_toml) as site, \
-                    nginx_in_front_of(site.sockets("bench"), keepalive_timeout=KEEPALIVE_SECONDS) as nginx_port:
-                if name == "pysupervise":
-                    port, processes = site.port, [psutil.Process(site.process.pid)]
-                else:
-                    port, processes = nginx_port, [p for p in psutil.Process().children(recursive=True)
-                                                   if p.name().startswith("nginx")
-                                                   and "worker process" in " ".join(p.cmdline())]
-                measure(port, processes, 100)  # warm up: pooled worker connections, code paths
-                before, during, after = measure(port, processes, args.connections)
+            before, during, after = idle_round(name, args.connections)
             rows[name].append((before, during, after))
             print(f"  round {round_number + 1} {name:12s} RSS {before / 2**20:6.1f} MiB → {during / 2**20:6.1f} MiB "
                   f"with {args.connections} idle → {after / 2**20:6.1f} MiB after closing  "

@@ -109,7 +109,9 @@ def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):
     assert all(status == 200 for status, _, _ in results)
     assert {json.loads(body)["pid"] for _, _, body in results} <= old_pids  # by the workers they were sent to
     assert len({front for _, front, _ in results}) == 2
-    assert not old_pids & {w["pid"] for w in app_counts(site)["workers"]}
+    # The old workers stop once both fronts have released them.
+    site.wait_for(lambda: not old_pids & {w["pid"] for w in app_counts(site)["workers"]}, 10,
+                  "the old workers to stop")
 
 
 def test_a_killed_front_is_started_again_without_refusing_clients(site):

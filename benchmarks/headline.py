@@ -1,0 +1,115 @@
+"""The numbers issue 18 asks for, from one run: pysupervise vs nginx, then the multi-process front's scaling.
+
+Both proxies sit in front of the same 2 aiohttp workers (benchmarks/transfer_app.py), access logs on for both,
+every server in a session of its own (as a service manager starts it). Rounds alternate the order; medians:
+  - hello world, 64 keep-alive connections: requests/s, and CPU µs per request of the proxy plus the workers;
+  - 1 MB downloads (16 connections) and 10 MB uploads (8 connections): MB/s;
+  - RSS per idle keep-alive connection, 5 000 of them, on a fresh pysupervise and nginx per round;
+  - benchmarks/front_scaling.py's table for `[proxy] processes` 1 and 2 with 1 and 2 workers.
+Not a test: compare numbers only within one run.
+
+    python3 benchmarks/headline.py [--rounds 5] [--seconds 5] [--idle-rounds 3] [--skip-scaling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.front_scaling import scaling_rows  # noqa: E402
+from benchmarks.harness import bench_app, median, nginx_in_front_of, pysupervise_site, wrk  # noqa: E402
+from benchmarks.idle_connections import idle_round, raise_fd_limit  # noqa: E402
+from benchmarks.large_bodies import UPLOAD_BYTES, upload_script  # noqa: E402
+
+APP = "benchmarks.transfer_app:create_app"
+MB = 1048576
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def tree(pid: int, matches: str) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *(p for p in root.children(recursive=True) if matches in " ".join(p.cmdline()))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--idle-rounds", type=int, default=3)
+    parser.add_argument("--idle-connections", type=int, default=5000)
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="psb-headline-", dir="/tmp"))
+    # (label, path, wrk script, connections, bytes per request or None for requests/s)
+    workloads = [("hello world", "/", None, 64, None), ("1 MB downloads", f"/download?size={MB}", None, 16, MB),
+                 ("10 MB uploads", "/upload", upload_script(folder), 8, UPLOAD_BYTES)]
+    rates: dict[str, dict[str, list[float]]] = {label: {"pysupervise": [], "nginx": []} for label, *_ in workloads}
+    hello_cpu: dict[str, list[float]] = {"pysupervise": [], "nginx": []}
+    try:
+        with pysupervise_site(bench_app(APP, 2), own_session=True) as site, \
+                nginx_in_front_of(site.sockets("bench"), own_session=True) as nginx_port:
+            workers = [p for p in psutil.Process(site.process.pid).children(recursive=True)
+                       if "pysupervise.worker" in " ".join(p.cmdline())]
+            nginx_master = next(p for p in psutil.Process().children(recursive=True) if p.name() == "nginx")
+            targets = {"pysupervise": (site.port, lambda: tree(site.process.pid, "fronts.front_main")),
+                       "nginx": (nginx_port, lambda: nginx_master.children())}
+            for label, path, script, connections, size in workloads:
+                print(f"{label}, {connections} connections:", flush=True)
+                for port, _ in targets.values():
+                    wrk(port, path, seconds=1, connections=connections, script=script)  # warm up
+                for round_number in range(args.rounds):
+                    for name in list(targets)[:: 1 if round_number % 2 == 0 else -1]:
+                        port, proxy = targets[name]
+                        parts = proxy() + workers
+                        before = cpu_seconds(parts)
+                        result = wrk(port, path, args.seconds, connections, script=script)
+                        requests = result.requests_per_second * args.seconds
+                        rate = result.requests_per_second if size is None else requests * size / 1e6 / args.seconds
+                        rates[label][name].append(rate)
+                        if size is None:
+                            hello_cpu[name].append((cpu_seconds(parts) - before) / requests * 1e6)
+                        print(f"  round {round_number + 1} {name:12s} {rate:9.0f} {'req/s' if size is None else 'MB/s'}"
+                              f"  errors {result.errors}", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    raise_fd_limit(args.idle_connections)
+    idle: dict[str, list[float]] = {"pysupervise": [], "nginx": []}
+    print(f"{args.idle_connections} idle keep-alive connections:", flush=True)
+    for round_number in range(args.idle_rounds):
+        for name in list(idle)[:: 1 if round_number % 2 == 0 else -1]:
+            before, during, _after = idle_round(name, args.idle_connections)
+            idle[name].append((during - before) / args.idle_connections / 1024)
+            print(f"  round {round_number + 1} {name:12s} {idle[name][-1]:5.2f} KiB per connection", flush=True)
+    print(f"\n| measurement (medians) | pysupervise | nginx | pysupervise / nginx |\n|---|---|---|---|")
+    for label, values in rates.items():
+        ps, ng = median(values["pysupervise"]), median(values["nginx"])
+        unit = "req/s" if label == "hello world" else "MB/s"
+        print(f"| {label}, {unit} | {ps:.0f} | {ng:.0f} | **{ps / ng:.2f}×** |")
+    ps, ng = median(hello_cpu["pysupervise"]), median(hello_cpu["nginx"])
+    print(f"| hello world, CPU µs per request (proxy + workers) | {ps:.1f} | {ng:.1f} | "
+          f"**{ng / ps:.2f}×** (nginx / pysupervise: above 1 is less CPU) |")
+    ps, ng = median(idle["pysupervise"]), median(idle["nginx"])
+    print(f"| RSS per idle keep-alive connection, KiB | {ps:.2f} | {ng:.2f} | {ps / ng:.2f}× |")
+    if not args.skip_scaling:
+        print("\nfront scaling (hello world, 128 connections, wrk 2 threads):")
+        scaling_rows([1, 2], [1, 2], args.rounds, args.seconds, 128, 2)
+
+
+if __name__ == "__main__":
+    main()
