@@ -118,8 +118,11 @@ class Dispatcher:
         best_load = 1 << 30
         for i in range(count):
             ep = endpoints[(start + i) % count]
-            load = ep.in_flight
-            if load < best_load and load < ep.capacity and ep.alive and ep is not avoid:
+            in_flight = ep.in_flight
+            # Least busy counting what the other front processes have in flight there too (as last reported: a
+            # websocket another front holds on a worker weighs on it for as long as it is open).
+            load = in_flight + ep.in_flight_elsewhere
+            if load < best_load and in_flight < ep.capacity and ep.alive and ep is not avoid:
                 best, best_load = ep, load
                 if load == 0:
                     break

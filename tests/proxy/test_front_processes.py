@@ -189,3 +189,22 @@ def test_status_counts_the_connections_of_every_front(site):
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_websockets_spread_over_the_workers_whichever_front_holds_them(site):
+    async def scenario() -> list[int]:
+        sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) for _ in range(6)]
+        sockets = []
+        try:
+            for count in range(1, 7):
+                sockets.append(await sessions[count - 1].ws_connect(f"{site.url}/ws"))
+                # Known to the master (and so, on its next push, to the other front) before the next one opens.
+                await asyncio.to_thread(site.wait_for, lambda: sum(
+                    w["in_flight"] for w in app_counts(site)["workers"]) == count, 10, f"{count} websockets open")
+            return [w["in_flight"] for w in app_counts(site)["workers"]]
+        finally:
+            for ws in sockets:
+                await ws.close()
+            await asyncio.gather(*(session.close() for session in sessions))
+
+    assert sorted(asyncio.run(scenario())) == [3, 3]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pysupervise.proxy.server import ProxyServer
 
 # A safety net under the change hooks: routing and health are compared this often and sent when they differ.
-_CHECK_INTERVAL = 0.25
+_CHECK_INTERVAL = 0.1
 # A front that died is started again after this long (doubling while it keeps dying, up to the maximum).
 _RESTART_DELAY, _RESTART_DELAY_MAX = 0.5, 10.0
 # How long a worker's kill waits for the fronts to confirm they closed its tunnels (with close frames).
@@ -41,8 +41,9 @@ class FrontHandle:
         self.sent: RoutingSnapshot | None = None
         self.health: tuple[int, bytes] | None = None
         self.levels = FrontLevels()
-        # The share of each worker's slots last sent (worker key -> slots); an even split until then.
-        self.shares: dict[int, int] = {}
+        # Per worker key, what was last sent: this front's share of its slots (an even split until then), and the
+        # requests the other fronts have in flight there.
+        self.shares: dict[int, tuple[int, int]] = {}
         self.starts = 0
 
 
@@ -219,10 +220,12 @@ class FrontFleet:
             if shares[0] != endpoint.capacity:
                 endpoint.capacity = shares[0]
                 backend.dispatcher.serve_queue()
-            for front, share in zip(self.fronts, shares[1:]):
-                if front.shares.get(key) != share and front.channel is not None:
-                    front.shares[key] = share
-                    changed.setdefault(front.index, {})[key] = share
+            total = sum(in_flight)
+            for front, share, own in zip(self.fronts, shares[1:], in_flight[1:]):
+                level = (share, total - own)
+                if front.shares.get(key) != level and front.channel is not None:
+                    front.shares[key] = level
+                    changed.setdefault(front.index, {})[key] = level
         for front in self.fronts:
             if front.index in changed and front.channel is not None:
                 front.channel.send("shares", changed[front.index])

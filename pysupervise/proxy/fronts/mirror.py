@@ -159,14 +159,16 @@ class RouteMirror:
             if endpoint is not None:
                 endpoint.close_tunnels(code)
 
-    def set_shares(self, shares: dict[int, int]) -> None:
-        """The master moved slots to or from this front (fronts/slot_balance.py)."""
+    def set_shares(self, shares: dict[int, tuple[int, int]]) -> None:
+        """The master moved slots to or from this front (fronts/slot_balance.py), and says what the other fronts
+        have in flight on each worker (least-busy choices count it)."""
         grew = False
-        for key, share in shares.items():
+        for key, (share, elsewhere) in shares.items():
             endpoint = self.endpoints.get(key)
             if endpoint is not None:
                 grew = grew or share > endpoint.capacity
                 endpoint.capacity = share
+                endpoint.in_flight_elsewhere = elsewhere
         if grew:
             for backend in self.backends.values():
                 backend.dispatcher.serve_queue()
