@@ -90,6 +90,8 @@ class AccessLog:
 
     def _write(self) -> None:
         records, self._records = self._records, []
+        # In the order the requests ended: lines from other front processes arrive up to a report late.
+        records.sort(key=_end_time)
         lines = len(records)
         data = _lines(records)
         if self._fd < 0 and not self._open():
@@ -140,3 +142,7 @@ def _lines(records: list[tuple]) -> bytes:
             stamp, int((now - second) * 1000), client_ip.encode(), _safe(method), _safe(url), status,
             body_bytes, seconds, worker.encode() if worker else b"-", _safe(request_id)))
     return b"".join(out)
+
+
+def _end_time(record: tuple) -> float:
+    return record[0]
