@@ -1,6 +1,6 @@
 """How the fronts' shares of a worker's slots follow the requests that wait (pure arithmetic, no processes)."""
 
-from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share
+from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share, safe_shares
 
 
 def test_with_nothing_waiting_the_slots_are_split_evenly_and_every_front_gets_one():
@@ -22,3 +22,14 @@ def test_free_slots_go_where_requests_wait():
 
 def test_stale_levels_that_add_up_to_more_than_the_slots_give_nothing_away():
     assert balanced_shares(4, [3, 3], [1, 0]) == [3, 3]
+
+
+def test_a_front_grows_only_into_slots_no_front_may_still_be_using():
+    # The second front was told to shrink from 15 to 13 but has not confirmed: the first cannot have them yet.
+    assert safe_shares(30, [17, 13], [15, 15], [15, 13], [True, False]) == [15, 13]
+    # Once it confirms, they move.
+    assert safe_shares(30, [17, 13], [15, 13], [15, 13], [True, False]) == [17, 13]
+    # A stale level below the share never frees what the share still allows: 2 + 2 stays 4.
+    assert safe_shares(4, [4, 0], [2, 2], [2, 0], [True, False]) == [2, 0]
+    # The master's own front shrinks at once, so its slots are free for the others in the same step.
+    assert safe_shares(4, [0, 4], [2, 2], [0, 2], [True, False]) == [0, 4]

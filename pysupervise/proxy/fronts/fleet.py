@@ -15,7 +15,7 @@ from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.fronts.channel import FrameChannel
 from pysupervise.proxy.fronts.publisher import RoutingPublisher
 from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report
-from pysupervise.proxy.fronts.slot_balance import balanced_shares
+from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share, safe_shares
 from pysupervise.proxy.fronts.views import FrontHello, FrontReport, RoutingSnapshot
 
 if TYPE_CHECKING:
@@ -42,9 +42,24 @@ class FrontHandle:
         self.health: tuple[int, bytes] | None = None
         self.levels = FrontLevels()
         # Per worker key, what was last sent: this front's share of its slots (an even split until then), and the
-        # requests the other fronts have in flight there.
+        # requests the other fronts have in flight there; the message that carried it, and the last share the
+        # front confirmed applying (fronts/slot_balance.py safe_shares).
         self.shares: dict[int, tuple[int, int]] = {}
+        self.share_numbers: dict[int, int] = {}
+        self.confirmed: dict[int, int] = {}
         self.starts = 0
+
+
+    def may_use(self, key: int, initial: int) -> int:
+        """The most slots of worker `key` this front may be using: its share, or a larger one it has not yet
+        confirmed giving up."""
+        sent = self.shares.get(key, (initial, 0))[0]
+        return max(sent, self.confirmed.get(key, initial))
+
+    def shares_applied(self, number: int) -> None:
+        for key, sent_in in self.share_numbers.items():
+            if sent_in <= number:
+                self.confirmed[key] = self.shares[key][0]
 
 
 class FrontFleet:
@@ -72,6 +87,7 @@ class FrontFleet:
         # Tunnel closings sent and not yet confirmed: number -> (fronts still to confirm, what to run after).
         self._closings: dict[int, tuple[set[int], Callable[[], None] | None]] = {}
         self._closing_numbers = 0
+        self._shares_number = 0
         self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self._check_now, errors)
 
     # -- starting -----------------------------------------------------------------------------
@@ -94,7 +110,7 @@ class FrontFleet:
         front.channel = await FrameChannel.over(ours)
         front.channel.send("hello", self._hello(front.index))
         front.sent = front.health = None
-        front.shares = {}
+        front.shares, front.share_numbers, front.confirmed = {}, {}, {}
         self._send_routing(front, self.publisher.snapshot())
         if self._serving:
             front.channel.send("serve")
@@ -198,6 +214,7 @@ class FrontFleet:
                 await self._start_front(front)
 
     def _merge(self, front: FrontHandle, report: FrontReport) -> None:
+        front.shares_applied(report.shares_applied)
         merge_report(report, front.levels, self.publisher, [f.levels for f in self.fronts])
         self.closed_for_room += report.closed_for_room
         self.spill_failures += report.spill_failures
@@ -216,7 +233,10 @@ class FrontFleet:
                 continue
             in_flight = [endpoint.in_flight, *(f.levels.in_flight.get(key, 0) for f in self.fronts)]
             queued = [len(backend.dispatcher.queue), *(f.levels.queue_lengths.get(app, 0) for f in self.fronts)]
-            shares = balanced_shares(endpoint.worker_slots, in_flight, queued)
+            slots = endpoint.worker_slots
+            targets = balanced_shares(slots, in_flight, queued)
+            caps = [endpoint.capacity, *(f.may_use(key, even_share(slots, f.index, self.count)) for f in self.fronts)]
+            shares = safe_shares(slots, targets, caps, in_flight, [True, *(False for _ in self.fronts)])
             if shares[0] != endpoint.capacity:
                 endpoint.capacity = shares[0]
                 backend.dispatcher.serve_queue()
@@ -228,7 +248,10 @@ class FrontFleet:
                     changed.setdefault(front.index, {})[key] = level
         for front in self.fronts:
             if front.index in changed and front.channel is not None:
-                front.channel.send("shares", changed[front.index])
+                self._shares_number += 1
+                for key in changed[front.index]:
+                    front.share_numbers[key] = self._shares_number
+                front.channel.send("shares", (self._shares_number, changed[front.index]))
 
     def _recount_in_flight(self, key: int) -> None:
         endpoint = self.publisher.endpoint(key)

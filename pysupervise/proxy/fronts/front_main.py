@@ -66,7 +66,7 @@ class FrontProcess:
         if kind == "snapshot":
             self.mirror.apply(*payload)
         elif kind == "shares":
-            self.mirror.set_shares(payload)
+            self.mirror.set_shares(*payload)
         elif kind == "health":
             self.mirror.set_health(*payload)
         elif kind == "close_tunnels":

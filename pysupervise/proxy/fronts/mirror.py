@@ -74,6 +74,8 @@ class RouteMirror:
         self._queues_reported: dict[str, int] = {}
         self._errors_reported: dict[str, int] = {}
         self._connections_reported = (0, 0, 0)
+        self.shares_applied = 0
+        self._shares_applied_reported = 0
         self.health = PushedHealth()
         self._closed_for_room_reported = 0
         self._spill_failures_reported = 0
@@ -159,10 +161,11 @@ class RouteMirror:
             if endpoint is not None:
                 endpoint.close_tunnels(code)
 
-    def set_shares(self, shares: dict[int, tuple[int, int]]) -> None:
+    def set_shares(self, number: int, shares: dict[int, tuple[int, int]]) -> None:
         """The master moved slots to or from this front (fronts/slot_balance.py), and says what the other fronts
         have in flight on each worker (least-busy choices count it)."""
         grew = False
+        self.shares_applied = number
         for key, (share, elsewhere) in shares.items():
             endpoint = self.endpoints.get(key)
             if endpoint is not None:
@@ -200,6 +203,10 @@ class RouteMirror:
         proxy = self.proxy
         report.connections, report.idle_connections = len(proxy.connections), len(proxy.idle)
         report.parked_connections = len(proxy.parking)
+        report.shares_applied = self.shares_applied
+        if self.shares_applied != self._shares_applied_reported:
+            self._shares_applied_reported = self.shares_applied
+            news = True
         connection_levels = (report.connections, report.idle_connections, report.parked_connections)
         if connection_levels != self._connections_reported:
             self._connections_reported = connection_levels

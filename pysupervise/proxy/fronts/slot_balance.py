@@ -29,3 +29,25 @@ def balanced_shares(slots: int, in_flight: list[int], queued: list[int]) -> list
     for index in by_remainder[:free - sum(extra)]:
         extra[index] += 1
     return [held + more for held, more in zip(in_flight, extra)]
+
+
+def safe_shares(slots: int, targets: list[int], caps: list[int], in_flight: list[int],
+                confirmed_at_once: list[bool]) -> list[int]:
+    """The shares to send now on the way to `targets`, never promising a slot that a front may still be using.
+
+    `caps[f]`: the most front f may be using now: its share, or its old one while a smaller one is not yet
+    confirmed (`confirmed_at_once[f]`: the master's own front, which applies a share as it is set). Shrinks go out
+    at once; a front grows only into slots that no front can be using meanwhile, so a reported level that is a
+    moment old never lets the fronts together send a worker more than its slots."""
+    holding = [max(in_flight[f], targets[f] if targets[f] < caps[f] and confirmed_at_once[f] else caps[f])
+               for f in range(len(targets))]
+    room = slots - sum(holding)
+    granted = []
+    for f, (target, cap) in enumerate(zip(targets, caps)):
+        if target <= cap:
+            granted.append(target)
+            continue
+        grow = max(0, min(target - cap, room))
+        room -= grow
+        granted.append(cap + grow)
+    return granted

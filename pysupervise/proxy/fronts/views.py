@@ -104,5 +104,7 @@ class FrontReport:
     parked_connections: int = 0
     closed_for_room: int = 0
     spill_failures: int = 0
+    # The number of the last "shares" message applied (the master counts a shrink once it is confirmed).
+    shares_applied: int = 0
     # Errors of the front's own background tasks since the previous report (logged by the front itself).
     task_errors: dict[str, int] = field(default_factory=dict)
