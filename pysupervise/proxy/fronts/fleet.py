@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.fronts.channel import FrameChannel
 from pysupervise.proxy.fronts.publisher import RoutingPublisher
-from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report
+from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report, stalled_in_two_fronts
 from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share, safe_shares
 from pysupervise.proxy.fronts.views import FrontHello, FrontReport, RoutingSnapshot
 
@@ -231,6 +231,8 @@ class FrontFleet:
             backend = publisher.backends.get(app)
             if endpoint is None or backend is None or not endpoint.alive:
                 continue
+            if stalled_in_two_fronts(endpoint, key, [f.levels for f in self.fronts]):
+                endpoint.unresponsive = True
             in_flight = [endpoint.in_flight, *(f.levels.in_flight.get(key, 0) for f in self.fronts)]
             queued = [len(backend.dispatcher.queue), *(f.levels.queue_lengths.get(app, 0) for f in self.fronts)]
             slots = endpoint.worker_slots

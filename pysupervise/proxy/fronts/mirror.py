@@ -70,7 +70,7 @@ class RouteMirror:
         self.draining: dict[int, Endpoint] = {}
         self._farewells: dict[int, str] = {}
         self._served_reported: dict[int, int] = {}
-        self._levels_reported: dict[int, tuple[int, bool]] = {}
+        self._levels_reported: dict[int, tuple[int, bool, bool]] = {}
         self._queues_reported: dict[str, int] = {}
         self._errors_reported: dict[str, int] = {}
         self._connections_reported = (0, 0, 0)
@@ -194,8 +194,8 @@ class RouteMirror:
                 news = True
         for key, endpoint in (*self.draining.items(), *self.endpoints.items()):
             served = endpoint.served - self._served_reported.get(key, 0)
-            level = (endpoint.in_flight, endpoint.unresponsive)
-            if served or level != self._levels_reported.get(key, (0, False)):
+            level = (endpoint.in_flight, endpoint.stalled, endpoint.unresponsive)
+            if served or level != self._levels_reported.get(key, (0, False, False)):
                 self._served_reported[key] = endpoint.served
                 self._levels_reported[key] = level
                 report.endpoints[key] = (served, *level)

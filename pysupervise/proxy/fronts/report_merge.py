@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pysupervise.proxy.fronts.views import FrontReport
 
 if TYPE_CHECKING:
+    from pysupervise.proxy.endpoint import Endpoint
     from pysupervise.proxy.fronts.publisher import RoutingPublisher
 
 
@@ -20,6 +21,8 @@ class FrontLevels:
     connections: int = 0
     idle_connections: int = 0
     parked_connections: int = 0
+    # Workers a request timed out on in this front, with no answer since.
+    stalled: set[int] = field(default_factory=set)
 
 
 def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPublisher",
@@ -49,7 +52,7 @@ def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPu
         if log is not None:
             for *fields, at in counts.access_lines:
                 log.record(*fields, at=at)
-    for key, (served, in_flight, unresponsive) in report.endpoints.items():
+    for key, (served, in_flight, stalled, unresponsive) in report.endpoints.items():
         endpoint = publisher.endpoint(key)
         if endpoint is None:
             continue
@@ -57,10 +60,20 @@ def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPu
             endpoint.add_served(served)
         levels.in_flight[key] = in_flight
         endpoint.in_flight_elsewhere = sum(front.in_flight.get(key, 0) for front in every_front)
-        if unresponsive:
-            # A request to it timed out in that front and another sent after it too: the supervisor's
-            # liveness check acts on this as on the master's own finding.
+        if stalled:
+            levels.stalled.add(key)
+        else:
+            levels.stalled.discard(key)
+        # A request to it timed out in that front and another sent after it too: the supervisor's liveness
+        # check acts on it as on the master's own finding.
+        if unresponsive or stalled_in_two_fronts(endpoint, key, every_front):
             endpoint.unresponsive = True
     levels.connections = report.connections
     levels.idle_connections = report.idle_connections
     levels.parked_connections = report.parked_connections
+
+
+def stalled_in_two_fronts(endpoint: "Endpoint", key: int, every_front: list[FrontLevels]) -> bool:
+    """Requests to the worker timed out in two fronts (the master's own included), with no answer since: as
+    good as a second timeout in one front (what makes a worker unresponsive there)."""
+    return endpoint.stalled + sum(key in front.stalled for front in every_front) >= 2

@@ -97,8 +97,8 @@ class FrontReport:
     """Sent by a front a few times a second while it has news: counts to add, levels to replace."""
 
     backends: dict[str, BackendCounts] = field(default_factory=dict)
-    # key -> (answers since the previous report, requests in flight now, unresponsive)
-    endpoints: dict[int, tuple[int, int, bool]] = field(default_factory=dict)
+    # key -> (answers since the previous report, requests in flight now, stalled, unresponsive)
+    endpoints: dict[int, tuple[int, int, bool, bool]] = field(default_factory=dict)
     connections: int = 0
     idle_connections: int = 0
     parked_connections: int = 0
