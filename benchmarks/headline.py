@@ -96,7 +96,7 @@ def main() -> None:
             before, during, _after = idle_round(name, args.idle_connections)
             idle[name].append((during - before) / args.idle_connections / 1024)
             print(f"  round {round_number + 1} {name:12s} {idle[name][-1]:5.2f} KiB per connection", flush=True)
-    print(f"\n| measurement (medians) | pysupervise | nginx | pysupervise / nginx |\n|---|---|---|---|")
+    print("\n| measurement (medians) | pysupervise | nginx | pysupervise / nginx |\n|---|---|---|---|")
     for label, values in rates.items():
         ps, ng = median(values["pysupervise"]), median(values["nginx"])
         unit = "req/s" if label == "hello world" else "MB/s"
