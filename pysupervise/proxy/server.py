@@ -230,6 +230,11 @@ class ProxyServer:
         """One pass over every deadline. A part that fails is reported and the other parts still run: one
         broken connection or app must not stop the timeouts of all the others."""
         now = self.loop.time()
+        if self.transports_dropped >= _TRIM_AFTER_TRANSPORTS:
+            # Counted before this sweep parks more: libuv frees a closed transport's handle a loop turn after
+            # its close, so trimming right after parking would find the heap still full.
+            self.transports_dropped = 0
+            self.heap_trimmer.heap.trim()
         for conn in [c for c in self.connections if c.deadline_kind and c.deadline <= now]:
             try:
                 conn.deadline_passed()
@@ -252,9 +257,6 @@ class ProxyServer:
             except Exception as exc:
                 self.task_errors.report(SWEEPER, exc)
         self.heap_trimmer.check(now)
-        if self.transports_dropped >= _TRIM_AFTER_TRANSPORTS:
-            self.transports_dropped = 0
-            self.heap_trimmer.heap.trim()
 
     def _park_idle(self, now: float) -> None:
         """Idle keep-alive connections may wait for minutes: they keep no parser meanwhile (one that is busy
