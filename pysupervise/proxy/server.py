@@ -58,7 +58,7 @@ class ProxyServer:
         # Connections waiting for a request that has not begun, oldest first (a dict keeps insertion order).
         self.idle: dict[ClientConnection, None] = {}
         # Connections idle for PARK_AFTER seconds keep only their socket, watched by one epoll.
-        self.parking = ParkingLot(self.loop, self.task_errors)
+        self.parking = ParkingLot(self.loop, self.task_errors, self._adopt, self._parked_closed)
         # Idle connections closed to admit new clients at max_connections.
         self.closed_for_room = 0
         self.port = 0
@@ -138,7 +138,7 @@ class ProxyServer:
                 await asyncio.sleep(0.1)
 
     async def _accept_some(self, sock: socket.socket) -> None:
-        if not self._has_room() and not self.idle:
+        if not self._has_room() and not self.idle and not self.parking:
             # Every connection has a request in progress: leave new clients in the kernel's backlog until a
             # connection closes or goes idle.
             await self._wait_for_room()
@@ -152,7 +152,7 @@ class ProxyServer:
         # Drain what else waits in the backlog now: one accept per loop turn would let a burst of
         # thousands of clients trickle in over seconds while the loop is busy serving.
         for _ in range(_ACCEPT_BATCH):
-            if self._stopping or (not self._has_room() and not self.idle):
+            if self._stopping or (not self._has_room() and not self.idle and not self.parking):
                 return
             try:
                 conn, _address = sock.accept()
@@ -164,7 +164,15 @@ class ProxyServer:
             await self._admit(conn)
 
     def _has_room(self) -> bool:
-        return len(self.connections) + self._adopting < self.settings.max_connections
+        return self.connection_count() + self._adopting < self.settings.max_connections
+
+    def connection_count(self) -> int:
+        """Open client connections, parked ones included."""
+        return len(self.connections) + len(self.parking)
+
+    def idle_count(self) -> int:
+        """Open client connections waiting for a request, parked ones included."""
+        return len(self.idle) + len(self.parking)
 
     async def _admit(self, conn: socket.socket) -> None:
         """Adopt an accepted client, closing the oldest idle connection first when at max_connections."""
@@ -178,11 +186,15 @@ class ProxyServer:
         self._adopt(conn)
 
     def _close_oldest_idle(self) -> bool:
-        """Close the connection idle the longest (nginx reuses keep-alive connections the same way).
+        """Close the connection idle the longest (nginx reuses keep-alive connections the same way): a parked
+        one first (idle for PARK_AFTER at least), else the oldest in `idle`.
 
         Only connections waiting for a request that has not begun are candidates; one still writing its
         last response to a slow reader is passed over (moved to the back), so no answer is cut short.
         """
+        if self.parking.close_oldest():
+            self.closed_for_room += 1
+            return True
         idle = self.idle
         for _ in range(min(len(idle), _ROOM_CANDIDATES)):
             conn = next(iter(idle))
@@ -241,6 +253,7 @@ class ProxyServer:
             except Exception as exc:
                 self.task_errors.report(SWEEPER, exc)
                 conn.abort()  # its deadline would fail again every sweep
+        self.parking.expire(now)
         self._park_idle(now)
         idle_before = now - self.settings.upstream_idle_timeout
         for backend in {target.backend for target in (*self.routes.targets(), *self.admin_routes.targets())}:
@@ -263,9 +276,7 @@ class ProxyServer:
         again by the next sweep pays a parser's creation, ~0.6 µs), and after PARK_AFTER no transport either."""
         park_before = now - PARK_AFTER
         settings = self.settings
-        for conn in self.idle:
-            if conn.transport is None:
-                continue  # parked already
+        for conn in list(self.idle):  # parking takes a connection out of `idle`
             idle_for = settings.keepalive_timeout if conn.deadline_kind == KEEPALIVE else settings.header_timeout
             try:
                 if conn.deadline - idle_for <= park_before:
@@ -287,11 +298,21 @@ class ProxyServer:
         if self._stopping:
             conn.shutdown()
 
+    def connection_parked(self, conn: ClientConnection) -> None:
+        """`conn`'s socket is in the ParkingLot now, still counted; the object and its transport are dropped."""
+        self.transports_dropped += 1
+        self.connections.discard(conn)
+        self.idle.pop(conn, None)
+
+    def _parked_closed(self) -> None:
+        if self._has_room():
+            self._room.set()
+
     def connection_closed(self, conn: ClientConnection) -> None:
         self.transports_dropped += 1
         self.connections.discard(conn)
         self.idle.pop(conn, None)
-        if len(self.connections) < self.settings.max_connections:
+        if self.connection_count() < self.settings.max_connections:
             self._room.set()
 
     def went_idle(self, conn: ClientConnection) -> None:
@@ -327,6 +348,7 @@ class ProxyServer:
     async def drain(self, timeout: float) -> None:
         """Let in-flight requests finish (up to `timeout`), closing connections as they go idle."""
         self.stop_accepting()
+        self.parking.close()  # idle: closed at once, as idle connections are below
         for conn in list(self.connections):
             # Websockets never end by themselves: close them now (with a close frame), not at the deadline.
             if conn.tunnel is not None:

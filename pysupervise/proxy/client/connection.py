@@ -35,7 +35,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "writes_done", "raw_target", "parked_fd", "old_transport_lost")
+                 "batching", "out", "is_idle", "writes_done", "raw_target")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -68,19 +68,11 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         self.is_idle = False
         self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
         self.raw_target: RawTargetFeeder | None = None  # made on the first byte >= 0x80 (raw_target.py)
-        self.parked_fd = -1  # parked (parking.py): the socket's descriptor in the server's ParkingLot, no transport
-        self.old_transport_lost = False  # the transport dropped at parking has yet to call connection_lost
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        if self.client_ip:
-            # Back from the parking lot: the same client, still counted and idle, with a fresh transport.
-            transport.set_write_buffer_limits(high=_WRITE_BUFFER)  # type: ignore[attr-defined]
-            if self.must_close:
-                self.close()  # closed (a deadline, for room, a stop) while it was waking up
-            return
         peer = transport.get_extra_info("peername")
         address = parse_address(peer[0]) if isinstance(peer, tuple) else None
         # Interned: the many connections of one client (or of one load balancer) share it.
@@ -141,9 +133,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.old_transport_lost:
-            self.old_transport_lost = False  # the transport dropped when parked: the connection lives on
-            return
+        if self.closed:
+            return  # parked (idle.py): the client's connection lives on in the server's ParkingLot
         self.closed = True
         self.server.connection_closed(self)
         tunnel, self.tunnel = self.tunnel, None
@@ -346,22 +337,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
             self.transport.resume_reading()
 
     def close(self) -> None:
-        if self.parked_fd >= 0:
-            self._close_parked()
-        elif self.transport is not None:
-            if not self.transport.is_closing():
-                self.flush()
-                self.transport.close()
-        elif not self.closed:
-            self.must_close = True  # waking from the parking lot: closed as soon as it has its transport
+        if self.transport is not None and not self.transport.is_closing():
+            self.flush()
+            self.transport.close()
 
     def abort(self) -> None:
-        if self.parked_fd >= 0:
-            self._close_parked()
-        elif self.transport is not None:
+        if self.transport is not None:
             self.transport.abort()
-        elif not self.closed:
-            self.must_close = True
 
     def shutdown(self) -> None:
         """Finish what is in flight, then close (used when the master stops)."""

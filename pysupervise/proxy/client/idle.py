@@ -1,4 +1,4 @@
-"""What a client connection drops while it is idle between requests: its parser, and after a while its transport."""
+"""What a client connection drops while it is idle between requests: its parser, and after a while itself."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ class IdleConnection:
     pending: list
     upgrade_pending: bool
     broken: bool
+    closed: bool
     must_close: bool
     reading_paused: bool
     write_paused: bool
-    parked_fd: int
-    old_transport_lost: bool
+    deadline: float
 
     def rest(self) -> None:
         """Drop what only a request in progress needs (the connection is idle, between two requests)."""
@@ -40,33 +40,20 @@ class IdleConnection:
             self.parser = None  # at a message boundary: a fresh parser is the same parser
             self.raw_target = None
 
-    def park(self) -> None:
-        """Idle for a while: hand the socket to the server's ParkingLot and drop the transport (parking.py)."""
+    def park(self) -> bool:
+        """Idle for a while: hand the socket to the server's ParkingLot, and end this connection object without
+        closing the client's connection (parking.py); False if it is not idle enough or cannot be parked."""
         transport = self.transport
-        if (transport is None or self.request is not None or self.active is not None or self.pending
-                or self.tunnel is not None or self.upgrade_pending or self.broken or self.must_close
-                or self.reading_paused or self.write_paused or transport.is_closing()
+        if (transport is None or self.closed or self.request is not None or self.active is not None
+                or self.pending or self.tunnel is not None or self.upgrade_pending or self.broken
+                or self.must_close or self.reading_paused or self.write_paused or transport.is_closing()
                 or transport.get_write_buffer_size()):
-            return  # only a connection with nothing in flight either way: its transport holds no byte
-        fd = self.server.parking.park(self, transport)
-        if fd < 0:
-            return
-        self.server.transports_dropped += 1
-        self.rest()
-        self.parked_fd = fd
-        self.old_transport_lost = True
+            return False  # only a connection with nothing in flight either way: its transport holds no byte
+        server = self.server
+        if not server.parking.park(transport, self.deadline):
+            return False
+        self.closed = True  # the transport's connection_lost, a loop turn later, has nothing left to do
+        server.connection_parked(self)
         self.transport = None
         transport.abort()  # closes the transport's descriptor only: the parked duplicate keeps the connection
-
-    def woken(self) -> None:
-        """The ParkingLot is giving the socket a new transport (connection_made follows)."""
-        self.parked_fd = -1
-
-    def unparked(self, failure: BaseException | None) -> None:
-        """The socket could not get a transport again: the connection is gone."""
-        self.connection_lost(None)  # type: ignore[attr-defined]
-
-    def _close_parked(self) -> None:
-        fd, self.parked_fd = self.parked_fd, -1
-        self.server.parking.discard(fd)
-        self.connection_lost(None)  # type: ignore[attr-defined]
+        return True

@@ -1,12 +1,15 @@
-"""Idle keep-alive connections parked without a transport: only their socket, watched by one shared epoll.
+"""Idle keep-alive connections parked as a bare socket: a descriptor and a deadline, watched by one shared epoll.
 
-A uvloop transport with its libuv handle costs about 1.3 KiB, most of an idle connection's memory,
-and browsers keep their connections open, idle, for a minute or more. So once a connection has
-been idle for PARK_AFTER seconds, the sweeper hands its socket (a duplicate of the descriptor) to
-this epoll and drops the transport; the ClientConnection stays, still counted, still idle, with its
-keep-alive deadline. When the client sends again (or closes), the socket gets a fresh transport
-and the same ClientConnection carries on; a parked connection that is closed by a deadline, for
-room or at a stop just closes its descriptor.
+Browsers keep their connections open, idle, for a minute or more. A live connection costs a uvloop transport
+with its libuv handle (about 1.3 KiB) and a ClientConnection (about 0.4 KiB with its table entries); worse, the
+memory they leave when freed sits in allocator pools pinned by the few objects that live on. So once a
+connection has been idle for PARK_AFTER seconds, the sweeper hands its socket (a duplicate of the descriptor)
+to this epoll and the ClientConnection and its transport are dropped whole: what stays per parked connection is
+one entry of a dict (descriptor -> keep-alive deadline), about 0.1 KiB. When the client sends again, its
+socket becomes a connection as if newly accepted (its address read again, header_timeout for the next
+request); when it closes, or its deadline passes, or room is needed, or the server stops, the descriptor is
+closed. Parked connections still count against max_connections, and are the first closed to make room (they
+have been idle the longest).
 
 Without epoll (not Linux), nothing is parked.
 """
@@ -14,44 +17,53 @@ Without epoll (not Linux), nothing is parked.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import select
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from pysupervise.periodic import TaskErrors
-    from pysupervise.proxy.client.connection import ClientConnection
 
 # Seconds a connection waits idle before it is parked: a client that comes back sooner keeps its transport.
 PARK_AFTER = 1.0
 # Bugs while parking or waking, in the master's TaskErrors (metrics, a log line a minute per kind).
 PARKING = "proxy-parking"
 _WAKE_EVENTS = (select.EPOLLIN | select.EPOLLRDHUP) if hasattr(select, "epoll") else 0
+_GONE = (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR) if _WAKE_EVENTS else 0
 
 
 class ParkingLot:
-    """The parked connections of one ProxyServer, by their descriptor."""
+    """The parked sockets of one ProxyServer: descriptor -> keep-alive deadline (loop time), oldest parked first.
 
-    __slots__ = ("loop", "errors", "_epoll", "_parked")
+    `wake(sock)` turns a socket whose client sent something back into a connection (the server adopts it,
+    already counted); `closed()` says a parked connection is gone (the server may admit another client).
+    """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, errors: "TaskErrors") -> None:
+    __slots__ = ("loop", "errors", "wake", "closed", "_epoll", "_parked", "_earliest")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, errors: "TaskErrors",
+                 wake: Callable[[socket.socket], None], closed: Callable[[], None]) -> None:
         self.loop = loop
         self.errors = errors
+        self.wake = wake
+        self.closed = closed
         errors.register(PARKING)
         self._epoll: select.epoll | None = None
-        self._parked: dict[int, ClientConnection] = {}
+        self._parked: dict[int, float] = {}
+        self._earliest = math.inf  # no parked deadline is sooner: the sweeper's pass is free until then
 
     def __len__(self) -> int:
         return len(self._parked)
 
-    def park(self, conn: "ClientConnection", transport: asyncio.Transport) -> int:
-        """Take over `conn`'s socket (the caller then aborts its transport); returns the descriptor, or -1."""
+    def park(self, transport: asyncio.Transport, deadline: float) -> bool:
+        """Take over the transport's socket (the caller then aborts the transport); False if it cannot be."""
         if not _WAKE_EVENTS:
-            return -1
+            return False
         sock = transport.get_extra_info("socket")
         if sock is None:
-            return -1
+            return False
         if self._epoll is None:
             self._epoll = select.epoll()
             self.loop.add_reader(self._epoll.fileno(), self._wake_ready)
@@ -61,61 +73,69 @@ class ParkingLot:
         except OSError:
             os.close(fd)
             raise
-        self._parked[fd] = conn
-        return fd
+        self._parked[fd] = deadline
+        self._earliest = min(self._earliest, deadline)
+        return True
 
-    def discard(self, fd: int) -> None:
-        """Close a parked connection's socket (its deadline passed, room was needed, the master stops)."""
-        if self._parked.pop(fd, None) is not None:
-            self._epoll.unregister(fd)
-            os.close(fd)
+    def expire(self, now: float) -> None:
+        """Close the parked connections whose keep-alive (or header) deadline has passed."""
+        if now < self._earliest:
+            return
+        expired = [fd for fd, deadline in self._parked.items() if deadline <= now]
+        for fd in expired:
+            self._discard(fd)
+        self._earliest = min(self._parked.values(), default=math.inf)
+        if expired:
+            self.closed()
+
+    def close_oldest(self) -> bool:
+        """Close the connection parked the longest (to admit a new client); False if none is parked."""
+        if not self._parked:
+            return False
+        self._discard(next(iter(self._parked)))
+        return True
 
     def close(self) -> None:
-        for conn in list(self._parked.values()):
-            conn.abort()
+        """Close every parked connection (the server stops)."""
+        for fd in list(self._parked):
+            self._discard(fd)
         if self._epoll is not None:
             self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
             self._epoll = None
 
+    def _discard(self, fd: int) -> None:
+        del self._parked[fd]
+        self._epoll.unregister(fd)
+        os.close(fd)
+
     def _wake_ready(self) -> None:
-        """The client of a parked connection sent something (or closed): give it a transport again."""
+        """Clients of parked connections sent something (or closed)."""
         try:
             ready = self._epoll.poll(0) if self._epoll is not None else ()
         except OSError as exc:
             self.errors.report(PARKING, exc)
             return
+        gone = False
         for fd, events in ready:
-            conn = self._parked.get(fd)
-            if conn is None:
+            if fd not in self._parked:
                 continue
-            if events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR) and not _has_bytes(fd):
-                conn.close()  # the client closed (the usual end of an idle connection): no transport for that
+            if events & _GONE and not _has_bytes(fd):
+                self._discard(fd)  # the client closed (the usual end of an idle connection)
+                gone = True
                 continue
             del self._parked[fd]
             self._epoll.unregister(fd)
-            conn.woken()
             try:
                 sock = socket.socket(fileno=fd)
             except OSError as exc:
                 os.close(fd)
                 self.errors.report(PARKING, exc)
-                conn.unparked(exc)
+                gone = True
                 continue
-            self._unpark(conn, sock)
-
-    def _unpark(self, conn: "ClientConnection", sock: socket.socket) -> None:
-        task = self.loop.create_task(self.loop.connect_accepted_socket(lambda: conn, sock))
-
-        def adopted(done: asyncio.Task) -> None:
-            if done.cancelled() or done.exception() is not None:
-                failure = None if done.cancelled() else done.exception()
-                if failure is not None:
-                    self.errors.report(PARKING, failure)
-                sock.close()
-                conn.unparked(failure)
-
-        task.add_done_callback(adopted)
+            self.wake(sock)
+        if gone:
+            self.closed()
 
 
 def _has_bytes(fd: int) -> bool:

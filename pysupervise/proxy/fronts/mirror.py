@@ -201,7 +201,7 @@ class RouteMirror:
                 report.endpoints[key] = (served, *level)
                 news = True
         proxy = self.proxy
-        report.connections, report.idle_connections = len(proxy.connections), len(proxy.idle)
+        report.connections, report.idle_connections = proxy.connection_count(), proxy.idle_count()
         report.parked_connections = len(proxy.parking)
         report.shares_applied = self.shares_applied
         if self.shares_applied != self._shares_applied_reported:

@@ -37,7 +37,7 @@ def proxy_facts(proxy: "ProxyServer | None", fleet: FrontFleet | None) -> dict[s
     """`status --json`'s "proxy": connections and counters summed over every front process."""
     if proxy is None:
         return {}
-    facts: dict[str, Any] = {"connections": len(proxy.connections), "idle_connections": len(proxy.idle),
+    facts: dict[str, Any] = {"connections": proxy.connection_count(), "idle_connections": proxy.idle_count(),
                              "parked_connections": len(proxy.parking),
                              "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures,
                              "processes": 1}
