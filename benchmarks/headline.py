@@ -4,7 +4,8 @@ Both proxies sit in front of the same 2 aiohttp workers (benchmarks/transfer_app
 every server in a session of its own (as a service manager starts it). Rounds alternate the order; medians:
   - hello world, 64 keep-alive connections: requests/s, and CPU µs per request of the proxy plus the workers;
   - 1 MB downloads (16 connections) and 10 MB uploads (8 connections): MB/s;
-  - RSS per idle keep-alive connection, 5 000 of them, on a fresh pysupervise and nginx per round;
+  - RSS per idle keep-alive connection, 5 000 of them, on a fresh pysupervise and nginx per round, and for 5 000 more
+    opened while the first stay (the "second wave": what an idle connection keeps once the allocators are warm);
   - benchmarks/front_scaling.py's table for `[proxy] processes` 1 and 2 with 1 and 2 workers.
 Not a test: compare numbers only within one run.
 
@@ -90,12 +91,15 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     raise_fd_limit(args.idle_connections)
     idle: dict[str, list[float]] = {"pysupervise": [], "nginx": []}
+    second_wave: dict[str, list[float]] = {"pysupervise": [], "nginx": []}
     print(f"{args.idle_connections} idle keep-alive connections:", flush=True)
     for round_number in range(args.idle_rounds):
         for name in list(idle)[:: 1 if round_number % 2 == 0 else -1]:
-            before, during, _after = idle_round(name, args.idle_connections)
+            before, during, with_second_wave, _after = idle_round(name, args.idle_connections)
             idle[name].append((during - before) / args.idle_connections / 1024)
-            print(f"  round {round_number + 1} {name:12s} {idle[name][-1]:5.2f} KiB per connection", flush=True)
+            second_wave[name].append((with_second_wave - during) / args.idle_connections / 1024)
+            print(f"  round {round_number + 1} {name:12s} {idle[name][-1]:5.2f} KiB per connection "
+                  f"(second wave {second_wave[name][-1]:5.2f})", flush=True)
     print("\n| measurement (medians) | pysupervise | nginx | pysupervise / nginx |\n|---|---|---|---|")
     for label, values in rates.items():
         ps, ng = median(values["pysupervise"]), median(values["nginx"])
@@ -106,6 +110,8 @@ def main() -> None:
           f"**{ng / ps:.2f}×** (nginx / pysupervise: above 1 is less CPU) |")
     ps, ng = median(idle["pysupervise"]), median(idle["nginx"])
     print(f"| RSS per idle keep-alive connection, KiB | {ps:.2f} | {ng:.2f} | {ps / ng:.2f}× |")
+    ps, ng = median(second_wave["pysupervise"]), median(second_wave["nginx"])
+    print(f"| RSS per idle keep-alive connection, second wave, KiB | {ps:.2f} | {ng:.2f} | {ps / ng:.2f}× |")
     if not args.skip_scaling:
         print("\nfront scaling (hello world, 128 connections, wrk 2 threads):")
         scaling_rows([1, 2], [1, 2], args.rounds, args.seconds, 128, 2)

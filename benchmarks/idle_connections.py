@@ -3,7 +3,10 @@
 Opens N client connections (5000 by default) that each make one hello-world request and then sit
 idle, keep-alive, and reads the proxy's RSS before, while they are open, and after they are
 closed: the pysupervise master, or the sum of nginx's worker processes (the ones that hold the
-connections). Both proxies sit in front of the same 2 aiohttp workers of
+connections). Then, with the first N still open and idle, it opens N more the same way and reads
+what those cost ("second wave"): by then the allocators hold the memory a burst of N connecting
+clients left behind, as a proxy that has served a while does, so the second wave shows what an
+idle connection keeps rather than what its arrival took. Both proxies sit in front of the same 2 aiohttp workers of
 benchmarks/transfer_app.py. Memory once taken is partly kept for reuse by either proxy (nginx
 allocates its connection structures up front), so each round starts a fresh pysupervise and a
 fresh nginx; the order alternates and the medians are printed.
@@ -63,31 +66,34 @@ async def close_all(writers: list[asyncio.StreamWriter]) -> None:
             await writer.wait_closed()
 
 
-async def measure_once(port: int, processes: list[psutil.Process], count: int) -> tuple[int, int, int]:
+async def measure_once(port: int, processes: list[psutil.Process], count: int) -> tuple[int, int, int, int]:
     before = rss(processes)
     writers = await open_idle(port, count)
     await asyncio.sleep(SETTLE_SECONDS)
     during = rss(processes)
+    writers += await open_idle(port, count)
+    await asyncio.sleep(SETTLE_SECONDS)
+    second_wave = rss(processes)
     await close_all(writers)
     await asyncio.sleep(SETTLE_SECONDS)
-    return before, during, rss(processes)
+    return before, during, second_wave, rss(processes)
 
 
-def measure(port: int, processes: list[psutil.Process], count: int) -> tuple[int, int, int]:
-    """(RSS before, while `count` idle connections are open, after they closed), in bytes."""
+def measure(port: int, processes: list[psutil.Process], count: int) -> tuple[int, int, int, int]:
+    """(RSS before, while `count` idle connections are open, with `count` more, after all closed), in bytes."""
     return asyncio.run(measure_once(port, processes, count))
 
 
 def raise_fd_limit(connections: int) -> None:
     """This process holds one end of every connection, the proxies the other (they inherit the limit)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(2 * connections + 1000, hard), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(4 * connections + 1000, hard), hard))
 
 
-def idle_round(name: str, connections: int) -> tuple[int, int, int]:
-    """A fresh pysupervise and nginx in front of the same workers; (RSS before, with `connections` idle, after
-    they closed) of `name`'s proxy: the pysupervise master, or nginx's worker processes."""
-    proxy_toml = f"max_connections = {connections + 1000}\nkeepalive_timeout = {KEEPALIVE_SECONDS}"
+def idle_round(name: str, connections: int) -> tuple[int, int, int, int]:
+    """A fresh pysupervise and nginx in front of the same workers; (RSS before, with `connections` idle, with
+    twice as many, after they closed) of `name`'s proxy: the pysupervise master, or nginx's worker processes."""
+    proxy_toml = f"max_connections = {2 * connections + 1000}\nkeepalive_timeout = {KEEPALIVE_SECONDS}"
     with pysupervise_site(bench_app(APP, 2), proxy_toml, own_session=True) as site, \
             nginx_in_front_of(site.sockets("bench"), keepalive_timeout=KEEPALIVE_SECONDS,
                               own_session=True) as nginx_port:
@@ -107,22 +113,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     raise_fd_limit(args.connections)
-    rows: dict[str, list[tuple[int, int, int]]] = {"pysupervise": [], "nginx": []}
+    rows: dict[str, list[tuple[int, int, int, int]]] = {"pysupervise": [], "nginx": []}
+    count = args.connections
     for round_number in range(args.rounds):
         order = list(rows) if round_number % 2 == 0 else list(reversed(rows))
         for name in order:
-            before, during, after = idle_round(name, args.connections)
-            rows[name].append((before, during, after))
+            before, during, second_wave, after = idle_round(name, count)
+            rows[name].append((before, during, second_wave, after))
             print(f"  round {round_number + 1} {name:12s} RSS {before / 2**20:6.1f} MiB → {during / 2**20:6.1f} MiB "
-                  f"with {args.connections} idle → {after / 2**20:6.1f} MiB after closing  "
-                  f"({(during - before) / args.connections / 1024:.2f} KiB per connection)", flush=True)
-    per_connection = {}
+                  f"with {count} idle → {second_wave / 2**20:6.1f} MiB with {2 * count} → "
+                  f"{after / 2**20:6.1f} MiB after closing  ({(during - before) / count / 1024:.2f} KiB per "
+                  f"connection; second wave {(second_wave - during) / count / 1024:.2f})", flush=True)
+    per_connection, second_wave_cost = {}, {}
     for name, measured in rows.items():
-        per_connection[name] = median([(d - b) / args.connections for b, d, _a in measured])
-        left = median([a - b for b, _d, a in measured])
-        print(f"{name:12s} {per_connection[name] / 1024:6.2f} KiB per idle connection; "
+        per_connection[name] = median([(d - b) / count for b, d, _s, _a in measured])
+        second_wave_cost[name] = median([(s - d) / count for _b, d, s, _a in measured])
+        left = median([a - b for b, _d, _s, a in measured])
+        print(f"{name:12s} {per_connection[name] / 1024:6.2f} KiB per idle connection, "
+              f"{second_wave_cost[name] / 1024:6.2f} KiB in the second wave; "
               f"{left / 2**20:+.1f} MiB left after they closed (median of {len(measured)})")
-    print(f"pysupervise / nginx: {per_connection['pysupervise'] / per_connection['nginx']:.2f}×")
+    print(f"pysupervise / nginx: {per_connection['pysupervise'] / per_connection['nginx']:.2f}× "
+          f"(second wave {second_wave_cost['pysupervise'] / second_wave_cost['nginx']:.2f}×)")
 
 
 if __name__ == "__main__":

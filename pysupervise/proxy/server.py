@@ -16,7 +16,7 @@ from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.client.deadlines import KEEPALIVE
-from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot
+from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot, has_unread_bytes
 from pysupervise.proxy.forwarded import TrustedProxies
 from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable
@@ -190,9 +190,11 @@ class ProxyServer:
         one first (idle for PARK_AFTER at least), else the oldest in `idle`.
 
         Only connections waiting for a request that has not begun are candidates; one still writing its
-        last response to a slow reader is passed over (moved to the back), so no answer is cut short.
+        last response to a slow reader is passed over (moved to the back), so no answer is cut short, and so
+        is one whose request is in its socket, not read yet (a client accepted in the same burst as the one
+        we make room for: it is not idle, its bytes are on their way to us).
         """
-        if self.parking.close_oldest():
+        if self.parking.close_oldest(_ROOM_CANDIDATES):
             self.closed_for_room += 1
             return True
         idle = self.idle
@@ -200,7 +202,7 @@ class ProxyServer:
             conn = next(iter(idle))
             del idle[conn]
             transport = conn.transport
-            if transport is not None and transport.get_write_buffer_size():
+            if transport is not None and (transport.get_write_buffer_size() or _request_arrived(transport)):
                 idle[conn] = None
                 continue
             conn.is_idle = False
@@ -361,6 +363,11 @@ class ProxyServer:
             conn.abort()
         self.parking.close()
         self._sweeper.stop()
+
+
+def _request_arrived(transport: asyncio.Transport) -> bool:
+    sock = transport.get_extra_info("socket")
+    return sock is not None and has_unread_bytes(sock.fileno())
 
 
 def _listening_socket(family: socket.AddressFamily, address: tuple, backlog: int, reuse_port: bool) -> socket.socket:

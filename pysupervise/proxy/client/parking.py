@@ -17,6 +17,7 @@ Without epoll (not Linux), nothing is parked.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import select
@@ -88,12 +89,14 @@ class ParkingLot:
         if expired:
             self.closed()
 
-    def close_oldest(self) -> bool:
-        """Close the connection parked the longest (to admit a new client); False if none is parked."""
-        if not self._parked:
-            return False
-        self._discard(next(iter(self._parked)))
-        return True
+    def close_oldest(self, candidates: int) -> bool:
+        """Close the connection parked the longest (to admit a new client); False if none of the `candidates`
+        oldest can be: a client whose request is already in the socket is about to be woken, not idle."""
+        for fd in itertools.islice(self._parked, candidates):
+            if not has_unread_bytes(fd):
+                self._discard(fd)
+                return True
+        return False
 
     def close(self) -> None:
         """Close every parked connection (the server stops)."""
@@ -120,7 +123,7 @@ class ParkingLot:
         for fd, events in ready:
             if fd not in self._parked:
                 continue
-            if events & _GONE and not _has_bytes(fd):
+            if events & _GONE and not has_unread_bytes(fd):
                 self._discard(fd)  # the client closed (the usual end of an idle connection)
                 gone = True
                 continue
@@ -138,8 +141,8 @@ class ParkingLot:
             self.closed()
 
 
-def _has_bytes(fd: int) -> bool:
-    """Whether the client sent something before it closed (a request, then a half-close): it is answered."""
+def has_unread_bytes(fd: int) -> bool:
+    """Whether the client sent something not read yet: a request that began (maybe followed by a half-close)."""
     probe = socket.socket(fileno=fd)
     try:
         return bool(probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
