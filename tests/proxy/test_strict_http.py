@@ -6,9 +6,11 @@ Every request here is sent as raw bytes, so the test controls exactly what the p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+import select
 import socket
 
 import pytest
@@ -147,6 +149,30 @@ def test_trailer_fields_never_reach_the_app(conn):
     assert "evil" not in headers["content-type"][0]
     conn.send(b"GET /headers HTTP/1.1\r\nHost: a\r\n\r\n")  # and the connection is still in step
     assert conn.read_response()[0] == 200
+
+
+@pytest.mark.parametrize("endless", [b"0\r\nX-Flood: ", b"1;ext="], ids=["trailer field", "chunk extension"])
+def test_chunked_framing_that_never_ends_is_refused(conn, endless):
+    """httptools keeps a trailer field whole until it ends: without a bound, one endless field would grow the
+    master's memory until body_timeout. Framing beyond max_header_size (64 KiB here) gets 400."""
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n" + endless)
+    sent, most = 0, 8 * 1024 * 1024
+    with contextlib.suppress(OSError):  # the proxy stops reading once it has refused
+        while sent < most and not select.select([conn.sock], [], [], 0)[0]:
+            conn.send(b"a" * 16384)
+            sent += 16384
+    status, headers, body = conn.read_response()
+    assert status == 400 and b"framing" in body and headers["connection"] == ["close"]
+    assert sent < most
+    assert conn.is_closed()
+
+
+def test_a_body_of_many_tiny_chunks_is_not_mistaken_for_a_framing_flood(conn):
+    body = bytes(range(65, 91)) * 400  # 10 400 one-byte chunks: 5 framing bytes to each byte of body
+    chunks = b"".join(b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(len(body)))
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+    status, _headers, echoed = conn.read_response()
+    assert status == 200 and echoed == body
 
 
 # -- raw bytes >= 0x80 in the request target ------------------------------------------------------

@@ -27,6 +27,10 @@ _PIPELINE_DEPTH = 32
 _EARLY_TUNNEL_BYTES = 64 * 1024
 # The socket's write buffer; a slower client's response waits in its ResponseBuffer (response_buffer_max).
 _WRITE_BUFFER = 64 * 1024
+# Bytes of a chunked body that are not body: each chunk's size line and CRLF get this much; the trailer fields
+# (and any chunk extensions beyond it) share max_header_size. httptools keeps a field's value whole until its
+# end, so without a bound one endless trailer field would grow the master's memory for body_timeout.
+_CHUNK_FRAMING = 64
 
 
 class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asyncio.Protocol):
@@ -35,7 +39,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "writes_done", "raw_target")
+                 "batching", "out", "is_idle", "writes_done", "raw_target", "framing_left")
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
@@ -68,6 +72,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         self.is_idle = False
         self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
         self.raw_target: RawTargetFeeder | None = None  # made on the first byte >= 0x80 (raw_target.py)
+        self.framing_left = -1  # a chunked body is being read: the framing bytes it may still take
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -99,6 +104,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         parser = self.parser
         if parser is None:
             parser = self.parser = httptools.HttpRequestParser(self)
+        chunked = self.request if self.framing_left >= 0 else None
+        body_before = chunked.body.size if chunked is not None else 0
         try:
             if data.isascii():
                 parser.feed_data(data)
@@ -119,6 +126,11 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
             self._reject(400, f"malformed request: {exc}")
         if self.broken:
             return
+        if chunked is not None and chunked is self.request:
+            self.framing_left -= len(data) - (chunked.body.size - body_before)
+            if self.framing_left < 0:
+                self._reject(400, "the chunked body's framing (trailer fields, chunk extensions) is too large")
+                return
         if self.in_head and self.head_size > self.settings.max_header_size:
             # A head still incomplete after this many bytes: stop before it grows memory unbounded.
             self._reject(431, "the request line and headers are too large")
@@ -202,6 +214,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
             request.believe_proxies(self.server.trusted_proxies)
         if request.has_body:
             request.body = RequestBody(self.settings.buffer_memory_max, self.server.spill_dir)
+            if request.declared_length < 0:
+                self.framing_left = self.settings.max_header_size
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -227,7 +241,11 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         if self.deadline_kind == BODY:
             self.deadline = self.loop.time() + self.settings.body_timeout
 
+    def on_chunk_header(self) -> None:
+        self.framing_left += _CHUNK_FRAMING
+
     def on_message_complete(self) -> None:
+        self.framing_left = -1
         request, self.request = self.request, None
         if self.deadline_kind in (HEADER, BODY):
             self.deadline_kind = NO_DEADLINE
