@@ -120,6 +120,9 @@ class ProxySettings:
                                        "in memory; more spill to a file in run_dir.")
     response_spill_max: int = setting(v.byte_size, "1GiB", "Response bytes per client spilled to a file beyond "
                                       "response_buffer_max; past it the worker waits for the client. 0 = never spill.")
+    buffer_memory_total: int = setting(v.byte_size, "256MiB", "Request bodies and response bytes held in memory by "
+                                       "one front process over all its clients; past it they spill to files at once, "
+                                       "so a flood of slow clients cannot take the master's memory.")
     header_timeout: float = setting(v.seconds, 10, "A client must send a complete request head within this, or 408.")
     body_timeout: float = setting(v.seconds, 60, "Longest pause between two pieces of a request body, or 408.")
     send_timeout: float = setting(v.seconds, 60, "A client that accepts none of the response's bytes for this "

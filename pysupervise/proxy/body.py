@@ -13,6 +13,7 @@ from pysupervise.proxy.head_checks import RequestRejected
 
 if TYPE_CHECKING:
     from pysupervise.periodic import TaskErrors
+    from pysupervise.proxy.memory.budget import BufferBudget
 
 # A spilled body is sent from its file mapped this many bytes at a time (a multiple of mmap.ALLOCATIONGRANULARITY):
 # the transport writes straight from the page cache, and only the windows in flight are mapped.
@@ -54,13 +55,18 @@ class SpillFolder:
 class RequestBody:
     """Collects a whole request body so a worker slot is taken only once the client has sent it all."""
 
-    __slots__ = ("size", "pump_paused", "_memory", "_memory_max", "_spill_dir", "_fd", "_sent")
+    __slots__ = ("size", "pump_paused", "_memory", "_memory_max", "_spill_dir", "_fd", "_sent", "_budget",
+                 "_memory_total", "_charged")
 
-    def __init__(self, memory_max: int, spill_dir: SpillFolder) -> None:
+    def __init__(self, memory_max: int, spill_dir: SpillFolder, budget: "BufferBudget", memory_total: int) -> None:
         self.size = 0
         self._memory: list[bytes] = []
         self._memory_max = memory_max
         self._spill_dir = spill_dir
+        # What this body holds in memory is charged to the front's shared budget, up to memory_total in all.
+        self._budget = budget
+        self._memory_total = memory_total
+        self._charged = 0
         self._fd = -1
         # A spilled body being sent: how much of the file is written so far (-1: not sending), and whether the
         # worker's socket pushes back.
@@ -78,8 +84,10 @@ class RequestBody:
             self._write(data)
             return
         self._memory.append(data)
-        if self.size > self._memory_max:
+        if self.size > self._memory_max or not self._budget.take(len(data), self._memory_total):
             self._spill()
+        else:
+            self._charged += len(data)
 
     def _spill(self) -> None:
         try:
@@ -87,6 +95,7 @@ class RequestBody:
         except OSError as exc:
             self.close()
             raise self._spill_dir.failed(exc) from None
+        self._uncharge()
         memory, self._memory = self._memory, []
         for piece in memory:
             self._write(piece)
@@ -133,3 +142,8 @@ class RequestBody:
             os.close(self._fd)
             self._fd = -1
         self._memory = []
+        self._uncharge()
+
+    def _uncharge(self) -> None:
+        self._budget.give(self._charged)
+        self._charged = 0

@@ -25,7 +25,7 @@ class ResponseBuffer:
     """
 
     __slots__ = ("client", "size", "memory", "_worker", "_worker_paused", "_items", "_memory_max",
-                 "_spill_max", "_spill_dir", "_fd", "_file_end")
+                 "_spill_max", "_spill_dir", "_fd", "_file_end", "_budget", "_memory_total")
 
     def __init__(self, client: "ClientConnection", worker: asyncio.Transport | None) -> None:
         self.client = client
@@ -38,6 +38,9 @@ class ResponseBuffer:
         self._memory_max = settings.response_buffer_max
         self._spill_max = settings.response_spill_max
         self._spill_dir = client.server.spill_dir
+        # What is held in memory is charged to the front's shared budget (memory/budget.py).
+        self._budget = client.server.buffer_budget
+        self._memory_total = settings.buffer_memory_total
         self._fd = -1
         self._file_end = 0  # the file's size: spilled bytes are never rewritten until it is empty
 
@@ -58,8 +61,9 @@ class ResponseBuffer:
 
     @property
     def full(self) -> bool:
-        """No room in memory nor in the file: the worker must wait for the client."""
-        return self.memory >= self._memory_max and self._file_end >= self._spill_max
+        """No room in memory (its own, or the front's budget) nor in the file: the worker must wait for the client."""
+        return ((self.memory >= self._memory_max or self._budget.used >= self._memory_total)
+                and self._file_end >= self._spill_max)
 
     @property
     def has_room(self) -> bool:
@@ -72,9 +76,12 @@ class ResponseBuffer:
         if self._items is None:
             self._items = deque()
         self.size += len(data)
-        if self.memory + len(data) > self._memory_max and self._spill(data):
-            return
-        # Past both caps a piece still lands in memory, and the worker is paused: at most one read more.
+        budget = self._budget
+        if self.memory + len(data) > self._memory_max or not budget.take(len(data), self._memory_total):
+            if self._spill(data):
+                return
+            # Past the caps a piece still lands in memory, and the worker is paused: at most one read more.
+            budget.force(len(data))
         self._items.append(data)
         self.memory += len(data)
         if self.full and not self._worker_paused and self._worker is not None and not self._worker.is_closing():
@@ -122,6 +129,7 @@ class ResponseBuffer:
                 item = b"".join(parts)
             self.memory -= taken
             self.size -= taken
+            self._budget.give(taken)
             return item
         start, end = item
         data = os.pread(self._fd, min(limit, end - start), start)
@@ -162,6 +170,7 @@ class ResponseBuffer:
     def close(self) -> None:
         """Drop what is held (the client is done or gone) and close the spill file."""
         self._items = self._worker = None
+        self._budget.give(self.memory)
         self.size = self.memory = 0
         self._close_file()
 

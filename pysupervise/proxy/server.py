@@ -18,6 +18,7 @@ from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.client.deadlines import KEEPALIVE
 from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot, has_unread_bytes
 from pysupervise.proxy.forwarded import TrustedProxies
+from pysupervise.proxy.memory.budget import BufferBudget
 from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable
 
@@ -76,6 +77,8 @@ class ProxyServer:
         # Freed body memory goes back to the OS once a load has passed (glibc keeps it otherwise).
         self.heap_trimmer = HeapTrimmer(CHeap())
         self.transports_dropped = 0  # since the last trim
+        # Bodies and responses held in memory over all clients, against buffer_memory_total (memory/budget.py).
+        self.buffer_budget = BufferBudget()
 
     # -- listening ----------------------------------------------------------------------------
 

@@ -110,9 +110,10 @@ def worker_numbers(site: Site) -> tuple[int, int, int]:
     return (sum(w["requests"] for w in workers), sum(w["in_flight"] for w in workers), status["queue_length"])
 
 
-def open_spill_files(site: Site) -> list[int]:
-    """Sizes of the deleted response spill files the master (and its other front processes) hold open."""
-    prefix = str(site.run_dir / "bodies" / "response-")
+def open_spill_files(site: Site, kind: str = "response-") -> list[int]:
+    """Sizes of the deleted spill files of one kind ("response-", "body-": request bodies) the master (and its
+    other front processes) hold open."""
+    prefix = str(site.run_dir / "bodies" / kind)
     sizes = []
     for pid in site.proxy_pids():
         for fd in os.listdir(f"/proc/{pid}/fd"):

@@ -213,7 +213,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         if self.peer_trusted:
             request.believe_proxies(self.server.trusted_proxies)
         if request.has_body:
-            request.body = RequestBody(self.settings.buffer_memory_max, self.server.spill_dir)
+            settings = self.settings
+            request.body = RequestBody(settings.buffer_memory_max, self.server.spill_dir, self.server.buffer_budget,
+                                       settings.buffer_memory_total)
             if request.declared_length < 0:
                 self.framing_left = self.settings.max_header_size
             self._reading_deadline(BODY, self.settings.body_timeout)
