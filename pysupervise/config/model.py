@@ -114,6 +114,8 @@ class LogSettings:
 @dataclass(frozen=True)
 class ProxySettings:
     max_header_size: int = setting(v.byte_size, "64KiB", "Request line + headers larger than this get 431.")
+    max_header_count: int = setting(v.positive_int, 100, "Requests with more header fields than this get 431 "
+                                    "(as gunicorn's limit_request_fields and Apache's LimitRequestFields).")
     max_body_size: int = setting(v.byte_size, "100MiB", "Request bodies larger than this get 413.")
     buffer_memory_max: int = setting(v.byte_size, "1MiB", "Request bodies larger than this spill to a file in run_dir.")
     response_buffer_max: int = setting(v.byte_size, "1MiB", "Response bytes read ahead of a slow client and held "

@@ -48,11 +48,12 @@ class ProxyRequest:
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
                  "started", "client_ip", "tunnel_prefix", "target", "mount_header", "declared_length",
-                 "rejection", "debug_header")
+                 "rejection", "debug_header", "held_cost")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
         self.url = b""
+        self.held_cost = 0  # while it waits behind another request: what its head costs (client/connection.py)
         self.http_minor = 1
         self.headers: list[tuple[bytes, bytes]] = []
         self.host = b""

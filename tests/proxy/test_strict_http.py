@@ -175,6 +175,12 @@ def test_a_body_of_many_tiny_chunks_is_not_mistaken_for_a_framing_flood(conn):
     assert status == 200 and echoed == body
 
 
+def test_more_header_fields_than_max_header_count_get_431(conn):
+    fields = b"".join(b"X-F%d: v\r\n" % i for i in range(99))  # with Host: 100, the default max_header_count
+    assert worker_headers(conn, b"GET /headers HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n")
+    assert refused(conn, b"GET /headers HTTP/1.1\r\nHost: a\r\n" + fields + b"X-One-Too-Many: v\r\n\r\n") == 431
+
+
 # -- raw bytes >= 0x80 in the request target ------------------------------------------------------
 
 def test_raw_utf8_in_the_target_reaches_aiohttp_decoded(conn):

@@ -13,6 +13,7 @@ from pysupervise.proxy.client.deadlines import BODY, HEADER, KEEPALIVE, NO_DEADL
 from pysupervise.proxy.client.error_answers import ErrorAnswers
 from pysupervise.proxy.client.idle import IdleConnection
 from pysupervise.proxy.client.raw_target import RawTargetFeeder
+from pysupervise.proxy.client.upgrades import UpgradingConnection
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
 from pysupervise.proxy.request import ProxyRequest
@@ -21,10 +22,14 @@ if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange
     from pysupervise.proxy.server import ProxyServer
 
-# Pipelined requests parsed ahead of the one being answered before we stop reading.
+# Pipelined requests parsed ahead of the one being answered before we stop reading; and what their heads may
+# cost together, in max_header_sizes: a head's bytes plus this much per header field (a tuple of two bytes
+# objects), so 32 heads of thousands of tiny fields cannot make a connection hold megabytes.
 _PIPELINE_DEPTH = 32
-# Bytes a client may send after an upgrade request before the worker has answered it.
-_EARLY_TUNNEL_BYTES = 64 * 1024
+_HEADER_FIELD_COST = 128
+# Heads are parsed this many bytes at a time, so those limits are checked every few KiB: a 256 KiB read of
+# tiny requests, parsed at once, would be hundreds of them (what is not parsed waits in `unparsed`).
+_HEAD_SLICE = 4096
 # The socket's write buffer; a slower client's response waits in its ResponseBuffer (response_buffer_max).
 _WRITE_BUFFER = 64 * 1024
 # Bytes of a chunked body that are not body: each chunk's size line and CRLF get this much; the trailer fields
@@ -33,12 +38,12 @@ _WRITE_BUFFER = 64 * 1024
 _CHUNK_FRAMING = 64
 
 
-class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
-                 "write_paused", "head_size", "header_bytes", "in_head", "upgrade_pending", "closed", "broken",
+                 "write_paused", "head_size", "header_bytes", "header_count", "held_cost", "unparsed", "in_head", "upgrade_pending", "closed", "broken",
                  "batching", "out", "is_idle", "writes_done", "raw_target", "framing_left")
 
     def __init__(self, server: "ProxyServer") -> None:
@@ -63,6 +68,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         self.write_paused = False
         self.head_size = 0
         self.header_bytes = 0
+        self.header_count = 0
+        self.held_cost = 0  # of the requests in `pending`
+        self.unparsed = b""  # bytes read but not parsed yet: past the read-ahead limits (_next parses them)
         self.in_head = False
         self.upgrade_pending = False
         self.closed = False
@@ -98,6 +106,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         if self.upgrade_pending:
             self._hold_early_tunnel_bytes(data)
             return
+        rest = b""
+        if len(data) > _HEAD_SLICE and (self.request is None or self.in_head):
+            data, rest = data[:_HEAD_SLICE], data[_HEAD_SLICE:]
         in_head = self.in_head
         if in_head:
             self.head_size += len(data)
@@ -134,8 +145,14 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         if self.in_head and self.head_size > self.settings.max_header_size:
             # A head still incomplete after this many bytes: stop before it grows memory unbounded.
             self._reject(431, "the request line and headers are too large")
-        elif len(self.pending) >= _PIPELINE_DEPTH:
+        elif len(self.pending) >= _PIPELINE_DEPTH or self.held_cost > self.settings.max_header_size:
+            # Requests read ahead of the one being answered hold what they may: reading resumes, and the rest of
+            # this read is parsed, once every one of them is answered (_next).
             self.pause_reading(True)
+            self.unparsed = rest
+            return
+        if rest:
+            self.data_received(rest)
 
     def eof_received(self) -> bool | None:
         # A half-closed client may still read the responses to what it already sent.
@@ -163,6 +180,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
             if request.body is not None:
                 request.body.close()
         self.pending.clear()
+        self.unparsed = b""
         if self.request is not None and self.request.body is not None:
             self.request.body.close()
 
@@ -185,6 +203,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         self.in_head = True
         self.head_size = 0
         self.header_bytes = 0
+        self.header_count = 0
         self._reading_deadline(HEADER, self.settings.header_timeout)
 
     def on_url(self, url: bytes) -> None:
@@ -194,6 +213,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value) + 4
         if self.in_head:  # not trailer fields: RFC 9110 §6.5.1 forbids merging them into the head (dropped)
+            self.header_count += 1
+            if self.header_count > self.settings.max_header_count:
+                raise RequestRejected(431, "the request has more header fields than max_header_count")
             self.request.add_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -251,6 +273,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         request, self.request = self.request, None
         if self.deadline_kind in (HEADER, BODY):
             self.deadline_kind = NO_DEADLINE
+        request.held_cost = cost = self.header_bytes + _HEADER_FIELD_COST * self.header_count
+        self.held_cost += cost
         self.pending.append(request)
         if self.active is None:
             self._next()
@@ -262,6 +286,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
             return  # nothing more is written or started on this connection
         while self.active is None and self.pending and not self.closed:
             request = self.pending.pop(0)
+            self.held_cost -= request.held_cost
             if request.rejection is not None:
                 status, detail = request.rejection
                 self._write_error(request, status, detail, "")
@@ -279,6 +304,11 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
             except Exception as exc:  # a bug of ours: reported with this request's id, the connection dropped
                 self.internal_error(exc, "starting an exchange", request)
                 return
+        if self.active is None and not self.pending and self.unparsed:
+            unparsed, self.unparsed = self.unparsed, b""
+            self.data_received(unparsed)  # still paused: before any newer byte
+            if self.active is not None or self.pending or self.unparsed or self.broken or self.closed:
+                return  # requests started (each ends in _next again), or the limits were reached again
         if self.active is None and not self.pending:
             if self.must_close:
                 self.close()
@@ -375,27 +405,3 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, asynci
         if self.raw_target is None:
             self.raw_target = RawTargetFeeder(self)
         return self.raw_target
-
-    # -- upgrades -----------------------------------------------------------------------------
-
-    def _hold_early_tunnel_bytes(self, data: bytes) -> None:
-        if not data:
-            return
-        last = self.pending[-1] if self.pending else None
-        target = self.active.request if last is None and self.active is not None else last
-        if target is None:
-            return
-        target.tunnel_prefix += data
-        if len(target.tunnel_prefix) > _EARLY_TUNNEL_BYTES:
-            self.pause_reading(True)
-
-    def start_tunnel(self, exchange: Exchange) -> None:
-        self.tunnel = exchange
-        # Tunnels are not read ahead: the socket's own buffer is all the worker may get ahead by.
-        self.transport.set_write_buffer_limits(high=self.settings.response_buffer_max)
-        self.deadline_kind = NO_DEADLINE
-        early = exchange.request.tunnel_prefix
-        if early:
-            exchange.request.tunnel_prefix = b""
-            exchange.tunnel_from_client(early)
-        self.pause_reading(False)
