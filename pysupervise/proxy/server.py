@@ -16,7 +16,8 @@ from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.client.deadlines import KEEPALIVE
-from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot, has_unread_bytes
+from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot
+from pysupervise.proxy.client.room import RoomMaker
 from pysupervise.proxy.forwarded import TrustedProxies
 from pysupervise.proxy.memory.budget import BufferBudget
 from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 SWEEP_INTERVAL = 0.25
 # Most connections taken from the backlog per wake-up (libuv's own accept loop works the same way).
 _ACCEPT_BATCH = 256
-# Idle connections still sending a response are passed over when making room; at most this many per admission.
-_ROOM_CANDIDATES = 16
 # Names of the server's background tasks in errors and metrics.
 SWEEPER, ACCEPT = "proxy-sweeper", "proxy-accept"
 # Transports closed (connections closed or parked) that make the sweeper hand free heap pages to the OS (each
@@ -60,8 +59,9 @@ class ProxyServer:
         self.idle: dict[ClientConnection, None] = {}
         # Connections idle for PARK_AFTER seconds keep only their socket, watched by one epoll.
         self.parking = ParkingLot(self.loop, self.task_errors, self._adopt, self._parked_closed)
-        # Idle connections closed to admit new clients at max_connections.
-        self.closed_for_room = 0
+        # Who gives up a slot at max_connections; connections track their slow heads in its `slow_heads`.
+        self.room = RoomMaker(self.connections, self.idle, self.parking)
+        self.slow_heads = self.room.slow_heads
         self.port = 0
         self.default_host = b"localhost"
         self._request_prefix = os.urandom(4).hex().encode()
@@ -141,7 +141,7 @@ class ProxyServer:
                 await asyncio.sleep(0.1)
 
     async def _accept_some(self, sock: socket.socket) -> None:
-        if not self._has_room() and not self.idle and not self.parking:
+        if not self._has_room() and not self.room.has_candidates():
             # Every connection has a request in progress: leave new clients in the kernel's backlog until a
             # connection closes or goes idle.
             await self._wait_for_room()
@@ -155,7 +155,7 @@ class ProxyServer:
         # Drain what else waits in the backlog now: one accept per loop turn would let a burst of
         # thousands of clients trickle in over seconds while the loop is busy serving.
         for _ in range(_ACCEPT_BATCH):
-            if self._stopping or (not self._has_room() and not self.idle and not self.parking):
+            if self._stopping or (not self._has_room() and not self.room.has_candidates()):
                 return
             try:
                 conn, _address = sock.accept()
@@ -169,6 +169,11 @@ class ProxyServer:
     def _has_room(self) -> bool:
         return self.connection_count() + self._adopting < self.settings.max_connections
 
+    @property
+    def closed_for_room(self) -> int:
+        """Connections closed to admit new clients at max_connections."""
+        return self.room.closed_for_room
+
     def connection_count(self) -> int:
         """Open client connections, parked ones included."""
         return len(self.connections) + len(self.parking)
@@ -180,41 +185,13 @@ class ProxyServer:
     async def _admit(self, conn: socket.socket) -> None:
         """Adopt an accepted client, closing the oldest idle connection first when at max_connections."""
         try:
-            while not self._has_room() and not self._close_oldest_idle():
+            while not self._has_room() and not self.room.close_one(self.loop.time()):
                 # The idle connections we counted on took requests meanwhile: this client waits for room.
                 await self._wait_for_room()
         except BaseException:
             conn.close()
             raise
         self._adopt(conn)
-
-    def _close_oldest_idle(self) -> bool:
-        """Close the connection idle the longest (nginx reuses keep-alive connections the same way): a parked
-        one first (idle for PARK_AFTER at least), else the oldest in `idle`.
-
-        Only connections waiting for a request that has not begun are candidates; one still writing its
-        last response to a slow reader is passed over (moved to the back), so no answer is cut short, and so
-        is one whose request is in its socket, not read yet (a client accepted in the same burst as the one
-        we make room for: it is not idle, its bytes are on their way to us).
-        """
-        if self.parking.close_oldest(_ROOM_CANDIDATES):
-            self.closed_for_room += 1
-            return True
-        idle = self.idle
-        for _ in range(min(len(idle), _ROOM_CANDIDATES)):
-            conn = next(iter(idle))
-            del idle[conn]
-            transport = conn.transport
-            if transport is not None and (transport.get_write_buffer_size() or _request_arrived(transport)):
-                idle[conn] = None
-                continue
-            conn.is_idle = False
-            conn.close()
-            # Its connection_lost comes on a later loop turn; its slot is free now.
-            self.connections.discard(conn)
-            self.closed_for_room += 1
-            return True
-        return False
 
     async def _wait_for_room(self) -> None:
         self._room.clear()
@@ -275,6 +252,8 @@ class ProxyServer:
             except Exception as exc:
                 self.task_errors.report(SWEEPER, exc)
         self.heap_trimmer.check(now)
+        if self._waiting_for_room and self.slow_heads:
+            self._room.set()  # a client waits for room: a slow head may have trickled in long enough by now
 
     def _park_idle(self, now: float) -> None:
         """Idle keep-alive connections may wait for minutes: they keep no parser meanwhile (one that is busy
@@ -366,11 +345,6 @@ class ProxyServer:
             conn.abort()
         self.parking.close()
         self._sweeper.stop()
-
-
-def _request_arrived(transport: asyncio.Transport) -> bool:
-    sock = transport.get_extra_info("socket")
-    return sock is not None and has_unread_bytes(sock.fileno())
 
 
 def _listening_socket(family: socket.AddressFamily, address: tuple, backlog: int, reuse_port: bool) -> socket.socket:

@@ -133,3 +133,34 @@ def test_silent_connections_are_closed_after_header_timeout_even_beyond_the_limi
     conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")
     assert conn.read_response(timeout=15)[0] == 408
     wait_until(lambda: silent_site.get("/whoami", timeout=ANSWER_WITHIN).status == 200, 15, "a normal request")
+
+
+@pytest.fixture
+def patient_site(tmp_path):
+    # header_timeout far above how long the test waits: the slow heads are not closed by their own deadline.
+    site = Site(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 60"))
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+def test_heads_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_site, connections):
+    """A slowloris at max_connections: every slot holds a head sent a piece at a time. nginx keeps new clients
+    out until client_header_timeout; here the oldest slow head gets 408 after a second and the client gets in."""
+    slow = [connections(patient_site.port) for _ in range(LIMIT)]
+    for conn in slow:
+        conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")
+    wait_until(lambda: patient_site.status()["proxy"]["connections"] >= LIMIT, ANSWER_WITHIN, "every slot taken")
+    for conn in slow:
+        conn.send(b"s")  # still trickling
+    newcomer = connections(patient_site.port)
+    newcomer.send(get("/whoami?newcomer"))
+    status, _headers, answer = newcomer.read_response(timeout=ANSWER_WITHIN)
+    assert status == 200 and json.loads(answer)["path"] == "/whoami?newcomer"
+    assert slow[0].read_response()[0] == 408  # the oldest slow head gave its slot
+    assert patient_site.status()["proxy"]["closed_for_room"] >= 1
+    # The others still finish their requests.
+    for conn in slow[1:]:
+        conn.send(b"t\r\n\r\n")
+        assert conn.read_response()[0] == 200

@@ -14,6 +14,7 @@ from pysupervise.proxy.client.error_answers import ErrorAnswers
 from pysupervise.proxy.client.idle import IdleConnection
 from pysupervise.proxy.client.raw_target import RawTargetFeeder
 from pysupervise.proxy.client.upgrades import UpgradingConnection
+from pysupervise.proxy.client.writes import BatchedWrites
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
 from pysupervise.proxy.request import ProxyRequest
@@ -38,7 +39,8 @@ _WRITE_BUFFER = 64 * 1024
 _CHUNK_FRAMING = 64
 
 
-class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, BatchedWrites,
+                       asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
@@ -142,10 +144,15 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             if self.framing_left < 0:
                 self._reject(400, "the chunked body's framing (trailer fields, chunk extensions) is too large")
                 return
-        if self.in_head and self.head_size > self.settings.max_header_size:
-            # A head still incomplete after this many bytes: stop before it grows memory unbounded.
-            self._reject(431, "the request line and headers are too large")
-        elif len(self.pending) >= _PIPELINE_DEPTH or self.held_cost > self.settings.max_header_size:
+        if self.in_head:
+            if self.head_size > self.settings.max_header_size:
+                # A head still incomplete after this many bytes: stop before it grows memory unbounded.
+                self._reject(431, "the request line and headers are too large")
+                return
+            if self not in self.server.slow_heads:
+                # Split across reads: at max_connections, it may have to give way to a new client (room.py).
+                self.server.slow_heads[self] = self.request.started
+        if len(self.pending) >= _PIPELINE_DEPTH or self.held_cost > self.settings.max_header_size:
             # Requests read ahead of the one being answered hold what they may: reading resumes, and the rest of
             # this read is parsed, once every one of them is answered (_next).
             self.pause_reading(True)
@@ -166,6 +173,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             return  # parked (idle.py): the client's connection lives on in the server's ParkingLot
         self.closed = True
         self.server.connection_closed(self)
+        self.server.slow_heads.pop(self, None)
         tunnel, self.tunnel = self.tunnel, None
         if tunnel is not None and tunnel.upstream is not None:
             tunnel.upstream.close()
@@ -220,6 +228,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        slow_heads = self.server.slow_heads
+        if slow_heads:
+            slow_heads.pop(self, None)
         request = self.request
         parser = self.parser
         request.method = parser.get_method()
@@ -343,39 +354,6 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             self._next()
         except Exception as exc:  # e.g. called from a worker's exit watcher, which must survive our bugs
             self.internal_error(exc, "exchange_failed", exchange.request)
-
-    # -- writing ------------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        if not self.batching:
-            self.transport.write(data)
-        elif self.out is None:
-            self.out = [data]
-        else:
-            self.out.append(data)
-
-    def write_chunk(self, data: bytes) -> None:
-        if data:
-            self.write(b"%x\r\n" % len(data))
-            self.write(data)
-            self.write(b"\r\n")
-
-    def begin_batch(self) -> None:
-        """Collect writes until end_batch: a response head and body read together leave in one send()."""
-        self.batching += 1
-
-    def end_batch(self) -> None:
-        self.batching -= 1
-        if not self.batching and self.out:
-            self.flush()
-
-    def flush(self) -> None:
-        out = self.out
-        if out is None:
-            return
-        self.out = None
-        if not self.transport.is_closing():
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def pause_reading(self, paused: bool) -> None:
         if self.closed or paused == self.reading_paused:

@@ -76,6 +76,10 @@ class ErrorAnswers:
         else:
             transport.close()
 
+    def refuse_slow_head(self) -> None:
+        """At max_connections, this head trickling in gives way to a new client (room.py)."""
+        self._reject(408, "the request head did not arrive in time while other clients waited for room")
+
     def _reject(self, status: int, detail: str) -> None:
         """A request we cannot parse or accept: answer once the earlier ones are answered, then close."""
         self.broken = True  # the parser is in an error state: never feed it again

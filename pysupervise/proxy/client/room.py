@@ -1,0 +1,83 @@
+"""Which connection gives up its slot when a new client arrives at max_connections."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from pysupervise.proxy.client.parking import ParkingLot, has_unread_bytes
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.client.connection import ClientConnection
+
+# Idle connections still sending a response are passed over when making room; at most this many per admission.
+_ROOM_CANDIDATES = 16
+# At max_connections, a request head still incomplete after this long may be refused (408) to admit a client:
+# browsers send a head in one packet, so a head that trickles in for a second is a slowloris, not a user.
+SLOW_HEAD_GRACE = 1.0
+
+
+class RoomMaker:
+    """Closes the connection that needs its slot least, as nginx reuses its keep-alive connections.
+
+    In order: a parked connection (idle the longest), the oldest idle one, then, unlike nginx, the oldest
+    head that has trickled in for SLOW_HEAD_GRACE: without it, max_connections clients each sending a head
+    a byte at a time would keep every other client out for header_timeout, again and again.
+    """
+
+    __slots__ = ("connections", "idle", "parking", "slow_heads", "closed_for_room")
+
+    def __init__(self, connections: "set[ClientConnection]", idle: "dict[ClientConnection, None]",
+                 parking: ParkingLot) -> None:
+        self.connections = connections
+        self.idle = idle
+        self.parking = parking
+        # Connections whose request head did not arrive in one read, with when it began (oldest first).
+        self.slow_heads: dict[ClientConnection, float] = {}
+        self.closed_for_room = 0
+
+    def has_candidates(self) -> bool:
+        return bool(self.idle or self.parking or self.slow_heads)
+
+    def close_one(self, now: float) -> bool:
+        """Close one connection to free its slot now; False if none may be closed yet."""
+        if self.parking.close_oldest(_ROOM_CANDIDATES) or self._close_oldest_idle() or self._refuse_slow_head(now):
+            self.closed_for_room += 1
+            return True
+        return False
+
+    def _close_oldest_idle(self) -> bool:
+        """Only connections waiting for a request that has not begun are candidates; one still writing its
+        last response to a slow reader is passed over (moved to the back), so no answer is cut short, and so
+        is one whose request is in its socket, not read yet (a client accepted in the same burst as the one
+        we make room for: it is not idle, its bytes are on their way to us)."""
+        idle = self.idle
+        for _ in range(min(len(idle), _ROOM_CANDIDATES)):
+            conn = next(iter(idle))
+            del idle[conn]
+            transport = conn.transport
+            if transport is not None and (transport.get_write_buffer_size() or _request_arrived(transport)):
+                idle[conn] = None
+                continue
+            conn.is_idle = False
+            conn.close()
+            self.connections.discard(conn)  # its connection_lost comes on a later loop turn; its slot is free now
+            return True
+        return False
+
+    def _refuse_slow_head(self, now: float) -> bool:
+        slow_heads = self.slow_heads
+        if not slow_heads:
+            return False
+        conn, began = next(iter(slow_heads.items()))
+        if now - began < SLOW_HEAD_GRACE:
+            return False
+        del slow_heads[conn]
+        conn.refuse_slow_head()
+        self.connections.discard(conn)
+        return True
+
+
+def _request_arrived(transport: asyncio.Transport) -> bool:
+    sock = transport.get_extra_info("socket")
+    return sock is not None and has_unread_bytes(sock.fileno())

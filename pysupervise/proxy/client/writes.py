@@ -1,0 +1,49 @@
+"""A client connection's writes: straight to the transport, or collected while a batch is open."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
+
+
+class BatchedWrites:
+    """The writing half of ClientConnection: a response head and body read together leave in one send()."""
+
+    __slots__ = ()
+
+    transport: "asyncio.Transport | None"
+    batching: int
+    out: "list[bytes] | None"
+
+    def write(self, data: bytes) -> None:
+        if not self.batching:
+            self.transport.write(data)
+        elif self.out is None:
+            self.out = [data]
+        else:
+            self.out.append(data)
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.write(b"%x\r\n" % len(data))
+            self.write(data)
+            self.write(b"\r\n")
+
+    def begin_batch(self) -> None:
+        """Collect writes until end_batch: a response head and body read together leave in one send()."""
+        self.batching += 1
+
+    def end_batch(self) -> None:
+        self.batching -= 1
+        if not self.batching and self.out:
+            self.flush()
+
+    def flush(self) -> None:
+        out = self.out
+        if out is None:
+            return
+        self.out = None
+        if not self.transport.is_closing():
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
