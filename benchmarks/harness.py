@@ -126,7 +126,7 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = F
 
 @contextlib.contextmanager
 def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_session: bool = False,
-                      keepalive_timeout: float = 75) -> Iterator[int]:
+                      keepalive_timeout: float = 75, worker_connections: int = 8192) -> Iterator[int]:
     """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup).
 
     `own_session`: started in a session of its own, as a service manager starts it; on Linux that also puts it
@@ -143,7 +143,7 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
         worker_processes {worker_processes};
         error_log {prefix}/error.log;
         pid {prefix}/nginx.pid;
-        events {{ worker_connections 8192; }}
+        events {{ worker_connections {worker_connections}; }}
         http {{
             # pysupervise writes an access log by default; nginx gets one too, buffered like ours.
             access_log {prefix}/access.log combined buffer=256k flush=1s;

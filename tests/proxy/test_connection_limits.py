@@ -146,8 +146,9 @@ def patient_site(tmp_path):
 
 
 def test_heads_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_site, connections):
-    """A slowloris at max_connections: every slot holds a head sent a piece at a time. nginx keeps new clients
-    out until client_header_timeout; here the oldest slow head gets 408 after a second and the client gets in."""
+    """A slowloris at max_connections: every slot holds a head sent a piece at a time. The oldest slow head
+    gets 408 once it has trickled for a second and the new client gets in (benchmarks/slowloris.py: as with
+    nginx), instead of waiting for header_timeout."""
     slow = [connections(patient_site.port) for _ in range(LIMIT)]
     for conn in slow:
         conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")

@@ -20,9 +20,10 @@ SLOW_HEAD_GRACE = 1.0
 class RoomMaker:
     """Closes the connection that needs its slot least, as nginx reuses its keep-alive connections.
 
-    In order: a parked connection (idle the longest), the oldest idle one, then, unlike nginx, the oldest
-    head that has trickled in for SLOW_HEAD_GRACE: without it, max_connections clients each sending a head
-    a byte at a time would keep every other client out for header_timeout, again and again.
+    In order: a parked connection (idle the longest), the oldest idle one, then the oldest head that has
+    trickled in for SLOW_HEAD_GRACE: without it, max_connections clients each sending a head a byte at a
+    time would keep every other client out for header_timeout, again and again (nginx 1.22 lets a new
+    client in under that attack too: benchmarks/slowloris.py).
     """
 
     __slots__ = ("connections", "idle", "parking", "slow_heads", "closed_for_room")
