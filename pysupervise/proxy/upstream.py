@@ -20,7 +20,7 @@ class UpstreamConnection(asyncio.Protocol):
     """Carries one exchange at a time; between exchanges it waits in its endpoint's idle pool."""
 
     __slots__ = ("endpoint", "transport", "parser", "exchange", "usable", "idle_since", "no_body", "tunnel",
-                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive", "_bound")
+                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive", "_bound", "_head_bytes")
 
     def __init__(self, endpoint: "Endpoint") -> None:
         self.endpoint = endpoint
@@ -37,6 +37,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._reset_parser = False
         self._got_bytes = False
         self._keep_alive = True
+        self._head_bytes = -1  # bytes read while a response head is incomplete (-1: not in a head)
         self._bound = 0  # exchanges carried so far: above 1, it came from the idle pool
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -71,6 +72,16 @@ class UpstreamConnection(asyncio.Protocol):
                 ex.upstream_failed(f"invalid HTTP from worker: {exc}", self._got_bytes)
         finally:
             client.end_batch()
+        if self._head_bytes >= 0 and self.exchange is not None:
+            # httptools keeps a field whole until it ends: a worker writing one endless header line would grow
+            # the master's memory until upstream_timeout. A head past max_header_size is the worker's bug: 502.
+            self._head_bytes += len(data)
+            if self._head_bytes > client.settings.max_header_size:
+                self.usable = False
+                ex, self.exchange = self.exchange, None
+                self.close()
+                ex.upstream_failed("the worker's response head is larger than max_header_size", True)
+                return
         if self._reset_parser:
             self._reset_parser = False
             self.parser = httptools.HttpResponseParser(self)
@@ -149,6 +160,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._reason = b""
         self._headers = []
+        self._head_bytes = 0
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
@@ -157,6 +169,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._head_bytes = -1
         status = self.parser.get_status_code()
         # Read now: after the message completes, httptools no longer reports it reliably.
         keep_alive = self._keep_alive = self.parser.should_keep_alive()

@@ -80,6 +80,12 @@ dir = "{{apps}}"
 route = "/closing"
 workers = 1
 env = {{ CLOSES_FILE = "{closes_file(static_dir)}" }}
+
+[apps.endless]
+command = ["{sys.executable}", "endless_head_server.py"]
+dir = "{{apps}}"
+route = "/endless"
+workers = 1
 """
     site = Site(tmp_path_factory.mktemp("features"), config)
     try:
@@ -266,6 +272,15 @@ def test_connection_refused_by_one_worker_goes_to_the_other(site):
 
 def closes_file(static_dir: Path) -> Path:
     return static_dir.parent / "closing-server-closes"
+
+
+def test_a_response_head_that_never_ends_gets_502_not_the_masters_memory(site):
+    # The worker writes one header line forever; upstream_timeout (60 s) is far off.
+    for _ in range(2):
+        response = site.get("/endless/x", timeout=10)
+        assert response.status == 502 and "response head is larger than max_header_size" in response.text
+    assert site.get("/one/whoami").status == 200
+    assert site.app_status("endless")["workers"][0]["state"] == "ready"
 
 
 def test_server_closing_pooled_connections_is_never_the_clients_problem(site, static_dir):
