@@ -7,6 +7,8 @@ it become the client's problem.
 import asyncio
 import os
 
+from unix_serve import serve
+
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     head = await reader.readuntil(b"\r\n\r\n")
@@ -25,11 +27,5 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             closes.write(b".")
 
 
-async def main() -> None:
-    server = await asyncio.start_unix_server(handle, path=os.environ["PORT"])
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve(handle)

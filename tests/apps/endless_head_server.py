@@ -5,7 +5,8 @@ until upstream_timeout.
 """
 
 import asyncio
-import os
+
+from unix_serve import serve
 
 PIECE = b"a" * 65536
 
@@ -21,11 +22,5 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()  # the proxy gave up on us
 
 
-async def main() -> None:
-    server = await asyncio.start_unix_server(handle, path=os.environ["PORT"])
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve(handle)

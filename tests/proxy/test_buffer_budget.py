@@ -15,7 +15,7 @@ import psutil
 from tests.proxy.test_slow_readers import MIB, SlowReader, download_sha, get, open_spill_files
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import Site, proxy_section
 
 KIB = 1024
 CLIENTS = 5
@@ -23,14 +23,10 @@ CLIENTS = 5
 
 def site_config(**proxy: str | int) -> str:
     # One front: the total is per front process, and these tests count one front's spill files.
-    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in {"processes": 1, **proxy}.items())
-    return f"""
-[proxy]
-{settings}
-
+    return proxy_section(**proxy) + """
 [apps.web]
 app = "web:create_app"
-dir = "{{apps}}"
+dir = "{apps}"
 route = "/"
 workers = 1
 """

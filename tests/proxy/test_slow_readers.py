@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import struct
 
 from tests.support.poll import wait_until
-from tests.support.site import Site
+from tests.support.site import Site, proxy_section
 
 MIB = 1024 * 1024
 BLOCK = bytes(range(256)) * 256  # the pattern /download sends, 64 KiB at a time
@@ -18,18 +17,14 @@ BLOCK = bytes(range(256)) * 256  # the pattern /download sends, 64 KiB at a time
 def site_config(**proxy: str | int) -> str:
     # One front: these tests count the worker's 2 slots, and with two fronts each would have one of them (a
     # slow reader's request and the test's probe of /progress could not be in flight in one front together).
-    settings = "\n".join(f"{key} = {json.dumps(value)}" for key, value in {"processes": 1, **proxy}.items())
-    return f"""
-[proxy]
-{settings}
-
+    return proxy_section(**proxy) + """
 [apps.slow]
 app = "web:create_app"
-dir = "{{apps}}"
+dir = "{apps}"
 route = "/slow"
 workers = 1
 max_concurrent_requests = 2
-env = {{ PREFIX = "/slow" }}
+env = { PREFIX = "/slow" }
 """
 
 

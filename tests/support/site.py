@@ -46,6 +46,12 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
+def proxy_section(**settings: str | int) -> str:
+    """A `[proxy]` table of one front process (tests of one front's own limits) plus `settings`, as TOML."""
+    lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in {"processes": 1, **settings}.items())
+    return f"[proxy]\n{lines}\n"
+
+
 def with_test_proxy_processes(config_text: str) -> str:
     """`PYSUPERVISE_TEST_PROXY_PROCESSES=N ./scripts/test.sh` runs every site with N front processes, unless its
     config names `processes` itself (a test of one front's own behaviour)."""
