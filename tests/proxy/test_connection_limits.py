@@ -165,3 +165,21 @@ def test_heads_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_site
     for conn in slow[1:]:
         conn.send(b"t\r\n\r\n")
         assert conn.read_response()[0] == 200
+
+
+def test_a_slow_head_pipelined_behind_a_request_in_progress_keeps_its_slot(patient_site, connections):
+    pipelining = connections(patient_site.port)  # the oldest: a request being answered, the next head trickling
+    pipelining.send(get("/slow?seconds=3") + b"GET /whoami?next HTTP/1.1\r\nHost: te")
+    slow = [connections(patient_site.port) for _ in range(LIMIT - 1)]
+    for conn in slow:
+        conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")
+    wait_until(lambda: patient_site.status()["proxy"]["connections"] >= LIMIT, ANSWER_WITHIN, "every slot taken")
+    newcomer = connections(patient_site.port)
+    newcomer.send(get("/whoami?newcomer"))
+    assert newcomer.read_response(timeout=ANSWER_WITHIN)[0] == 200
+    assert slow[0].read_response()[0] == 408  # the oldest head with nothing else in progress gave its slot
+    status, _headers, answer = pipelining.read_response(timeout=10)
+    assert status == 200 and json.loads(answer)["slept"] == 3
+    pipelining.send(b"st\r\n\r\n")
+    status, _headers, answer = pipelining.read_response()
+    assert status == 200 and json.loads(answer)["path"] == "/whoami?next"

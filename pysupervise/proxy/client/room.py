@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.client.parking import ParkingLot, has_unread_bytes
@@ -67,16 +68,17 @@ class RoomMaker:
         return False
 
     def _refuse_slow_head(self, now: float) -> bool:
-        slow_heads = self.slow_heads
-        if not slow_heads:
-            return False
-        conn, began = next(iter(slow_heads.items()))
-        if now - began < SLOW_HEAD_GRACE:
-            return False
-        del slow_heads[conn]
-        conn.refuse_slow_head()
-        self.connections.discard(conn)
-        return True
+        """The oldest head trickling in for SLOW_HEAD_GRACE on a connection with no other request: a head
+        pipelined behind a request being answered is passed over, as that request is never cut short."""
+        for conn, began in itertools.islice(self.slow_heads.items(), _ROOM_CANDIDATES):
+            if now - began < SLOW_HEAD_GRACE:
+                return False  # oldest first: the others are younger
+            if conn.active is None and not conn.pending:
+                del self.slow_heads[conn]
+                conn.refuse_slow_head()
+                self.connections.discard(conn)
+                return True
+        return False
 
 
 def _request_arrived(transport: asyncio.Transport) -> bool:
