@@ -6,7 +6,7 @@ its answer is measured (up to --wait seconds). pysupervise runs with `max_connec
 with one worker process and `worker_connections = N`, and twice as many attackers as slots. Both sit in front of the
 same 2 aiohttp workers, with their default header timeouts (pysupervise 10 s, nginx 60 s).
 
-    python3 benchmarks/slowloris.py [--connections 200] [--attackers 400] [--wait 15]
+    python3 benchmarks/slowloris.py [--kind head|body] [--connections 200] [--attackers 400] [--wait 15]
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.harness import bench_app, nginx_in_front_of, pysupervise_site  # noqa: E402
 
 APP = "benchmarks.transfer_app:create_app"
-HEAD_START = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+# What each attacker sends before it trickles a byte every half second: a head that never ends, or (--body, the
+# "R-U-Dead-Yet" attack) a whole head announcing a body that never ends.
+STARTS = {"head": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+          "body": b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\n"}
 
 
-async def trickle(port: int, stop: asyncio.Event) -> None:
-    """One attacker: a head that never ends, a byte every half second; closed, it connects again at once."""
+async def trickle(port: int, start: bytes, stop: asyncio.Event) -> None:
+    """One attacker: `start`, then a byte every half second; closed, it connects again at once."""
     while not stop.is_set():
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -34,7 +37,7 @@ async def trickle(port: int, stop: asyncio.Event) -> None:
             await asyncio.sleep(0.05)
             continue
         try:
-            writer.write(HEAD_START)
+            writer.write(start)
             while not stop.is_set():
                 await asyncio.sleep(0.5)
                 writer.write(b"a")
@@ -58,9 +61,9 @@ async def normal_request(port: int, wait: float) -> tuple[float, str]:
         return time.monotonic() - started, f"no answer ({type(exc).__name__})"
 
 
-async def attack(port: int, attackers_count: int, wait: float) -> tuple[float, str]:
+async def attack(port: int, start: bytes, attackers_count: int, wait: float) -> tuple[float, str]:
     stop = asyncio.Event()
-    attackers = [asyncio.create_task(trickle(port, stop)) for _ in range(attackers_count)]
+    attackers = [asyncio.create_task(trickle(port, start, stop)) for _ in range(attackers_count)]
     await asyncio.sleep(2.0)  # every slot taken, every head older than a second
     try:
         return await normal_request(port, wait)
@@ -74,14 +77,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--attackers", type=int, default=400, help="attacking connections (more than the slots)")
     parser.add_argument("--wait", type=float, default=15.0)
+    parser.add_argument("--kind", choices=sorted(STARTS), default="head", help="what trickles: a head or a body")
     args = parser.parse_args()
     proxy_toml = f"processes = 1\nmax_connections = {args.connections}"
     with pysupervise_site(bench_app(APP, 2), proxy_toml) as site, \
             nginx_in_front_of(site.sockets("bench"), worker_processes="1",
                               worker_connections=args.connections) as nginx_port:
         for name, port in (("pysupervise", site.port), ("nginx", nginx_port)):
-            seconds, answer = asyncio.run(attack(port, args.attackers, args.wait))
-            print(f"{name:12s} a normal GET while {args.attackers} slowloris clients hit {args.connections} slots: "
+            seconds, answer = asyncio.run(attack(port, STARTS[args.kind], args.attackers, args.wait))
+            print(f"{name:12s} a normal GET while {args.attackers} clients trickling a {args.kind} hit "
+                  f"{args.connections} slots: "
                   f"{answer!r} after {seconds:.2f} s", flush=True)
 
 

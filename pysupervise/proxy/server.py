@@ -59,9 +59,9 @@ class ProxyServer:
         self.idle: dict[ClientConnection, None] = {}
         # Connections idle for PARK_AFTER seconds keep only their socket, watched by one epoll.
         self.parking = ParkingLot(self.loop, self.task_errors, self._adopt, self._parked_closed)
-        # Who gives up a slot at max_connections; connections track their slow heads in its `slow_heads`.
+        # Who gives up a slot at max_connections; connections track requests split across reads in `slow_requests`.
         self.room = RoomMaker(self.connections, self.idle, self.parking)
-        self.slow_heads = self.room.slow_heads
+        self.slow_requests = self.room.slow_requests
         self.port = 0
         self.default_host = b"localhost"
         self._request_prefix = os.urandom(4).hex().encode()
@@ -252,8 +252,8 @@ class ProxyServer:
             except Exception as exc:
                 self.task_errors.report(SWEEPER, exc)
         self.heap_trimmer.check(now)
-        if self._waiting_for_room and self.slow_heads:
-            self._room.set()  # a client waits for room: a slow head may have trickled in long enough by now
+        if self._waiting_for_room and self.slow_requests:
+            self._room.set()  # a client waits for room: a slow request may have trickled in long enough by now
 
     def _park_idle(self, now: float) -> None:
         """Idle keep-alive connections may wait for minutes: they keep no parser meanwhile (one that is busy

@@ -183,3 +183,21 @@ def test_a_slow_head_pipelined_behind_a_request_in_progress_keeps_its_slot(patie
     pipelining.send(b"st\r\n\r\n")
     status, _headers, answer = pipelining.read_response()
     assert status == 200 and json.loads(answer)["path"] == "/whoami?next"
+
+
+def test_bodies_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_site, connections):
+    """R-U-Dead-Yet: every slot holds an upload that sent 10 bytes of 1 000 and stalls (a byte now and then
+    would reset body_timeout forever). Past 2 s under 1 KiB/s, the oldest gets 408 and the new client gets in."""
+    uploads = [connections(patient_site.port) for _ in range(LIMIT)]
+    for conn in uploads:
+        conn.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+    wait_until(lambda: patient_site.status()["proxy"]["connections"] >= LIMIT, ANSWER_WITHIN, "every slot taken")
+    newcomer = connections(patient_site.port)
+    newcomer.send(get("/whoami?newcomer"))
+    status, _headers, answer = newcomer.read_response(timeout=ANSWER_WITHIN)
+    assert status == 200 and json.loads(answer)["path"] == "/whoami?newcomer"
+    assert uploads[0].read_response()[0] == 408
+    for conn in uploads[1:]:  # the others still finish their uploads
+        conn.send(b"y" * 990)
+        status, _headers, echoed = conn.read_response()
+        assert status == 200 and echoed == b"x" * 10 + b"y" * 990

@@ -144,14 +144,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             if self.framing_left < 0:
                 self._reject(400, "the chunked body's framing (trailer fields, chunk extensions) is too large")
                 return
-        if self.in_head:
-            if self.head_size > self.settings.max_header_size:
-                # A head still incomplete after this many bytes: stop before it grows memory unbounded.
-                self._reject(431, "the request line and headers are too large")
-                return
-            if self not in self.server.slow_heads:
-                # Split across reads: at max_connections, it may have to give way to a new client (room.py).
-                self.server.slow_heads[self] = self.request.started
+        if self.in_head and self.head_size > self.settings.max_header_size:
+            # A head still incomplete after this many bytes: stop before it grows memory unbounded.
+            self._reject(431, "the request line and headers are too large")
+            return
+        if self.request is not None and self not in self.server.slow_requests:
+            # Split across reads: at max_connections, if it trickles, it may have to give way (room.py).
+            self.server.slow_requests[self] = self.request.started
         if len(self.pending) >= _PIPELINE_DEPTH or self.held_cost > self.settings.max_header_size:
             # Requests read ahead of the one being answered hold what they may: reading resumes, and the rest of
             # this read is parsed, once every one of them is answered (_next).
@@ -173,7 +172,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             return  # parked (idle.py): the client's connection lives on in the server's ParkingLot
         self.closed = True
         self.server.connection_closed(self)
-        self.server.slow_heads.pop(self, None)
+        self.server.slow_requests.pop(self, None)
         tunnel, self.tunnel = self.tunnel, None
         if tunnel is not None and tunnel.upstream is not None:
             tunnel.upstream.close()
@@ -228,9 +227,6 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        slow_heads = self.server.slow_heads
-        if slow_heads:
-            slow_heads.pop(self, None)
         request = self.request
         parser = self.parser
         request.method = parser.get_method()
@@ -281,6 +277,9 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
 
     def on_message_complete(self) -> None:
         self.framing_left = -1
+        slow_requests = self.server.slow_requests
+        if slow_requests:
+            slow_requests.pop(self, None)
         request, self.request = self.request, None
         if self.deadline_kind in (HEADER, BODY):
             self.deadline_kind = NO_DEADLINE

@@ -76,9 +76,12 @@ class ErrorAnswers:
         else:
             transport.close()
 
-    def refuse_slow_head(self) -> None:
-        """At max_connections, this head trickling in gives way to a new client (room.py)."""
-        self._reject(408, "the request head did not arrive in time while other clients waited for room")
+    def refuse_slow_request(self, in_head: bool) -> None:
+        """At max_connections, this request trickling in gives way to a new client (room.py)."""
+        if in_head:
+            self._reject(408, "the request head did not arrive in time while other clients waited for room")
+        else:
+            self._reject(408, "the request body arrived too slowly while other clients waited for room")
 
     def _reject(self, status: int, detail: str) -> None:
         """A request we cannot parse or accept: answer once the earlier ones are answered, then close."""
