@@ -177,7 +177,7 @@ def test_fronts_die_with_a_master_that_is_killed(tmp_path):
         site.stop()
 
 
-def test_status_counts_the_connections_of_every_front(site):
+def test_status_counts_the_connections_and_buffered_bodies_of_every_front(site):
     conns = [RawConnection(site.port) for _ in range(20)]
     try:
         for conn in conns:
@@ -186,6 +186,16 @@ def test_status_counts_the_connections_of_every_front(site):
         # Idle keep-alive connections are parked after a second, in whichever front holds them.
         site.wait_for(lambda: site.status()["proxy"]["parked_connections"] >= 20, 15, "20 parked connections")
         assert site.status()["proxy"]["connections"] >= 20
+        # Half-sent uploads hold their bodies in memory in whichever front reads them: the level sums them all.
+        for conn in conns[:6]:
+            conn.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 200000\r\n\r\n" + b"x" * 100_000)
+        site.wait_for(lambda: site.status()["proxy"]["buffered_in_memory"] == 600_000, 15,
+                      "6 half bodies held in memory, over both fronts")
+        for conn in conns[:6]:
+            conn.send(b"y" * 100_000)
+            status, _headers, echoed = conn.read_response()
+            assert status == 200 and len(echoed) == 200_000
+        site.wait_for(lambda: site.status()["proxy"]["buffered_in_memory"] == 0, 15, "the bodies given back")
     finally:
         for conn in conns:
             conn.close()
