@@ -38,8 +38,10 @@ class StaticSite:
     def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
         return StaticTransfer(client, request, self)
 
-    def resolve(self, url: bytes) -> str | None:
-        """The file for a URL, or None for anything outside the folder, hidden, or not a regular file."""
+    def open_file(self, url: bytes) -> tuple[int, str, os.stat_result] | None:
+        """The open file for a URL (descriptor, real path, stat), or None for anything outside the folder,
+        hidden, or not a regular file. The check is made on the file opened, not on its name before the open:
+        a symlink swapped in between (pointing out of the folder) cannot slip through."""
         raw_path = url.split(b"?", 1)[0][len(self.prefix):]
         path = urllib.parse.unquote_to_bytes(raw_path)
         parts = [p for p in path.split(b"/") if p]
@@ -47,15 +49,33 @@ class StaticSite:
             return None  # "..", dotfiles and encoded variants of both
         try:
             candidate = os.path.join(self.folder, *(p.decode("utf-8") for p in parts))
-        except UnicodeDecodeError:
+            fd = os.open(candidate, _OPEN_FLAGS)  # O_NONBLOCK: a FIFO in the folder must not hang the loop
+        except (UnicodeDecodeError, OSError):
             return None
-        real = os.path.realpath(candidate)
-        if os.path.isdir(real):
-            # The file opened is the index: it is what must stay in the folder (a symlink may lead out).
-            real = os.path.realpath(os.path.join(real, "index.html"))
-        if not real.startswith(self.folder + os.sep):
-            return None  # a symlink pointing out of the folder
-        return real if os.path.isfile(real) else None
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                index = os.open("index.html", _OPEN_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd, candidate, info = index, os.path.join(candidate, "index.html"), os.fstat(index)
+            real = _opened_path(fd, candidate)
+            if stat.S_ISREG(info.st_mode) and real.startswith(self.folder + os.sep):
+                return fd, real, info
+        except OSError:
+            pass
+        os.close(fd)  # not a regular file, or one outside the folder (a symlink pointing out)
+        return None
+
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _opened_path(fd: int, name: str) -> str:
+    """Where the open file really is (Linux: /proc/self/fd); elsewhere, the name resolved now."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(name)
 
 
 def _http_date(seconds: float) -> bytes:
@@ -112,14 +132,18 @@ class StaticTransfer:
         if request.method not in (b"GET", b"HEAD"):
             self._fail(405, "static files answer GET and HEAD only", b"Allow: GET, HEAD\r\n")
             return
-        path = self.site.resolve(request.url)
-        try:
-            info = os.stat(path) if path is not None else None
-        except OSError:
-            info = None
-        if info is None or not stat.S_ISREG(info.st_mode):
+        opened = self.site.open_file(request.url)
+        if opened is None:
             self._fail(404, "no such file")
             return
+        fd, path, info = opened
+        try:
+            self._serve(fd, path, info)
+        finally:
+            os.close(fd)  # an mmap of it keeps its own reference
+
+    def _serve(self, fd: int, path: str, info: os.stat_result) -> None:
+        request = self.request
         size = info.st_size
         etag = b'"%x-%x"' % (info.st_mtime_ns, size)
         headers = [(b"Last-Modified", _http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
@@ -150,15 +174,13 @@ class StaticTransfer:
             self.client.write(head)
             self._done()
             return
-        with open(path, "rb") as handle:
-            if length <= _SMALL_FILE:
-                handle.seek(first)
-                body = handle.read(length)
-                self.client.write(head + body)
-                self.bytes_out = len(body)
-                self._done()
-                return
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if length <= _SMALL_FILE:
+            body = os.pread(fd, length, first)
+            self.client.write(head + body)
+            self.bytes_out = len(body)
+            self._done()
+            return
+        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         self.client.write(head)
         self._view = memoryview(mapped)
         self._offset, self._end = first, last + 1

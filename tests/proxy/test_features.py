@@ -49,6 +49,7 @@ def static_dir(tmp_path_factory):
     (public / "sub" / "index.html").symlink_to(outside)  # a folder's index that leads out of the folder
     (public / "linked").mkdir()
     (public / "linked" / "index.html").symlink_to(public / "index.html")  # one that stays inside
+    os.mkfifo(public / "pipe")  # opening a FIFO for reading blocks until a writer comes: never in the proxy
     return root
 
 
@@ -496,7 +497,7 @@ def test_static_range_and_head(site, static_dir):
 @pytest.mark.parametrize("path", [
     "/assets/../broken.py", "/assets/%2e%2e/broken.py", "/assets/css/%2E%2E/%2e%2e/broken.py",
     "/assets/.secret", "/assets/escape", "/assets/css", "/assets/nothing.txt", "/assets/%00", "/assets/..%5cbroken.py",
-    "/assets/sub/", "/assets/sub/index.html",
+    "/assets/sub/", "/assets/sub/index.html", "/assets/pipe",
 ])
 def test_static_refuses_traversal_hidden_files_symlinks_out_and_listings(site, path):
     conn = RawConnection(site.port)
