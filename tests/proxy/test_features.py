@@ -55,7 +55,7 @@ def static_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, static_dir):
-    config = f"""
+    config = """
 [proxy]
 max_body_size = "8MiB"
 buffer_memory_max = "1MiB"
