@@ -6,10 +6,12 @@ every server in a session of its own (as a service manager starts it). Rounds al
   - 1 MB downloads (16 connections) and 10 MB uploads (8 connections): MB/s;
   - RSS per idle keep-alive connection, 5 000 of them, on a fresh pysupervise and nginx per round, and for 5 000 more
     opened while the first stay (the "second wave": what an idle connection keeps once the allocators are warm);
-  - benchmarks/front_scaling.py's table for `[proxy] processes` 1 and 2 with 1 and 2 workers.
+  - benchmarks/front_scaling.py's table for `[proxy] processes` 1 and 2 with 1 and 2 workers;
+  - with --with-two-fronts, hello world also through a site with `[proxy] processes = 2` (as nginx runs a worker
+    process per core here), in the same alternating rounds, with its own 2 workers.
 Not a test: compare numbers only within one run.
 
-    python3 benchmarks/headline.py [--rounds 5] [--seconds 5] [--idle-rounds 3] [--skip-scaling]
+    python3 benchmarks/headline.py [--rounds 5] [--seconds 5] [--idle-rounds 3] [--skip-scaling] [--with-two-fronts]
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.front_scaling import scaling_rows  # noqa: E402
-from benchmarks.harness import bench_app, median, nginx_in_front_of, pysupervise_site, wrk  # noqa: E402
+from benchmarks.harness import Pysupervise, bench_app, median, nginx_in_front_of, pysupervise_site, wrk  # noqa: E402
 from benchmarks.idle_connections import idle_round, raise_fd_limit  # noqa: E402
 from benchmarks.large_bodies import UPLOAD_BYTES, upload_script  # noqa: E402
 
@@ -43,6 +45,11 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+def workers_of(site: Pysupervise) -> list[psutil.Process]:
+    return [p for p in psutil.Process(site.process.pid).children(recursive=True)
+            if "pysupervise.worker" in " ".join(p.cmdline())]
+
+
 def tree(pid: int, matches: str) -> list[psutil.Process]:
     root = psutil.Process(pid)
     return [root, *(p for p in root.children(recursive=True) if matches in " ".join(p.cmdline()))]
@@ -55,28 +62,36 @@ def main() -> None:
     parser.add_argument("--idle-rounds", type=int, default=3)
     parser.add_argument("--idle-connections", type=int, default=5000)
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--with-two-fronts", action="store_true",
+                        help="also hello world through a site with [proxy] processes = 2 (its own 2 workers)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="psb-headline-", dir="/tmp"))
     # (label, path, wrk script, connections, bytes per request or None for requests/s)
     workloads = [("hello world", "/", None, 64, None), ("1 MB downloads", f"/download?size={MB}", None, 16, MB),
                  ("10 MB uploads", "/upload", upload_script(folder), 8, UPLOAD_BYTES)]
-    rates: dict[str, dict[str, list[float]]] = {label: {"pysupervise": [], "nginx": []} for label, *_ in workloads}
-    hello_cpu: dict[str, list[float]] = {"pysupervise": [], "nginx": []}
+    names = ["pysupervise", *(["two fronts"] if args.with_two_fronts else []), "nginx"]
+    rates: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names} for label, *_ in workloads}
+    hello_cpu: dict[str, list[float]] = {name: [] for name in names}
     try:
-        with pysupervise_site(bench_app(APP, 2), own_session=True) as site, \
-                nginx_in_front_of(site.sockets("bench"), own_session=True) as nginx_port:
-            workers = [p for p in psutil.Process(site.process.pid).children(recursive=True)
-                       if "pysupervise.worker" in " ".join(p.cmdline())]
+        with contextlib.ExitStack() as servers:
+            site = servers.enter_context(pysupervise_site(bench_app(APP, 2), own_session=True))
+            nginx_port = servers.enter_context(nginx_in_front_of(site.sockets("bench"), own_session=True))
             nginx_master = next(p for p in psutil.Process().children(recursive=True) if p.name() == "nginx")
-            targets = {"pysupervise": (site.port, lambda: tree(site.process.pid, "fronts.front_main")),
-                       "nginx": (nginx_port, lambda: nginx_master.children())}
+            # name -> (port, the proxy's processes now, the workers behind it)
+            workers = workers_of(site)
+            targets = {"pysupervise": (site.port, lambda: tree(site.process.pid, "fronts.front_main"), workers),
+                       "nginx": (nginx_port, lambda: nginx_master.children(), workers)}
+            if args.with_two_fronts:
+                two = servers.enter_context(pysupervise_site(bench_app(APP, 2), "processes = 2", own_session=True))
+                targets["two fronts"] = (two.port, lambda: tree(two.process.pid, "fronts.front_main"), workers_of(two))
             for label, path, script, connections, size in workloads:
                 print(f"{label}, {connections} connections:", flush=True)
-                for port, _ in targets.values():
-                    wrk(port, path, seconds=1, connections=connections, script=script)  # warm up
+                running = [name for name in names if size is None or name != "two fronts"]
+                for name in running:
+                    wrk(targets[name][0], path, seconds=1, connections=connections, script=script)  # warm up
                 for round_number in range(args.rounds):
-                    for name in list(targets)[:: 1 if round_number % 2 == 0 else -1]:
-                        port, proxy = targets[name]
+                    for name in running[:: 1 if round_number % 2 == 0 else -1]:
+                        port, proxy, workers = targets[name]
                         parts = proxy() + workers
                         before = cpu_seconds(parts)
                         result = wrk(port, path, args.seconds, connections, script=script)
@@ -108,6 +123,12 @@ def main() -> None:
     ps, ng = median(hello_cpu["pysupervise"]), median(hello_cpu["nginx"])
     print(f"| hello world, CPU µs per request (proxy + workers) | {ps:.1f} | {ng:.1f} | "
           f"**{ng / ps:.2f}×** (nginx / pysupervise: above 1 is less CPU) |")
+    if args.with_two_fronts:
+        two_rate, ng = median(rates["hello world"]["two fronts"]), median(rates["hello world"]["nginx"])
+        print(f"| hello world with processes = 2, req/s | {two_rate:.0f} | {ng:.0f} | **{two_rate / ng:.2f}×** |")
+        two_cpu, ng = median(hello_cpu["two fronts"]), median(hello_cpu["nginx"])
+        print(f"| hello world with processes = 2, CPU µs per request | {two_cpu:.1f} | {ng:.1f} | "
+              f"**{ng / two_cpu:.2f}×** |")
     ps, ng = median(idle["pysupervise"]), median(idle["nginx"])
     print(f"| RSS per idle keep-alive connection, KiB | {ps:.2f} | {ng:.2f} | {ps / ng:.2f}× |")
     ps, ng = median(second_wave["pysupervise"]), median(second_wave["nginx"])

@@ -376,7 +376,9 @@ async def test_websocket_echo_and_server_push(site):
             payload = os.urandom(200_000)
             await ws.send_bytes(payload)
             assert await ws.receive_bytes(timeout=10) == payload
-            assert worker_in_flight(site, "stream") == 1  # an open tunnel holds one slot
+            # An open tunnel holds one slot (polled: with two fronts, the other front reports it a moment later).
+            await asyncio.to_thread(wait_until, lambda: worker_in_flight(site, "stream") == 1, 5,
+                                    "the tunnel's slot counted")
             await ws.send_str("close")
             message = await ws.receive(timeout=10)
             assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
