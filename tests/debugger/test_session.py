@@ -73,9 +73,12 @@ async def test_closing_the_page_resumes_a_paused_request_then_stops_the_debug_wo
         async with http.ws_connect(ws_url(site), headers={"Origin": site.url}) as ws:
             dap = DapClient(ws)
             attached = await dap.state("attached")
+            # Every front routes the debug header to the debug worker once the master's snapshot reached it.
+            debug = {"X-Pysupervise-Debug": "1"}
+            await asyncio.to_thread(wait_until, lambda: site.get("/whoami", headers=debug).json()["pid"] ==
+                                    attached["pid"], 20, "the debug worker to serve the debug header")
             await dap.request("setBreakpoints", {"source": {"path": str(source)}, "breakpoints": [{"line": line}]})
-            request = asyncio.ensure_future(asyncio.to_thread(site.get, "/compute?n=4",
-                                                              headers={"X-Pysupervise-Debug": "1"}, timeout=60))
+            request = asyncio.ensure_future(asyncio.to_thread(site.get, "/compute?n=4", headers=debug, timeout=60))
             await dap.event("stopped")
         # The tab is gone: the master disconnects, the worker finishes the request and stops.
         response = await asyncio.wait_for(request, 30)
