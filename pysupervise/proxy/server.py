@@ -79,6 +79,8 @@ class ProxyServer:
         self.transports_dropped = 0  # since the last trim
         # Bodies and responses held in memory over all clients, against buffer_memory_total (memory/budget.py).
         self.buffer_budget = BufferBudget()
+        # Requests parsed and waiting behind the one being answered on their connection, over all connections.
+        self.read_ahead = 0
 
     # -- listening ----------------------------------------------------------------------------
 

@@ -186,6 +186,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         for request in self.pending:
             if request.body is not None:
                 request.body.close()
+        self.server.read_ahead -= len(self.pending)
         self.pending.clear()
         self.unparsed = b""
         if self.request is not None and self.request.body is not None:
@@ -286,6 +287,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         request.held_cost = cost = self.header_bytes + _HEADER_FIELD_COST * self.header_count
         self.held_cost += cost
         self.pending.append(request)
+        self.server.read_ahead += 1
         if self.active is None:
             self._next()
 
@@ -296,6 +298,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             return  # nothing more is written or started on this connection
         while self.active is None and self.pending and not self.closed:
             request = self.pending.pop(0)
+            self.server.read_ahead -= 1
             self.held_cost -= request.held_cost
             if request.rejection is not None:
                 status, detail = request.rejection

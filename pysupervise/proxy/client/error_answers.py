@@ -99,6 +99,7 @@ class ErrorAnswers:
             self.must_close = True
             request.rejection = (status, detail)
             self.pending.append(request)
+            self.server.read_ahead += 1
 
     def internal_error(self, exc: BaseException, where: str, request: ProxyRequest | None) -> None:
         """A bug of ours under this connection: logged (rate-limited, with the request id); the client is dropped.

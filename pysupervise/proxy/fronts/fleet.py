@@ -267,6 +267,7 @@ class FrontFleet:
                 "idle_connections": sum(f.levels.idle_connections for f in live),
                 "parked_connections": sum(f.levels.parked_connections for f in live),
                 "buffered_in_memory": sum(f.levels.buffered_in_memory for f in live),
+                "read_ahead_requests": sum(f.levels.read_ahead_requests for f in live),
                 "closed_for_room": self.closed_for_room, "spill_failures": self.spill_failures,
                 "fronts": [{"index": f.index, "pid": f.process.pid if f.process is not None else None,
                             "alive": f.channel is not None, "starts": f.starts} for f in self.fronts]}

@@ -73,7 +73,7 @@ class RouteMirror:
         self._levels_reported: dict[int, tuple[int, bool, bool]] = {}
         self._queues_reported: dict[str, int] = {}
         self._errors_reported: dict[str, int] = {}
-        self._connections_reported = (0, 0, 0, 0)
+        self._connections_reported = (0, 0, 0, 0, 0)
         self.shares_applied = 0
         self._shares_applied_reported = 0
         self.health = PushedHealth()
@@ -204,12 +204,13 @@ class RouteMirror:
         report.connections, report.idle_connections = proxy.connection_count(), proxy.idle_count()
         report.parked_connections = len(proxy.parking)
         report.buffered_in_memory = proxy.buffer_budget.used
+        report.read_ahead_requests = proxy.read_ahead
         report.shares_applied = self.shares_applied
         if self.shares_applied != self._shares_applied_reported:
             self._shares_applied_reported = self.shares_applied
             news = True
         connection_levels = (report.connections, report.idle_connections, report.parked_connections,
-                             report.buffered_in_memory)
+                             report.buffered_in_memory, report.read_ahead_requests)
         if connection_levels != self._connections_reported:
             self._connections_reported = connection_levels
             news = True

@@ -22,6 +22,7 @@ class FrontLevels:
     idle_connections: int = 0
     parked_connections: int = 0
     buffered_in_memory: int = 0
+    read_ahead_requests: int = 0
     # Workers a request timed out on in this front, with no answer since.
     stalled: set[int] = field(default_factory=set)
 
@@ -73,6 +74,7 @@ def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPu
     levels.idle_connections = report.idle_connections
     levels.parked_connections = report.parked_connections
     levels.buffered_in_memory = report.buffered_in_memory
+    levels.read_ahead_requests = report.read_ahead_requests
 
 
 def stalled_in_two_fronts(endpoint: "Endpoint", key: int, every_front: list[FrontLevels]) -> bool:

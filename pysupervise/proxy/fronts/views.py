@@ -103,6 +103,7 @@ class FrontReport:
     idle_connections: int = 0
     parked_connections: int = 0
     buffered_in_memory: int = 0
+    read_ahead_requests: int = 0
     closed_for_room: int = 0
     spill_failures: int = 0
     # The number of the last "shares" message applied (the master counts a shrink once it is confirmed).

@@ -39,13 +39,13 @@ def proxy_facts(proxy: "ProxyServer | None", fleet: FrontFleet | None) -> dict[s
         return {}
     facts: dict[str, Any] = {"connections": proxy.connection_count(), "idle_connections": proxy.idle_count(),
                              "parked_connections": len(proxy.parking),
-                             "buffered_in_memory": proxy.buffer_budget.used,
+                             "buffered_in_memory": proxy.buffer_budget.used, "read_ahead_requests": proxy.read_ahead,
                              "closed_for_room": proxy.closed_for_room, "spill_failures": proxy.spill_dir.failures,
                              "processes": 1}
     if fleet is not None:
         fronts = fleet.facts()
-        for name in ("connections", "idle_connections", "parked_connections", "buffered_in_memory", "closed_for_room",
-                     "spill_failures"):
+        for name in ("connections", "idle_connections", "parked_connections", "buffered_in_memory",
+                     "read_ahead_requests", "closed_for_room", "spill_failures"):
             facts[name] += fronts[name]
         facts["processes"] = fleet.count
         facts["fronts"] = fronts["fronts"]
