@@ -1,7 +1,8 @@
 """A slowloris at the connection limit: how long a normal client waits, pysupervise vs nginx.
 
 The attack fills every connection slot with a request head sent a byte at a time (a new byte every
-half second, so no header deadline is near); an attacker whose connection is closed connects again. Then a normal client sends a whole GET and the time to
+half second, so no header deadline is near); an attacker whose connection is closed connects again.
+Then a normal client sends a whole GET and the time to
 its answer is measured (up to --wait seconds). pysupervise runs with `max_connections = N`, nginx
 with one worker process and `worker_connections = N`, and twice as many attackers as slots. Both sit in front of the
 same 2 aiohttp workers, with their default header timeouts (pysupervise 10 s, nginx 60 s).

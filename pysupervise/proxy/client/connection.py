@@ -45,7 +45,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
 
     __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
                  "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
-                 "write_paused", "head_size", "header_bytes", "header_count", "held_cost", "unparsed", "in_head", "upgrade_pending", "closed", "broken",
+                 "write_paused", "head_size", "header_bytes", "header_count", "held_cost", "unparsed", "in_head",
+                 "upgrade_pending", "closed", "broken",
                  "batching", "out", "is_idle", "writes_done", "raw_target", "framing_left")
 
     def __init__(self, server: "ProxyServer") -> None:
