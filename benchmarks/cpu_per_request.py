@@ -114,11 +114,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--shared-session", action="store_true",
+                        help="start nginx and the floor proxies in this script's session (and wrk's scheduler "
+                             "autogroup), as the earlier runs did; by default each server has a session of its own")
     args = parser.parse_args()
     apps = bench_app(APP, 2)
-    with pysupervise_site(apps) as site, nginx_in_front_of(site.sockets("bench")) as nginx_port, \
-            floor_proxy_in_front_of(site.sockets("bench")) as floor_port, \
-            floor_proxy_in_front_of(site.sockets("bench"), pipeline=True) as pipelined_port, \
+    own = not args.shared_session
+    with pysupervise_site(apps, own_session=own) as site, \
+            nginx_in_front_of(site.sockets("bench"), own_session=own) as nginx_port, \
+            floor_proxy_in_front_of(site.sockets("bench"), own_session=own) as floor_port, \
+            floor_proxy_in_front_of(site.sockets("bench"), pipeline=True, own_session=own) as pipelined_port, \
             direct_workers(APP, 2) as direct_port:
         workers = processes_of("workers")
         targets = {

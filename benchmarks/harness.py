@@ -180,9 +180,10 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
 
 
 @contextlib.contextmanager
-def _listening(command: list[str], port: int, cwd: Path | None = None) -> Iterator[int]:
+def _listening(command: list[str], port: int, cwd: Path | None = None, own_session: bool = False) -> Iterator[int]:
     """Run `command` until the block ends; yields `port` once something listens on it."""
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=own_session)
     try:
         wait_for_port(port)
         yield port
@@ -190,11 +191,12 @@ def _listening(command: list[str], port: int, cwd: Path | None = None) -> Iterat
         stop_process(process)
 
 
-def floor_proxy_in_front_of(sockets: list[Path], pipeline: bool = False) -> contextlib.AbstractContextManager[int]:
+def floor_proxy_in_front_of(sockets: list[Path], pipeline: bool = False,
+                            own_session: bool = False) -> contextlib.AbstractContextManager[int]:
     """benchmarks/floor_proxy.py: the cheapest possible uvloop proxy, as a reference point."""
     port = free_port()
     return _listening([sys.executable, str(REPO / "benchmarks" / "floor_proxy.py"), str(port),
-                       *map(str, sockets), *(["--pipeline"] if pipeline else [])], port)
+                       *map(str, sockets), *(["--pipeline"] if pipeline else [])], port, own_session=own_session)
 
 
 def direct_workers(app: str, workers: int) -> contextlib.AbstractContextManager[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Coroutine
+from typing import Any, Callable, Coroutine
 
 from pysupervise.worker.detect import AppFactory, LoadedApp
 from pysupervise.worker.heartbeat import LoopHeartbeat
@@ -52,33 +52,17 @@ async def serve(app: LoadedApp | AppFactory, options: ServeOptions, heartbeat: L
         await serve_uvicorn(loaded, options)
 
 
-def client_from_proxy() -> Callable[..., Awaitable[Any]]:
-    """aiohttp middleware: `request.remote` and `.scheme` are what the proxy vouches for (ProxyScope for ASGI)."""
-    from aiohttp import web
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]) -> Any:
-        changes = {}
-        remote = request.headers.get("X-Forwarded-For", "")
-        if remote:
-            changes["remote"] = remote.strip()
-        proto = request.headers.get("X-Forwarded-Proto", "")
-        if proto in ("http", "https"):
-            changes["scheme"] = proto
-        return await handler(request.clone(**changes) if changes else request)
-
-    return middleware
-
-
 async def serve_aiohttp(app: Any, options: ServeOptions) -> None:
     """aiohttp apps get the URL unchanged, their own convention: an app mounted below "/" is written with
     its prefix in its routes, or as a sub-application (`web.Application.add_subapp`)."""
     from aiohttp import web
 
-    app.middlewares.insert(0, client_from_proxy())
+    from pysupervise.worker.proxied_request import make_proxied_requests
+
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS,
                            shutdown_timeout=options.graceful_timeout)
     await runner.setup()
+    make_proxied_requests(runner)
     site = web.UnixSite(runner, options.socket_path, backlog=1024)
     await site.start()
     stop = asyncio.Event()

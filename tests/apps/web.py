@@ -44,6 +44,12 @@ async def client(request: web.Request) -> web.Response:
     return web.json_response({"remote": request.remote, "scheme": request.scheme, "secure": request.secure})
 
 
+async def client_cloned(request: web.Request) -> web.Response:
+    """What an app's own `clone(remote=..., scheme=...)` gives: its values win over the proxy's."""
+    cloned = request.clone(remote="198.51.100.9", scheme="https")
+    return web.json_response({"remote": cloned.remote, "scheme": cloned.scheme, "original": request.remote})
+
+
 async def count(request: web.Request) -> web.Response:
     counter: Counter = request.app["counter"]
     counter.value += 1
@@ -230,6 +236,7 @@ def create_app() -> web.Application:
         ("GET", "/no-content", no_content), ("GET", "/not-modified", not_modified), ("GET", "/streamed", streamed),
         ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
         ("GET", "/client", client),
+        ("GET", "/client-cloned", client_cloned),
         ("GET", "/burst", burst), ("POST", "/block", block),
     ]:
         if method == "GET":

@@ -1,12 +1,14 @@
-"""ASGI apps see what the proxy decided about a request: its client, its scheme and the prefix it matched.
+"""Apps see what the proxy decided about a request: its client, its scheme and (ASGI) the prefix it matched.
 
-The runtime applies X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Prefix itself (worker/proxy_scope.py), not
-through uvicorn's proxy_headers; these tests talk to a real worker's socket as the proxy would.
+The runtime applies X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Prefix itself (worker/proxy_scope.py for
+ASGI, not uvicorn's proxy_headers; worker/proxied_request.py for aiohttp); these tests talk to a real worker's
+socket as the proxy would.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -29,11 +31,25 @@ FROM_PROXY = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X
 @pytest.fixture
 def asgi_worker() -> Iterator[str]:
     """`python -m pysupervise.worker asgi_app:app` on a socket of its own; yields the socket's path."""
+    with worker_on_socket("asgi_app:app") as socket_path:
+        yield socket_path
+
+
+@pytest.fixture
+def aiohttp_worker() -> Iterator[str]:
+    """The aiohttp test app (tests/apps/web.py) served by the worker runtime on a socket of its own."""
+    with worker_on_socket("web:create_app") as socket_path:
+        yield socket_path
+
+
+@contextlib.contextmanager
+def worker_on_socket(app: str) -> Iterator[str]:
+    """`python -m pysupervise.worker APP` from tests/apps, stopped when the block ends; yields its socket."""
     run_dir = Path(tempfile.mkdtemp(prefix="ps-", dir="/tmp"))
     socket_path = str(run_dir / "w.sock")
     env = {**os.environ, "PORT": socket_path, "PYTHONPATH": str(REPO)}
     env.pop("PYSUPERVISE_CONTROL_FD", None)
-    worker = subprocess.Popen([sys.executable, "-m", "pysupervise.worker", "asgi_app:app"], cwd=TEST_APPS, env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "pysupervise.worker", app], cwd=TEST_APPS, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: os.path.exists(socket_path) or worker.poll() is not None, 30, "the worker to listen")
@@ -98,3 +114,22 @@ def test_a_scheme_other_than_http_or_https_is_ignored(asgi_worker):
 def test_a_websocket_behind_https_is_wss(asgi_worker):
     seen = websocket_first_message(asgi_worker, "/mounted/ws", FROM_PROXY)
     assert (seen["client"][0], seen["scheme"], seen["root_path"]) == ("203.0.113.7", "wss", "/mounted")
+
+
+def test_an_aiohttp_app_sees_the_client_and_scheme_the_proxy_sends(aiohttp_worker):
+    status, seen = get(aiohttp_worker, "/client", FROM_PROXY)
+    assert status == 200
+    assert seen == {"remote": "203.0.113.7", "scheme": "https", "secure": True}
+
+
+def test_an_aiohttp_app_without_forwarding_headers_sees_its_own_socket(aiohttp_worker):
+    status, seen = get(aiohttp_worker, "/client", {"X-Forwarded-Proto": "gopher"})
+    assert status == 200
+    # A Unix socket's peer has no address: aiohttp reports the empty string.
+    assert (seen["remote"], seen["scheme"], seen["secure"]) == ("", "http", False)
+
+
+def test_an_aiohttp_apps_own_clone_overrides_the_proxys_values(aiohttp_worker):
+    status, seen = get(aiohttp_worker, "/client-cloned", FROM_PROXY)
+    assert status == 200
+    assert seen == {"remote": "198.51.100.9", "scheme": "https", "original": "203.0.113.7"}
