@@ -28,6 +28,31 @@ def valid_host(host: bytes) -> bool:
     return _HOST.fullmatch(host) is not None and b".." not in host
 
 
+class ValidHosts:
+    """valid_host with a memory of the hosts that passed: a site sees a few Host values over and over, and the
+    check is a regex. Bounded, so a client sending a new name with every request cannot grow it (it starts over).
+    """
+
+    __slots__ = ("_passed", "_limit")
+
+    def __init__(self, limit: int = 256) -> None:
+        self._passed: set[bytes] = set()
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._passed)
+
+    def __call__(self, host: bytes) -> bool:
+        if host in self._passed:
+            return True
+        if not valid_host(host):
+            return False
+        if len(self._passed) >= self._limit:
+            self._passed.clear()
+        self._passed.add(host)
+        return True
+
+
 def parse_address(text: str | bytes) -> IPAddress | None:
     """An address as X-Forwarded-For elements and peer names spell it: bare, [v6], with or without a port."""
     if isinstance(text, bytes):

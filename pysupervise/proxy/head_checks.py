@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from pysupervise.proxy.forwarded import valid_host
 
@@ -29,8 +29,11 @@ def http_minor(version: str) -> int:
     raise RequestRejected(505, f"HTTP/{version} is not supported here: use HTTP/1.1")
 
 
-def check_head(request: "ProxyRequest", head_bytes: int, settings: "ProxySettings", default_host: bytes) -> None:
-    """Raise RequestRejected for a head the proxy will not forward; normalize the target and Host otherwise."""
+def check_head(request: "ProxyRequest", head_bytes: int, settings: "ProxySettings", default_host: bytes,
+               host_is_valid: Callable[[bytes], bool] = valid_host) -> None:
+    """Raise RequestRejected for a head the proxy will not forward; normalize the target and Host otherwise.
+
+    `host_is_valid`: valid_host, or the server's ValidHosts (the same answers, remembered)."""
     if head_bytes > settings.max_header_size:
         raise RequestRejected(431, "the request line and headers are too large")
     if request.method == b"CONNECT":
@@ -38,7 +41,7 @@ def check_head(request: "ProxyRequest", head_bytes: int, settings: "ProxySetting
     if request.url[:1] != b"/":
         _to_origin_form(request)
     if request.host:
-        if not valid_host(request.host):
+        if not host_is_valid(request.host):
             raise RequestRejected(400, "the Host header is not a valid host[:port]")
     elif request.http_minor == 1:
         raise RequestRejected(400, "HTTP/1.1 requests must carry a Host header")

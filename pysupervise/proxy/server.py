@@ -18,7 +18,7 @@ from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.client.deadlines import KEEPALIVE
 from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot
 from pysupervise.proxy.client.room import RoomMaker
-from pysupervise.proxy.forwarded import TrustedProxies
+from pysupervise.proxy.forwarded import TrustedProxies, ValidHosts
 from pysupervise.proxy.memory.budget import BufferBudget
 from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable
@@ -64,6 +64,7 @@ class ProxyServer:
         self.slow_requests = self.room.slow_requests
         self.port = 0
         self.default_host = b"localhost"
+        self.valid_hosts = ValidHosts()
         self._request_prefix = os.urandom(4).hex().encode()
         self._request_counter = itertools.count(1)
         self._sockets: list[socket.socket] = []

@@ -240,7 +240,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             self.header_bytes -= raw_target.restore(request)
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
-        check_head(request, self.header_bytes, self.settings, self.server.default_host)
+        check_head(request, self.header_bytes, self.settings, self.server.default_host, self.server.valid_hosts)
         if self.peer_trusted:
             request.believe_proxies(self.server.trusted_proxies)
         if request.has_body:
