@@ -5,7 +5,7 @@ with its libuv handle (about 1.3 KiB) and a ClientConnection (about 0.4 KiB with
 memory they leave when freed sits in allocator pools pinned by the few objects that live on. So once a
 connection has been idle for PARK_AFTER seconds, the sweeper hands its socket (a duplicate of the descriptor)
 to this epoll and the ClientConnection and its transport are dropped whole: what stays per parked connection is
-one entry of a dict (descriptor -> keep-alive deadline), about 0.1 KiB. When the client sends again, its
+its keep-alive deadline and its place in the parking order, 20 bytes in arrays (parked_table.py). When the client sends again, its
 socket becomes a connection as if newly accepted (its address read again, header_timeout for the next
 request); when it closes, or its deadline passes, or room is needed, or the server stops, the descriptor is
 closed. Parked connections still count against max_connections, and are the first closed to make room (they
@@ -23,6 +23,8 @@ import os
 import select
 import socket
 from typing import TYPE_CHECKING, Callable
+
+from pysupervise.proxy.client.parked_table import ParkedTable
 
 if TYPE_CHECKING:
     from pysupervise.periodic import TaskErrors
@@ -52,11 +54,11 @@ class ParkingLot:
         self.closed = closed
         errors.register(PARKING)
         self._epoll: select.epoll | None = None
-        self._parked: dict[int, float] = {}
+        self._parked = ParkedTable()
         self._earliest = math.inf  # no parked deadline is sooner: the sweeper's pass is free until then
 
     def __len__(self) -> int:
-        return len(self._parked)
+        return self._parked.count
 
     def park(self, transport: asyncio.Transport, deadline: float) -> bool:
         """Take over the transport's socket (the caller then aborts the transport); False if it cannot be."""
@@ -74,7 +76,7 @@ class ParkingLot:
         except OSError:
             os.close(fd)
             raise
-        self._parked[fd] = deadline
+        self._parked.add(fd, deadline)
         self._earliest = min(self._earliest, deadline)
         return True
 
@@ -82,17 +84,16 @@ class ParkingLot:
         """Close the parked connections whose keep-alive (or header) deadline has passed."""
         if now < self._earliest:
             return
-        expired = [fd for fd, deadline in self._parked.items() if deadline <= now]
+        expired, self._earliest = self._parked.expire(now)
         for fd in expired:
-            self._discard(fd)
-        self._earliest = min(self._parked.values(), default=math.inf)
+            self._release(fd)
         if expired:
             self.closed()
 
     def close_oldest(self, candidates: int) -> bool:
         """Close the connection parked the longest (to admit a new client); False if none of the `candidates`
         oldest can be: a client whose request is already in the socket is about to be woken, not idle."""
-        for fd in itertools.islice(self._parked, candidates):
+        for fd in itertools.islice(self._parked.oldest(), candidates):
             if not has_unread_bytes(fd):
                 self._discard(fd)
                 return True
@@ -100,15 +101,20 @@ class ParkingLot:
 
     def close(self) -> None:
         """Close every parked connection (the server stops)."""
-        for fd in list(self._parked):
-            self._discard(fd)
+        for fd in list(self._parked.oldest()):
+            if fd in self._parked:
+                self._discard(fd)
         if self._epoll is not None:
             self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
             self._epoll = None
 
     def _discard(self, fd: int) -> None:
-        del self._parked[fd]
+        self._parked.remove(fd)
+        self._release(fd)
+
+    def _release(self, fd: int) -> None:
+        """Close a descriptor no longer in the table."""
         self._epoll.unregister(fd)
         os.close(fd)
 
@@ -127,7 +133,7 @@ class ParkingLot:
                 self._discard(fd)  # the client closed (the usual end of an idle connection)
                 gone = True
                 continue
-            del self._parked[fd]
+            self._parked.remove(fd)
             self._epoll.unregister(fd)
             try:
                 sock = socket.socket(fileno=fd)
