@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_buffer import ResponseBuffer
 from pysupervise.proxy.response_head import Framing, client_response_head
-from pysupervise.proxy.websocket_close import GOING_AWAY, FrameBoundary, close_frame
+from pysupervise.proxy.exchange_tunnel import TunnelSide
+from pysupervise.proxy.websocket_close import FrameBoundary
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 _MAX_CONNECT_ATTEMPTS = 3
 
 
-class Exchange:
+class Exchange(TunnelSide):
     """Driven by callbacks from the dispatcher, the upstream connection and the client connection.
 
     The worker's part (slot, pooled connection) ends when the worker has sent the whole response;
@@ -172,23 +173,19 @@ class Exchange:
         if status == 101:
             self.client.write(head)  # a tunnel follows, and tunnels are never buffered (see upgraded)
         else:
-            self._out = ResponseBuffer(self.client, self.upstream.transport if self.upstream else None)
-            self._out.write(head)
+            self._forward(head)
 
     def response_body(self, data: bytes) -> None:
         self.bytes_out += len(data)
-        out = self._out
-        if out is None or self.framing is Framing.NONE:
-            return
-        if self.framing is Framing.CHUNKED:
-            out.write_chunk(data)
-        else:
-            out.write(data)
+        framing = self.framing
+        if framing is not Framing.NONE:
+            self._forward(data, chunk=framing is Framing.CHUNKED)
 
     def response_complete(self, conn: "UpstreamConnection", keep_alive: bool) -> None:
         if self.framing is Framing.CHUNKED:
-            self._out.write(b"0\r\n\r\n")
-        self._out.release_worker()
+            self._forward(b"0\r\n\r\n")
+        if self._out is not None:
+            self._out.release_worker()
         self.upstream = None
         conn.unbind()
         if keep_alive:
@@ -196,6 +193,19 @@ class Exchange:
         else:
             conn.close()
         self._done(drain=True)
+
+    def _forward(self, data: bytes, chunk: bool = False) -> None:
+        """Response bytes to the client: straight to its transport while it keeps up; once it falls behind, through
+        a ResponseBuffer made then (most responses never need one, and making one per response cost 1 µs)."""
+        out = self._out
+        if out is None:
+            if self.finished:
+                return  # the client is gone
+            if not self.client.write_paused:
+                self.client.write_chunk(data) if chunk else self.client.write(data)
+                return
+            out = self._out = ResponseBuffer(self.client, self.upstream.transport if self.upstream else None)
+        out.write_chunk(data) if chunk else out.write(data)
 
     def upstream_lost(self, unsent: bool = False) -> None:
         """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
@@ -252,57 +262,6 @@ class Exchange:
         self._release_slot()
         self._fail(504, f"the worker of app {self.backend.name!r} did not start its response within "
                         f"{self.backend.upstream_timeout:g} s (upstream_timeout)", failed)
-
-    # -- websocket tunnel ---------------------------------------------------------------------
-
-    def upgraded(self, early_upstream_bytes: bytes) -> None:
-        """The worker answered 101: from now on both sides are a byte tunnel holding this slot."""
-        self.tunnel = True
-        if self.request.is_websocket:
-            self._frames = FrameBoundary()
-        if self.endpoint is not None:
-            self.endpoint.tunnels.add(self)
-        self.client.start_tunnel(self)
-        if self.client.write_paused:
-            self.upstream.transport.pause_reading()  # a tunnel is never buffered: the worker waits for the client
-        if early_upstream_bytes:
-            self.tunnel_from_upstream(early_upstream_bytes)
-
-    def tunnel_from_upstream(self, data: bytes) -> None:
-        self.bytes_out += len(data)
-        self.client.write(data)
-        frames = self._frames
-        if frames is not None:
-            frames.feed(data)
-            if self._closing_tunnel and frames.at_boundary:
-                self._end_tunnel()
-
-    def close_tunnel(self, code: int = GOING_AWAY) -> None:
-        """End the tunnel now, or at the next frame boundary (within a second) for a websocket, closing with `code`."""
-        if self.finished or self._closing_tunnel:
-            return
-        self._closing_tunnel = code
-        if self._frames is None or self._frames.at_boundary:
-            self._end_tunnel()
-        else:
-            self.client.loop.call_later(1.0, self._end_tunnel)
-
-    def _end_tunnel(self) -> None:
-        if self.finished:
-            return
-        frames = self._frames
-        if frames is not None and frames.at_boundary:
-            self.client.write(close_frame(self._closing_tunnel or GOING_AWAY))
-        conn, self.upstream = self.upstream, None
-        if conn is not None:
-            conn.unbind()
-            conn.close()
-        self.client.close()
-        self._done()
-
-    def tunnel_from_client(self, data: bytes) -> None:
-        if self.upstream is not None:
-            self.upstream.transport.write(data)
 
     # -- the client side ----------------------------------------------------------------------
 
