@@ -98,8 +98,10 @@ def bench_app(target: str, workers: int, extra: str = "") -> str:
 
 
 @contextlib.contextmanager
-def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = False) -> Iterator[Pysupervise]:
-    """A master serving `apps_toml`; `own_session`: as for nginx_in_front_of."""
+def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = False,
+                     repo: Path = REPO) -> Iterator[Pysupervise]:
+    """A master serving `apps_toml`; `own_session`: as for nginx_in_front_of; `repo`: the checkout whose pysupervise
+    (and apps) it runs, this one by default."""
     workdir = Path(tempfile.mkdtemp(prefix="psb-", dir="/tmp"))
     port = free_port()
     config = workdir / "supervisor.toml"
@@ -110,9 +112,9 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = F
         log_dir = "{workdir}/logs"
         [proxy]
         {proxy_toml}
-        """) + textwrap.dedent(apps_toml).replace("{repo}", str(REPO)))
-    # This checkout's pysupervise, installed or not.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        """) + textwrap.dedent(apps_toml).replace("{repo}", str(repo)))
+    # That checkout's pysupervise, installed or not.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen([sys.executable, "-m", "pysupervise", "start", "-c", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=env,
                                start_new_session=own_session)

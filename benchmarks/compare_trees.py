@@ -1,0 +1,60 @@
+"""Hello world through this checkout's pysupervise and another's (an older commit in a git worktree), side by side.
+
+Whether a change to the request path pays shows only against the tree before it in the same run: between runs
+this 2-core machine's numbers swing more than most changes move them. Each tree runs its own master with its
+own 2 aiohttp workers (benchmarks/transfer_app.py), every server in a session of its own; wrk (64 keep-alive
+connections) alternates between them round by round. Prints, as medians, requests/s and the CPU µs per request of
+the master plus its workers, and this tree's ratio to the other.
+
+    git worktree add /tmp/before HEAD~3
+    python3 benchmarks/compare_trees.py /tmp/before [--rounds 8] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import REPO, bench_app, median, pysupervise_site, wrk  # noqa: E402
+from benchmarks.headline import APP, cpu_seconds, tree  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("other", type=Path, help="the other checkout (its pysupervise/ and benchmarks/ are used)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    trees = {"this": REPO, "other": args.other.resolve()}
+    rates: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
+    with contextlib.ExitStack() as servers:
+        sites = {name: servers.enter_context(pysupervise_site(bench_app(APP, 2), own_session=True, repo=repo))
+                 for name, repo in trees.items()}
+        for site in sites.values():
+            wrk(site.port, seconds=1, connections=args.connections)  # warm up
+        for round_number in range(args.rounds):
+            for name in list(trees)[:: 1 if round_number % 2 == 0 else -1]:
+                site = sites[name]
+                # The master and its workers (fronts too, with processes > 1), as they are now.
+                parts = tree(site.process.pid, "pysupervise")
+                before = cpu_seconds(parts)
+                result = wrk(site.port, seconds=args.seconds, connections=args.connections)
+                requests = result.requests_per_second * args.seconds
+                rates[name].append(result.requests_per_second)
+                cpu[name].append((cpu_seconds(parts) - before) / requests * 1e6)
+                print(f"  round {round_number + 1} {name:6s} {rates[name][-1]:9.0f} req/s  {cpu[name][-1]:6.1f} µs",
+                      flush=True)
+    for name, repo in trees.items():
+        print(f"{name:6s} {median(rates[name]):9.0f} req/s  {median(cpu[name]):6.1f} µs CPU per request  ({repo})")
+    print(f"this / other: {median(rates['this']) / median(rates['other']):.3f}× req/s, "
+          f"{median(cpu['other']) / median(cpu['this']):.3f}× CPU per request (above 1: this tree is cheaper)")
+
+
+if __name__ == "__main__":
+    main()
