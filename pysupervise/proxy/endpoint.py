@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from pysupervise.proxy.upstream import UpstreamConnection
-from pysupervise.proxy.websocket_close import GOING_AWAY
+from pysupervise.proxy.tunnel.websocket_close import GOING_AWAY
 
 if TYPE_CHECKING:
     from pysupervise.proxy.exchange import Exchange

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_buffer import ResponseBuffer
 from pysupervise.proxy.response_head import Framing, client_response_head
-from pysupervise.proxy.exchange_tunnel import TunnelSide
-from pysupervise.proxy.websocket_close import FrameBoundary
+from pysupervise.proxy.tunnel.tunnel_side import TunnelSide
+from pysupervise.proxy.tunnel.websocket_close import FrameBoundary
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend

@@ -15,7 +15,7 @@ from pysupervise.logs.app_logs import AppLogs
 from pysupervise.logs.events import EventLog
 from pysupervise.periodic import BackgroundTasks, TaskErrors
 from pysupervise.proxy import AppBackend
-from pysupervise.proxy.websocket_close import INTERNAL_ERROR
+from pysupervise.proxy.tunnel.websocket_close import INTERNAL_ERROR
 from pysupervise.logs.access_log import AccessLog
 from pysupervise.supervisor.backoff import RestartBackoff, SlotRestarts
 from pysupervise.supervisor.generation import Generation, GenerationFailed, debug_worker_ready

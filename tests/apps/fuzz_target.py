@@ -1,7 +1,5 @@
 """Test app for the fuzz test: answers anything, and prints the X-Request-Id of every request that reaches it."""
 
-import sys
-
 from aiohttp import web
 
 

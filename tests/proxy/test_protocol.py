@@ -110,7 +110,7 @@ def test_chunked_response_to_http11_client(conn):
 
 
 def test_head_has_no_body_and_the_connection_stays_usable(conn):
-    conn.send(f"HEAD /whoami HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    conn.send("HEAD /whoami HTTP/1.1\r\nHost: test\r\n\r\n".encode())
     status, headers, _ = conn.read_response(head_only=True)
     assert status == 200 and int(headers["content-length"][0]) > 0
     conn.send(get("/whoami?after=head"))

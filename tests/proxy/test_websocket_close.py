@@ -3,7 +3,7 @@
 import os
 import struct
 
-from pysupervise.proxy.websocket_close import FrameBoundary, close_frame
+from pysupervise.proxy.tunnel.websocket_close import FrameBoundary, close_frame
 
 
 def frame(payload: bytes, opcode: int = 1, fin: bool = True, mask: bool = False) -> bytes:

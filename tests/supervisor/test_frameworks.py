@@ -217,16 +217,16 @@ def test_aiohttp_sees_the_url_unchanged(site):
 
 
 def test_an_interface_the_factory_contradicts_is_named_with_the_one_that_works(make_site):
-    site = make_site(f"""
+    site = make_site("""
 [apps.ok]
 app = "asgi_app:app"
-dir = "{{apps}}"
+dir = "{apps}"
 route = "/"
 workers = 1
 
 [apps.wrong]
 app = "flask_app:create_app"
-dir = "{{apps}}/frameworks"
+dir = "{apps}/frameworks"
 route = "/wrong"
 interface = "asgi"
 workers = 1

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.support.poll import wait_until
 from tests.support.site import Site
 
 

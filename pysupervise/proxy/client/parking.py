@@ -4,12 +4,12 @@ Browsers keep their connections open, idle, for a minute or more. A live connect
 with its libuv handle (about 1.3 KiB) and a ClientConnection (about 0.4 KiB with its table entries); worse, the
 memory they leave when freed sits in allocator pools pinned by the few objects that live on. So once a
 connection has been idle for PARK_AFTER seconds, the sweeper hands its socket (a duplicate of the descriptor)
-to this epoll and the ClientConnection and its transport are dropped whole: what stays per parked connection is
-its keep-alive deadline and its place in the parking order, 20 bytes in arrays (parked_table.py). When the client sends again, its
-socket becomes a connection as if newly accepted (its address read again, header_timeout for the next
-request); when it closes, or its deadline passes, or room is needed, or the server stops, the descriptor is
-closed. Parked connections still count against max_connections, and are the first closed to make room (they
-have been idle the longest).
+to this epoll and the ClientConnection and its transport are dropped whole: what stays per parked connection
+is its keep-alive deadline and its place in the parking order, 20 bytes in arrays (parked_table.py). When the
+client sends again, its socket becomes a connection as if newly accepted (its address read again,
+header_timeout for the next request); when it closes, or its deadline passes, or room is needed, or the
+server stops, the descriptor is closed. Parked connections still count against max_connections, and are the
+first closed to make room (they have been idle the longest).
 
 Without epoll (not Linux), nothing is parked.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysupervise.proxy.websocket_close import GOING_AWAY, FrameBoundary, close_frame
+from pysupervise.proxy.tunnel.websocket_close import GOING_AWAY, FrameBoundary, close_frame
 
 
 class TunnelSide:
