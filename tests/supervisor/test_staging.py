@@ -197,7 +197,9 @@ def test_the_swap_survives_a_master_restart(make_site, tmp_path):
     site.process.wait(30)
     site.url = ""
     site.start()
-    assert f"app 'shop' serves production from {staging} (shop~staging), as swapped before" in site.output_text()
+    # start() returns at the "listening" line; the startup notes are printed just after it.
+    note = f"app 'shop' serves production from {staging} (shop~staging), as swapped before"
+    site.wait_for(lambda: note in site.output_text(), 10, "the startup note about the swap")
     assert answer(site, "/shop/")["version"] == "v2" and answer(site, "/shop-staging/")["version"] == "v1"
     assert side(site, "shop")["side"]["live_folder"] == str(staging)
 
