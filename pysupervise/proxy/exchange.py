@@ -201,11 +201,13 @@ class Exchange(TunnelSide):
         if out is None:
             if self.finished:
                 return  # the client is gone
-            if not self.client.write_paused:
-                self.client.write_chunk(data) if chunk else self.client.write(data)
-                return
-            out = self._out = ResponseBuffer(self.client, self.upstream.transport if self.upstream else None)
-        out.write_chunk(data) if chunk else out.write(data)
+            if self.client.write_paused:
+                out = self._out = ResponseBuffer(self.client, self.upstream.transport if self.upstream else None)
+        target = out if out is not None else self.client  # both take write() and write_chunk()
+        if chunk:
+            target.write_chunk(data)
+        else:
+            target.write(data)
 
     def upstream_lost(self, unsent: bool = False) -> None:
         """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
