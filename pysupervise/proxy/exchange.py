@@ -20,17 +20,24 @@ if TYPE_CHECKING:
 _MAX_CONNECT_ATTEMPTS = 3
 
 
-class Exchange(TunnelSide):
+class ExchangeState:
+    """Exchange's attributes, in a base of their own: compiled, it is the extension type (exchange.pxd types
+    them) that an extension type's first base must be, and TunnelSide stays a plain mixin after it."""
+
+    __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
+                 "framing", "close_after", "connect_attempts", "tunnel", "bytes_out", "_head",
+                 "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
+                 "_out", "_draining")
+
+
+class Exchange(ExchangeState, TunnelSide):
     """Driven by callbacks from the dispatcher, the upstream connection and the client connection.
 
     The worker's part (slot, pooled connection) ends when the worker has sent the whole response;
     the client's part (access log, the next pipelined request) when the client has taken it all.
     """
 
-    __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
-                 "framing", "close_after", "connect_attempts", "tunnel", "bytes_out", "_head",
-                 "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
-                 "_out", "_draining")
+    __slots__ = ()
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", backend: "AppBackend") -> None:
         self.client = client

@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 _DEATH_NOTICE_SECONDS = 1.0
 
 
-class UpstreamConnection(asyncio.Protocol):
-    """Carries one exchange at a time; between exchanges it waits in its endpoint's idle pool."""
+class UpstreamConnection:
+    """Carries one exchange at a time; between exchanges it waits in its endpoint's idle pool.
+
+    An asyncio protocol without asyncio.Protocol as its base: compiled (upstream.pxd), it is an extension type,
+    whose first base must be one too; uvloop and asyncio only call the protocol's methods.
+    """
 
     __slots__ = ("endpoint", "transport", "parser", "exchange", "usable", "idle_since", "no_body", "tunnel",
                  "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive", "_bound", "_head_bytes")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
+from pysupervise import extensions
 from pysupervise.admin import AdminAccess, AdminServer, create_admin_app, token_from_env
 from pysupervise.admin.debug import install_debugger
 from pysupervise.bus.broker import EmbeddedBroker
@@ -168,6 +169,7 @@ class Master:
         if self.fronts is not None:
             self.fronts.serve()
         await self._watch()
+        self.say(extensions.install("pysupervise").request_path_note())
         self.say(f"pysupervise listening on {self.url}")
         summary = [*startup_summary(self.hosts.values(), self.url, self.config.admin, self.admin_url),
                    *self.staging.startup_notes()]

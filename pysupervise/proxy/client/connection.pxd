@@ -1,0 +1,12 @@
+# Typed attributes for the compiled build (setup.py); the same names as ConnectionState.__slots__ in connection.py.
+cdef class ConnectionState:
+    cdef public object server, settings, loop, transport, parser, client_ip, request, pending, active, tunnel
+    cdef public object unparsed, out, raw_target
+    cdef public bint loopback, peer_trusted, must_close, reading_paused, write_paused, in_head, upgrade_pending
+    cdef public bint closed, broken, is_idle, writes_done
+    cdef public double deadline
+    cdef public long deadline_kind, head_size, header_bytes, header_count, held_cost, batching, framing_left
+
+
+cdef class ClientConnection(ConnectionState):
+    pass

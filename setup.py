@@ -1,0 +1,80 @@
+"""Builds pysupervise; compiles its request path with Cython where it can (issue 18).
+
+The modules below stay plain Python: Cython compiles the same .py files, and the .pxd files beside
+some of them give their classes C-typed attributes. Compiling is optional. Without Cython, without a C
+compiler or Python's headers, or with PYSUPERVISE_NO_EXTENSIONS=1, the build still succeeds and
+pysupervise runs its Python source (pysupervise/extensions.py decides, at import, which one runs).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# The proxy's per-request path: what runs for every request and response (benchmarks/hot_path.py).
+COMPILED_MODULES = [
+    "pysupervise/logs/access_log.py",
+    "pysupervise/proxy/backend.py",
+    "pysupervise/proxy/body.py",
+    "pysupervise/proxy/client/connection.py",
+    "pysupervise/proxy/client/deadlines.py",
+    "pysupervise/proxy/client/idle.py",
+    "pysupervise/proxy/client/writes.py",
+    "pysupervise/proxy/dispatcher.py",
+    "pysupervise/proxy/endpoint.py",
+    "pysupervise/proxy/exchange.py",
+    "pysupervise/proxy/forwarded.py",
+    "pysupervise/proxy/head_checks.py",
+    "pysupervise/proxy/request.py",
+    "pysupervise/proxy/response_buffer.py",
+    "pysupervise/proxy/response_head.py",
+    "pysupervise/proxy/server.py",
+    "pysupervise/proxy/tunnel/tunnel_side.py",
+    "pysupervise/proxy/upstream.py",
+]
+NO_EXTENSIONS = "PYSUPERVISE_NO_EXTENSIONS"
+
+
+class OptionalBuildExt(build_ext):
+    """Builds what it can; a module that does not compile stays Python, and the install goes on."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler at all (setuptools raises its own error types for it)
+            self._warn("the compiled request path", exc)
+
+    def build_extension(self, ext) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._warn(ext.name, exc)
+
+    @staticmethod
+    def _warn(what: str, exc: Exception) -> None:
+        print(f"pysupervise: not compiling {what} ({exc}); it runs as Python, correct but slower",
+              file=sys.stderr)
+
+
+def extensions() -> list:
+    if os.environ.get(NO_EXTENSIONS):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("pysupervise: Cython is not installed; the request path runs as Python", file=sys.stderr)
+        return []
+    # annotation_typing off: the annotations are for readers and mypy; only the .pxd files type things, so the
+    # compiled code accepts exactly what the Python does.
+    try:
+        return cythonize(COMPILED_MODULES, quiet=True, compiler_directives={
+            "language_level": 3, "annotation_typing": False, "binding": True})
+    except Exception as exc:  # Cython refused a module: build nothing rather than half a typed set
+        OptionalBuildExt._warn("the request path", exc)
+        return []
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
