@@ -39,23 +39,22 @@ NO_EXTENSIONS = "PYSUPERVISE_NO_EXTENSIONS"
 
 
 class OptionalBuildExt(build_ext):
-    """Builds what it can; a module that does not compile stays Python, and the install goes on."""
+    """Builds every module or none: the typed classes' modules import each other's C types (the .pxd cimports),
+    so a compiled module beside one left as Python would not load. A failure leaves all of them as Python, and
+    the install goes on."""
 
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # no compiler at all (setuptools raises its own error types for it)
-            self._warn("the compiled request path", exc)
-
-    def build_extension(self, ext) -> None:
-        try:
-            super().build_extension(ext)
-        except Exception as exc:
-            self._warn(ext.name, exc)
+        except Exception as exc:  # no compiler at all, or one module that did not compile: stop there
+            for built in self.get_outputs():
+                if os.path.exists(built):
+                    os.remove(built)
+            self._warn(exc)
 
     @staticmethod
-    def _warn(what: str, exc: Exception) -> None:
-        print(f"pysupervise: not compiling {what} ({exc}); it runs as Python, correct but slower",
+    def _warn(exc: Exception) -> None:
+        print(f"pysupervise: not compiling the request path ({exc}); it runs as Python, correct but slower",
               file=sys.stderr)
 
 
@@ -72,8 +71,8 @@ def extensions() -> list:
     try:
         return cythonize(COMPILED_MODULES, quiet=True, compiler_directives={
             "language_level": 3, "annotation_typing": False, "binding": True})
-    except Exception as exc:  # Cython refused a module: build nothing rather than half a typed set
-        OptionalBuildExt._warn("the request path", exc)
+    except Exception as exc:  # Cython refused a module
+        OptionalBuildExt._warn(exc)
         return []
 
 

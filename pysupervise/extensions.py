@@ -1,10 +1,12 @@
-"""Whether pysupervise's request path runs compiled, and never a compiled module older than its source.
+"""Whether pysupervise's request path runs compiled, and never compiled code older than its source.
 
 setup.py compiles the proxy's per-request modules with Cython, from the same .py files, into extensions beside
 them; Python's import prefers an extension to a .py. `SourceFirst` (installed by pysupervise/__init__.py)
-makes an import take the .py instead when PYSUPERVISE_NO_EXTENSIONS is set (to profile or debug the Python),
-or when the .py changed after its extension was built: an edited checkout that was not rebuilt runs what its
-files say, and says so, rather than code that is no longer there.
+makes every import take the .py files instead when PYSUPERVISE_NO_EXTENSIONS is set (to profile or debug the
+Python), or when any .py changed after its extension was built: an edited checkout that was not rebuilt runs
+what its files say, and says so, rather than code that is no longer there. It is all or none, as the build is:
+the typed classes' extensions import each other's C types, so one module run from source among compiled ones
+would not load.
 """
 
 from __future__ import annotations
@@ -21,44 +23,58 @@ NO_EXTENSIONS = "PYSUPERVISE_NO_EXTENSIONS"
 STALE_AFTER_SECONDS = 2.0
 
 
-class SourceFirst:
-    """A meta path finder for pysupervise's own modules; records what it sent to the source, and why."""
+def stale_sources(package_dir: Path) -> list[Path]:
+    """The .py files under `package_dir` changed after the extension beside them was built."""
+    stale = []
+    for folder, _dirs, files in os.walk(package_dir):
+        for name in files:
+            suffix = next((s for s in importlib.machinery.EXTENSION_SUFFIXES if name.endswith(s)), None)
+            if suffix is None:
+                continue
+            extension = Path(folder, name)
+            source = extension.with_name(name[:-len(suffix)] + ".py")
+            try:
+                if source.stat().st_mtime - extension.stat().st_mtime > STALE_AFTER_SECONDS:
+                    stale.append(source)
+            except OSError:
+                continue  # no source beside it: the extension is all there is
+    return sorted(stale)
 
-    def __init__(self, package: str, always_source: bool) -> None:
+
+class SourceFirst:
+    """A meta path finder for pysupervise's own modules: while it is on, an extension's .py loads instead."""
+
+    def __init__(self, package: str, package_dir: Path, always_source: bool) -> None:
         self.prefix = package + "."
         self.always_source = always_source
-        self.stale: list[str] = []  # modules whose extension is older than their source
+        self.stale = [] if always_source else stale_sources(package_dir)
+        if self.stale:
+            named = ", ".join(map(str, self.stale[:3])) + (f" and {len(self.stale) - 3} more" if len(self.stale) > 3 else "")
+            print(f"pysupervise: {named} changed after the compiled build; running the request path as Python "
+                  "until it is rebuilt (pip install -e .)", file=sys.stderr)
+
+    @property
+    def on(self) -> bool:
+        return self.always_source or bool(self.stale)
 
     def find_spec(self, fullname: str, path=None, target=None):
-        if not fullname.startswith(self.prefix):
-            return None
+        if not (self.on and fullname.startswith(self.prefix)):
+            return None  # the standard finders decide
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
             return spec
-        extension = Path(spec.origin)
-        source = extension.with_name(fullname.rpartition(".")[2] + ".py")
-        try:
-            edited_after_build = source.stat().st_mtime - extension.stat().st_mtime > STALE_AFTER_SECONDS
-        except OSError:
-            return spec  # no source beside it: the extension is all there is
-        if not (self.always_source or edited_after_build):
-            return spec
-        if edited_after_build and not self.always_source:
-            self.stale.append(fullname)
-            print(f"pysupervise: {source} changed after it was compiled; running it as Python "
-                  "(rebuild: pip install -e .)", file=sys.stderr)
-        return importlib.util.spec_from_file_location(fullname, source)
+        source = Path(spec.origin).with_name(fullname.rpartition(".")[2] + ".py")
+        return importlib.util.spec_from_file_location(fullname, source) if source.exists() else spec
 
     def request_path_note(self) -> str:
         """One line for the master's startup output: what runs the proxy's requests."""
-        compiled = sorted(name for name, module in list(sys.modules.items())
-                          if name.startswith(self.prefix)
-                          and isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader))
         if self.always_source:
             return f"request path: Python source ({NO_EXTENSIONS} is set)"
         if self.stale:
-            return (f"request path: {len(compiled)} compiled module(s), {len(self.stale)} run as Python because "
-                    "they changed after the build (rebuild: pip install -e .)")
+            return (f"request path: Python source ({len(self.stale)} module(s) changed after the compiled build; "
+                    "rebuild: pip install -e .)")
+        compiled = [name for name, module in list(sys.modules.items()) if name.startswith(self.prefix)
+                    and isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader)]
         if not compiled:
             return ("request path: Python source (not compiled: it needs Cython, a C compiler and Python's "
                     "headers when pysupervise is installed)")
@@ -70,6 +86,7 @@ def install(package: str) -> SourceFirst:
     for finder in sys.meta_path:
         if isinstance(finder, SourceFirst) and finder.prefix == package + ".":
             return finder
-    finder = SourceFirst(package, always_source=bool(os.environ.get(NO_EXTENSIONS)))
+    package_dir = Path(sys.modules[package].__file__).parent
+    finder = SourceFirst(package, package_dir, always_source=bool(os.environ.get(NO_EXTENSIONS)))
     sys.meta_path.insert(0, finder)
     return finder

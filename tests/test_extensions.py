@@ -55,17 +55,16 @@ def test_pysupervise_no_extensions_runs_the_source():
 
 
 @needs_build
-def test_a_source_edited_after_the_build_runs_instead_of_its_extension(tmp_path):
+def test_a_source_edited_after_the_build_runs_as_python_with_the_whole_request_path(tmp_path):
     shutil.copytree(PACKAGE, tmp_path / "pysupervise", ignore=shutil.ignore_patterns("__pycache__"))
     edited = tmp_path / "pysupervise" / "proxy" / "request.py"
     later = time.time() + 60
     os.utime(edited, (later, later))
-    result = probe("pysupervise.proxy.request", "pysupervise.proxy.exchange", root=tmp_path)
-    found = origins(result)
-    assert found["pysupervise.proxy.request"] == str(edited)
-    assert SUFFIX.search(found["pysupervise.proxy.exchange"])  # untouched: still compiled
-    assert f"{edited} changed after it was compiled; running it as Python" in result.stderr
-    assert "1 run as Python because they changed after the build" in result.stdout
+    # Untouched, but compiled against request's C types: it must not load beside a request.py run as Python.
+    result = probe("pysupervise.proxy.exchange", "pysupervise.proxy.request", root=tmp_path)
+    assert all(path.endswith(".py") for path in origins(result).values()), result.stdout
+    assert f"{edited} changed after the compiled build; running the request path as Python" in result.stderr
+    assert "request path: Python source (1 module(s) changed after the compiled build" in result.stdout
 
 
 def _build_in_copy(tmp_path: Path, *python_args: str, **env: str) -> subprocess.CompletedProcess:
@@ -89,7 +88,22 @@ def test_without_a_c_compiler_the_build_succeeds_and_compiles_nothing(tmp_path):
     pytest.importorskip("Cython")
     result = _build_in_copy(tmp_path, "-c", RUN_SETUP, CC="/bin/false", LDSHARED="/bin/false")
     assert result.returncode == 0, result.stderr
+    assert "not compiling the request path" in result.stderr
     assert "it runs as Python, correct but slower" in result.stderr
+    assert not list((tmp_path / "checkout").rglob("*.so"))
+
+
+@pytest.mark.skipif(not shutil.which("gcc"), reason="needs gcc")
+def test_one_module_that_does_not_compile_leaves_none_compiled(tmp_path):
+    # The typed modules import each other's C types: a half-compiled set would not load.
+    pytest.importorskip("Cython")
+    compiler = tmp_path / "cc"
+    compiler.write_text('#!/bin/sh\ncase "$*" in *proxy/backend.c*) exit 1;; esac\nexec gcc "$@"\n')
+    compiler.chmod(0o755)
+    result = _build_in_copy(tmp_path, "-c", RUN_SETUP, CC=str(compiler))
+    assert result.returncode == 0, result.stderr
+    assert "building 'pysupervise.logs.access_log' extension" in result.stdout  # built first, then removed
+    assert "not compiling the request path" in result.stderr
     assert not list((tmp_path / "checkout").rglob("*.so"))
 
 

@@ -1,10 +1,24 @@
 # Typed attributes for the compiled build (setup.py); the same names as ExchangeState.__slots__ in exchange.py.
+# Not UpstreamConnection: upstream.pxd cimports Exchange, and a cycle of cimports is a cycle of imports.
+from pysupervise.proxy.client.connection cimport ClientConnection as TypedClient
+from pysupervise.proxy.request cimport ProxyRequest as TypedRequest
+
+
 cdef class ExchangeState:
-    cdef public object client, request, backend, endpoint, upstream, framing, _head, last_endpoint_label
+    cdef public TypedClient client
+    cdef public TypedRequest request
+    cdef public object upstream, backend, endpoint, framing, _head, last_endpoint_label
     cdef public object sticky_slot, _awaiting, _frames, _out
     cdef public bint finished, interim, close_after, tunnel, is_debug, _draining
     cdef public long status, connect_attempts, bytes_out, _closing_tunnel
 
 
 cdef class Exchange(ExchangeState):
-    pass
+    cpdef _send(self, conn)
+    cpdef response_head(self, status, reason, headers, upstream_keep_alive)
+    cpdef response_body(self, data)
+    cpdef response_complete(self, conn, keep_alive)
+    cpdef _forward(self, data, chunk=*)
+    cpdef _release_slot(self)
+    cpdef _done(self, drain=*)
+    cpdef _client_done(self)

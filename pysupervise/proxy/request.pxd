@@ -6,3 +6,5 @@ cdef class ProxyRequest:
     cdef public bint has_body, keep_alive, wants_upgrade, debug_header
     cdef public long http_minor, held_cost
     cdef public double started
+
+    cpdef upstream_head(self)

@@ -1,6 +1,10 @@
 # Typed attributes for the compiled build (setup.py); the same names as ConnectionState.__slots__ in connection.py.
+from pysupervise.proxy.request cimport ProxyRequest as TypedRequest
+
+
 cdef class ConnectionState:
-    cdef public object server, settings, loop, transport, parser, client_ip, request, pending, active, tunnel
+    cdef public TypedRequest request
+    cdef public object server, settings, loop, transport, parser, client_ip, pending, active, tunnel
     cdef public object unparsed, out, raw_target
     cdef public bint loopback, peer_trusted, must_close, reading_paused, write_paused, in_head, upgrade_pending
     cdef public bint closed, broken, is_idle, writes_done
@@ -9,4 +13,5 @@ cdef class ConnectionState:
 
 
 cdef class ClientConnection(ConnectionState):
-    pass
+    cpdef _next(self)
+    cpdef exchange_done(self, exchange)
