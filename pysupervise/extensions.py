@@ -49,7 +49,8 @@ class SourceFirst:
         self.always_source = always_source
         self.stale = [] if always_source else stale_sources(package_dir)
         if self.stale:
-            named = ", ".join(map(str, self.stale[:3])) + (f" and {len(self.stale) - 3} more" if len(self.stale) > 3 else "")
+            more = len(self.stale) - 3
+            named = ", ".join(map(str, self.stale[:3])) + (f" and {more} more" if more > 0 else "")
             print(f"pysupervise: {named} changed after the compiled build; running the request path as Python "
                   "until it is rebuilt (pip install -e .)", file=sys.stderr)
 
