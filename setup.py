@@ -31,6 +31,7 @@ COMPILED_MODULES = [
     "pysupervise/proxy/request.py",
     "pysupervise/proxy/response_buffer.py",
     "pysupervise/proxy/response_head.py",
+    "pysupervise/proxy/routing.py",
     "pysupervise/proxy/server.py",
     "pysupervise/proxy/tunnel/tunnel_side.py",
     "pysupervise/proxy/upstream.py",
