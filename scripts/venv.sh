@@ -31,3 +31,14 @@ VENV_PYTHON="$PWD/.venv/bin/python"
 # Programs installed with the packages (gunicorn, uvicorn, ...) are found as in an activated venv.
 export VIRTUAL_ENV="$PWD/.venv"
 export PATH="$PWD/.venv/bin:$PATH"
+# The compiled request path (setup.py) needs a C compiler and Python's headers. Without them pip still installs
+# pysupervise, as Python that spends about a third more CPU per request; so they are installed when apt can.
+build_tools_missing() {
+    command -v cc >/dev/null 2>&1 || return 0
+    "$PYTHON" -c "import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" || return 0
+    return 1
+}
+if build_tools_missing && command -v apt-get >/dev/null 2>&1; then
+    apt_install gcc python3-dev || echo "pysupervise: gcc and python3-dev did not install; it will run as Python" >&2
+fi
