@@ -140,3 +140,29 @@ def test_each_typed_class_declares_exactly_its_slots(pxd):
     slots = _slots(pxd.with_suffix(".py"))
     for name, attributes in _pxd_attributes(pxd).items():
         assert attributes == slots[name], f"{pxd.name}, {name}: {sorted(attributes ^ slots[name])}"
+
+
+SITE = """
+[apps.web]
+app = "web:create_app"
+dir = "{apps}"
+route = "/"
+workers = 1
+"""
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["as-installed", "no-extensions"])
+def test_the_master_says_what_runs_its_requests_and_serves_either_way(make_site, pure):
+    env = {"PYSUPERVISE_NO_EXTENSIONS": "1"} if pure else {}
+    site = make_site(SITE, env=env)
+    if pure:
+        expected = "request path: Python source (PYSUPERVISE_NO_EXTENSIONS is set)"
+    elif BUILT:
+        expected = "request path: compiled ("
+    else:
+        expected = "request path: Python source (not compiled"
+    assert expected in site.output_text()
+    body = bytes(range(256)) * 400  # a body through RequestBody, the worker and back
+    response = site.request("POST", "/echo", body=body, headers={"Content-Type": "application/octet-stream"})
+    assert (response.status, response.body) == (200, body)
+    assert site.get("/whoami").json()["path"] == "/whoami"
