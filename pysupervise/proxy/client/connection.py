@@ -43,8 +43,8 @@ class ConnectionState:
     """ClientConnection's attributes, in a base of their own: compiled, it is the extension type
     (connection.pxd types them) that an extension type's first base must be; the mixins follow it."""
 
-    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted", "request",
-                 "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
+    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted",
+                 "request", "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "header_count", "held_cost", "unparsed", "in_head",
                  "upgrade_pending", "closed", "broken",
                  "batching", "out", "is_idle", "writes_done", "raw_target", "framing_left")
