@@ -7,6 +7,9 @@ and the 2-core machine's noise. The wrk benchmarks say whether a change pays end
 one says by how much the Python got cheaper, within a run of seconds.
 
     python3 benchmarks/hot_path.py [--requests 200000] [--profile]
+
+It measures whichever request path is installed: the compiled one when setup.py built it, the .py files with
+PYSUPERVISE_NO_EXTENSIONS=1. cProfile sees only Python functions, so --profile wants the latter (or `perf`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ VENV_PYTHON="$PWD/.venv/bin/python"
 export VIRTUAL_ENV="$PWD/.venv"
 export PATH="$PWD/.venv/bin:$PATH"
 # The compiled request path (setup.py) needs a C compiler and Python's headers. Without them pip still installs
-# pysupervise, as Python that spends about a third more CPU per request; so they are installed when apt can.
+# pysupervise, as Python whose proxy spends a quarter more CPU per request; so they are installed when apt can.
 build_tools_missing() {
     command -v cc >/dev/null 2>&1 || return 0
     "$PYTHON" -c "import os, sys, sysconfig
