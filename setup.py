@@ -44,6 +44,12 @@ class OptionalBuildExt(build_ext):
     so a compiled module beside one left as Python would not load. A failure leaves all of them as Python, and
     the install goes on."""
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        # One compiler per core: the 19 modules are independent C files, and pip builds on every test run.
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
     def run(self) -> None:
         try:
             super().run()
@@ -70,7 +76,7 @@ def extensions() -> list:
     # annotation_typing off: the annotations are for readers and mypy; only the .pxd files type things, so the
     # compiled code accepts exactly what the Python does.
     try:
-        return cythonize(COMPILED_MODULES, quiet=True, compiler_directives={
+        return cythonize(COMPILED_MODULES, quiet=True, nthreads=os.cpu_count() or 1, compiler_directives={
             "language_level": 3, "annotation_typing": False, "binding": True})
     except Exception as exc:  # Cython refused a module
         OptionalBuildExt._warn(exc)
