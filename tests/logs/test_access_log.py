@@ -1,5 +1,8 @@
 """Access log lines stay one line and unambiguous whatever bytes a client sends (issue 3)."""
 
+import pytest
+
+from pysupervise.logs import access_log
 from pysupervise.logs.access_log import AccessLog
 
 
@@ -14,6 +17,39 @@ def test_hostile_bytes_are_escaped_and_fields_stay_aligned(tmp_path):
                           "web/1/0", "rid-1"]
     assert fields[0].endswith("Z") and "T" in fields[0]
     assert second.split(" ")[1:] == ["::1", "POST", "/plain?x=1", "503", "0", "1.5000", "-", "rid-2"]
+
+
+@pytest.mark.parametrize("hostile", [b" ", b"\n", b"\t", b'"', b"\\", b"\x7f", b"\x00", b"\xff"])
+@pytest.mark.parametrize("field", ["method", "url", "request_id"])
+def test_one_hostile_byte_in_any_field_of_a_batch_is_escaped_and_the_other_lines_are_verbatim(
+        tmp_path, field, hostile):
+    # A batch is formatted as is and checked at once: one byte anywhere must send it through the escaping.
+    log = AccessLog(tmp_path / "access.log")
+    clean = {"method": b"GET", "url": b"/ok?a=1", "request_id": b"rid"}
+    log.record("127.0.0.1", clean["method"], clean["url"], 200, 1, 0.5, "web/1/0", clean["request_id"])
+    log.record("127.0.0.1", **{**clean, field: clean[field] + hostile}, status=200, body_bytes=1, seconds=0.5,
+               worker="web/1/0")
+    log.record("127.0.0.1", clean["method"], clean["url"], 200, 1, 0.5, "web/1/0", clean["request_id"])
+    log.close()
+    lines = (tmp_path / "access.log").read_bytes().split(b"\n")
+    assert lines[3:] == [b""] and len(lines) == 4
+    expected = [b"127.0.0.1", b"GET", b"/ok?a=1", b"200", b"1", b"0.5000", b"web/1/0", b"rid"]
+    assert lines[0].split(b" ")[1:] == expected and lines[2].split(b" ")[1:] == expected
+    escaped = dict(clean, **{field: clean[field] + b"\\x%02x" % hostile[0]})
+    assert lines[1].split(b" ")[1:] == [b"127.0.0.1", escaped["method"], escaped["url"], b"200", b"1", b"0.5000",
+                                        b"web/1/0", escaped["request_id"]]
+
+
+def test_a_clean_batch_is_written_without_checking_field_by_field(tmp_path, monkeypatch):
+    # The batch check is what makes a line cheap (issue 18): it must pass lines that need no escaping.
+    checked = []
+    monkeypatch.setattr(access_log, "_safe", lambda raw: checked.append(raw) or raw)
+    log = AccessLog(tmp_path / "access.log")
+    for i in range(3):
+        log.record("::1", b"DELETE", b"/a/%d?b=c&d=%%20" % i, 204, 0, 12.25, "app/3/1", b"req-%d" % i)
+    log.close()
+    assert checked == []
+    assert len((tmp_path / "access.log").read_bytes().splitlines()) == 3
 
 
 def test_rotates_to_one_previous_file(tmp_path):
