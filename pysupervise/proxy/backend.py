@@ -79,6 +79,18 @@ class AppBackend:
     def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> Exchange:
         return Exchange(client, request, self)
 
+    def finished(self, status: int, bytes_out: int, request: "ProxyRequest", seconds: float, worker: str) -> None:
+        """One request of this app answered (by a worker or its static files): counted, and its access line."""
+        self.status_counts[status] += 1
+        self.bytes_out += bytes_out
+        if request.body is not None:
+            self.bytes_in += request.body.size
+        self.durations.observe(seconds)
+        log = self.access_log
+        if log is not None:
+            log.record(request.client_ip, request.method, request.url, status, bytes_out, seconds, worker,
+                       request.request_id)
+
     def reconfigure(self, *, queue_limit: int, queue_timeout: float, upstream_timeout: float,
                     sticky: bool = False) -> None:
         self.dispatcher.queue_limit = queue_limit

@@ -1,14 +1,18 @@
 # Typed attributes for the compiled build (setup.py); the same names as ExchangeState.__slots__ in exchange.py.
 # Not UpstreamConnection: upstream.pxd cimports Exchange, and a cycle of cimports is a cycle of imports.
 from pysupervise.proxy.client.connection cimport ClientConnection as TypedClient
+from pysupervise.proxy.backend cimport AppBackend as TypedBackend
+from pysupervise.proxy.endpoint cimport Endpoint as TypedEndpoint
 from pysupervise.proxy.request cimport ProxyRequest as TypedRequest
 
 
 cdef class ExchangeState:
     cdef public TypedClient client
     cdef public TypedRequest request
-    cdef public object upstream, backend, endpoint, framing, _head, last_endpoint_label
-    cdef public object sticky_slot, _awaiting, _frames, _out
+    cdef public TypedEndpoint endpoint, _awaiting
+    cdef public TypedBackend backend
+    cdef public object upstream, framing, _head, last_endpoint_label
+    cdef public object sticky_slot, _frames, _out
     cdef public bint finished, interim, close_after, tunnel, is_debug, _draining
     cdef public long status, connect_attempts, bytes_out, _closing_tunnel
 

@@ -309,18 +309,9 @@ class ProxyServer:
             self._room.set()
 
     def exchange_finished(self, exchange: "Exchange", conn: ClientConnection) -> None:
-        backend = exchange.backend
-        backend.status_counts[exchange.status] += 1
-        backend.bytes_out += exchange.bytes_out
         request = exchange.request
-        if request.body is not None:
-            backend.bytes_in += request.body.size
-        seconds = self.loop.time() - request.started
-        backend.durations.observe(seconds)
-        log = backend.access_log
-        if log is not None:
-            log.record(request.client_ip, request.method, request.url, exchange.status, exchange.bytes_out,
-                       seconds, exchange.last_endpoint_label, request.request_id)
+        exchange.backend.finished(exchange.status, exchange.bytes_out, request, self.loop.time() - request.started,
+                                  exchange.last_endpoint_label)
 
     # -- stopping -----------------------------------------------------------------------------
 
