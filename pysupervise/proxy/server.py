@@ -41,6 +41,12 @@ _TRIM_AFTER_TRANSPORTS = 1000
 class ProxyServer:
     """Owns every client connection; the route table is replaced by the supervisor as apps change."""
 
+    __slots__ = ("settings", "trusted_proxies", "task_errors", "spill_dir", "loop", "routes", "admin_routes",
+                 "health_route", "worker_header", "connections", "idle", "parking", "room", "slow_requests", "port",
+                 "default_host", "valid_hosts", "_request_prefix", "_request_counter", "_sockets", "_accepting",
+                 "_sweeper", "_adopting", "_room", "_waiting_for_room", "_stopping", "heap_trimmer",
+                 "transports_dropped", "buffer_budget", "read_ahead")
+
     def __init__(self, settings: "ProxySettings", spill_dir: str, task_errors: TaskErrors | None = None) -> None:
         self.settings = settings
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
