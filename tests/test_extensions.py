@@ -54,6 +54,32 @@ def test_pysupervise_no_extensions_runs_the_source():
     assert "request path: Python source (PYSUPERVISE_NO_EXTENSIONS is set)" in result.stdout
 
 
+# A None where the code expects one of the typed objects: a bug, which must stay an exception as in Python.
+NONE_WHERE_AN_ENDPOINT_GOES = """
+import sys
+from pysupervise.proxy.dispatcher import Dispatcher
+print(sys.modules["pysupervise.proxy.dispatcher"].__file__)
+try:
+    Dispatcher("app", 10, 1.0).release(None)
+except AttributeError as exc:
+    print("AttributeError:", exc)
+"""
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["compiled", "no-extensions"])
+def test_a_none_where_a_typed_object_goes_raises_and_does_not_crash_the_process(pure):
+    # Without Cython's nonecheck, a method call on a None typed as Endpoint reads through a null vtable: a
+    # segfault of the master, every site down, instead of one request's exception.
+    environment = {key: value for key, value in os.environ.items() if key != "PYSUPERVISE_NO_EXTENSIONS"}
+    if pure:
+        environment["PYSUPERVISE_NO_EXTENSIONS"] = "1"
+    result = subprocess.run([sys.executable, "-c", NONE_WHERE_AN_ENDPOINT_GOES], capture_output=True, text=True,
+                            timeout=60, env={**environment, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "AttributeError: 'NoneType' object has no attribute 'slot_released'" in result.stdout, result.stdout
+    assert result.stdout.splitlines()[0].endswith(".py") == (pure or not BUILT), result.stdout
+
+
 @needs_build
 def test_a_source_edited_after_the_build_runs_as_python_with_the_whole_request_path(tmp_path):
     shutil.copytree(PACKAGE, tmp_path / "pysupervise", ignore=shutil.ignore_patterns("__pycache__"))
