@@ -29,11 +29,16 @@ print(extensions.install("pysupervise").request_path_note())
 """
 
 
-def probe(*modules: str, root: Path = REPO, **env: str) -> subprocess.CompletedProcess:
+def run_python(code: str, *args: str, root: Path = REPO, **env: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter on the checkout at `root`, compiled unless `env` says otherwise."""
     environment = {key: value for key, value in os.environ.items() if key != "PYSUPERVISE_NO_EXTENSIONS"}
     environment.update(env, PYTHONPATH=str(root))
-    return subprocess.run([sys.executable, "-c", PROBE, *modules], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
                           env=environment, cwd=root)
+
+
+def probe(*modules: str, root: Path = REPO, **env: str) -> subprocess.CompletedProcess:
+    return run_python(PROBE, *modules, root=root, **env)
 
 
 def origins(result: subprocess.CompletedProcess) -> dict[str, str]:
@@ -70,11 +75,7 @@ except AttributeError as exc:
 def test_a_none_where_a_typed_object_goes_raises_and_does_not_crash_the_process(pure):
     # Without Cython's nonecheck, a method call on a None typed as Endpoint reads through a null vtable: a
     # segfault of the master, every site down, instead of one request's exception.
-    environment = {key: value for key, value in os.environ.items() if key != "PYSUPERVISE_NO_EXTENSIONS"}
-    if pure:
-        environment["PYSUPERVISE_NO_EXTENSIONS"] = "1"
-    result = subprocess.run([sys.executable, "-c", NONE_WHERE_AN_ENDPOINT_GOES], capture_output=True, text=True,
-                            timeout=60, env={**environment, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    result = run_python(NONE_WHERE_AN_ENDPOINT_GOES, **({"PYSUPERVISE_NO_EXTENSIONS": "1"} if pure else {}))
     assert result.returncode == 0, (result.returncode, result.stderr)
     assert "AttributeError: 'NoneType' object has no attribute 'slot_released'" in result.stdout, result.stdout
     assert result.stdout.splitlines()[0].endswith(".py") == (pure or not BUILT), result.stdout
