@@ -27,7 +27,7 @@ class ExchangeState:
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "tunnel", "bytes_out", "_head",
                  "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
-                 "_out", "_draining")
+                 "_out", "_draining", "resent")
 
 
 class Exchange(ExchangeState, TunnelSide):
@@ -63,6 +63,9 @@ class Exchange(ExchangeState, TunnelSide):
         # The response on its way to the client, read ahead of a slow one: the slot is freed before it has it all.
         self._out: ResponseBuffer | None = None
         self._draining = False
+        # The worker closed a reused connection under this request without answering: it went again to that
+        # worker alone (resend_to_same_worker), and any further failure is final.
+        self.resent = False
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -116,6 +119,11 @@ class Exchange(ExchangeState, TunnelSide):
             # The client left while we were connecting; the connection is still good for others.
             conn.endpoint.give_back(conn)
             return
+        if self.resent and not conn.endpoint.alive:
+            # Retired since the close: it died, and what answers on its socket's path is its replacement.
+            conn.close()
+            self.connect_failed(ConnectionError("the worker exited"))
+            return
         self._send(conn)
 
     def connect_failed(self, exc: BaseException) -> None:
@@ -124,7 +132,9 @@ class Exchange(ExchangeState, TunnelSide):
         failed = self.endpoint
         self._release_slot()
         self.connect_attempts += 1
-        if self.connect_attempts >= _MAX_CONNECT_ATTEMPTS:
+        if self.resent:
+            self._fail(502, self._crashed(), failed)  # the request reached it before: it may have died of it
+        elif self.connect_attempts >= _MAX_CONNECT_ATTEMPTS:
             self._fail(502, f"cannot connect to a worker of app {self.backend.name!r}: {exc}", failed)
         else:
             # Nothing reached the worker, so any request may go to another one.
@@ -236,15 +246,32 @@ class Exchange(ExchangeState, TunnelSide):
         else:
             failed = self.endpoint
             self._release_slot()
-            if unsent and self.connect_attempts < _MAX_CONNECT_ATTEMPTS:
+            if unsent and not self.resent and self.connect_attempts < _MAX_CONNECT_ATTEMPTS:
                 # A pooled connection the worker closed under us: any method may go again.
                 self.connect_attempts += 1
                 self.start(avoid=failed)
             else:
                 # It may have run, and killed its worker: another worker must not run it too, whatever its method
                 # (one poison request would take every worker down). nginx's non-idempotent rule, for crashes.
-                self._fail(502, f"the worker of app {self.backend.name!r} closed the connection "
-                                f"without a response (it probably crashed)", failed)
+                self._fail(502, self._crashed(), failed)
+
+    def resend_to_same_worker(self) -> None:
+        """The worker closed a reused connection under this (idempotent) request without a byte of answer.
+
+        Either it closed the connection as idle just as the request went out (the keep-alive race), or the request
+        killed it, and nothing tells the two apart at once. So the request goes again to that worker alone, on a
+        new connection: alive, it answers; dead, the connect fails and the client gets a crash's 502. No second
+        worker runs a request that may kill workers, and nobody waits for the death to be noticed.
+        """
+        self.upstream = None
+        if self.finished:
+            return
+        self._answered()
+        self.resent = True
+        self.endpoint.open_connection(self)
+
+    def _crashed(self) -> str:
+        return f"the worker of app {self.backend.name!r} closed the connection without a response (it probably crashed)"
 
     def upstream_failed(self, problem: str, got_bytes: bool) -> None:
         self.upstream = None

@@ -12,9 +12,6 @@ if TYPE_CHECKING:
     from pysupervise.proxy.endpoint import Endpoint
     from pysupervise.proxy.exchange import Exchange
 
-# How long a worker's death may take to be seen after its connection closed (the supervisor retires its endpoint).
-_DEATH_NOTICE_SECONDS = 1.0
-
 
 class UpstreamConnection:
     """Carries one exchange at a time; between exchanges it waits in its endpoint's idle pool.
@@ -150,12 +147,10 @@ class UpstreamConnection:
             self.transport.close()
         if ex is None:
             return
-        endpoint = self.endpoint
-        if not unsent and not self._got_bytes and self._bound > 1 and endpoint.alive and ex.request.idempotent:
-            # No answer on a reused connection: the worker closed it as idle just as the request went out (the
-            # keep-alive race; an asyncio worker has read it, so there is no EPIPE), or it died running it. Only
-            # its death tells them apart, and a request that may have killed its worker must not go to another.
-            endpoint.call_when_retired(lambda: ex.upstream_lost(unsent=endpoint.alive), _DEATH_NOTICE_SECONDS)
+        if not unsent and not self._got_bytes and self._bound > 1 and self.endpoint.alive and ex.request.idempotent:
+            # No answer on a reused connection: the keep-alive race (an asyncio worker has read the request, so
+            # there is no EPIPE), or the request killed the worker.
+            ex.resend_to_same_worker()
             return
         ex.upstream_lost(unsent)
 

@@ -308,7 +308,8 @@ def test_server_closing_pooled_connections_is_never_the_clients_problem(site, st
 def test_a_pooled_connection_the_worker_had_closed_is_retried(site):
     # Pipelined: the next request takes the pooled connection as soon as the previous response ends, before the
     # worker's close is read: our write meets a closed socket (EPIPE), the request never arrived, and it goes
-    # again on a new connection (the one retry left for a request that was sent).
+    # again on a new connection; or the worker read it before closing, and it goes again to the same worker
+    # (tests/proxy/test_keepalive_race.py).
     conn = RawConnection(site.port)
     try:
         conn.send(b"GET /closing/ HTTP/1.1\r\nHost: t\r\n\r\n" * 10)
