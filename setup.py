@@ -22,6 +22,7 @@ COMPILED_MODULES = [
     "pysupervise/proxy/client/connection.py",
     "pysupervise/proxy/client/deadlines.py",
     "pysupervise/proxy/client/idle.py",
+    "pysupervise/proxy/client/state.py",
     "pysupervise/proxy/client/writes.py",
     "pysupervise/proxy/dispatcher.py",
     "pysupervise/proxy/endpoint.py",

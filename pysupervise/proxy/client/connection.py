@@ -14,7 +14,6 @@ from pysupervise.proxy.client.error_answers import ErrorAnswers
 from pysupervise.proxy.client.idle import IdleConnection
 from pysupervise.proxy.client.raw_target import RawTargetFeeder
 from pysupervise.proxy.client.upgrades import UpgradingConnection
-from pysupervise.proxy.client.writes import BatchedWrites
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.head_checks import RequestRejected, body_too_large, check_head, http_minor
 from pysupervise.proxy.request import ProxyRequest
@@ -39,19 +38,7 @@ _WRITE_BUFFER = 64 * 1024
 _CHUNK_FRAMING = 64
 
 
-class ConnectionState:
-    """ClientConnection's attributes, in a base of their own: compiled, it is the extension type
-    (connection.pxd types them) that an extension type's first base must be; the mixins follow it."""
-
-    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted",
-                 "request", "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
-                 "write_paused", "head_size", "header_bytes", "header_count", "held_cost", "unparsed", "in_head",
-                 "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "writes_done", "raw_target", "framing_left")
-
-
-class ClientConnection(ConnectionState, ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection,
-                       BatchedWrites, asyncio.Protocol):
+class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
     __slots__ = ()

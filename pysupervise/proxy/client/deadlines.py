@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pysupervise.proxy.exchange import Exchange
-    from pysupervise.proxy.request import ProxyRequest
-    from pysupervise.proxy.server import ProxyServer
+from pysupervise.proxy.client.writes import BatchedWrites
 
 # What the connection's single deadline currently means.
 NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER, SEND = range(7)
 
 
-class ConnectionDeadlines:
+class ConnectionDeadlines(BatchedWrites):
     """The deadline half of ClientConnection (no timer per request: the sweeper compares `deadline` with now).
 
     A connection is *idle* while it waits for a request that has not begun: just accepted, or kept alive
@@ -22,16 +17,6 @@ class ConnectionDeadlines:
     """
 
     __slots__ = ()
-
-    server: "ProxyServer"
-    loop: object
-    deadline: float
-    deadline_kind: int
-    is_idle: bool
-    write_paused: bool
-    active: "Exchange | None"
-    request: "ProxyRequest | None"
-    pending: object
 
     def _set_deadline(self, kind: int, seconds: float) -> None:
         if self.is_idle:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import asyncio
+from pysupervise.proxy.client.state import ConnectionState
 
 
-class BatchedWrites:
+class BatchedWrites(ConnectionState):
     """The writing half of ClientConnection: a response head and body read together leave in one send()."""
 
     __slots__ = ()
-
-    transport: "asyncio.Transport | None"
-    batching: int
-    out: "list[bytes] | None"
 
     def write(self, data: bytes) -> None:
         if not self.batching:
