@@ -6,7 +6,8 @@ from pysupervise.proxy.server cimport ProxyServer as TypedServer
 cdef class ConnectionState:
     cdef public TypedRequest request
     cdef public TypedServer server
-    cdef public object settings, loop, transport, parser, client_ip, pending, active, tunnel
+    cdef public object settings, loop, transport, parser, client_ip, active, tunnel
+    cdef public list pending
     cdef public object unparsed, out, raw_target
     cdef public bint loopback, peer_trusted, must_close, reading_paused, write_paused, in_head, upgrade_pending
     cdef public bint closed, broken, is_idle, writes_done
