@@ -19,7 +19,4 @@ fi
 "$VENV_PYTHON" -m pip install --quiet -e '.[test]'
 # One pytest process per core, at most 4 (pytest-xdist); each takes whole test files, so a module's site is
 # started once. `-n 0` among the arguments runs everything in this one process.
-# A short base for tmp_path, fresh per run: worker socket paths under it must stay within the 107 bytes of AF_UNIX.
-basetemp="$(mktemp -d /tmp/pst.XXXXXX)"
-trap 'rm -rf "$basetemp"' EXIT INT TERM
-"$VENV_PYTHON" -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile --basetemp="$basetemp" "$@"
+exec "$VENV_PYTHON" -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile "$@"
