@@ -14,7 +14,7 @@ cdef class ExchangeState:
     cdef public object upstream, framing, _head, last_endpoint_label
     cdef public object sticky_slot, _frames, _out
     cdef public bint finished, interim, close_after, tunnel, is_debug, _draining, resent
-    cdef public long status, connect_attempts, bytes_out, _closing_tunnel
+    cdef public long status, connect_attempts, bytes_out, _closing_tunnel, _held
 
 
 cdef class Exchange(ExchangeState):
@@ -25,4 +25,5 @@ cdef class Exchange(ExchangeState):
     cpdef _forward(self, data, chunk=*)
     cpdef _release_slot(self)
     cpdef _done(self, drain=*)
+    cpdef _release_hold(self)
     cpdef _client_done(self)

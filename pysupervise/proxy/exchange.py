@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pysupervise.proxy.response_buffer import ResponseBuffer
 from pysupervise.proxy.response_head import Framing, client_response_head
 from pysupervise.proxy.tunnel.tunnel_side import TunnelSide
+from pysupervise.proxy.worker_failures import WorkerFailures
 from pysupervise.proxy.tunnel.websocket_close import FrameBoundary
 
 if TYPE_CHECKING:
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
     from pysupervise.proxy.request import ProxyRequest
     from pysupervise.proxy.upstream import UpstreamConnection
 
-# A request whose connection failed before anything was sent may try this many workers.
-_MAX_CONNECT_ATTEMPTS = 3
+# A response of known length is held, up to this many bytes, and leaves in one write once whole: a worker that
+# writes its head and its body apart (aiohttp's FileResponse) would otherwise leave, if the master died between
+# the two, a balancer with a head it cannot retry elsewhere (nginx retries a GET only before the first byte).
+_HOLD_MAX = 64 * 1024
 
 
 class ExchangeState:
@@ -27,10 +30,10 @@ class ExchangeState:
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "tunnel", "bytes_out", "_head",
                  "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
-                 "_out", "_draining", "resent")
+                 "_out", "_draining", "resent", "_held")
 
 
-class Exchange(ExchangeState, TunnelSide):
+class Exchange(ExchangeState, TunnelSide, WorkerFailures):
     """Driven by callbacks from the dispatcher, the upstream connection and the client connection.
 
     The worker's part (slot, pooled connection) ends when the worker has sent the whole response;
@@ -66,6 +69,7 @@ class Exchange(ExchangeState, TunnelSide):
         # The worker closed a reused connection under this request without answering: it went again to that
         # worker alone (resend_to_same_worker), and any further failure is final.
         self.resent = False
+        self._held = -1  # bytes of the response held back so far (-1: not holding; see _HOLD_MAX)
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -75,22 +79,20 @@ class Exchange(ExchangeState, TunnelSide):
     def start(self, avoid: "Endpoint | None" = None) -> None:
         backend = self.backend
         debug = backend.debug_endpoint
-        if debug is not None and avoid is None and debug.alive and self._wants_debug_worker():
+        request = self.request
+        if debug is not None and avoid is None and debug.alive and (
+                request.debug_header or request.cookie(backend.debug_cookie) is not None):
             # The debug worker is outside the normal rotation: no queue, no slot limit, no timeout.
             self.is_debug = True
             debug.in_flight += 1
             self.assigned(debug)
             return
         if backend.sticky and avoid is None:
-            slot = self.request.cookie(backend.sticky_cookie)
+            slot = request.cookie(backend.sticky_cookie)
             self.sticky_slot = int(slot) if slot is not None and slot.isdigit() else None
         endpoint = backend.dispatcher.acquire(self, avoid, self.sticky_slot)
         if endpoint is not None:
             self.assigned(endpoint)
-
-    def _wants_debug_worker(self) -> bool:
-        request = self.request
-        return request.debug_header or request.cookie(self.backend.debug_cookie) is not None
 
     def assigned(self, endpoint: "Endpoint") -> None:
         """A slot on `endpoint` is ours (now, or after waiting in the queue)."""
@@ -125,20 +127,6 @@ class Exchange(ExchangeState, TunnelSide):
             self.connect_failed(ConnectionError("the worker exited"))
             return
         self._send(conn)
-
-    def connect_failed(self, exc: BaseException) -> None:
-        if self.finished:
-            return
-        failed = self.endpoint
-        self._release_slot()
-        self.connect_attempts += 1
-        if self.resent:
-            self._fail(502, self._crashed(), failed)  # the request reached it before: it may have died of it
-        elif self.connect_attempts >= _MAX_CONNECT_ATTEMPTS:
-            self._fail(502, f"cannot connect to a worker of app {self.backend.name!r}: {exc}", failed)
-        else:
-            # Nothing reached the worker, so any request may go to another one.
-            self.start(avoid=failed)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -189,14 +177,21 @@ class Exchange(ExchangeState, TunnelSide):
             status, reason, headers, self.request, self.client.must_close, extra)
         if status == 101:
             self.client.write(head)  # a tunnel follows, and tunnels are never buffered (see upgraded)
-        else:
-            self._forward(head)
+            return
+        if self.framing is Framing.LENGTH and self._out is None and not self.client.write_paused:
+            self._held = len(head)
+            self.client.begin_batch()  # ended by _release_hold: the batch's writes leave together
+        self._forward(head)
 
     def response_body(self, data: bytes) -> None:
         self.bytes_out += len(data)
         framing = self.framing
         if framing is not Framing.NONE:
             self._forward(data, chunk=framing is Framing.CHUNKED)
+            if self._held >= 0:
+                self._held += len(data)
+                if self._held > _HOLD_MAX:
+                    self._release_hold()
 
     def response_complete(self, conn: "UpstreamConnection", keep_alive: bool) -> None:
         if self.framing is Framing.CHUNKED:
@@ -225,79 +220,6 @@ class Exchange(ExchangeState, TunnelSide):
             target.write_chunk(data)
         else:
             target.write(data)
-
-    def upstream_lost(self, unsent: bool = False) -> None:
-        """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
-        self.upstream = None
-        if self.finished:
-            return
-        self._answered()
-        if self.tunnel:
-            self.client.close()
-            self._done()
-        elif self.status:
-            if self.framing is Framing.UNTIL_CLOSE:
-                self.close_after = True
-                self._done(drain=True)
-            else:
-                # Mid-body: the client must see a truncated message, not a wrong one.
-                self.client.abort()
-                self._done()
-        else:
-            failed = self.endpoint
-            self._release_slot()
-            if unsent and not self.resent and self.connect_attempts < _MAX_CONNECT_ATTEMPTS:
-                # A pooled connection the worker closed under us: any method may go again.
-                self.connect_attempts += 1
-                self.start(avoid=failed)
-            else:
-                # It may have run, and killed its worker: another worker must not run it too, whatever its method
-                # (one poison request would take every worker down). nginx's non-idempotent rule, for crashes.
-                self._fail(502, self._crashed(), failed)
-
-    def resend_to_same_worker(self) -> None:
-        """The worker closed a reused connection under this (idempotent) request without a byte of answer.
-
-        Either it closed the connection as idle just as the request went out (the keep-alive race), or the request
-        killed it, and nothing tells the two apart at once. So the request goes again to that worker alone, on a
-        new connection: alive, it answers; dead, the connect fails and the client gets a crash's 502. No second
-        worker runs a request that may kill workers, and nobody waits for the death to be noticed.
-        """
-        self.upstream = None
-        if self.finished:
-            return
-        self._answered()
-        self.resent = True
-        self.endpoint.open_connection(self)
-
-    def _crashed(self) -> str:
-        return f"the worker of app {self.backend.name!r} closed the connection without a response (it probably crashed)"
-
-    def upstream_failed(self, problem: str, got_bytes: bool) -> None:
-        self.upstream = None
-        if self.finished:
-            return
-        self._answered()
-        failed = self.endpoint
-        if self.status:
-            self.client.abort()
-            self._done()
-        else:
-            self._release_slot()
-            self._fail(502, problem, failed)
-
-    def upstream_timed_out(self) -> None:
-        if self.finished or self.status:
-            return
-        self._answered(timed_out=True)
-        conn, self.upstream = self.upstream, None
-        if conn is not None:
-            conn.unbind()
-            conn.close()
-        failed = self.endpoint
-        self._release_slot()
-        self._fail(504, f"the worker of app {self.backend.name!r} did not start its response within "
-                        f"{self.backend.upstream_timeout:g} s (upstream_timeout)", failed)
 
     # -- the client side ----------------------------------------------------------------------
 
@@ -366,6 +288,7 @@ class Exchange(ExchangeState, TunnelSide):
 
     def _done(self, drain: bool = False) -> None:
         """The worker is done: free its slot now; the client is done now, or (`drain`) once it has it all."""
+        self._release_hold()
         endpoint = self.endpoint
         if endpoint is not None:
             endpoint.answered_one_more()
@@ -374,6 +297,11 @@ class Exchange(ExchangeState, TunnelSide):
         self._draining = drain
         if not drain or self._out is None or not self._out.size:
             self._client_done()
+
+    def _release_hold(self) -> None:
+        if self._held >= 0:
+            self._held = -1
+            self.client.end_batch()
 
     def _client_done(self) -> None:
         self.finished = True

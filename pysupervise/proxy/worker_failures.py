@@ -1,0 +1,98 @@
+"""The worker half of an Exchange going wrong: a connect that fails, a connection lost or broken, no answer in time."""
+
+from __future__ import annotations
+
+from pysupervise.proxy.response_head import Framing
+
+# A request whose connection failed before anything was sent may try this many workers.
+_MAX_CONNECT_ATTEMPTS = 3
+
+
+class WorkerFailures:
+    """Mixed into Exchange, whose state it uses. Who may run a request again is decided here: only a request that
+    cannot have run goes to another worker; one that may have (and may have killed its worker) never does."""
+
+    __slots__ = ()
+
+    def connect_failed(self, exc: BaseException) -> None:
+        if self.finished:
+            return
+        failed = self.endpoint
+        self._release_slot()
+        self.connect_attempts += 1
+        if self.resent:
+            self._fail(502, self._crashed(), failed)  # the request reached it before: it may have died of it
+        elif self.connect_attempts >= _MAX_CONNECT_ATTEMPTS:
+            self._fail(502, f"cannot connect to a worker of app {self.backend.name!r}: {exc}", failed)
+        else:
+            # Nothing reached the worker, so any request may go to another one.
+            self.start(avoid=failed)
+
+    def upstream_lost(self, unsent: bool = False) -> None:
+        """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
+        self.upstream = None
+        if self.finished:
+            return
+        self._answered()
+        if self.tunnel:
+            self.client.close()
+            self._done()
+        elif self.status:
+            if self.framing is Framing.UNTIL_CLOSE:
+                self.close_after = True
+                self._done(drain=True)
+            else:
+                # Mid-body: the client must see a truncated message, not a wrong one.
+                self.client.abort()
+                self._done()
+        else:
+            failed = self.endpoint
+            self._release_slot()
+            if unsent and not self.resent and self.connect_attempts < _MAX_CONNECT_ATTEMPTS:
+                # A pooled connection the worker closed under us: any method may go again.
+                self.connect_attempts += 1
+                self.start(avoid=failed)
+            else:
+                # It may have run, and killed its worker: another worker must not run it too, whatever its method
+                # (one poison request would take every worker down). nginx's non-idempotent rule, for crashes.
+                self._fail(502, self._crashed(), failed)
+
+    def resend_to_same_worker(self) -> None:
+        """No answer on a reused connection: the worker closed it as idle as the request went out, or died of it.
+        Only that worker gets it again, on a new connection: alive, it answers; dead, the connect fails (a crash's
+        502). No second worker runs a request that may kill workers, and nobody waits for the death to be seen."""
+        self.upstream = None
+        if self.finished:
+            return
+        self._answered()
+        self.resent = True
+        self.endpoint.open_connection(self)
+
+    def _crashed(self) -> str:
+        return f"the worker of app {self.backend.name!r} closed the connection without a response (it probably crashed)"
+
+    def upstream_failed(self, problem: str, got_bytes: bool) -> None:
+        self.upstream = None
+        if self.finished:
+            return
+        self._answered()
+        failed = self.endpoint
+        if self.status:
+            self.client.abort()
+            self._done()
+        else:
+            self._release_slot()
+            self._fail(502, problem, failed)
+
+    def upstream_timed_out(self) -> None:
+        if self.finished or self.status:
+            return
+        self._answered(timed_out=True)
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.unbind()
+            conn.close()
+        failed = self.endpoint
+        self._release_slot()
+        self._fail(504, f"the worker of app {self.backend.name!r} did not start its response within "
+                        f"{self.backend.upstream_timeout:g} s (upstream_timeout)", failed)
