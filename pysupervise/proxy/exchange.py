@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # writes its head and its body apart (aiohttp's FileResponse) would otherwise leave, if the master died between
 # the two, a balancer with a head it cannot retry elsewhere (nginx retries a GET only before the first byte).
 _HOLD_MAX = 64 * 1024
+# Read per response piece: module constants are one lookup, an enum member two.
+_NO_BODY, _LENGTH, _CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
 
 
 class ExchangeState:
@@ -51,7 +53,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         self.finished = False
         self.interim = False
         self.status = 0
-        self.framing = Framing.NONE
+        self.framing = _NO_BODY
         self.close_after = False
         self.connect_attempts = 0
         self.tunnel = False
@@ -178,7 +180,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         if status == 101:
             self.client.write(head)  # a tunnel follows, and tunnels are never buffered (see upgraded)
             return
-        if self.framing is Framing.LENGTH and self._out is None and not self.client.write_paused:
+        if self.framing is _LENGTH and self._out is None and not self.client.write_paused:
             self._held = len(head)
             self.client.begin_batch()  # ended by _release_hold: the batch's writes leave together
         self._forward(head)
@@ -186,15 +188,15 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
     def response_body(self, data: bytes) -> None:
         self.bytes_out += len(data)
         framing = self.framing
-        if framing is not Framing.NONE:
-            self._forward(data, chunk=framing is Framing.CHUNKED)
+        if framing is not _NO_BODY:
+            self._forward(data, chunk=framing is _CHUNKED)
             if self._held >= 0:
                 self._held += len(data)
                 if self._held > _HOLD_MAX:
                     self._release_hold()
 
     def response_complete(self, conn: "UpstreamConnection", keep_alive: bool) -> None:
-        if self.framing is Framing.CHUNKED:
+        if self.framing is _CHUNKED:
             self._forward(b"0\r\n\r\n")
         if self._out is not None:
             self._out.release_worker()
