@@ -38,12 +38,18 @@ def nothing_to_read(sock: socket.socket) -> bool:
     return not readable
 
 
+def request_until_the_head_is_read(site, head_read) -> RawConnection:
+    """A connection whose request's worker has written the head and seen the proxy read it."""
+    conn = RawConnection(site.port)
+    conn.send(b"GET /split/ HTTP/1.1\r\nHost: t\r\n\r\n")
+    wait_until(head_read.exists, 10, "the proxy to read the worker's head")
+    return conn
+
+
 def test_a_head_written_apart_from_its_body_is_sent_with_it(make_site, tmp_path):
     site, head_read, gate = split_site(make_site, tmp_path)
-    conn = RawConnection(site.port)
+    conn = request_until_the_head_is_read(site, head_read)
     try:
-        conn.send(b"GET /split/ HTTP/1.1\r\nHost: t\r\n\r\n")
-        wait_until(head_read.exists, 10, "the proxy to read the worker's head")
         assert nothing_to_read(conn.sock), "the head left before its body"
         gate.touch()
         status, headers, body = conn.read_response()
@@ -54,10 +60,8 @@ def test_a_head_written_apart_from_its_body_is_sent_with_it(make_site, tmp_path)
 
 def test_a_master_killed_between_a_head_and_its_body_has_sent_nothing(make_site, tmp_path):
     site, head_read, _gate = split_site(make_site, tmp_path)
-    conn = RawConnection(site.port)
+    conn = request_until_the_head_is_read(site, head_read)
     try:
-        conn.send(b"GET /split/ HTTP/1.1\r\nHost: t\r\n\r\n")
-        wait_until(head_read.exists, 10, "the proxy to read the worker's head")
         site.process.kill()
         site.process.wait(10)
         # Nothing at all: a balancer would send the GET to another host, not hand its client half an answer.
