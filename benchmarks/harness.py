@@ -167,6 +167,12 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
                     proxy_http_version 1.1;
                     proxy_set_header Connection "";
                     proxy_set_header Host $host;
+                    # What pysupervise tells every worker, as deployment guides (gunicorn's, uvicorn's) set it up:
+                    # the workers parse the same head behind either proxy.
+                    proxy_set_header X-Forwarded-For $remote_addr;
+                    proxy_set_header X-Forwarded-Proto $scheme;
+                    proxy_set_header X-Forwarded-Host $host;
+                    proxy_set_header X-Request-Id $request_id;
                 }}
             }}
         }}
