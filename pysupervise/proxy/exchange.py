@@ -166,7 +166,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
             self.interim = True
             return
         self._answered(answered=True)
-        self.client.response_started()
+        self.client.response_started(status != 101)  # a tunnel's silences are its own (tunnel_side.py)
         self.status = status
         extra = b""
         backend = self.backend
@@ -234,10 +234,13 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
                     conn.transport.pause_reading()
                 else:
                     conn.transport.resume_reading()
-        elif not paused and self._out is not None:
-            self._out.drain()
-            if self._draining and not self._out.size:
-                self._client_done()
+        elif not paused:
+            if self._out is not None:
+                self._out.drain()
+                if self._draining and not self._out.size:
+                    self._client_done()
+                    return
+            self.watch_worker()
 
     def client_lost(self) -> None:
         if self.finished:
@@ -291,6 +294,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
     def _done(self, drain: bool = False) -> None:
         """The worker is done: free its slot now; the client is done now, or (`drain`) once it has it all."""
         self._release_hold()
+        self.client.worker_finished()
         endpoint = self.endpoint
         if endpoint is not None:
             endpoint.answered_one_more()

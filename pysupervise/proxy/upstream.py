@@ -83,6 +83,7 @@ class UpstreamConnection:
                 self.close()
                 ex.upstream_failed("the worker's response head is larger than max_header_size", True)
                 return
+        client.worker_sent()
         if self._reset_parser:
             self._reset_parser = False
             self.parser = httptools.HttpResponseParser(self)
@@ -133,6 +134,13 @@ class UpstreamConnection:
             return True
         finally:
             probe.detach()
+
+    def streams_events(self) -> bool:
+        """The response under way is an event stream (text/event-stream): quiet between events by nature."""
+        for name, value in self._headers:
+            if name.lower() == b"content-type":
+                return value.split(b";", 1)[0].strip().lower() == b"text/event-stream"
+        return False
 
     def close(self) -> None:
         self.usable = False

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from pysupervise.proxy.response_head import Framing
 
 # A request whose connection failed before anything was sent may try this many workers.
 _MAX_CONNECT_ATTEMPTS = 3
+# The kind of the master-log line for a worker that went silent mid-response (rate-limited per app).
+_WORKER_SILENT = "worker-silent"
 
 
 class WorkerFailures:
@@ -83,6 +87,37 @@ class WorkerFailures:
         else:
             self._release_slot()
             self._fail(502, problem, failed)
+
+    def worker_silence_limit(self) -> float:
+        """How long the worker may now pause in the middle of its response (0: as long as it likes). upstream_timeout,
+        as nginx's proxy_read_timeout; not for event streams (quiet between events by nature), tunnels, or the debug
+        worker (a breakpoint may stop it halfway)."""
+        conn = self.upstream
+        if self.finished or conn is None or not self.status or self.tunnel or self.is_debug or conn.streams_events():
+            return 0.0
+        return self.backend.upstream_timeout
+
+    def watch_worker(self) -> None:
+        limit = self.worker_silence_limit()
+        if limit > 0:
+            self.client.watch_worker(limit)
+
+    def worker_went_silent(self) -> None:
+        """Nothing from the worker for upstream_timeout in the middle of its response: the client gets a truncated
+        message (a reset; a response still held whole, nothing at all), its slot and connection are freed."""
+        if self.worker_silence_limit() <= 0:
+            return  # an event stream: never timed again
+        conn, self.upstream = self.upstream, None
+        conn.unbind()
+        conn.close()
+        self.client.server.task_errors.log.log(
+            (_WORKER_SILENT, self.backend.name),
+            f"pysupervise: app {self.backend.name!r}: worker {self.last_endpoint_label} sent nothing for "
+            f"{self.backend.upstream_timeout:g} s in the middle of a response (upstream_timeout); the client's "
+            f"connection was closed (request id {self.request.request_id.decode('ascii', 'replace')})",
+            logging.WARNING)
+        self.client.abort()
+        self._done()
 
     def upstream_timed_out(self) -> None:
         if self.finished or self.status:

@@ -152,6 +152,17 @@ async def burst(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def stall(request: web.Request) -> web.StreamResponse:
+    """A response of `size` bytes (Content-Length) of which `sent` are written, then nothing until /release?gate=."""
+    gate = request.app["gates"].get(request.query["gate"])
+    response = web.StreamResponse()
+    response.content_length = int(request.query["size"])
+    await response.prepare(request)
+    await response.write(b"s" * int(request.query["sent"]))
+    await gate.wait()
+    return response
+
+
 async def release(request: web.Request) -> web.Response:
     request.app["gates"].get(request.query["gate"]).set()
     return web.Response(text="released")
@@ -237,7 +248,7 @@ def create_app() -> web.Application:
         ("GET", "/sse", sse), ("GET", "/release", release), ("GET", "/ws", websocket), ("GET", "/progress", progress),
         ("GET", "/client", client),
         ("GET", "/client-cloned", client_cloned),
-        ("GET", "/burst", burst), ("POST", "/block", block),
+        ("GET", "/burst", burst), ("POST", "/block", block), ("GET", "/stall", stall),
     ]:
         if method == "GET":
             app.router.add_get(PREFIX + path, handler)  # with HEAD

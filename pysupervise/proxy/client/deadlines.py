@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pysupervise.proxy.client.writes import BatchedWrites
 
-# What the connection's single deadline currently means.
-NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER, SEND = range(7)
+# What the connection's single deadline currently means. UPSTREAM: the worker has not begun its response;
+# WORKER_SILENT: it has, and has been silent since the deadline was set (nginx's proxy_read_timeout).
+NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER, SEND, WORKER_SILENT = range(8)
 
 
 class ConnectionDeadlines(BatchedWrites):
@@ -40,14 +41,36 @@ class ConnectionDeadlines(BatchedWrites):
         self.deadline_kind = UPSTREAM
         self.deadline = when
 
-    def response_started(self) -> None:
+    def response_started(self, watch_worker: bool) -> None:
+        """The worker began its response. `watch_worker`: its pauses are timed from now on (watch_worker); the
+        deadline itself is set once the read that brought the head is parsed (worker_sent), often never: most
+        responses end in that same read."""
         if self.deadline_kind == UPSTREAM:
+            if self.write_paused:
+                self._set_deadline(SEND, self.server.settings.send_timeout)  # the client rules (_sending_deadline)
+            else:
+                self.deadline_kind = WORKER_SILENT if watch_worker else NO_DEADLINE
+
+    def worker_sent(self) -> None:
+        """A read from the worker was parsed, its response still under way: its silence counts from now."""
+        if self.deadline_kind == WORKER_SILENT:
+            self.deadline = self.loop.time() + self.active.backend.upstream_timeout
+
+    def watch_worker(self, seconds: float) -> None:
+        """Time the worker's silence again (the client took its bytes again), unless another deadline rules."""
+        if self.deadline_kind == NO_DEADLINE and not self.write_paused:
+            self.deadline_kind = WORKER_SILENT
+            self.deadline = self.loop.time() + seconds
+
+    def worker_finished(self) -> None:
+        if self.deadline_kind == WORKER_SILENT:
             self.deadline_kind = NO_DEADLINE
 
     def _sending_deadline(self, paused: bool) -> None:
         """A client that takes none of our bytes for send_timeout is dropped (nginx's send_timeout): read-ahead
-        freed its worker, but its connection, buffers and spill file would otherwise be held forever."""
-        if paused and self.deadline_kind == NO_DEADLINE:
+        freed its worker, but its connection, buffers and spill file would otherwise be held forever. While it
+        takes nothing, the worker's silence is not timed: a full read-ahead buffer is what paused the worker."""
+        if paused and (self.deadline_kind == NO_DEADLINE or self.deadline_kind == WORKER_SILENT):
             self._set_deadline(SEND, self.server.settings.send_timeout)
         elif not paused and self.deadline_kind == SEND:
             self.deadline_kind = NO_DEADLINE
@@ -58,6 +81,9 @@ class ConnectionDeadlines(BatchedWrites):
         if kind == UPSTREAM:
             if self.active is not None:
                 self.active.upstream_timed_out()
+        elif kind == WORKER_SILENT:
+            if self.active is not None:
+                self.active.worker_went_silent()
         elif kind in (HEADER, BODY):
             if self.request is not None or kind == BODY:
                 self._reject(408, "the client did not send a complete request in time")  # type: ignore[attr-defined]

@@ -1,0 +1,165 @@
+"""A worker that goes silent in the middle of a response is cut off after upstream_timeout (nginx's
+proxy_read_timeout), and only its own silence counts: not a slow client's, nor an event stream's.
+
+Each test proves time has passed by an event, never by sleeping: a response stalled on purpose on the `stuck` app
+is cut off no sooner than upstream_timeout after its last byte, so once it is, anything quiet since before it
+began has been quiet for longer than upstream_timeout.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.support.poll import wait_until
+from tests.support.raw_http import RawConnection
+
+TIMEOUT = 1  # upstream_timeout, seconds
+
+CONFIG = f"""
+[proxy]
+response_buffer_max = "256KiB"
+response_spill_max = 0
+
+[apps.stuck]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "/stuck"
+workers = 1
+max_concurrent_requests = 1
+upstream_timeout = {TIMEOUT}
+env = {{ PREFIX = "/stuck" }}
+
+[apps.other]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "/other"
+workers = 1
+upstream_timeout = {TIMEOUT}
+env = {{ PREFIX = "/other" }}
+"""
+
+
+@pytest.fixture
+def site(make_site):
+    return make_site(CONFIG)
+
+
+def cut_off(conn: RawConnection, timeout: float = 15) -> bytes:
+    """Everything the proxy sends until it closes the connection (a recv timeout fails the test). The client knows
+    the response is truncated as nginx's would: fewer bytes than its Content-Length, or no last chunk."""
+    conn.sock.settimeout(timeout)
+    data = conn.buffer
+    try:
+        while chunk := conn.sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def stalled_request(site, size: int, sent: int, gate: str) -> RawConnection:
+    conn = RawConnection(site.port)
+    conn.send(f"GET /stuck/stall?size={size}&sent={sent}&gate={gate} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    return conn
+
+
+def test_a_worker_silent_mid_body_is_cut_off_and_gives_back_its_slot(site):
+    conn = stalled_request(site, size=400_000, sent=200_000, gate="mid-body")
+    try:
+        data = cut_off(conn)
+    finally:
+        conn.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 400000" in head
+    assert body == b"s" * 200_000  # all the worker sent, and not a byte that looks like more
+    # The app has one slot: the next request gets it, instead of queueing behind the silent one until the worker
+    # goes on (queue_timeout would give it a 503).
+    assert site.get("/stuck/whoami", timeout=10).status == 200
+    wait_until(lambda: "sent nothing for 1 s in the middle of a response" in site.output_text(), 10,
+               "the master log to name the silent worker")
+    assert site.get("/stuck/release?gate=mid-body").status == 200
+
+
+def test_a_small_response_held_whole_is_not_sent_at_all(site):
+    # Up to 64 KiB with a Content-Length leave whole or not at all (test_whole_responses.py): cut off, nothing.
+    conn = stalled_request(site, size=2000, sent=1000, gate="held")
+    try:
+        assert cut_off(conn) == b""
+    finally:
+        conn.close()
+    assert site.get("/stuck/release?gate=held").status == 200
+
+
+def test_an_event_stream_may_stay_quiet_for_longer(site):
+    events = RawConnection(site.port)
+    try:
+        events.send(b"GET /other/sse?gate=quiet HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, headers, _ = events.read_response(head_only=True)
+        assert status == 200 and headers["content-type"] == ["text/event-stream"]
+        wait_until(lambda: b"data: first" in events.buffer or fill(events), 10, "the first event")
+        # Quiet from now on: a response stalled after this has been cut off after upstream_timeout of silence.
+        stalled = stalled_request(site, size=400_000, sent=1000, gate="sse-clock")
+        try:
+            cut_off(stalled)
+        finally:
+            stalled.close()
+        assert site.get("/other/release?gate=quiet").status == 200
+        wait_until(lambda: b"data: second" in events.buffer or fill(events), 10, "the second event")
+    finally:
+        events.close()
+    assert site.get("/stuck/release?gate=sse-clock").status == 200
+
+
+def fill(conn: RawConnection) -> bool:
+    """Read what has arrived (waiting at most a second); False, so wait_until polls again."""
+    conn.sock.settimeout(1)
+    try:
+        chunk = conn.sock.recv(65536)
+    except socket.timeout:
+        return False
+    if not chunk:
+        raise ConnectionError(f"the event stream was closed; got {conn.buffer[-200:]!r}")
+    conn.buffer += chunk
+    return False
+
+
+def test_a_client_that_stops_reading_is_not_the_workers_silence(site):
+    # The client takes nothing while the read-ahead buffer fills and the worker is paused: the worker is silent
+    # because of the client, for which send_timeout (60 s) rules. Read afterwards, the response is whole.
+    size = 16 * 1024 * 1024
+    reader = RawConnection(site.port)
+    reader.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    try:
+        reader.send(f"GET /other/download?size={size} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+
+        def progress() -> int:
+            return site.get("/other/progress").json()["sent"]
+
+        wait_until(lambda: progress() > 0, 10, "the download to start")
+        stalled = stalled_request(site, size=400_000, sent=1000, gate="reader-clock")
+        try:
+            cut_off(stalled)  # upstream_timeout has passed since the download started
+        finally:
+            stalled.close()
+        assert progress() < size, "the download never waited for the client: nothing was tested"
+        status, headers, _ = reader.read_response(head_only=True)
+        assert status == 200 and headers["content-length"] == [str(size)]
+        assert body_length(reader, size) == size
+    finally:
+        reader.close()
+    assert site.get("/stuck/release?gate=reader-clock").status == 200
+
+
+def body_length(conn: RawConnection, expected: int) -> int:
+    """Read a body of `expected` bytes, counting rather than keeping them; fewer if the connection ends first."""
+    conn.sock.settimeout(30)
+    got = len(conn.buffer)
+    while got < expected:
+        chunk = conn.sock.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    return got
+
