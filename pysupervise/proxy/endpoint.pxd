@@ -1,7 +1,7 @@
 # Typed attributes for the compiled build (setup.py); the same names as Endpoint.__slots__ in endpoint.py.
 cdef class Endpoint:
     cdef public object label, socket_path, idle, diagnostics, tunnels, on_recycle, _loop, _drained, _on_retire
-    cdef public object watcher
+    cdef public object watcher, ask_diagnostics
     cdef public long slot, capacity, in_flight, served, awaiting, _overdue_pending, recycle_after, worker_slots
     cdef public long held_elsewhere, in_flight_elsewhere
     cdef public bint alive, stalled, unresponsive

@@ -24,7 +24,7 @@ class Endpoint:
     __slots__ = ("label", "slot", "socket_path", "capacity", "in_flight", "served", "idle", "alive", "diagnostics",
                  "tunnels", "awaiting", "last_progress", "stalled", "unresponsive", "_overdue_pending", "recycle_after",
                  "on_recycle", "_loop", "_drained", "_on_retire", "worker_slots", "held_elsewhere", "in_flight_elsewhere",
-                 "watcher", "__weakref__")
+                 "watcher", "ask_diagnostics", "__weakref__")
 
     def __init__(self, label: str, socket_path: str, capacity: int, slot: int = 0,
                  diagnostics: Callable[[], str] | None = None) -> None:
@@ -38,6 +38,9 @@ class Endpoint:
         self.alive = True
         # Returns the worker's recent stderr, shown on error pages to loopback clients.
         self.diagnostics = diagnostics
+        # In a front process, where only the master has the worker's stderr: asks the master for it, and calls the
+        # function it is given with the answer (fronts/mirror.py). None where `diagnostics` knows it.
+        self.ask_diagnostics: Callable[[Callable[[str], None]], None] | None = None
         # Open websocket/upgrade tunnels, so a drain deadline can close them cleanly.
         self.tunnels: set[Exchange] = set()
         # Requests sent and not yet answered, and when this worker last made progress on them.

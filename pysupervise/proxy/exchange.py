@@ -281,13 +281,16 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
             self.client.exchange_failed(self, status, reason, "", retry_after=False)
             return
 
-        def answer() -> None:
+        def answer(stderr: str | None = None) -> None:
             if not self.client.closed:
-                self.client.exchange_failed(self, status, reason, endpoint.diagnostics(), retry_after=False)
+                shown = endpoint.diagnostics() if stderr is None else stderr
+                self.client.exchange_failed(self, status, reason, shown, retry_after=False)
 
         if status == 502:
             # A worker that just died has more stderr on its way: wait (briefly) until its exit is seen.
             endpoint.call_when_retired(answer, timeout=1.0)
+        elif endpoint.ask_diagnostics is not None and self.client.loopback and self.client.settings.dev_errors:
+            endpoint.ask_diagnostics(answer)  # a live worker's stderr, from the master (only shown to these clients)
         else:
             answer()
 

@@ -184,6 +184,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def slow(request: web.Request) -> web.Response:
+    if "stderr" in request.query:  # what an error page about this request shows loopback clients
+        print(request.query["stderr"], file=sys.stderr, flush=True)
     await asyncio.sleep(float(request.query.get("seconds", "1")))
     if "marker" in request.query:  # lets a test see that the handler ran to its end, even after a 504
         with open(request.query["marker"], "w") as handle:

@@ -25,6 +25,14 @@ app = "web:create_app"
 dir = "{apps}"
 route = "/"
 workers = 2
+
+[apps.late]
+app = "web:create_app"
+dir = "{apps}"
+route = "/late"
+workers = 1
+upstream_timeout = 1
+env = { PREFIX = "/late" }
 """
 
 
@@ -91,6 +99,22 @@ async def _slow_requests(site: Site, count: int, seconds: float) -> list[tuple[i
         return await asyncio.gather(*(one(session) for session in sessions))
     finally:
         await asyncio.gather(*(session.close() for session in sessions))
+
+
+def test_a_504_page_from_any_front_shows_the_workers_stderr(site):
+    # Only the master reads the workers' stderr: a front's page about a live worker asks it (fronts/mirror.py).
+    pages: dict[str, list[tuple[str, dict]]] = {}
+    for _ in range(30):
+        line = f"stderr-{uuid.uuid4().hex}"
+        response = site.get(f"/late/slow?seconds=2&stderr={line}", headers={"Accept": "application/json"})
+        assert response.status == 504, response.text
+        pages.setdefault(front_of(response), []).append((line, response.json()))
+        if len(pages) == 2:
+            break
+    assert len(pages) == 2, "every 504 came from one front: the kernel never picked the other"
+    for front, answers in pages.items():
+        for line, page in answers:
+            assert line in page.get("worker_stderr", ""), (front, page)
 
 
 def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):

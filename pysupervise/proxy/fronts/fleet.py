@@ -193,6 +193,9 @@ class FrontFleet:
                 self._merge(front, payload)
             elif kind == "tunnels_closed":
                 self._closing_confirmed(payload, front.index)
+            elif kind == "ask_diagnostics":
+                number, key = payload
+                channel.send("diagnostics", (number, self.publisher.stderr_of(key)))
             elif kind == "released":
                 key, dropped_in = payload
                 front.levels.in_flight.pop(key, None)

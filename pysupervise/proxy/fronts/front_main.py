@@ -43,7 +43,8 @@ class FrontProcess:
         self.proxy = ProxyServer(snapshot.settings, hello.spill_dir, self.errors)
         self.proxy.worker_header = hello.worker_header
         self.proxy.adopt_listening(self.listening, hello.default_host, hello.port)
-        self.mirror = RouteMirror(self.proxy, hello, lambda key, dropped: self.channel.send("released", (key, dropped)))
+        self.mirror = RouteMirror(self.proxy, hello, lambda key, dropped: self.channel.send("released", (key, dropped)),
+                                  lambda number, key: self.channel.send("ask_diagnostics", (number, key)))
         self.mirror.apply(snapshot, number)
         self._reports.start()
         while True:
@@ -73,6 +74,8 @@ class FrontProcess:
             key, code, number = payload
             self.mirror.close_tunnels(key, code)
             self.channel.send("tunnels_closed", number)
+        elif kind == "diagnostics":
+            self.mirror.diagnostics_came(*payload)
         elif kind == "serve":
             self.proxy.serve()
         elif kind == "drain":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,8 @@ from pysupervise.proxy.static import StaticSite
 # Access-log lines a front keeps for the master between two reports; past it, lines are dropped (and counted)
 # rather than letting a stuck master's front grow without bound.
 _ACCESS_LINES_MAX = 100_000
+# How long an error page waits for the master to send a live worker's stderr; then it shows what this front knows.
+_DIAGNOSTICS_WAIT = 1.0
 
 
 class ForwardedAccessLog:
@@ -59,10 +62,14 @@ class RouteMirror:
     """Applies the master's snapshots to `proxy`; `released` is called when a dropped worker has nothing left in
     flight here (the master waits for that before it stops the worker)."""
 
-    def __init__(self, proxy: ProxyServer, hello: FrontHello, released: Callable[[int, int], None]) -> None:
+    def __init__(self, proxy: ProxyServer, hello: FrontHello, released: Callable[[int, int], None],
+                 ask_master: Callable[[int, int], None]) -> None:
         self.proxy = proxy
         self.hello = hello
         self._released = released
+        self._ask_master = ask_master  # (question number, endpoint key): "send me this worker's stderr"
+        self._questions = itertools.count(1)
+        self._asked: dict[int, Callable[[str], None]] = {}
         self.backends: dict[str, AppBackend] = {}
         self.endpoints: dict[int, Endpoint] = {}
         # Workers the master dropped that still have requests or tunnels in flight here (a drain deadline may
@@ -142,9 +149,24 @@ class RouteMirror:
             share = even_share(view.capacity, self.hello.index, self.hello.count)
             endpoint = Endpoint(view.label, view.socket_path, share, slot=view.slot,
                                 diagnostics=lambda key=view.key: self._farewells.get(key, ""))
+            endpoint.ask_diagnostics = lambda reply, key=view.key: self.ask_diagnostics(key, reply)
             endpoint.worker_slots = view.capacity
         wanted[view.key] = endpoint
         return endpoint
+
+    def ask_diagnostics(self, key: int, reply: Callable[[str], None]) -> None:
+        """`reply` gets the worker's recent stderr from the master, or after _DIAGNOSTICS_WAIT what this front knows
+        (its farewell, if it has exited), whichever comes first: an error page never waits on a busy master."""
+        number = next(self._questions)
+        self._asked[number] = reply
+        self._ask_master(number, key)
+        asyncio.get_running_loop().call_later(
+            _DIAGNOSTICS_WAIT, lambda: self.diagnostics_came(number, self._farewells.get(key, "")))
+
+    def diagnostics_came(self, number: int, stderr: str) -> None:
+        reply = self._asked.pop(number, None)
+        if reply is not None:
+            reply(stderr)
 
     async def _release(self, key: int, endpoint: Endpoint, dropped_in: int) -> None:
         await endpoint.drained()

@@ -120,6 +120,11 @@ class RoutingPublisher:
     def endpoint(self, key: int) -> Endpoint | None:
         return self._endpoints.get(key)
 
+    def stderr_of(self, key: int) -> str:
+        """A published worker's recent stderr, for a front's error page ("" for one that is gone)."""
+        endpoint = self._endpoints.get(key)
+        return endpoint.diagnostics() if endpoint is not None and endpoint.diagnostics is not None else ""
+
     def _update(self, key: int) -> None:
         holders = self._holders.get(key, {})
         endpoint = self._endpoints.get(key)
