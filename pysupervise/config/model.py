@@ -235,8 +235,9 @@ class AppConfig:
     ready_path: str | None = setting(v.ready_path, None, 'URL path every new worker must answer below 500 before '
                                      'it gets traffic. Default: "/" for `command` apps; none for `app` apps (they '
                                      'listen only once the app is loaded). "" turns the probe off.')
-    upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504, and "
-                                      "the longest it may then pause in the middle of it before the client's "
+    upstream_timeout: float = setting(v.seconds, 60, "Seconds a worker has to start its response before 504 "
+                                      "(counted from when it last took some of the request's body), and the "
+                                      "longest it may then pause in the middle of it before the client's "
                                       "connection is closed (nginx's proxy_read_timeout); event streams may "
                                       "pause for as long as they like.")
     hang_timeout: float = setting(v.seconds, 60, "Seconds an `app` worker's event loop may stay blocked, or its "

@@ -157,6 +157,8 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         elif body is not None and self.upstream is not None:
             body.pump_paused = paused
             if not paused:
+                if not self.is_debug:
+                    self.client.worker_took_request(self.backend.upstream_timeout)
                 body.pump(self.upstream.transport)
 
     # -- the response -------------------------------------------------------------------------

@@ -63,9 +63,12 @@ async def echo(request: web.Request) -> web.Response:
 async def digest(request: web.Request) -> web.Response:
     """Streams the body (any size) and answers its length and sha256."""
     sha, size = hashlib.sha256(), 0
+    pause = float(request.query.get("pause", "0"))  # seconds after each 64 KiB: a worker that reads slowly
     async for chunk in request.content.iter_chunked(65536):
         sha.update(chunk)
         size += len(chunk)
+        if pause:
+            await asyncio.sleep(pause)
     return web.json_response({"size": size, "sha256": sha.hexdigest(),
                               "transfer_encoding": request.headers.get("Transfer-Encoding"),
                               "content_length": request.headers.get("Content-Length")})

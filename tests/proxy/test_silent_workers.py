@@ -8,6 +8,8 @@ began has been quiet for longer than upstream_timeout.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
 
 import pytest
@@ -163,3 +165,20 @@ def body_length(conn: RawConnection, expected: int) -> int:
         got += len(chunk)
     return got
 
+
+
+def test_a_worker_that_reads_a_long_upload_slowly_is_not_timed_out(site):
+    # upstream_timeout is the worker's silence, not the whole exchange: while it takes the body, however slowly,
+    # it is working (nginx times each side apart: proxy_send_timeout between writes, then proxy_read_timeout).
+    # 12 MiB at 64 KiB per 10 ms take the worker about 2 s, twice upstream_timeout.
+    body = os.urandom(12 * 1024 * 1024)
+    response = site.request("POST", "/other/digest?pause=0.01", body=body, timeout=60)
+    assert response.status == 200, response.text
+    assert response.json()["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_a_worker_that_stops_taking_an_upload_is_timed_out(site):
+    # ...but a worker that takes nothing more for upstream_timeout is silent (here it waits 3 s per 64 KiB).
+    response = site.request("POST", "/other/digest?pause=3", body=os.urandom(12 * 1024 * 1024),
+                            headers={"Accept": "application/json"}, timeout=60)
+    assert response.status == 504 and "upstream_timeout" in response.json()["detail"]

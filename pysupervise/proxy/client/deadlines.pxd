@@ -10,5 +10,6 @@ cdef class ConnectionDeadlines(BatchedWrites):
     cpdef response_started(self, bint watch_worker)
     cpdef worker_sent(self)
     cpdef watch_worker(self, double seconds)
+    cpdef worker_took_request(self, double seconds)
     cpdef worker_finished(self)
     cpdef _sending_deadline(self, bint paused)

@@ -62,6 +62,12 @@ class ConnectionDeadlines(BatchedWrites):
             self.deadline_kind = WORKER_SILENT
             self.deadline = self.loop.time() + seconds
 
+    def worker_took_request(self, seconds: float) -> None:
+        """The worker took more of the request's body: whether or not its response has begun, it is at work, and
+        its silence counts from now (nginx times sending and reading apart; one deadline does both here)."""
+        if self.deadline_kind == UPSTREAM or self.deadline_kind == WORKER_SILENT:
+            self.deadline = self.loop.time() + seconds
+
     def worker_finished(self) -> None:
         if self.deadline_kind == WORKER_SILENT:
             self.deadline_kind = NO_DEADLINE
