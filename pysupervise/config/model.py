@@ -139,6 +139,11 @@ class ProxySettings:
                                    "closed to admit a new client; if all are busy, new ones wait in the backlog.")
     dev_errors: bool = setting(v.boolean, True,
                                "Error pages for loopback clients show the worker's last stderr lines.")
+    underscores_in_headers: bool = setting(v.boolean, False, "Pass request headers with `_` in their names on to "
+                                           "the workers (nginx's underscores_in_headers); off, they are dropped. "
+                                           "On, one that reads as a header the proxy sets or acts on when `_` is "
+                                           "read as `-` (X_Forwarded_For, X_Request_Id, Script_Name, ...) is still "
+                                           "dropped: CGI and WSGI spell the two alike.")
     processes: int = setting(v.proxy_process_count, 1, 'Front (proxy) processes accepting on the listen address '
                              '(SO_REUSEPORT), the master being one of them; each has its own share of every '
                              'worker\'s slots, its own queue and max_connections. "auto" = one per 4 cores. '

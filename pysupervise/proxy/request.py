@@ -34,6 +34,11 @@ _SPECIAL = {
     b"cookie": "cookie",
     b"x-pysupervise-debug": "debug",
 }
+# CGI variables that servers fill from the request, not from a header: a header spelled like one (Script_Name)
+# is dropped even with [proxy] underscores_in_headers on.
+_CGI_VARIABLES = frozenset({b"script-name", b"path-info", b"remote-addr", b"remote-host", b"remote-user",
+                            b"request-method", b"query-string", b"server-name", b"server-port", b"content-type",
+                            b"auth-type", b"gateway-interface", b"server-protocol", b"server-software"})
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,200}$")
 # Connection tokens that name no header to drop; Host is not a client's to remove (nginx drops none).
 _NOT_HOP_BY_HOP = (b"close", b"keep-alive", b"upgrade", b"host")
@@ -48,7 +53,7 @@ class ProxyRequest:
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
                  "started", "client_ip", "tunnel_prefix", "target", "mount_header", "declared_length",
-                 "rejection", "debug_header", "held_cost")
+                 "rejection", "debug_header", "held_cost", "underscored")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
@@ -70,6 +75,8 @@ class ProxyRequest:
         self.request_id = b""
         self.accept = b""
         self.cookies: list[bytes] | tuple[()] = ()
+        # Headers with "_" in their names, set aside: dropped unless [proxy] underscores_in_headers (keep_underscored).
+        self.underscored: list[tuple[bytes, bytes]] | tuple[()] = ()
         self.body: RequestBody | None = None
         self.has_body = False
         self.keep_alive = True
@@ -94,6 +101,8 @@ class ProxyRequest:
             # underscored twin would merge into a value the proxy vouches for. Dropped, as nginx does by default.
             if b"_" not in name:
                 self.headers.append((name, value))
+            else:
+                self.underscored = [*self.underscored, (name, value)]
         elif kind == "host":
             if self.host or not value:
                 # Two Hosts could route by one and reach the app with the other (RFC 9112 §3.2).
@@ -156,6 +165,15 @@ class ProxyRequest:
         self.client_ip = trusted.client(self.client_ip, self.xff)
         self.scheme = trusted.scheme(self.xfp) or self.scheme
         self.forwarded_host = trusted.host(self.xfh) or b""
+
+    def keep_underscored(self) -> None:
+        """[proxy] underscores_in_headers: the headers with "_" go on, after the others (only fields of one name
+        have an order that means something), except twins of the proxy's own: under CGI's spelling they would be
+        the proxy's word, and gunicorn takes a SCRIPT_NAME header as the mount prefix."""
+        for name, value in self.underscored:
+            dashed = name.replace(b"_", b"-").lower()
+            if dashed not in _SPECIAL and dashed not in _CGI_VARIABLES:
+                self.headers.append((name, value))
 
     def keep_request_id(self, fresh: bytes) -> bytes:
         """The client's X-Request-Id when it is sane, otherwise `fresh`."""

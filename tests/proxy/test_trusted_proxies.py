@@ -140,3 +140,21 @@ def test_dev_error_pages_follow_the_client_not_the_loopback_balancer(make_site):
     status, _headers, body = from_address(site, "127.0.0.1", "/web/crash", {"X-Forwarded-For": "203.0.113.7",
                                                                            "Accept": "application/json"})
     assert status == 502 and "worker_stderr" not in json.loads(body)
+
+
+def test_underscores_in_headers_lets_a_clients_own_through_but_never_the_proxys_twins(make_site):
+    # nginx's underscores_in_headers on: a legacy client's Api_Key reaches the app; twins of what the proxy vouches
+    # for, or of CGI variables, stay out whatever the setting.
+    site = make_site(APPS + "\n[proxy]\nunderscores_in_headers = true\n")
+    twins = {"X_Forwarded_For": "6.6.6.6", "X_Forwarded_Host": "evil.example", "X_Forwarded_Prefix": "/evil",
+             "Script_Name": "/evil", "X_Request_Id": "evil", "Api_Key": "k-123"}
+    status, _, body = from_address(site, "127.0.0.3", "/web/headers", twins)
+    assert status == 200
+    headers = json.loads(body)["headers"]
+    assert ["Api_Key", "k-123"] in headers
+    assert not [name for name, _ in headers if "_" in name and name != "Api_Key"], headers
+    seen = json.loads(from_address(site, "127.0.0.3", "/wsgi/x", twins)[2])
+    assert (seen["forwarded_for"], seen["forwarded_host"]) == ("127.0.0.3", f"{site.host}:{site.port}")
+    assert (seen["script_name"], seen["path_info"], seen["forwarded_prefix"]) == ("/wsgi", "/x", "/wsgi")
+    plain = json.loads(from_address(site, "127.0.0.3", "/plain/x", twins)[2])
+    assert [name for name in plain["header_names"] if "_" in name] == ["Api_Key"], plain

@@ -235,6 +235,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host, self.server.valid_hosts)
+        if request.underscored and self.settings.underscores_in_headers:
+            request.keep_underscored()
         if self.peer_trusted:
             request.believe_proxies(self.server.trusted_proxies)
         if request.has_body:
