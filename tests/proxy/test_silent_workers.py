@@ -182,3 +182,19 @@ def test_a_worker_that_stops_taking_an_upload_is_timed_out(site):
     response = site.request("POST", "/other/digest?pause=3", body=os.urandom(12 * 1024 * 1024),
                             headers={"Accept": "application/json"}, timeout=60)
     assert response.status == 504 and "upstream_timeout" in response.json()["detail"]
+
+
+def test_a_request_pipelined_behind_a_cut_off_one_never_reaches_a_worker(site):
+    # The connection is gone with the response it was carrying: what the client sent after it is not run for nobody.
+    # A first request leaves a pooled connection to the worker, so a request started now would reach it at once.
+    assert site.get("/other/count").json()["count"] == 1
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /stuck/stall?size=400000&sent=1000&gate=pipelined HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /other/count HTTP/1.1\r\nHost: t\r\n\r\n")
+        cut_off(conn)
+    finally:
+        conn.close()
+    # Counted per worker: the app's one worker has counted the first request and this one, not the pipelined one.
+    assert site.get("/other/count").json()["count"] == 2
+    assert site.get("/stuck/release?gate=pipelined").status == 200

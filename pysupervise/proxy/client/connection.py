@@ -369,6 +369,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             self.transport.close()
 
     def abort(self) -> None:
+        self.writes_done = True  # a request read behind the one cut off must not reach a worker now
         if self.transport is not None:
             self.transport.abort()
 
