@@ -4,6 +4,6 @@ cimport cython
 from pysupervise.proxy.request cimport ProxyRequest as TypedRequest
 
 
-@cython.locals(parts=list, name=bytes, value=bytes, lowered=bytes, close=bint)
+@cython.locals(parts=list, name=bytes, value=bytes, lowered=bytes, close=bint, status_line=bytes)
 cpdef tuple client_response_head(long status, reason, list headers, TypedRequest request, bint must_close,
                                  bytes extra=*)
