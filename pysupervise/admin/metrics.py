@@ -71,6 +71,9 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any
     common: Labels = (("host", str(host_id)),) if host_id else ()
     families = {name: Family(PREFIX + name, kind, text, common) for name, kind, text in (
         ("requests_total", "counter", "Responses sent for the app, by HTTP status code."),
+        ("truncated_responses_total", "counter", "Responses cut off after their head (counted in requests_total "
+                                                 "too), by why: worker-silent (nothing for upstream_timeout), "
+                                                 "worker-closed, invalid-response."),
         ("request_duration_seconds", "histogram", "Time from a request's arrival at the proxy to the end of its "
                                                   "response."),
         ("received_bytes_total", "counter", "Request body bytes received from clients for the app."),
@@ -112,6 +115,8 @@ def _add_app(families: dict[str, Family], status: Mapping[str, Any]) -> None:
     app = {"app": str(status.get("app", ""))}
     for code, count in (status.get("status_counts") or {}).items():
         families["requests_total"].add({**app, "code": code}, count)
+    for reason, count in (status.get("truncated_responses") or {}).items():
+        families["truncated_responses_total"].add({**app, "reason": reason}, count)
     _add_histogram(families["request_duration_seconds"], app, status)
     families["received_bytes_total"].add(app, status.get("bytes_in"))
     families["sent_bytes_total"].add(app, status.get("bytes_out"))

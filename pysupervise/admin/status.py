@@ -212,8 +212,14 @@ def traffic_table(status: Mapping[str, Any]) -> str:
         f'<tr class="{"stderr" if str(code).startswith("5") else ""}"><td>{escape(str(code))}</td>'
         f'<td class="num">{escape(str(count))}</td><td class="num">{100 * int(count) / total:.1f}%</td></tr>'
         for code, count in sorted(counts.items(), key=lambda item: str(item[0])))
+    truncated = status.get("truncated_responses") or {}
+    cut = ""
+    if truncated:
+        why = ", ".join(f"{escape(str(reason))}: {escape(str(count))}" for reason, count in truncated.items())
+        cut = (f'<p class="stderr">{sum(int(n) for n in truncated.values())} of them cut off after their head '
+               f"({why}).</p>")
     return ("<table><thead><tr><th>status</th><th>responses</th><th>share</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+            f"<tbody>{rows}</tbody></table>{cut}")
 
 
 def live_parts(status: Mapping[str, Any], rate: Rate | None) -> dict[str, str]:

@@ -12,6 +12,7 @@ cdef class DurationHistogram:
 
 cdef class AppBackend:
     cdef public object name, status_counts, failure_detail, access_log, sticky_cookie, debug_endpoint, debug_cookie
+    cdef public object truncated
     cdef public TypedDispatcher dispatcher
     cdef public DurationHistogram durations
     cdef public bint sticky, worker_header

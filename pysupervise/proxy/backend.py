@@ -49,7 +49,7 @@ class AppBackend:
 
     __slots__ = ("name", "dispatcher", "upstream_timeout", "status_counts", "bytes_in", "bytes_out",
                  "failure_detail", "sticky", "access_log", "sticky_cookie", "durations", "debug_endpoint",
-                 "debug_cookie", "worker_header")
+                 "debug_cookie", "worker_header", "truncated")
 
     def __init__(self, name: str, *, queue_limit: int, queue_timeout: float, upstream_timeout: float,
                  sticky: bool = False, access_log: AccessLogSink | None = None) -> None:
@@ -60,6 +60,8 @@ class AppBackend:
         self.dispatcher = Dispatcher(name, queue_limit, queue_timeout)
         self.upstream_timeout = upstream_timeout
         self.status_counts: Counter[int] = Counter()
+        # Responses cut off after their head, by why (worker_failures.py): their status counts say 200, these do not.
+        self.truncated: Counter[str] = Counter()
         self.bytes_in = 0
         self.bytes_out = 0
         self.durations = DurationHistogram()

@@ -8,8 +8,9 @@ from pysupervise.proxy.response_head import Framing
 
 # A request whose connection failed before anything was sent may try this many workers.
 _MAX_CONNECT_ATTEMPTS = 3
-# The kind of the master-log line for a worker that went silent mid-response (rate-limited per app).
-_WORKER_SILENT = "worker-silent"
+# Why a response was cut off after its head (AppBackend.truncated, the truncated_responses_total metric); the
+# first is also the kind of its rate-limited master-log line.
+_WORKER_SILENT, _WORKER_CLOSED, _INVALID_RESPONSE = "worker-silent", "worker-closed", "invalid-response"
 
 
 class WorkerFailures:
@@ -47,6 +48,7 @@ class WorkerFailures:
                 self._done(drain=True)
             else:
                 # Mid-body: the client must see a truncated message, not a wrong one.
+                self.backend.truncated[_WORKER_CLOSED] += 1
                 self.client.abort()
                 self._done()
         else:
@@ -82,6 +84,7 @@ class WorkerFailures:
         self._answered()
         failed = self.endpoint
         if self.status:
+            self.backend.truncated[_INVALID_RESPONSE] += 1
             self.client.abort()
             self._done()
         else:
@@ -110,6 +113,7 @@ class WorkerFailures:
         conn, self.upstream = self.upstream, None
         conn.unbind()
         conn.close()
+        self.backend.truncated[_WORKER_SILENT] += 1
         self.client.server.task_errors.log.log(
             (_WORKER_SILENT, self.backend.name),
             f"pysupervise: app {self.backend.name!r}: worker {self.last_endpoint_label} sent nothing for "

@@ -90,6 +90,9 @@ def app_status(host: "AppHost") -> dict[str, Any]:
         "queue_rejected": dispatcher.stats.rejected_full + dispatcher.stats.timed_out,
         "requests_total": sum(backend.status_counts.values()),
         "status_counts": {str(code): count for code, count in sorted(backend.status_counts.items())},
+        # Of those, responses cut off after their head, by why: a worker silent for upstream_timeout, one that
+        # closed its connection, one that sent invalid HTTP.
+        "truncated_responses": dict(sorted(backend.truncated.items())),
         "bytes_in": backend.bytes_in,
         "bytes_out": backend.bytes_out,
         "duration_buckets": list(DURATION_BUCKETS),

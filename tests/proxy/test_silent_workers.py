@@ -1,5 +1,6 @@
 """A worker that goes silent in the middle of a response is cut off after upstream_timeout (nginx's
-proxy_read_timeout), and only its own silence counts: not a slow client's, nor an event stream's.
+proxy_read_timeout), and only its own silence counts: not a slow client's, nor an event stream's. Every response
+cut off after its head is counted apart from its status (truncated_responses).
 
 Each test proves time has passed by an event, never by sleeping: a response stalled on purpose on the `stuck` app
 is cut off no sooner than upstream_timeout after its last byte, so once it is, anything quiet since before it
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 
 import pytest
 
+from tests.admin.status.support import metric_samples, value
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
 
@@ -81,6 +84,13 @@ def test_a_worker_silent_mid_body_is_cut_off_and_gives_back_its_slot(site):
     assert site.get("/stuck/whoami", timeout=10).status == 200
     wait_until(lambda: "sent nothing for 1 s in the middle of a response" in site.output_text(), 10,
                "the master log to name the silent worker")
+    # Its status counts say 200 (what the client was sent); the cut is counted apart, and shown.
+    wait_until(lambda: site.app_status("stuck")["truncated_responses"] == {"worker-silent": 1}, 10,
+               "the cut in the app's status")
+    samples = metric_samples(site)
+    assert value(samples, "pysupervise_truncated_responses_total", app="stuck", reason="worker-silent") == 1
+    page = site.get("/stuck/status", headers={"Accept": "text/html"}).text
+    assert "1 of them cut off after their head (worker-silent: 1)" in page
     assert site.get("/stuck/release?gate=mid-body").status == 200
 
 
@@ -198,3 +208,16 @@ def test_a_request_pipelined_behind_a_cut_off_one_never_reaches_a_worker(site):
     # Counted per worker: the app's one worker has counted the first request and this one, not the pipelined one.
     assert site.get("/other/count").json()["count"] == 2
     assert site.get("/stuck/release?gate=pipelined").status == 200
+
+
+def test_a_worker_that_dies_mid_body_is_counted_as_a_cut(site):
+    conn = stalled_request(site, size=400_000, sent=200_000, gate="never")
+    try:
+        wait_until(lambda: len(conn.buffer) > 200_000 or fill(conn), 10, "the body's first part")
+        (worker,) = site.app_status("stuck")["workers"]
+        os.kill(worker["pid"], signal.SIGKILL)
+        assert len(cut_off(conn)) < 400_000
+    finally:
+        conn.close()
+    wait_until(lambda: site.app_status("stuck")["truncated_responses"] == {"worker-closed": 1}, 10,
+               "the cut in the app's status")

@@ -252,13 +252,14 @@ def _take_counts(backend: AppBackend, queue_changed: bool) -> BackendCounts | No
     log = backend.access_log
     lines = log.lines if isinstance(log, ForwardedAccessLog) else []
     if not (backend.status_counts or stats.queued_total or stats.rejected_full or stats.timed_out or lines
-            or queue_changed):
+            or queue_changed or backend.truncated):
         return None
     counts = BackendCounts(dict(backend.status_counts), backend.bytes_in, backend.bytes_out,
                            list(backend.durations.counts), backend.durations.total, stats.queued_total,
                            stats.rejected_full, stats.timed_out, stats.wait_total, list(stats.wait_samples),
-                           len(backend.dispatcher.queue), lines)
+                           len(backend.dispatcher.queue), lines, dict(backend.truncated))
     backend.status_counts = Counter()
+    backend.truncated = Counter()
     backend.bytes_in = backend.bytes_out = 0
     backend.durations = DurationHistogram()
     backend.dispatcher.stats = QueueStats()

@@ -35,6 +35,7 @@ def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPu
         if backend is None:
             continue  # removed meanwhile
         backend.status_counts.update(counts.status_counts)
+        backend.truncated.update(counts.truncated)
         backend.bytes_in += counts.bytes_in
         backend.bytes_out += counts.bytes_out
         durations = backend.durations

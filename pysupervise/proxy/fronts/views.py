@@ -90,6 +90,7 @@ class BackendCounts:
     wait_samples: list[float] = field(default_factory=list)
     queue_length: int = 0
     access_lines: list[tuple] = field(default_factory=list)
+    truncated: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
