@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.poll import wait_until
 from tests.support.site import REPO, TEST_APPS
-from tests.worker.test_runtime_imports import get
+from tests.worker.test_runtime_imports import get, listening
 
 FROM_PROXY = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Prefix": "/mounted"}
 
@@ -52,7 +52,7 @@ def worker_on_socket(app: str) -> Iterator[str]:
     worker = subprocess.Popen([sys.executable, "-m", "pysupervise.worker", app], cwd=TEST_APPS, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: os.path.exists(socket_path) or worker.poll() is not None, 30, "the worker to listen")
+        wait_until(lambda: listening(socket_path) or worker.poll() is not None, 30, "the worker to listen")
         assert worker.poll() is None, worker.communicate()[0]
         yield socket_path
     finally:

@@ -39,6 +39,16 @@ runpy.run_module("pysupervise.worker", run_name="__main__", alter_sys=True)
 """
 
 
+def listening(socket_path: str) -> bool:
+    """Whether a worker accepts on `socket_path`: the file appears at bind(), before listen() (a refused connect)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(socket_path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+    return True
+
+
 def get(socket_path: str, path: str, headers: dict[str, str]) -> tuple[int, dict]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(10)
@@ -64,7 +74,7 @@ def test_a_worker_serves_without_aiohttp_uvloop_or_httptools(app, interface):
     worker = subprocess.Popen([sys.executable, "-c", RUN_WORKER_WITHOUT, app], cwd=TEST_APPS, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: os.path.exists(socket_path) or worker.poll() is not None, 30, "the worker to listen")
+        wait_until(lambda: listening(socket_path) or worker.poll() is not None, 30, "the worker to listen")
         assert worker.poll() is None, worker.communicate()[0]
         status, seen = get(socket_path, "/mounted/a?x=1", {"X-Forwarded-Prefix": "/mounted"})
         assert status == 200 and seen["interface"] == interface
