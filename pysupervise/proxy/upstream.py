@@ -89,12 +89,12 @@ class UpstreamConnection:
             self.parser = httptools.HttpResponseParser(self)
 
     def eof_received(self) -> bool | None:
-        self._lost(unsent=False)
+        self._lost(unsent=False, eof=True)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         # EPIPE on a Unix socket means the worker had closed its end before our write: it never saw it.
-        self._lost(unsent=isinstance(exc, BrokenPipeError))
+        self._lost(unsent=isinstance(exc, BrokenPipeError), eof=exc is None)
 
     def pause_writing(self) -> None:
         if self.exchange is not None:
@@ -135,6 +135,14 @@ class UpstreamConnection:
         finally:
             probe.detach()
 
+    def body_ends_at_close(self) -> bool:
+        """The response under way has neither a Content-Length nor chunked framing: the worker ends its body by
+        closing the connection (RFC 9112 §6.3), so a close is its end, not a cut."""
+        for name, _ in self._headers:
+            if name.lower() in (b"content-length", b"transfer-encoding"):
+                return False
+        return True
+
     def streams_events(self) -> bool:
         """The response under way is an event stream (text/event-stream): quiet between events by nature."""
         for name, value in self._headers:
@@ -147,7 +155,7 @@ class UpstreamConnection:
         if self.transport is not None:
             self.transport.close()
 
-    def _lost(self, unsent: bool) -> None:
+    def _lost(self, unsent: bool, eof: bool) -> None:
         self.usable = False
         self.endpoint.forget(self)
         ex, self.exchange = self.exchange, None
@@ -160,7 +168,8 @@ class UpstreamConnection:
             # there is no EPIPE), or the request killed the worker.
             ex.resend_to_same_worker()
             return
-        ex.upstream_lost(unsent)
+        # A clean end of a body the worker ends by closing; after a reset, the body is cut short whatever its framing.
+        ex.upstream_lost(unsent, ended=eof and ex.status != 0 and self.body_ends_at_close())
 
     # -- httptools callbacks ------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ class WorkerFailures:
             # Nothing reached the worker, so any request may go to another one.
             self.start(avoid=failed)
 
-    def upstream_lost(self, unsent: bool = False) -> None:
-        """The worker connection closed under this exchange; `unsent`: the request provably never arrived."""
+    def upstream_lost(self, unsent: bool = False, ended: bool = False) -> None:
+        """The worker connection closed under this exchange; `unsent`: the request provably never arrived; `ended`:
+        the response's body was one the worker ends by closing (UpstreamConnection.body_ends_at_close)."""
         self.upstream = None
         if self.finished:
             return
@@ -43,8 +44,11 @@ class WorkerFailures:
             self.client.close()
             self._done()
         elif self.status:
-            if self.framing is Framing.UNTIL_CLOSE:
-                self.close_after = True
+            if ended:
+                if self.framing is Framing.CHUNKED:
+                    self._forward(b"0\r\n\r\n")
+                elif self.framing is Framing.UNTIL_CLOSE:
+                    self.close_after = True
                 self._done(drain=True)
             else:
                 # Mid-body: the client must see a truncated message, not a wrong one.

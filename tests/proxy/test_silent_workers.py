@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 
+import sys
+
 import pytest
 
 from tests.admin.status.support import metric_samples, value
@@ -35,6 +37,12 @@ workers = 1
 max_concurrent_requests = 1
 upstream_timeout = {TIMEOUT}
 env = {{ PREFIX = "/stuck" }}
+
+[apps.until-close]
+command = ["{sys.executable}", "until_close_server.py"]
+dir = "{{apps}}"
+route = "/until-close"
+workers = 1
 
 [apps.other]
 app = "web:create_app"
@@ -221,3 +229,50 @@ def test_a_worker_that_dies_mid_body_is_counted_as_a_cut(site):
         conn.close()
     wait_until(lambda: site.app_status("stuck")["truncated_responses"] == {"worker-closed": 1}, 10,
                "the cut in the app's status")
+
+
+def http10_request(site, path: str) -> RawConnection:
+    conn = RawConnection(site.port)
+    conn.send(f"GET {path} HTTP/1.0\r\nHost: t\r\n\r\n".encode())
+    return conn
+
+
+def ends_in_a_reset(conn: RawConnection) -> bool:
+    """An HTTP/1.0 client reads to the end of the connection: only a reset tells it the body was cut short."""
+    try:
+        conn.read_until_closed(timeout=15)
+    except ConnectionResetError:
+        return True
+    return False
+
+
+def test_an_http10_client_sees_a_cut_off_body_as_broken(site):
+    # Re-chunked for nobody: an HTTP/1.0 client's body ends at the close, so a clean close would say "complete".
+    silent = http10_request(site, "/other/streamed?pieces=3&pause=5")  # quiet for 5 s after its first piece
+    try:
+        assert ends_in_a_reset(silent)
+    finally:
+        silent.close()
+    dying = stalled_request(site, size=400_000, sent=1000, gate="http10")  # warm the stuck worker's pool
+    dying.close()
+    conn = http10_request(site, "/other/streamed?pieces=3&pause=5")
+    try:
+        wait_until(lambda: b"piece-0" in conn.buffer or fill(conn), 10, "the first piece")
+        (worker,) = site.app_status("other")["workers"]
+        os.kill(worker["pid"], signal.SIGKILL)
+        assert ends_in_a_reset(conn)
+    finally:
+        conn.close()
+
+
+def test_a_body_the_worker_ends_by_closing_is_whole(site):
+    # The worker's own framing: no length, no chunks, the close is the end. Not a cut: the client gets all of it.
+    for version in (b"1.1", b"1.0"):
+        conn = RawConnection(site.port)
+        try:
+            conn.send(b"GET /until-close/ HTTP/" + version + b"\r\nHost: t\r\n\r\n")
+            status, headers, body = conn.read_response(timeout=15)
+            assert status == 200 and body == b"until-close " * 1000, (version, headers, len(body))
+        finally:
+            conn.close()
+    assert site.app_status("until-close")["truncated_responses"] == {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import sys
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,9 @@ _WRITE_BUFFER = 64 * 1024
 # (and any chunk extensions beyond it) share max_header_size. httptools keeps a field's value whole until its
 # end, so without a bound one endless trailer field would grow the master's memory for body_timeout.
 _CHUNK_FRAMING = 64
+
+# SO_LINGER on, 0 s: close() sends a reset (abort).
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, asyncio.Protocol):
@@ -369,9 +374,19 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             self.transport.close()
 
     def abort(self) -> None:
+        """End the connection with a reset: the response on it was cut short, and a clean close would tell a client
+        whose body ends at the close (HTTP/1.0) that it is whole; unsent bytes are dropped at once, not lingered on
+        (nginx's reset_timedout_connection)."""
         self.writes_done = True  # a request read behind the one cut off must not reach a worker now
-        if self.transport is not None:
-            self.transport.abort()
+        transport = self.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+                except OSError:
+                    pass  # closed meanwhile: there is nothing left to reset
+            transport.abort()
 
     def shutdown(self) -> None:
         """Finish what is in flight, then close (used when the master stops)."""
