@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
 
@@ -205,3 +208,38 @@ def test_bodies_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_sit
         conn.send(b"y" * 990)
         status, _headers, echoed = conn.read_response()
         assert status == 200 and echoed == b"x" * 10 + b"y" * 990
+
+
+@pytest.fixture
+def quick_site(tmp_path):
+    site = Site(tmp_path, SITE.replace("keepalive_timeout = 75", "keepalive_timeout = 1"))
+    try:
+        yield site.start()
+    finally:
+        site.stop()
+
+
+def test_requests_that_came_while_the_proxy_was_stopped_are_read_not_timed_out(quick_site, connections):
+    # A master stopped (SIGSTOP, a frozen VM) for longer than its deadlines: the requests that came meanwhile are
+    # in the sockets when it wakes, and must be served, not taken for silent clients. One connection is kept alive
+    # (its keep-alive deadline, 1 s, passes in the stop; it may be parked), one is accepted and silent until the
+    # stop (header_timeout, 2 s, passes in the stop).
+    kept = connections(quick_site.port)
+    kept.send(get("/whoami?first"))
+    assert kept.read_response()[0] == 200
+    fresh = connections(quick_site.port)
+    wait_until(lambda: (lambda p: p["connections"] + p["parked_connections"] >= 2)(quick_site.status()["proxy"]), 10,
+               "the proxy to accept both")
+    master = quick_site.process.pid
+    os.kill(master, signal.SIGSTOP)
+    try:
+        stopped_at = time.monotonic()
+        kept.send(get("/whoami?kept"))
+        fresh.send(get("/whoami?fresh"))
+        # The attack is the stop itself: it must outlast both deadlines.
+        wait_until(lambda: time.monotonic() - stopped_at > 3, 10, "the stop to outlast header_timeout")
+    finally:
+        os.kill(master, signal.SIGCONT)
+    for conn, path in ((kept, "/whoami?kept"), (fresh, "/whoami?fresh")):
+        status, _headers, body = conn.read_response(timeout=ANSWER_WITHIN)
+        assert status == 200 and json.loads(body)["path"] == path
