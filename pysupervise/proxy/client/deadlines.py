@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pysupervise.proxy.client.parking import has_unread_bytes
 from pysupervise.proxy.client.writes import BatchedWrites
 
 # What the connection's single deadline currently means. UPSTREAM: the worker has not begun its response;
 # WORKER_SILENT: it has, and has been silent since the deadline was set (nginx's proxy_read_timeout).
 NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER, SEND, WORKER_SILENT = range(8)
+# Given to a client whose bytes wait unread when its reading deadline passes (see deadline_passed).
+_READ_FIRST_SECONDS = 1.0
 
 
 class ConnectionDeadlines(BatchedWrites):
@@ -72,6 +75,13 @@ class ConnectionDeadlines(BatchedWrites):
         if self.deadline_kind == WORKER_SILENT:
             self.deadline_kind = NO_DEADLINE
 
+    def _sent_unread(self) -> bool:
+        """Bytes from the client wait in the socket while we read (not while reading is paused on purpose)."""
+        if self.reading_paused or self.transport is None:
+            return False
+        sock = self.transport.get_extra_info("socket")
+        return sock is not None and has_unread_bytes(sock.fileno())
+
     def _sending_deadline(self, paused: bool) -> None:
         """A client that takes none of our bytes for send_timeout is dropped (nginx's send_timeout): read-ahead
         freed its worker, but its connection, buffers and spill file would otherwise be held forever. While it
@@ -83,6 +93,11 @@ class ConnectionDeadlines(BatchedWrites):
 
     def deadline_passed(self) -> None:
         kind = self.deadline_kind
+        if (kind == HEADER or kind == BODY or kind == KEEPALIVE) and self._sent_unread():
+            # The client did send: the wait was ours. A master starved or stopped in the middle of a loop turn runs
+            # its timers before it reads again, so this sweep came first; the read is next.
+            self.deadline = self.loop.time() + _READ_FIRST_SECONDS
+            return
         self.deadline_kind = NO_DEADLINE
         if kind == UPSTREAM:
             if self.active is not None:

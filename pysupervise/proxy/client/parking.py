@@ -85,9 +85,16 @@ class ParkingLot:
         if now < self._earliest:
             return
         expired, self._earliest = self._parked.expire(now)
+        gone = False
         for fd in expired:
-            self._release(fd)
-        if expired:
+            if has_unread_bytes(fd):
+                # Its request came while the master was starved or stopped, which then runs this timer before it
+                # polls the parked sockets: woken, not closed (closing would also reset it, bytes unread).
+                gone |= not self._wake(fd)
+            else:
+                self._release(fd)
+                gone = True
+        if gone:
             self.closed()
 
     def close_oldest(self, candidates: int) -> bool:
@@ -134,17 +141,21 @@ class ParkingLot:
                 gone = True
                 continue
             self._parked.remove(fd)
-            self._epoll.unregister(fd)
-            try:
-                sock = socket.socket(fileno=fd)
-            except OSError as exc:
-                os.close(fd)
-                self.errors.report(PARKING, exc)
-                gone = True
-                continue
-            self.wake(sock)
+            gone |= not self._wake(fd)
         if gone:
             self.closed()
+
+    def _wake(self, fd: int) -> bool:
+        """A descriptor out of the table back to the server as a connection; False if that failed (it is closed)."""
+        self._epoll.unregister(fd)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as exc:
+            os.close(fd)
+            self.errors.report(PARKING, exc)
+            return False
+        self.wake(sock)
+        return True
 
 
 def has_unread_bytes(fd: int) -> bool:
