@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
+
+from typing import Iterator
 
 import pytest
 
@@ -34,13 +37,20 @@ workers = 1
 ANSWER_WITHIN = 5
 
 
-@pytest.fixture
-def site(tmp_path):
-    site = Site(tmp_path, SITE)
+@contextlib.contextmanager
+def running(tmp_path, config: str) -> Iterator[Site]:
+    """A site on `config`, stopped when the block ends (whatever the test did)."""
+    site = Site(tmp_path, config)
     try:
         yield site.start()
     finally:
         site.stop()
+
+
+@pytest.fixture
+def site(tmp_path):
+    with running(tmp_path, SITE) as site:
+        yield site
 
 
 @pytest.fixture
@@ -121,12 +131,9 @@ def test_connections_with_a_request_in_progress_are_never_closed_for_room(site, 
 
 @pytest.fixture
 def silent_site(tmp_path):
-    site = Site(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 1")
-                .replace(f"max_connections = {LIMIT}", "max_connections = 5"))
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 1")
+                .replace(f"max_connections = {LIMIT}", "max_connections = 5")) as site:
+        yield site
 
 
 def test_silent_connections_are_closed_after_header_timeout_even_beyond_the_limit(silent_site, connections):
@@ -145,11 +152,8 @@ def test_silent_connections_are_closed_after_header_timeout_even_beyond_the_limi
 @pytest.fixture
 def patient_site(tmp_path):
     # header_timeout far above how long the test waits: the slow heads are not closed by their own deadline.
-    site = Site(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 60"))
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 60")) as site:
+        yield site
 
 
 def test_heads_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_site, connections):
@@ -212,11 +216,8 @@ def test_bodies_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_sit
 
 @pytest.fixture
 def quick_site(tmp_path):
-    site = Site(tmp_path, SITE.replace("keepalive_timeout = 75", "keepalive_timeout = 1"))
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running(tmp_path, SITE.replace("keepalive_timeout = 75", "keepalive_timeout = 1")) as site:
+        yield site
 
 
 def test_requests_that_came_while_the_proxy_was_stopped_are_read_not_timed_out(quick_site, connections):
