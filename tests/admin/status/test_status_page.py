@@ -57,7 +57,10 @@ def test_without_javascript_the_page_has_the_worker_rows_and_reloads_itself(make
         assert fact in html
     assert "<td>404</td>" in html and "<td>200</td>" in html
 
-    # The same data as JSON, by query or by Accept, with the measured request rate.
+    # The same data as JSON, by query or by Accept, with the measured request rate; once every front's 200s are in
+    # (the page above needed only one of them).
+    site.wait_for(lambda: site.get("/alpha/status?format=json").json()["status_counts"].get("200", 0) >= 3, 10,
+                  "the three 200s counted")
     by_query = site.get("/alpha/status?format=json").json()
     by_accept = site.get("/alpha/status", headers={"Accept": "application/json"}).json()
     for data in (by_query, by_accept):
