@@ -240,6 +240,10 @@ def app_command(client: ControlClient, command: str, app: str, workers: int | No
     if reply.get("not_saved"):
         undone = "undo the swap" if command == "swap" else f"start {app} again"
         print(f"pysupervise: {reply['not_saved']}; a master restart will {undone}", file=sys.stderr)
+    if reply.get("late_fronts"):
+        fronts = ", ".join(str(front) for front in reply["late_fronts"])
+        print(f"pysupervise: front process(es) {fronts} did not confirm the new routes in time (stuck?); each routes "
+              "by them as soon as it runs again", file=sys.stderr)
     if not reply.get("ok"):
         error = reply.get("error") or "see pysupervise status and its events.log"
         if reply.get("usage"):

@@ -53,7 +53,7 @@ class ProxyRequest:
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
                  "started", "client_ip", "tunnel_prefix", "target", "mount_header", "declared_length",
-                 "rejection", "debug_header", "held_cost", "underscored")
+                 "rejection", "debug_header", "held_cost", "underscored", "routing_held")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
@@ -88,6 +88,8 @@ class ProxyRequest:
         self.target = None
         # The route's X-Forwarded-Prefix head line (b"" at "/", for static folders and with mount_prefix = false).
         self.mount_header = b""
+        # Its head came while the fronts switched route tables (routing.py RoutingHold): routed when they are done.
+        self.routing_held = False
         # Content-Length as sent (llhttp has checked it is one valid number), or -1.
         self.declared_length = -1
         # (status, detail) when the proxy answers this request itself after the ones before it.

@@ -236,3 +236,25 @@ class HealthRoute:
     def new_exchange(self, client: "ClientConnection", request: ProxyRequest) -> LocalAnswer:
         status, body = self.source.answer()
         return LocalAnswer(client, request, self.backend, status, body, label="health")
+
+
+class RoutingHold:
+    """New requests wait here, unrouted, while every front process switches to a new route table together (a
+    swap, a reload: proxy/fronts/fleet.py `switch`): no front routes by the new table until every front has
+    stopped routing by the old one, so once any client was answered by the new side, no request sent after that
+    is answered by the old one. Held for the length of a round trip to each front, a second at most."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self) -> None:
+        # Connections whose next request waits to be routed (each is resumed once, in arrival order).
+        self.waiting: dict["ClientConnection", None] = {}
+
+    def wait(self, client: "ClientConnection") -> None:
+        self.waiting[client] = None
+
+    def release(self) -> None:
+        for client in self.waiting:
+            client.routing_released()
+        self.waiting.clear()
+

@@ -21,11 +21,12 @@ from pysupervise.proxy.client.room import RoomMaker
 from pysupervise.proxy.forwarded import TrustedProxies, ValidHosts
 from pysupervise.proxy.memory.budget import BufferBudget
 from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
-from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable
+from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable, RoutingHold
 
 if TYPE_CHECKING:
     from pysupervise.config import ProxySettings
     from pysupervise.proxy.exchange import Exchange
+    from pysupervise.proxy.request import ProxyRequest
 
 # How often deadlines (timeouts, queue waits, idle pooled connections) are checked.
 SWEEP_INTERVAL = 0.25
@@ -45,7 +46,7 @@ class ProxyServer:
                  "health_route", "worker_header", "connections", "idle", "parking", "room", "slow_requests", "port",
                  "default_host", "valid_hosts", "_request_prefix", "_request_counter", "_sockets", "_accepting",
                  "_sweeper", "_adopting", "_room", "_waiting_for_room", "_stopping", "heap_trimmer",
-                 "transports_dropped", "buffer_budget", "read_ahead")
+                 "transports_dropped", "buffer_budget", "read_ahead", "routing_hold")
 
     def __init__(self, settings: "ProxySettings", spill_dir: str, task_errors: TaskErrors | None = None) -> None:
         self.settings = settings
@@ -88,6 +89,8 @@ class ProxyServer:
         self.buffer_budget = BufferBudget()
         # Requests parsed and waiting behind the one being answered on their connection, over all connections.
         self.read_ahead = 0
+        # Set while the front processes switch route tables together: new requests wait in it to be routed.
+        self.routing_hold: RoutingHold | None = None
 
     # -- listening ----------------------------------------------------------------------------
 
@@ -281,6 +284,38 @@ class ProxyServer:
                 return
 
     # -- used by connections ------------------------------------------------------------------
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def route(self, request: ProxyRequest) -> None:
+        """Set where `request` goes: the health page and the admin pages first, for the clients allowed them
+        (everyone else is routed as if they did not exist), then the apps' routes; None is a 404."""
+        health_route = self.health_route
+        special = health_route.match(request, self.admin_routes) if health_route is not None else None
+        if special is None:
+            special = self.admin_routes.match(request)
+        if special is not None:
+            request.target = special
+        else:
+            found = self.routes.lookup(request.host, request.url)
+            if found is not None:
+                request.target, request.mount_header = found
+
+    def hold_routing(self, limit: float) -> None:
+        """New requests wait unrouted until release_routing(), or for `limit` seconds at most (a master that never
+        says the switch is done must not stall the site)."""
+        if self.routing_hold is None:
+            hold = self.routing_hold = RoutingHold()
+            self.loop.call_later(limit, self._release_hold, hold)
+
+    def release_routing(self) -> None:
+        if self.routing_hold is not None:
+            self._release_hold(self.routing_hold)
+
+    def _release_hold(self, hold: RoutingHold) -> None:
+        if self.routing_hold is hold:
+            self.routing_hold = None
+            hold.release()
 
     def new_request_id(self) -> bytes:
         # A random per-process prefix plus a counter: unique, and far cheaper than a uuid per request.

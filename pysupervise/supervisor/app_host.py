@@ -7,7 +7,7 @@ import random
 import signal
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pysupervise.config import AppConfig, LogSettings
 from pysupervise.debugger.debug_worker import DebugUnavailable, DebugWorker
@@ -25,6 +25,9 @@ from pysupervise.supervisor.paths import SitePaths
 from pysupervise.supervisor.reaper import OrphanReaper
 from pysupervise.supervisor.worker import WorkerProcess, WorkerStartError
 
+if TYPE_CHECKING:
+    from pysupervise.supervisor.service.front_fleet import RouteSwitch
+
 # How long workers of a failed app, or of a stopped master, get after SIGTERM.
 _STOP_GRACE_SECONDS = 5.0
 
@@ -37,8 +40,8 @@ class AppHost:
     """
 
     def __init__(self, config: AppConfig, paths: SitePaths, shared_env: dict[str, str], log_settings: LogSettings,
-                 on_switch: Callable[["AppHost"], None] | None = None,
-                 task_errors: TaskErrors | None = None, reaper: OrphanReaper | None = None) -> None:
+                 switch_routes: "RouteSwitch", task_errors: TaskErrors | None = None,
+                 reaper: OrphanReaper | None = None) -> None:
         self.config = config
         self.name = config.name
         self.paths = paths
@@ -69,7 +72,7 @@ class AppHost:
         self.scaled_workers: int | None = None
         self.last_reload: dict[str, Any] = {}
         self.debug = DebugWorker(self)
-        self._on_switch = on_switch
+        self._switch_routes = switch_routes
         self._next_generation = 1
         self._reload_lock = asyncio.Lock()
         self._reload_task: asyncio.Task | None = None
@@ -128,24 +131,27 @@ class AppHost:
                 if self.live is None:
                     self._mark_failed(exc.reason, exc.output)
                 return False
-            if self.state in ("stopping", "stopped"):
+            switched: list[bool] = []  # the switch runs in every front process at once (fronts/fleet.py switch)
+            late_fronts = await self._switch_routes(lambda: switched.append(self._switch(generation)))
+            if switched != [True]:
                 await generation.stop(_STOP_GRACE_SECONDS)
                 return False
-            self.config = config
-            self.backend.reconfigure(queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
-                                     upstream_timeout=config.upstream_timeout, sticky=config.sticky)
-            self.backend.worker_header = config.debug_header
-            self._switch(generation)
             self.reloads_ok += 1
             self.events.record("reload-switched", generation=number, seconds=f"{time.time() - started:.2f}")
             if self.debug.worker is not None:
                 self._run(self.debug.follow_reload())
-            self.last_reload = {"ok": True, "generation": number, "at": time.time(), "trigger": reason}
-            if self._on_switch is not None:
-                self._on_switch(self)
+            self.last_reload = {"ok": True, "generation": number, "at": time.time(), "trigger": reason,
+                                "late_fronts": late_fronts}
             return True
 
-    def _switch(self, generation: Generation) -> None:
+    def _switch(self, generation: Generation) -> bool:
+        """Routing points at `generation` from now on (False, and nothing changes, if the app is being stopped)."""
+        if self.state in ("stopping", "stopped"):
+            return False
+        config = self.config = generation.config
+        self.backend.reconfigure(queue_limit=config.queue_limit, queue_timeout=config.queue_timeout,
+                                 upstream_timeout=config.upstream_timeout, sticky=config.sticky)
+        self.backend.worker_header = config.debug_header
         old, self.live = self.live, generation
         generation.state = "live"
         self.logs.mark_live(generation.number)  # `pysupervise logs` marks the lines of older workers
@@ -156,7 +162,6 @@ class AppHost:
         self._running_since = time.monotonic()
         self._slots.clear()
         self._cancel_recovery()  # a save brought it back before the scheduled try
-        config = generation.config
         if (self._recovery.initial, self._recovery.maximum) != (config.recovery_delay, config.recovery_delay_max):
             self._recovery = RestartBackoff(config.recovery_delay, config.recovery_delay_max, config.recovery_delay_max)
         dispatcher = self.backend.dispatcher
@@ -168,6 +173,7 @@ class AppHost:
         dispatcher.set_endpoints(generation.endpoints())
         if old is not None:
             self._run(self._drain(old))
+        return True
 
     async def _drain(self, generation: Generation) -> None:
         self.draining.append(generation)
@@ -389,3 +395,4 @@ class AppHost:
         self.events.close()
         if self.backend.access_log is not None:
             self.backend.access_log.close()
+

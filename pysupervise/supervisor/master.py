@@ -29,7 +29,7 @@ from pysupervise.supervisor.service.admin_address import bind_admin_address
 from pysupervise.supervisor.service.app_commands import AppCommands, StoppedApps, stopped_message
 from pysupervise.supervisor.service.control_server import ControlServer, single
 from pysupervise.supervisor.service.drain import Drain
-from pysupervise.supervisor.service.front_fleet import proxy_facts, start_front_fleet
+from pysupervise.supervisor.service.front_fleet import proxy_facts, start_front_fleet, switch_in_every_front
 from pysupervise.supervisor.service.limits import raise_open_file_limit
 from pysupervise.supervisor.service.health_page import BusProbe, SiteHealth
 from pysupervise.supervisor.service.pidfile import AlreadyRunning, PidFile
@@ -73,7 +73,7 @@ class Master:
         self.hosts: dict[str, AppHost] = {}
         self.stopped_apps = StoppedApps(self.paths.stopped_apps)
         # Apps with a staging folder: which of their two hosts serves production (`pysupervise swap APP`).
-        self.staging = StagingSides(self.hosts, self.paths.swapped_apps, self._publish_routes, config.apps)
+        self.staging = StagingSides(self.hosts, self.paths.swapped_apps, self._switch_routes, config.apps)
         self.proxy: ProxyServer | None = None
         # The other front processes ([proxy] processes > 1); the master's own proxy is the first front.
         self.fronts: FrontFleet | None = None
@@ -133,7 +133,8 @@ class Master:
             raise StartupError(str(exc)) from None
         if self.pidfile.replaced_stale_pid:
             self.say(f"replaced a stale pidfile (pid {self.pidfile.replaced_stale_pid} is not running)")
-        self._remove_stale_sockets()
+        for problem in self.paths.remove_stale_worker_sockets():
+            self.say(problem)
         raise_open_file_limit()
         self.proxy = ProxyServer(self.config.proxy, str(self.paths.spill_dir), self.task_errors)
         self.proxy.worker_header += self.health.host_id.encode() + b"/"
@@ -180,16 +181,6 @@ class Master:
         if self.on_ready is not None:
             self.on_ready(StartupReport(self.url, tuple(summary), failed))
 
-    def _remove_stale_sockets(self) -> None:
-        """Worker sockets of a master that was SIGKILLed: this master holds the pidfile, so none is in use."""
-        for path in self.paths.worker_sockets():
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                self.say(f"cannot remove the stale socket {path}: {exc.strerror or exc}")
-
     async def _start_services(self) -> None:
         """The bus and cache apps reach through PYSUPERVISE_BUS / PYSUPERVISE_CACHE."""
         services = self.config.services
@@ -225,7 +216,7 @@ class Master:
 
     async def _add_app(self, app: AppConfig) -> None:
         host = AppHost(app, self.paths, self._shared_env, self.config.logs,
-                       on_switch=lambda _host: self._publish_routes(), task_errors=self.task_errors,
+                       switch_routes=self._switch_routes, task_errors=self.task_errors,
                        reaper=self.reaper)
         self.hosts[app.name] = host
         self._publish_routes()
@@ -259,6 +250,11 @@ class Master:
         self.proxy.admin_routes.replace([*pages, admin.index_path])
         if self.fronts is not None:
             self.fronts.changed()
+
+    async def _switch_routes(self, change: Callable[[], None]) -> list[int]:
+        """`change` (a swap, a reload's new generation) and the routes that follow from it, in every front process
+        in one step; the fronts that did not confirm it in time."""
+        return await switch_in_every_front(self.fronts, lambda: (change(), self._publish_routes()))
 
     async def _watch(self) -> None:
         """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no

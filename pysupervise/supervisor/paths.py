@@ -88,5 +88,18 @@ class SitePaths:
                     found.append(entry)
         return found
 
+    def remove_stale_worker_sockets(self) -> list[str]:
+        """Remove the worker sockets a SIGKILLed master left (the caller holds the pidfile, so none is in use);
+        what could not be removed, one line each."""
+        problems = []
+        for path in self.worker_sockets():
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                problems.append(f"cannot remove the stale socket {path}: {exc.strerror or exc}")
+        return problems
+
     def app_log_dir(self, app: str) -> Path:
         return self.log_dir / app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import uuid
 
@@ -136,6 +137,24 @@ def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):
     # The old workers stop once both fronts have released them.
     site.wait_for(lambda: not old_pids & {w["pid"] for w in app_counts(site)["workers"]}, 10,
                   "the old workers to stop")
+
+
+def test_a_restart_says_so_when_a_front_could_not_switch_with_the_master_and_it_switches_on_waking(site):
+    (front,) = site.status()["proxy"]["fronts"]
+    os.kill(front["pid"], signal.SIGSTOP)
+    try:
+        restart = site.cli("restart", "one")
+    finally:
+        os.kill(front["pid"], signal.SIGCONT)
+    assert restart.returncode == 0, restart.stderr
+    assert "pysupervise: front process(es) 1 did not confirm the new routes in time (stuck?)" in restart.stderr
+    generation = re.search(r"now serving generation (\d+)", restart.stdout).group(1)
+    seen = set()
+    for _ in range(40):
+        response = site.get("/whoami")
+        assert response.status == 200, response.text
+        seen.add((front_of(response), response.json()["generation"]))
+    assert {answer_generation for _front, answer_generation in seen} == {generation} and len(seen) == 2, seen
 
 
 def test_a_killed_front_is_started_again_without_refusing_clients(site):

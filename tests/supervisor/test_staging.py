@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import textwrap
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from pysupervise.config import parse_config
+from pysupervise.supervisor.service.control import ControlClient
 from pysupervise.supervisor.staging.sides import partner_folders
 from tests.support.poll import wait_until
 from tests.support.site import Site
@@ -89,8 +93,12 @@ class Hammer:
     site: Site
     path: str
     loops: int = 4
+    # A new connection per request, so that each loop's requests spread over every front process.
+    fresh: bool = False
     answers: list[tuple[float, float, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # The front processes that answered (each numbers its requests under a prefix of its own).
+    fronts: set[str] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -122,11 +130,19 @@ class Hammer:
                     self.failures.append(f"{response.status} {body[:200]!r}")
                     continue
                 self.answers.append((sent, time.monotonic(), json.loads(body)["version"]))
+                self.fronts.add(response.getheader("X-Request-Id", "").split("-")[0])
+                if self.fresh:
+                    connection.close()
         finally:
             connection.close()
 
     def count(self, version: str) -> int:
         return sum(1 for answer in list(self.answers) if answer[2] == version)
+
+    def assert_one_step(self, new_version: str) -> None:
+        """Once an answer came from `new_version`, no request sent after it got another version."""
+        first_new = min(received for _sent, received, version in self.answers if version == new_version)
+        assert [a for a in self.answers if a[0] > first_new and a[2] != new_version] == []
 
 
 def test_swap_moves_production_to_the_warm_staging_folder_in_one_step_and_back(make_site, tmp_path):
@@ -164,9 +180,7 @@ def test_swap_moves_production_to_the_warm_staging_folder_in_one_step_and_back(m
     finally:
         long_request.join(30)
     assert hammer.failures == [], hammer.failures[:10]
-    # One step: once an answer came from v2, no request sent after it got v1.
-    first_v2 = min(received for _sent, received, version in hammer.answers if version == "v2")
-    assert [a for a in hammer.answers if a[0] > first_v2 and a[2] == "v1"] == []
+    hammer.assert_one_step("v2")
     assert long_answer["version"] == "v1"
 
     after = answer(site, "/shop/")
@@ -188,6 +202,77 @@ def test_swap_moves_production_to_the_warm_staging_folder_in_one_step_and_back(m
     assert f"production now runs from {production} (shop, generation 1)" in back.stdout
     assert answer(site, "/shop/")["version"] == "v1" and answer(site, "/shop-staging/")["version"] == "v2"
     assert json.loads((site.run_dir / "swapped-apps.json").read_text()) == []
+
+
+TWO_FRONTS = "\n[proxy]\nprocesses = 2\n"
+
+
+def two_front_site(make_site) -> tuple[Site, int]:
+    """The staged site with a second front process; the front's pid."""
+    site = make_site(SITE.format(where='route = "/shop-staging"') + TWO_FRONTS, start=False)
+    folders(site.workdir)
+    site.start()
+    (front,) = site.status()["proxy"]["fronts"]
+    return site, front["pid"]
+
+
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """The process stopped (SIGSTOP) for the block: it reads nothing, neither clients nor the master."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def swap_in_background(site: Site) -> tuple[threading.Thread, dict]:
+    """`swap shop` straight on the control socket (no CLI start-up in the timing): the reply and when it came."""
+    result: dict = {}
+
+    def swap() -> None:
+        result["reply"] = ControlClient(site.run_dir / "control.sock").call("swap", app="shop")
+        result["at"] = time.monotonic()
+
+    thread = threading.Thread(target=swap, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_a_swap_switches_every_front_process_in_one_step(make_site):
+    """[proxy] processes = 2: no front routes by the new table before every front has stopped routing by the old
+    one, so the swap waits for a front that cannot hear of it yet (frozen here), the clients of both fronts see one
+    step, and the swap answers once every front routes by the new table."""
+    site, front_pid = two_front_site(make_site)
+    with Hammer(site, "/shop/", fresh=True) as hammer:
+        site.wait_for(lambda: len(hammer.fronts) == 2 and hammer.count("v1") > 50, 30, "answers from both fronts")
+        with frozen(front_pid):
+            swapping, result = swap_in_background(site)
+            swapping.join(0.3)
+            assert swapping.is_alive(), f"the swap answered while a front could not switch: {result}"
+            thawed = time.monotonic()
+        swapping.join(30)
+        site.wait_for(lambda: hammer.count("v2") > 50, 30, "answers from the new production")
+    assert result["reply"]["ok"] and result["reply"]["late_fronts"] == [], result
+    assert result["at"] > thawed
+    assert hammer.failures == [], hammer.failures[:10]
+    hammer.assert_one_step("v2")
+    assert len(hammer.fronts) == 2
+
+
+def test_a_swap_waits_only_so_long_for_a_stuck_front_which_switches_when_it_wakes(make_site):
+    site, front_pid = two_front_site(make_site)
+    with frozen(front_pid):
+        swapped = site.cli("swap", "shop")
+        assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+        assert "pysupervise: front process(es) 1 did not confirm the new routes in time (stuck?)" in swapped.stderr
+        assert "production now runs from" in swapped.stdout
+    seen: set[tuple[str, str]] = set()
+    for _ in range(40):  # fresh connections: the kernel spreads them over both fronts
+        response = site.get("/shop/")
+        assert response.status == 200, response.text
+        seen.add((response.header("X-Request-Id").split("-")[0], response.json()["version"]))
+    assert {version for _front, version in seen} == {"v2"} and len(seen) == 2, seen
 
 
 def test_the_swap_survives_a_master_restart(make_site, tmp_path):

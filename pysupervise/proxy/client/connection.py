@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import sys
 from typing import TYPE_CHECKING
 
@@ -38,9 +36,6 @@ _WRITE_BUFFER = 64 * 1024
 # (and any chunk extensions beyond it) share max_header_size. httptools keeps a field's value whole until its
 # end, so without a bound one endless trailer field would grow the master's memory for body_timeout.
 _CHUNK_FRAMING = 64
-
-# SO_LINGER on, 0 s: close() sends a reset (abort).
-_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, asyncio.Protocol):
@@ -253,19 +248,12 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             self._reading_deadline(BODY, self.settings.body_timeout)
             if request.expect == b"100-continue" and self.active is None and not self.pending:
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        # The health page and the admin pages first, for the clients allowed them; everyone else is routed as
-        # if they did not exist.
         server = self.server
-        special = server.health_route.match(request, server.admin_routes) if server.health_route else None
-        if special is None:
-            special = server.admin_routes.match(request)
-        if special is not None:
-            request.target = special
-        else:
-            found = self.server.routes.lookup(request.host, request.url)
-            if found is not None:
-                request.target, request.mount_header = found
-        request.keep_request_id(self.server.new_request_id())
+        if server.routing_hold is None:
+            server.route(request)
+        else:  # the fronts are switching route tables together: routed once they have (routing.py RoutingHold)
+            request.routing_held = True
+        request.keep_request_id(server.new_request_id())
 
     def on_body(self, body: bytes) -> None:
         request_body = self.request.body
@@ -300,6 +288,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             return  # nothing more is written or started on this connection
         while self.active is None and self.pending and not self.closed:
             request = self.pending.pop(0)
+            if request.routing_held:
+                if self.server.routing_hold is not None:
+                    self.pending.insert(0, request)  # first again, for when the fronts have switched
+                    self.server.routing_hold.wait(self)
+                    return
+                request.routing_held = False
+                self.server.route(request)
             self.server.read_ahead -= 1
             self.held_cost -= request.held_cost
             if request.rejection is not None:
@@ -337,6 +332,15 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
             if self.reading_paused and not self.upgrade_pending:
                 self.pause_reading(False)
 
+    def routing_released(self) -> None:
+        """The request this connection holds back waiting to be routed (RoutingHold) goes on now."""
+        if self.closed:
+            return  # the client left while it waited
+        try:
+            self._next()
+        except Exception as exc:  # called for many connections in turn: one bug must not stop the others
+            self.internal_error(exc, "routing_released", None)
+
     def exchange_done(self, exchange: Exchange) -> None:
         try:
             self.active = None
@@ -372,21 +376,6 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         if self.transport is not None and not self.transport.is_closing():
             self.flush()
             self.transport.close()
-
-    def abort(self) -> None:
-        """End the connection with a reset: the response on it was cut short, and a clean close would tell a client
-        whose body ends at the close (HTTP/1.0) that it is whole; unsent bytes are dropped at once, not lingered on
-        (nginx's reset_timedout_connection)."""
-        self.writes_done = True  # a request read behind the one cut off must not reach a worker now
-        transport = self.transport
-        if transport is not None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
-                except OSError:
-                    pass  # closed meanwhile: there is nothing left to reset
-            transport.abort()
 
     def shutdown(self) -> None:
         """Finish what is in flight, then close (used when the master stops)."""

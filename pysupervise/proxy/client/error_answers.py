@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.client.deadlines import LINGER
@@ -20,12 +22,15 @@ if TYPE_CHECKING:
 _LINGER_SECONDS = 2.0
 # Bugs under client connections, in the master's TaskErrors (metrics, and a log line a minute per kind).
 CONNECTIONS = "proxy-connections"
+# SO_LINGER on, 0 s: close() sends a reset (abort).
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class ErrorAnswers:
-    """The error half of ClientConnection: answers in request order, then (when they end it) a lingering close.
+    """The error half of ClientConnection: answers in request order, then (when they end it) a lingering close;
+    or, for an answer cut short, a reset (abort).
 
-    Uses the connection's write(), flush(), pause_reading(), abort() and _set_deadline().
+    Uses the connection's write(), flush(), pause_reading() and _set_deadline().
     """
 
     __slots__ = ()
@@ -91,6 +96,7 @@ class ErrorAnswers:
         self.request = None
         request.keep_alive = False
         request.target = None
+        request.routing_held = False
         if not request.request_id:
             request.request_id = self.server.new_request_id()
         if self.active is None and not self.pending:
@@ -100,6 +106,21 @@ class ErrorAnswers:
             request.rejection = (status, detail)
             self.pending.append(request)
             self.server.read_ahead += 1
+
+    def abort(self) -> None:
+        """End the connection with a reset: the response on it was cut short, and a clean close would tell a client
+        whose body ends at the close (HTTP/1.0) that it is whole; unsent bytes are dropped at once, not lingered on
+        (nginx's reset_timedout_connection)."""
+        self.writes_done = True  # a request read behind the one cut off must not reach a worker now
+        transport = self.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+                except OSError:
+                    pass  # closed meanwhile: there is nothing left to reset
+            transport.abort()
 
     def internal_error(self, exc: BaseException, where: str, request: ProxyRequest | None) -> None:
         """A bug of ours under this connection: logged (rate-limited, with the request id); the client is dropped.

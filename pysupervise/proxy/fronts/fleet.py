@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.fronts.channel import FrameChannel
+from pysupervise.proxy.fronts.confirmations import Confirmations
 from pysupervise.proxy.fronts.publisher import RoutingPublisher
 from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report, stalled_in_two_fronts
 from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share, safe_shares
@@ -27,6 +28,10 @@ _CHECK_INTERVAL = 0.1
 _RESTART_DELAY, _RESTART_DELAY_MAX = 0.5, 10.0
 # How long a worker's kill waits for the fronts to confirm they closed its tunnels (with close frames).
 _CLOSE_CONFIRM_WAIT = 1.0
+# A switch of route tables (`switch`): how long the master waits for each front to stop routing, and then to route
+# by the new table; and the longest a front holds its new requests if the master never says the switch is done.
+_SWITCH_WAIT = 1.0
+_HOLD_LIMIT = 2.0
 FLEET = "proxy-fronts"
 
 
@@ -84,9 +89,10 @@ class FrontFleet:
         self._serving = False
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
-        # Tunnel closings sent and not yet confirmed: number -> (fronts still to confirm, what to run after).
-        self._closings: dict[int, tuple[set[int], Callable[[], None] | None]] = {}
-        self._closing_numbers = 0
+        # Tunnel closings and route-table switches sent and not yet confirmed by every front.
+        self._confirmations = Confirmations()
+        # One switch at a time: a second one's hold must not be ended by the first one's release.
+        self._switching = asyncio.Lock()
         self._shares_number = 0
         self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self._check_now, errors)
 
@@ -157,29 +163,44 @@ class FrontFleet:
     def close_tunnels(self, key: int, code: int, then: Callable[[], None] | None) -> None:
         """Every front closes its tunnels to worker `key` now; `then` runs once all have said so, or after
         _CLOSE_CONFIRM_WAIT (a stuck front must not keep a hung worker alive)."""
-        self._closing_numbers += 1
-        number = self._closing_numbers
-        fronts = {front.index for front in self.fronts if front.channel is not None}
-        self._closings[number] = (fronts, then)
-        for front in self.fronts:
-            if front.channel is not None:
-                front.channel.send("close_tunnels", (key, code, number))
-        if fronts:
-            asyncio.get_running_loop().call_later(_CLOSE_CONFIRM_WAIT, self._closing_done, number)
-        else:
-            self._closing_done(number)
+        live = self._live()
+        number, closed = self._confirmations.ask((front.index for front in live), _CLOSE_CONFIRM_WAIT)
+        for front in live:
+            front.channel.send("close_tunnels", (key, code, number))
+        if then is not None:
+            closed.add_done_callback(lambda _closed: then())
 
-    def _closing_confirmed(self, number: int, front: int) -> None:
-        closing = self._closings.get(number)
-        if closing is not None:
-            closing[0].discard(front)
-            if not closing[0]:
-                self._closing_done(number)
+    async def switch(self, change: Callable[[], object]) -> list[int]:
+        """Run `change`, which gives the master's proxy a new route table (a swap, a reload), so that every front
+        switches with it in one step: first each front stops routing new requests (they wait, a round trip's
+        time), then `change` runs here, the fronts get the new table and route what waited by it. So once any
+        client has an answer from the new table, no request sent after that gets one from the old table, in
+        any front. Returns the fronts that did not confirm in time (stuck ones, which switch when they wake)."""
+        async with self._switching:
+            fronts = self._live()
+            self.proxy.hold_routing(_HOLD_LIMIT)
+            number, holding = self._confirmations.ask((front.index for front in fronts), _SWITCH_WAIT)
+            for front in fronts:
+                front.channel.send("hold", number)
+            try:
+                late = await holding
+                change()
+            finally:
+                self.publish()
+                self.proxy.release_routing()
+                fronts = self._live()
+                number, switched = self._confirmations.ask((front.index for front in fronts), _SWITCH_WAIT)
+                for front in fronts:
+                    front.channel.send("release", number)
+            late = sorted({*late, *await switched})
+            if late:
+                logging.getLogger("pysupervise").warning(
+                    "front process(es) %s did not confirm a switch of routes within %.1f s; each switches as soon "
+                    "as it runs again", ", ".join(map(str, late)), _SWITCH_WAIT)
+            return late
 
-    def _closing_done(self, number: int) -> None:
-        closing = self._closings.pop(number, None)
-        if closing is not None and closing[1] is not None:
-            closing[1]()
+    def _live(self) -> list[FrontHandle]:
+        return [front for front in self.fronts if front.channel is not None]
 
     # -- hearing from fronts ------------------------------------------------------------------
 
@@ -191,8 +212,8 @@ class FrontFleet:
             kind, payload = message
             if kind == "report" and isinstance(payload, FrontReport):
                 self._merge(front, payload)
-            elif kind == "tunnels_closed":
-                self._closing_confirmed(payload, front.index)
+            elif kind == "confirmed":
+                self._confirmations.confirmed(payload, front.index)
             elif kind == "ask_diagnostics":
                 number, key = payload
                 channel.send("diagnostics", (number, self.publisher.stderr_of(key)))
@@ -207,8 +228,7 @@ class FrontFleet:
         front.channel = None
         front.levels = FrontLevels()
         self.publisher.front_gone(front.index)
-        for number in list(self._closings):
-            self._closing_confirmed(number, front.index)
+        self._confirmations.front_gone(front.index)
         if not self._stopping:
             self.errors.report(FLEET, RuntimeError(f"front process {front.index} (pid {process.pid}) exited with "
                                                    f"{returncode}; starting it again"))

@@ -20,6 +20,8 @@ from pysupervise.proxy.server import ProxyServer
 
 # How often counts and access-log lines go to the master (only when there is news).
 REPORT_INTERVAL = 0.1
+# The longest new requests wait unrouted when the master stops sending after a "hold" (it is restarted or stuck).
+HOLD_LIMIT = 2.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -73,7 +75,13 @@ class FrontProcess:
         elif kind == "close_tunnels":
             key, code, number = payload
             self.mirror.close_tunnels(key, code)
-            self.channel.send("tunnels_closed", number)
+            self.channel.send("confirmed", number)
+        elif kind == "hold":  # the fronts switch route tables together (fleet.py switch): stop routing until then
+            self.proxy.hold_routing(HOLD_LIMIT)
+            self.channel.send("confirmed", payload)
+        elif kind == "release":  # the new table came just before this: what waited is routed by it
+            self.proxy.release_routing()
+            self.channel.send("confirmed", payload)
         elif kind == "diagnostics":
             self.mirror.diagnostics_came(*payload)
         elif kind == "serve":

@@ -57,7 +57,8 @@ class AppCommands:
     @staticmethod
     def _outcome(host: "AppHost", ok: bool) -> dict[str, Any]:
         last = host.last_reload
-        return {"ok": ok, "app": host.name, "generation": last.get("generation"), "error": last.get("error", "")}
+        return {"ok": ok, "app": host.name, "generation": last.get("generation"), "error": last.get("error", ""),
+                "late_fronts": last.get("late_fronts", [])}
 
     async def restart(self, request: dict[str, Any]) -> dict[str, Any]:
         """A new generation from the same config, even with nothing changed; the old one drains."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from pysupervise.proxy.fronts.fleet import FrontFleet
 from pysupervise.proxy.fronts.views import FrontHello
+
+# Runs a change of the master's routing (the callable) in every front process at once; returns the fronts that did
+# not confirm in time (Master._switch_routes, switch_in_every_front).
+RouteSwitch = Callable[[Callable[[], None]], Awaitable[list[int]]]
 
 if TYPE_CHECKING:
     from pysupervise.config import Config
@@ -50,3 +54,13 @@ def proxy_facts(proxy: "ProxyServer | None", fleet: FrontFleet | None) -> dict[s
         facts["processes"] = fleet.count
         facts["fronts"] = fronts["fronts"]
     return facts
+
+
+async def switch_in_every_front(fleet: FrontFleet | None, change: Callable[[], Any]) -> list[int]:
+    """Run `change` to the master's routing so that every front switches with it at once (FrontFleet.switch); the
+    fronts that did not confirm in time. Without other fronts the master's own table changes in one step anyway."""
+    if fleet is None:
+        change()
+        return []
+    return await fleet.switch(change)
+

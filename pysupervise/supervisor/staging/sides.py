@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from pysupervise.config import AppConfig
 from pysupervise.config.model import STAGING_SUFFIX, staging_name
@@ -15,6 +16,7 @@ from pysupervise.supervisor.status import app_status
 
 if TYPE_CHECKING:
     from pysupervise.supervisor.app_host import AppHost
+    from pysupervise.supervisor.service.front_fleet import RouteSwitch
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,17 @@ class SidePair:
 class StagingSides:
     """Over the master's live `hosts`, where NAME runs from the app's `dir` and NAME~staging from `staging.dir`."""
 
-    def __init__(self, hosts: dict[str, "AppHost"], swapped_file: Path, publish_routes: Callable[[], None],
+    def __init__(self, hosts: dict[str, "AppHost"], swapped_file: Path, switch_routes: "RouteSwitch",
                  apps: Iterable[AppConfig]) -> None:
         self._hosts = hosts
-        self._publish_routes = publish_routes
+        self._switch_routes = switch_routes
         self._swapped = SwappedApps(swapped_file)
         # A swap recorded for an app that has no staging folder any more is void; if one is added again, the app's
         # own dir serves production (a write that fails leaves the stale name, which is ignored all the same).
         self._swapped.keep_only(app.staging_of for app in apps if app.staging_of)
+        # One swap at a time: each waits for the front processes (the switch), and two at once would both read the
+        # sides as they were before either.
+        self._swapping = asyncio.Lock()
 
     def pair(self, app: str) -> SidePair | None:
         """None unless both sides of `app` are hosted (a staging folder that is being added or removed)."""
@@ -110,6 +115,10 @@ class StagingSides:
     async def swap(self, request: dict[str, Any]) -> dict[str, Any]:
         """The warm staging side takes production's route in one step; in-flight requests finish on the side
         they started on, which now answers at the staging route (a second swap rolls back)."""
+        async with self._swapping:
+            return await self._swap(request)
+
+    async def _swap(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("app")
         host = self._hosts.get(name) if isinstance(name, str) else None
         if host is None:
@@ -122,20 +131,38 @@ class StagingSides:
                     "error": f"app {app!r} has no staging folder to swap with: add staging = {{ dir = \"...\", "
                              f"route = \"...\" }} to [apps.{app}]"}
         incoming, outgoing = pair.staging, pair.production
-        if incoming.held or incoming.live is None or incoming.state != "running":
-            why = "stopped by the operator" if incoming.held else incoming.state
-            why += f": {incoming.failure}" if incoming.failure else ""
-            return {"ok": False, "app": app,
-                    "error": f"app {app!r}: nothing swapped, the staging side {incoming.name} ({incoming.config.dir}) "
-                             f"has no ready workers ({why}); production stays on {outgoing.config.dir}"}
-        # No await from the check to here: the route table changes in one step, with both sides warm.
-        not_saved = self._swapped.flip(app)
-        self._publish_routes()
-        for side, role in ((incoming, "production"), (outgoing, "staging")):
-            side.events.record("swapped", serves=role, folder=repr(str(side.config.dir)))
+        refusal = _not_ready(app, incoming, outgoing)
+        if refusal is not None:
+            return refusal
+        flipped: dict[str, Any] = {}
+
+        def flip() -> None:  # the route tables of every front process, in one step (fronts/fleet.py switch)
+            refused = _not_ready(app, incoming, outgoing)  # checked again: the fronts took a moment to hold
+            if refused is not None:
+                flipped.update(refused)
+                return
+            flipped.update(ok=True, not_saved=self._swapped.flip(app))
+            for side, role in ((incoming, "production"), (outgoing, "staging")):
+                side.events.record("swapped", serves=role, folder=repr(str(side.config.dir)))
+
+        late = await self._switch_routes(flip)
+        if not flipped.get("ok"):
+            return flipped
         return {"ok": True, "app": app, "live_folder": str(incoming.config.dir), "live_side": incoming.name,
                 "generation": incoming.live.number, "staging_folder": str(outgoing.config.dir),
-                "staging_side": outgoing.name, "staging_at": _where(pair.staging_place), "not_saved": not_saved}
+                "staging_side": outgoing.name, "staging_at": _where(pair.staging_place),
+                "not_saved": flipped["not_saved"], "late_fronts": late}
+
+
+def _not_ready(app: str, incoming: "AppHost", outgoing: "AppHost") -> dict[str, Any] | None:
+    """Why `incoming` cannot take production now (a refusal to answer), or None when its workers are warm."""
+    if not incoming.held and incoming.live is not None and incoming.state == "running":
+        return None
+    why = "stopped by the operator" if incoming.held else incoming.state
+    why += f": {incoming.failure}" if incoming.failure else ""
+    return {"ok": False, "app": app,
+            "error": f"app {app!r}: nothing swapped, the staging side {incoming.name} ({incoming.config.dir}) "
+                     f"has no ready workers ({why}); production stays on {outgoing.config.dir}"}
 
 
 def partner_folders(app: AppConfig, apps: Iterable[AppConfig]) -> tuple[Path, ...]:
