@@ -63,7 +63,7 @@ import sys
 
 sys.executable = os.environ.get("PSB_PYTHON", sys.executable)
 """
-_INSTALL_BUILD = '''"""Puts the bundle's compiled request path into the tree at argv[2]: only the sources compiled."""
+_INSTALL_BUILD = '''"""Puts the bundle's compiled request path into the tree at argv[2]; refuses other sources."""
 import hashlib
 import shutil
 import sys
