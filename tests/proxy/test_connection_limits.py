@@ -108,9 +108,13 @@ def test_connections_with_a_request_in_progress_are_never_closed_for_room(site, 
     # A request waiting on a slow handler, and uploads stopped halfway: every slot is busy.
     slow = connections(site.port)
     start_upload(slow, "/slow?seconds=4", b"x", 1)
-    uploads = [connections(site.port) for _ in range(LIMIT - 1)]
-    for conn in uploads:
+    uploads = []
+    for _ in range(LIMIT - 1):
+        # Each opened just before its head is sent: opened together, the last ones waited silent while the
+        # others went through, and on a loaded machine that outlasted header_timeout (2 s), which closed them.
+        conn = connections(site.port)
         start_upload(conn, "/echo", body, 5)
+        uploads.append(conn)
     waiting = connections(site.port)  # in the kernel's backlog: no slot is free and none is idle
     waiting.send(get("/whoami?waiting"))
     # One upload finishes: its connection goes idle, and that is the room the waiting client gets.
