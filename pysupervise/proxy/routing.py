@@ -257,4 +257,3 @@ class RoutingHold:
         for client in self.waiting:
             client.routing_released()
         self.waiting.clear()
-

@@ -283,8 +283,6 @@ class ProxyServer:
                 self.task_errors.report(PARKING, exc)
                 return
 
-    # -- used by connections ------------------------------------------------------------------
-
     # -- routing ------------------------------------------------------------------------------
 
     def route(self, request: ProxyRequest) -> None:
@@ -316,6 +314,8 @@ class ProxyServer:
         if self.routing_hold is hold:
             self.routing_hold = None
             hold.release()
+
+    # -- used by connections ------------------------------------------------------------------
 
     def new_request_id(self) -> bytes:
         # A random per-process prefix plus a counter: unique, and far cheaper than a uuid per request.

@@ -395,4 +395,3 @@ class AppHost:
         self.events.close()
         if self.backend.access_log is not None:
             self.backend.access_log.close()
-

@@ -63,4 +63,3 @@ async def switch_in_every_front(fleet: FrontFleet | None, change: Callable[[], A
         change()
         return []
     return await fleet.switch(change)
-
