@@ -148,6 +148,10 @@ class ProxySettings:
                              '(SO_REUSEPORT), the master being one of them; each has its own share of every '
                              'worker\'s slots, its own queue and max_connections. "auto" = one per 4 cores. '
                              'Changing it needs a master restart.')
+    front_hang_timeout: float = setting(v.seconds, 10, "Seconds a front process (`processes` > 1) may leave the "
+                                        "master's pings unanswered (its event loop blocked or stopped) before it "
+                                        "is killed and started again; the clients waiting in its backlog are then "
+                                        "served by the new one.")
 
 
 @dataclass(frozen=True)

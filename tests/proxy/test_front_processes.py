@@ -88,14 +88,15 @@ def test_counts_and_the_access_log_cover_every_front(site):
     wait_until(lambda: app_counts(site)["requests_total"] == len(lines()), 10, "the counts to match the log")
 
 
-async def _slow_requests(site: Site, count: int, seconds: float) -> list[tuple[int, str, bytes]]:
+async def _slow_requests(site: Site, count: int, seconds: float, within: float = 300) -> list[tuple[int, str, bytes]]:
     """(status, the front that answered, body) of `count` concurrent slow requests, one connection each, so the
-    kernel spreads them over the fronts."""
+    kernel spreads them over the fronts; each must be answered `within` seconds."""
     async def one(session: aiohttp.ClientSession) -> tuple[int, str, bytes]:
         async with session.get(f"{site.url}/slow?seconds={seconds}") as response:
             return response.status, response.headers.get("X-Request-Id", "").split("-")[0], await response.read()
 
-    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) for _ in range(count)]
+    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
+                                      timeout=aiohttp.ClientTimeout(total=within)) for _ in range(count)]
     try:
         return await asyncio.gather(*(one(session) for session in sessions))
     finally:
@@ -170,6 +171,32 @@ def test_a_killed_front_is_started_again_without_refusing_clients(site):
     now = wait_until(restarted, 20, "the front to be started again")
     assert now["starts"] == front["starts"] + 1
     assert len(fronts_seen(site, "/whoami")) == 2
+
+
+def test_a_front_whose_loop_is_stuck_is_killed_and_its_waiting_clients_are_served(tmp_path):
+    """A front that stops answering (here SIGSTOPped: a blocked or stopped event loop) would leave every client the
+    kernel gives it waiting forever. The master pings each front; one silent for front_hang_timeout is killed,
+    and its replacement, on the socket the master kept, serves the clients left in its backlog."""
+    site = Site(tmp_path, CONFIG.replace("processes = 2", "processes = 2\nfront_hang_timeout = 2"))
+    try:
+        site.start()
+        (front,) = site.status()["proxy"]["fronts"]
+        os.kill(front["pid"], signal.SIGSTOP)
+        try:
+            # Fresh connections: the kernel gives some of them to the stopped front.
+            answers = asyncio.run(_slow_requests(site, 16, 0, within=30))
+        finally:
+            try:
+                os.kill(front["pid"], signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # killed by the master, as it should be
+        assert [status for status, _front, _body in answers] == [200] * 16
+        (now,) = site.status()["proxy"]["fronts"]
+        assert now["alive"] and now["pid"] != front["pid"] and now["starts"] == front["starts"] + 1
+        assert len({answer_front for _status, answer_front, _body in answers}) == 2  # some waited for the new front
+        assert f"front process 1 (pid {front['pid']}) answered no ping for 2 s" in site.output_text()
+    finally:
+        site.stop()
 
 
 def test_a_drain_turns_the_health_page_of_every_front_503(tmp_path):

@@ -11,6 +11,8 @@ import socket
 import struct
 from typing import Any
 
+from pysupervise.proxy.client.parking import has_unread_bytes
+
 _LENGTH = struct.Struct("!I")
 # Far above any snapshot (a few KiB per app) or report; a larger frame means the other side is broken.
 _MAX_FRAME = 64 * 1024 * 1024
@@ -50,6 +52,12 @@ class FrameChannel:
         if not (isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], str)):
             raise ChannelBroken(f"not a message: {type(message).__name__}")
         return message
+
+    def has_unread(self) -> bool:
+        """The other end sent bytes this end has not read yet (a master stalled past a deadline: its timers ran
+        first)."""
+        sock = self._writer.get_extra_info("socket")
+        return sock is not None and has_unread_bytes(sock.fileno())
 
     async def flush(self) -> None:
         try:

@@ -32,6 +32,9 @@ _CLOSE_CONFIRM_WAIT = 1.0
 # by the new table; and the longest a front holds its new requests if the master never says the switch is done.
 _SWITCH_WAIT = 1.0
 _HOLD_LIMIT = 2.0
+# How often each front is pinged: one that leaves pings unanswered for [proxy] front_hang_timeout is hung (its
+# event loop blocked or stopped, its clients waiting forever) and is killed, so that it is started again.
+_PING_INTERVAL = 1.0
 FLEET = "proxy-fronts"
 
 
@@ -53,6 +56,7 @@ class FrontHandle:
         self.share_numbers: dict[int, int] = {}
         self.confirmed: dict[int, int] = {}
         self.starts = 0
+        self.pinged = False  # a ping is out, not yet answered
 
 
     def may_use(self, key: int, initial: int) -> int:
@@ -95,12 +99,14 @@ class FrontFleet:
         self._switching = asyncio.Lock()
         self._shares_number = 0
         self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self._check_now, errors)
+        self._pings = PeriodicTask(FLEET, _PING_INTERVAL, self._ping, errors)
 
     # -- starting -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         await asyncio.gather(*(self._start_front(front) for front in self.fronts))
         self._check.start()
+        self._pings.start()
 
     async def _start_front(self, front: FrontHandle) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -117,6 +123,7 @@ class FrontFleet:
         front.channel.send("hello", self._hello(front.index))
         front.sent = front.health = None
         front.shares, front.share_numbers, front.confirmed = {}, {}, {}
+        front.pinged = False
         self._send_routing(front, self.publisher.snapshot())
         if self._serving:
             front.channel.send("serve")
@@ -198,6 +205,30 @@ class FrontFleet:
                     "front process(es) %s did not confirm a switch of routes within %.1f s; each switches as soon "
                     "as it runs again", ", ".join(map(str, late)), _SWITCH_WAIT)
             return late
+
+    def _ping(self) -> None:
+        """Each front answers from its event loop; one silent for front_hang_timeout is killed (and restarted)."""
+        for front in self._live():
+            if front.pinged:
+                continue
+            front.pinged = True
+            process = front.process
+            number, answered = self._confirmations.ask([front.index], self.proxy.settings.front_hang_timeout)
+            front.channel.send("ping", number)
+            answered.add_done_callback(lambda done, front=front, process=process: self._pinged(front, process, done))
+
+    def _pinged(self, front: FrontHandle, process: asyncio.subprocess.Process | None,
+                answered: "asyncio.Future[list[int]]") -> None:
+        if front.process is not process:
+            return  # restarted meanwhile: the new process has pings of its own
+        front.pinged = False
+        if front.channel is not None and front.channel.has_unread():
+            return  # its answer waits to be read: the master was stalled, not the front
+        if answered.result() and process is not None and process.returncode is None and not self._stopping:
+            self.errors.report(FLEET, RuntimeError(
+                f"front process {front.index} (pid {process.pid}) answered no ping for "
+                f"{self.proxy.settings.front_hang_timeout:g} s (its event loop is blocked or stopped): killed"))
+            process.kill()  # its channel closes, and _listen starts it again on the socket the master kept
 
     def _live(self) -> list[FrontHandle]:
         return [front for front in self.fronts if front.channel is not None]
@@ -301,6 +332,7 @@ class FrontFleet:
         """Every front finishes what it has in flight (up to `timeout`) and exits; killed if it does not."""
         self._stopping = True
         self._check.stop()
+        self._pings.stop()
         for front in self.fronts:
             if front.channel is not None:
                 front.channel.send("drain", timeout)

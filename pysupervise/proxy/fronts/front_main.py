@@ -82,6 +82,8 @@ class FrontProcess:
         elif kind == "release":  # the new table came just before this: what waited is routed by it
             self.proxy.release_routing()
             self.channel.send("confirmed", payload)
+        elif kind == "ping":  # answered from this loop: the master kills a front whose loop is stuck
+            self.channel.send("confirmed", payload)
         elif kind == "diagnostics":
             self.mirror.diagnostics_came(*payload)
         elif kind == "serve":
