@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from pysupervise import __version__
 from pysupervise.config import Config, ConfigError, find_config, load_config, locate_dirs
 from pysupervise.supervisor.paths import CONTROL_SOCKET_NAME
-from pysupervise.supervisor.service.control import ControlClient, NotRunning
+from pysupervise.supervisor.service.control import ControlClient, NotRunning, wait_exited
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -208,6 +208,9 @@ def stop(client: ControlClient, command: str = "stop") -> int:
         if reply.get("stopping"):
             print("pysupervise: stopping (finishing requests in flight)...", flush=True)
         if reply.get("stopped"):
+            if reply.get("pid") and not wait_exited(reply["pid"], 30):
+                print(f"pysupervise: the master (pid {reply['pid']}) has not exited", file=sys.stderr)
+                return EXIT_FAILURE
             print(f"pysupervise: stopped in {reply['seconds']} s")
             return EXIT_OK
     print("pysupervise: the master went away before confirming it stopped", file=sys.stderr)
@@ -241,9 +244,8 @@ def app_command(client: ControlClient, command: str, app: str, workers: int | No
         undone = "undo the swap" if command == "swap" else f"start {app} again"
         print(f"pysupervise: {reply['not_saved']}; a master restart will {undone}", file=sys.stderr)
     if reply.get("late_fronts"):
-        fronts = ", ".join(str(front) for front in reply["late_fronts"])
-        print(f"pysupervise: front process(es) {fronts} did not confirm the new routes in time (stuck?); each routes "
-              "by them as soon as it runs again", file=sys.stderr)
+        print(f"pysupervise: front process(es) {', '.join(map(str, reply['late_fronts']))} did not confirm the new "
+              "routes in time (stuck?); each routes by them as soon as it runs again", file=sys.stderr)
     if not reply.get("ok"):
         error = reply.get("error") or "see pysupervise status and its events.log"
         if reply.get("usage"):

@@ -387,7 +387,7 @@ class Master:
         self.request_stop()
         yield {"ok": True, "stopping": True}
         await self._stopped.wait()
-        yield {"ok": True, "stopped": True, "seconds": round(loop.time() - started, 2)}
+        yield {"ok": True, "stopped": True, "seconds": round(loop.time() - started, 2), "pid": os.getpid()}
 
     def _spawn(self, coroutine: Any) -> None:
         self._background.run(coroutine)

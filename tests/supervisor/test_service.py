@@ -54,6 +54,14 @@ def cli(folder, *args, timeout=60, **kwargs):
                           text=True, timeout=timeout, **kwargs)
 
 
+def exited(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_detach_status_json_stop_round_trip(site_dir):
     started = cli(site_dir, "start", "--detach")
     assert started.returncode == 0, started.stdout + started.stderr
@@ -72,7 +80,8 @@ def test_detach_status_json_stop_round_trip(site_dir):
     assert again.returncode == 1 and "already running" in again.stdout + again.stderr
     stopped = cli(site_dir, "stop")
     assert stopped.returncode == 0 and "stopped in" in stopped.stdout
-    wait_until(lambda: not psutil.pid_exists(master), 10, "the daemon to exit")
+    # `stop` returns once the master has exited: its pidfile is gone and its last line written.
+    assert exited(master)
     assert not os.path.exists(pidfile[0].path)
     master_log = (site_dir / "logs" / "pysupervise.log").read_text()
     assert "pysupervise stopped" in master_log
@@ -80,6 +89,10 @@ def test_detach_status_json_stop_round_trip(site_dir):
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
     assert all(re.match(stamp, line) for line in master_log.splitlines()), master_log
     assert re.search(f"^{stamp}pysupervise listening on http://127.0.0.1:", master_log, re.M)
+    # So `pysupervise stop && pysupervise start` starts a new master at once.
+    restarted = cli(site_dir, "start", "--detach")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert cli(site_dir, "stop").returncode == 0
 
 
 def test_detach_reports_a_failure_with_exit_1(site_dir):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -39,3 +41,28 @@ class ControlClient:
         for reply in self.stream(command, **args):
             return reply
         raise NotRunning("the master closed the control connection without answering")
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """Whether process `pid` is gone (or a zombie: exited, not yet reaped by its parent) within `timeout` s.
+
+    A master says "stopped" just before it closes its control socket, releases its pidfile and exits: `stop`
+    waits for that, so `pysupervise stop && pysupervise start` never finds the old master still there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                if stat.read().rpartition(b")")[2].split()[0] == b"Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        except OSError:  # no /proc: ask the kernel whether the pid still exists
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                pass
+        time.sleep(0.02)
+    return False
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import AsyncIterator, Callable
 
 from pysupervise.periodic import BackgroundTasks
@@ -45,4 +46,4 @@ class Drain:
         else:
             yield {"ok": True, "draining": True, "seconds_left": round(remaining, 1)}
         await stopped.wait()
-        yield {"ok": True, "stopped": True, "seconds": round(loop.time() - started, 2)}
+        yield {"ok": True, "stopped": True, "seconds": round(loop.time() - started, 2), "pid": os.getpid()}
