@@ -13,6 +13,7 @@ import uuid
 import aiohttp
 import pytest
 
+from tests.support.frozen import frozen
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
 from tests.support.site import Site
@@ -145,11 +146,8 @@ def test_a_reload_lets_requests_in_flight_in_every_front_finish(site):
 
 def test_a_restart_says_so_when_a_front_could_not_switch_with_the_master_and_it_switches_on_waking(site):
     (front,) = site.status()["proxy"]["fronts"]
-    os.kill(front["pid"], signal.SIGSTOP)
-    try:
+    with frozen(front["pid"]):
         restart = site.cli("restart", "one")
-    finally:
-        os.kill(front["pid"], signal.SIGCONT)
     assert restart.returncode == 0, restart.stderr
     assert "pysupervise: front process(es) 1 did not confirm the new routes in time (stuck?)" in restart.stderr
     generation = re.search(r"now serving generation (\d+)", restart.stdout).group(1)
@@ -184,15 +182,9 @@ def test_a_front_whose_loop_is_stuck_is_killed_and_its_waiting_clients_are_serve
     try:
         site.start()
         (front,) = site.status()["proxy"]["fronts"]
-        os.kill(front["pid"], signal.SIGSTOP)
-        try:
+        with frozen(front["pid"]):  # until the master kills it, as it should
             # Fresh connections: the kernel gives some of them to the stopped front.
             answers = asyncio.run(_slow_requests(site, 16, 0, within=30))
-        finally:
-            try:
-                os.kill(front["pid"], signal.SIGCONT)
-            except ProcessLookupError:
-                pass  # killed by the master, as it should be
         assert [status for status, _front, _body in answers] == [200] * 16
         (now,) = site.status()["proxy"]["fronts"]
         assert now["alive"] and now["pid"] != front["pid"] and now["starts"] == front["starts"] + 1

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import textwrap
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from pysupervise.config import parse_config
 from pysupervise.supervisor.service.control import ControlClient
 from pysupervise.supervisor.staging.sides import partner_folders
+from tests.support.frozen import frozen
 from tests.support.poll import wait_until
 from tests.support.site import Site
 
@@ -214,16 +212,6 @@ def two_front_site(make_site) -> tuple[Site, int]:
     site.start()
     (front,) = site.status()["proxy"]["fronts"]
     return site, front["pid"]
-
-
-@contextmanager
-def frozen(pid: int) -> Iterator[None]:
-    """The process stopped (SIGSTOP) for the block: it reads nothing, neither clients nor the master."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def swap_in_background(site: Site) -> tuple[threading.Thread, dict]:
