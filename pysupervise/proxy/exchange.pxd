@@ -18,6 +18,12 @@ cdef class ExchangeState:
 
 
 cdef class Exchange(ExchangeState):
+    cpdef double now(self)
+    cpdef start(self, avoid=*)
+    cpdef assigned(self, TypedEndpoint endpoint)
+    cpdef _answered(self, bint answered=*, bint timed_out=*)
+    cpdef _drop_out(self)
+    cpdef _close_body(self)
     cpdef _send(self, conn)
     cpdef response_head(self, status, reason, headers, upstream_keep_alive)
     cpdef response_body(self, data)
