@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import time
 import uuid
 
 import aiohttp
@@ -190,6 +191,35 @@ def test_a_front_whose_loop_is_stuck_is_killed_and_its_waiting_clients_are_serve
         assert now["alive"] and now["pid"] != front["pid"] and now["starts"] == front["starts"] + 1
         assert len({answer_front for _status, answer_front, _body in answers}) == 2  # some waited for the new front
         assert f"front process 1 (pid {front['pid']}) answered no ping for 2 s" in site.output_text()
+    finally:
+        site.stop()
+
+
+def test_a_master_stopped_past_the_hang_timeout_kills_no_front_that_answered_meanwhile(tmp_path):
+    """The master's own stall (stopped, paged out, a blocked loop) must not read as its fronts' hang. A ping is left
+    unanswered (the front is stopped), then the master is stopped, the front answers while it is, and the master
+    wakes past the ping's deadline: its timers run on waking, but the answer came, so the front lives on."""
+    site = Site(tmp_path, CONFIG.replace("front_hang_timeout = 60", "front_hang_timeout = 3"))
+    try:
+        site.start()
+        (front,) = site.status()["proxy"]["fronts"]
+        master = site.process.pid
+        with frozen(front["pid"]):
+            # The stall itself: pings go out every second, so one is out (and unanswered) after this.
+            time.sleep(1.5)
+            os.kill(master, signal.SIGSTOP)
+        try:
+            # The front answers the ping now; the master sleeps on past its deadline (1.5 s + 4 s > 3 s).
+            time.sleep(4)
+        finally:
+            os.kill(master, signal.SIGCONT)
+        # On waking the master judges the ping at once; a wrong kill would show within a ping round or two.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            (now,) = site.status()["proxy"]["fronts"]
+            assert now["alive"] and now["pid"] == front["pid"] and now["starts"] == front["starts"], now
+            assert "answered no ping" not in site.output_text()
+        assert len(fronts_seen(site, "/whoami")) == 2
     finally:
         site.stop()
 
