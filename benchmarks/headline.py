@@ -2,7 +2,8 @@
 
 Both proxies sit in front of the same 2 aiohttp workers (benchmarks/transfer_app.py), access logs on for both,
 every server in a session of its own (as a service manager starts it). Rounds alternate the order; medians:
-  - hello world, 64 keep-alive connections: requests/s, and CPU µs per request of the proxy plus the workers;
+  - hello world, 64 keep-alive connections (wrk with 1 thread), and 256 (4 threads, as issue 18 measured too):
+    requests/s, and CPU µs per request of the proxy plus the workers;
   - 1 MB downloads (16 connections) and 10 MB uploads (8 connections): MB/s;
   - RSS per idle keep-alive connection, 5 000 of them, on a fresh pysupervise and nginx per round, and for 5 000 more
     opened while the first stay (the "second wave": what an idle connection keeps once the allocators are warm);
@@ -34,6 +35,7 @@ from benchmarks.large_bodies import UPLOAD_BYTES, upload_script  # noqa: E402
 
 APP = "benchmarks.transfer_app:create_app"
 MB = 1048576
+HELLO, HELLO_256 = "hello world, 64 connections", "hello world, 256 connections"
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -66,12 +68,14 @@ def main() -> None:
                         help="also hello world through a site with [proxy] processes = 2 (its own 2 workers)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="psb-headline-", dir="/tmp"))
-    # (label, path, wrk script, connections, bytes per request or None for requests/s)
-    workloads = [("hello world", "/", None, 64, None), ("1 MB downloads", f"/download?size={MB}", None, 16, MB),
-                 ("10 MB uploads", "/upload", upload_script(folder), 8, UPLOAD_BYTES)]
+    # (label, path, wrk script, connections, wrk threads, bytes per request or None for requests/s)
+    workloads = [(HELLO, "/", None, 64, 1, None), (HELLO_256, "/", None, 256, 4, None),
+                 ("1 MB downloads", f"/download?size={MB}", None, 16, 1, MB),
+                 ("10 MB uploads", "/upload", upload_script(folder), 8, 1, UPLOAD_BYTES)]
     names = ["pysupervise", *(["two fronts"] if args.with_two_fronts else []), "nginx"]
     rates: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names} for label, *_ in workloads}
-    hello_cpu: dict[str, list[float]] = {name: [] for name in names}
+    # CPU µs per request, for the requests/s workloads
+    cpu: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names} for label, *_ in workloads}
     try:
         with contextlib.ExitStack() as servers:
             site = servers.enter_context(pysupervise_site(bench_app(APP, 2), own_session=True))
@@ -84,22 +88,22 @@ def main() -> None:
             if args.with_two_fronts:
                 two = servers.enter_context(pysupervise_site(bench_app(APP, 2), "processes = 2", own_session=True))
                 targets["two fronts"] = (two.port, lambda: tree(two.process.pid, "fronts.front_main"), workers_of(two))
-            for label, path, script, connections, size in workloads:
-                print(f"{label}, {connections} connections:", flush=True)
+            for label, path, script, connections, threads, size in workloads:
+                print(f"{label}, {connections} connections, wrk with {threads} thread(s):", flush=True)
                 running = [name for name in names if size is None or name != "two fronts"]
                 for name in running:
-                    wrk(targets[name][0], path, seconds=1, connections=connections, script=script)  # warm up
+                    wrk(targets[name][0], path, 1, connections, threads, script)  # warm up
                 for round_number in range(args.rounds):
                     for name in running[:: 1 if round_number % 2 == 0 else -1]:
                         port, proxy, workers = targets[name]
                         parts = proxy() + workers
                         before = cpu_seconds(parts)
-                        result = wrk(port, path, args.seconds, connections, script=script)
+                        result = wrk(port, path, args.seconds, connections, threads, script)
                         requests = result.requests_per_second * args.seconds
                         rate = result.requests_per_second if size is None else requests * size / 1e6 / args.seconds
                         rates[label][name].append(rate)
                         if size is None:
-                            hello_cpu[name].append((cpu_seconds(parts) - before) / requests * 1e6)
+                            cpu[label][name].append((cpu_seconds(parts) - before) / requests * 1e6)
                         print(f"  round {round_number + 1} {name:12s} {rate:9.0f} {'req/s' if size is None else 'MB/s'}"
                               f"  errors {result.errors}", flush=True)
     finally:
@@ -117,18 +121,20 @@ def main() -> None:
                   f"(second wave {second_wave[name][-1]:5.2f})", flush=True)
     print("\n| measurement (medians) | pysupervise | nginx | pysupervise / nginx |\n|---|---|---|---|")
     for label, values in rates.items():
-        ps, ng = median(values["pysupervise"]), median(values["nginx"])
-        unit = "req/s" if label == "hello world" else "MB/s"
-        print(f"| {label}, {unit} | {ps:.0f} | {ng:.0f} | **{ps / ng:.2f}×** |")
-    ps, ng = median(hello_cpu["pysupervise"]), median(hello_cpu["nginx"])
-    print(f"| hello world, CPU µs per request (proxy + workers) | {ps:.1f} | {ng:.1f} | "
-          f"**{ng / ps:.2f}×** (nginx / pysupervise: above 1 is less CPU) |")
-    if args.with_two_fronts:
-        two_rate, ng = median(rates["hello world"]["two fronts"]), median(rates["hello world"]["nginx"])
-        print(f"| hello world with processes = 2, req/s | {two_rate:.0f} | {ng:.0f} | **{two_rate / ng:.2f}×** |")
-        two_cpu, ng = median(hello_cpu["two fronts"]), median(hello_cpu["nginx"])
-        print(f"| hello world with processes = 2, CPU µs per request | {two_cpu:.1f} | {ng:.1f} | "
-              f"**{ng / two_cpu:.2f}×** |")
+        ps_rate, ng_rate = median(values["pysupervise"]), median(values["nginx"])
+        if label not in (HELLO, HELLO_256):
+            print(f"| {label}, MB/s | {ps_rate:.0f} | {ng_rate:.0f} | **{ps_rate / ng_rate:.2f}×** |")
+            continue
+        ps_cpu, ng_cpu = median(cpu[label]["pysupervise"]), median(cpu[label]["nginx"])
+        print(f"| {label}, req/s | {ps_rate:.0f} | {ng_rate:.0f} | **{ps_rate / ng_rate:.2f}×** |")
+        print(f"| {label}, CPU µs per request (proxy + workers) | {ps_cpu:.1f} | {ng_cpu:.1f} | "
+              f"**{ng_cpu / ps_cpu:.2f}×** (nginx / pysupervise: above 1 is less CPU) |")
+        if args.with_two_fronts:
+            two_rate, two_cpu = median(values["two fronts"]), median(cpu[label]["two fronts"])
+            print(f"| {label} with processes = 2, req/s | {two_rate:.0f} | {ng_rate:.0f} | "
+                  f"**{two_rate / ng_rate:.2f}×** |")
+            print(f"| {label} with processes = 2, CPU µs per request | {two_cpu:.1f} | {ng_cpu:.1f} | "
+                  f"**{ng_cpu / two_cpu:.2f}×** |")
     ps, ng = median(idle["pysupervise"]), median(idle["nginx"])
     print(f"| RSS per idle keep-alive connection, KiB | {ps:.2f} | {ng:.2f} | {ps / ng:.2f}× |")
     ps, ng = median(second_wave["pysupervise"]), median(second_wave["nginx"])
