@@ -89,7 +89,7 @@ def main() -> None:
                 two = servers.enter_context(pysupervise_site(bench_app(APP, 2), "processes = 2", own_session=True))
                 targets["two fronts"] = (two.port, lambda: tree(two.process.pid, "fronts.front_main"), workers_of(two))
             for label, path, script, connections, threads, size in workloads:
-                print(f"{label}, {connections} connections, wrk with {threads} thread(s):", flush=True)
+                print(f"{label}, wrk with {threads} thread(s):", flush=True)
                 running = [name for name in names if size is None or name != "two fronts"]
                 for name in running:
                     wrk(targets[name][0], path, 1, connections, threads, script)  # warm up
