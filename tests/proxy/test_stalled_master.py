@@ -1,12 +1,16 @@
 """A master stalled in the middle of a loop turn (starved of CPU, stopped, paging) wakes with its timers due before
-it reads: the sweep that comes first must not close, as silent, a client whose request is already in its socket.
+it reads: the sweep that comes first must not close, as silent, a client whose request is already in its socket;
+nor may the pings judge a front hung whose answer came during the stall.
 
 An in-process proxy on uvloop (libuv runs due timers before it polls for I/O, as in the master): the stall is a
-blocking sleep in one of the loop's I/O callbacks, past the connection's deadline, while the request arrives."""
+blocking sleep in one of the loop's I/O callbacks, past the connection's deadline, while the request arrives; or
+in a task's step, after which the loop reads before its next turn runs the timers."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -15,13 +19,16 @@ import uvloop
 
 from pysupervise.config import parse_config
 from pysupervise.periodic import TaskErrors
+from pysupervise.proxy.fronts.fleet import FLEET, FrontFleet
+from pysupervise.proxy.fronts.views import FrontHello
 from pysupervise.proxy.server import ProxyServer
+from tests.support.frozen import frozen
 
 REQUEST = b"GET /nothing-here HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
-def proxy_settings(tmp_path: Path, keepalive_timeout: float):
-    text = f'[proxy]\nprocesses = 1\nheader_timeout = 0.5\nkeepalive_timeout = {keepalive_timeout}\n' \
+def proxy_settings(tmp_path: Path, keepalive_timeout: float, more: str = "processes = 1"):
+    text = f'[proxy]\n{more}\nheader_timeout = 0.5\nkeepalive_timeout = {keepalive_timeout}\n' \
            '[apps.a]\napp = "m:a"\nroute = "/a"\n'
     return parse_config(text, tmp_path / "supervisor.toml", "supervisor.toml").proxy
 
@@ -119,3 +126,54 @@ def test_a_fresh_connection_whose_first_request_came_during_a_stall_is_answered(
             await server.drain(1)
 
     assert uvloop.run(scenario()) == b"HTTP/1.1 404 Not Found"
+
+
+async def stall_in_a_step(action, seconds: float) -> None:
+    """The master's loop blocked in a task's step (where most of its Python runs) while `action()` goes on outside:
+    when the step ends the loop polls for I/O, reading what came meanwhile, and only its next turn runs the timers
+    that fell due."""
+    loop = asyncio.get_running_loop()
+    stalled = loop.create_future()
+
+    def step() -> None:
+        action()
+        time.sleep(seconds)  # the stall under test, not a wait for something to happen
+        stalled.set_result(None)
+
+    loop.call_soon(step)
+    await stalled
+
+
+def test_a_front_that_answered_a_ping_while_the_master_was_blocked_is_not_killed_as_hung(tmp_path):
+    """A ping goes unanswered (the front is stopped), then the master blocks past the ping's deadline while the front
+    wakes and answers. The answer is read before the deadline's timer runs, as a "confirmed" that comes too late for
+    the ping's wait: it still shows the front alive, and it is not killed."""
+    async def scenario() -> tuple[int | None, int]:
+        server = ProxyServer(proxy_settings(tmp_path, 5.0, "processes = 2\nfront_hang_timeout = 1"), str(tmp_path),
+                             TaskErrors())
+        await server.bind("127.0.0.1", 0, reuse_port=True)  # the fronts bind its address too, as the master's do
+        server.serve()
+        errors = TaskErrors()
+
+        def hello(index: int) -> FrontHello:
+            return FrontHello(index, 2, str(tmp_path), server.worker_header, server.default_host, server.port,
+                              server.admin_routes.rule, "/health", ())
+
+        fleet = FrontFleet(server, 2, errors, hello, None, lambda pid: None, lambda pid: None)
+        await fleet.start()
+        (front,) = fleet.fronts
+        process = front.process
+        try:
+            with frozen(process.pid):
+                await until(lambda: front.pinged, "a ping to go out to the stopped front")
+                await stall_in_a_step(lambda: os.kill(process.pid, signal.SIGCONT), 2.0)
+            resumed = time.monotonic()
+            # The late ping is judged at once; a kill would be reported, and the process reaped, by the time a ping
+            # sent since has its answer (from the front, or from a restarted one).
+            await until(lambda: front.pinged_at > resumed and not front.pinged, "a ping sent since to be answered")
+            return process.returncode, errors.counts.get(FLEET, 0)
+        finally:
+            await fleet.drain(1)
+            await server.drain(1)
+
+    assert uvloop.run(scenario()) == (None, 0)

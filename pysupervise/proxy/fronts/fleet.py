@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -57,6 +58,9 @@ class FrontHandle:
         self.confirmed: dict[int, int] = {}
         self.starts = 0
         self.pinged = False  # a ping is out, not yet answered
+        # When the last ping went out, and when the front was last heard from (time.monotonic()).
+        self.pinged_at = 0.0
+        self.heard_at = 0.0
 
 
     def may_use(self, key: int, initial: int) -> int:
@@ -212,6 +216,7 @@ class FrontFleet:
             if front.pinged:
                 continue
             front.pinged = True
+            front.pinged_at = time.monotonic()
             process = front.process
             number, answered = self._confirmations.ask([front.index], self.proxy.settings.front_hang_timeout)
             front.channel.send("ping", number)
@@ -222,8 +227,11 @@ class FrontFleet:
         if front.process is not process:
             return  # restarted meanwhile: the new process has pings of its own
         front.pinged = False
-        if front.channel is not None and front.channel.has_unread():
-            return  # its answer waits to be read: the master was stalled, not the front
+        # The master stalled, not the front, if the front spoke since the ping: read just before this deadline's
+        # timer ran, too late for the ping's wait (a stall in a task's step: the loop reads before its timers run),
+        # or still waiting in the socket (a stall that ends with the timers, which run before the loop reads).
+        if front.heard_at >= front.pinged_at or (front.channel is not None and front.channel.has_unread()):
+            return
         if answered.result() and process is not None and process.returncode is None and not self._stopping:
             self.errors.report(FLEET, RuntimeError(
                 f"front process {front.index} (pid {process.pid}) answered no ping for "
@@ -240,6 +248,7 @@ class FrontFleet:
             message = await channel.receive()
             if message is None:
                 break
+            front.heard_at = time.monotonic()
             kind, payload = message
             if kind == "report" and isinstance(payload, FrontReport):
                 self._merge(front, payload)
