@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -19,8 +20,11 @@ import uvloop
 
 from pysupervise.config import parse_config
 from pysupervise.periodic import TaskErrors
+from pysupervise.proxy.backend import AppBackend
+from pysupervise.proxy.endpoint import Endpoint
 from pysupervise.proxy.fronts.fleet import FLEET, FrontFleet
 from pysupervise.proxy.fronts.views import FrontHello
+from pysupervise.proxy.routing import Route
 from pysupervise.proxy.server import ProxyServer
 from tests.support.frozen import frozen
 
@@ -127,6 +131,63 @@ def test_a_fresh_connection_whose_first_request_came_during_a_stall_is_answered(
 
     assert uvloop.run(scenario()) == b"HTTP/1.1 404 Not Found"
 
+
+class HeldWorker:
+    """A worker on a Unix socket, in a thread of its own (it runs while the proxy's loop is blocked): it takes one
+    request and answers it when `answer()` is called."""
+
+    def __init__(self, path: Path) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen()
+        self.has_request = threading.Event()
+        self._answer = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def answer(self) -> None:
+        self._answer.set()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            self.has_request.set()
+            if self._answer.wait(30):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes")
+                conn.recv(1)  # until the proxy closes or pools the connection (EOF when the test ends)
+
+    def close(self) -> None:
+        self._answer.set()
+        self.listener.close()
+        self._thread.join(5)
+
+
+def test_a_response_that_came_during_a_stall_is_forwarded_not_timed_out(tmp_path):
+    """The worker answers while the proxy's loop is blocked past upstream_timeout: the sweep that runs first on
+    waking must not answer 504 for a response that is already in the worker's socket."""
+    async def scenario() -> bytes:
+        server = ProxyServer(proxy_settings(tmp_path, 5.0), str(tmp_path), TaskErrors())
+        backend = AppBackend("a", queue_limit=10, queue_timeout=5, upstream_timeout=1.0)
+        backend.dispatcher.set_endpoints([Endpoint("a/0", str(tmp_path / "w.sock"), capacity=1)])
+        server.routes.replace([Route("/", backend)])
+        worker = HeldWorker(tmp_path / "w.sock")
+        port = await server.start("127.0.0.1", 0)
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            await until(worker.has_request.is_set, "the request to reach the worker")
+            await stall_while(worker.answer, 1.5)  # past the worker's deadline (1 s after the request went to it)
+            return await read_status(sock)
+        finally:
+            sock.close()
+            worker.close()
+            await server.drain(1)
+
+    assert uvloop.run(scenario()) == b"HTTP/1.1 200 OK"
 
 async def stall_in_a_step(action, seconds: float) -> None:
     """The master's loop blocked in a task's step (where most of its Python runs) while `action()` goes on outside:

@@ -8,7 +8,8 @@ from pysupervise.proxy.client.writes import BatchedWrites
 # What the connection's single deadline currently means. UPSTREAM: the worker has not begun its response;
 # WORKER_SILENT: it has, and has been silent since the deadline was set (nginx's proxy_read_timeout).
 NO_DEADLINE, HEADER, BODY, KEEPALIVE, UPSTREAM, LINGER, SEND, WORKER_SILENT = range(8)
-# Given to a client whose bytes wait unread when its reading deadline passes (see deadline_passed).
+# Given to a connection whose client's (or worker's) bytes wait unread when its deadline passes (see
+# deadline_passed).
 _READ_FIRST_SECONDS = 1.0
 
 
@@ -91,11 +92,22 @@ class ConnectionDeadlines(BatchedWrites):
         elif not paused and self.deadline_kind == SEND:
             self.deadline_kind = NO_DEADLINE
 
+    def _worker_sent_unread(self) -> bool:
+        """Bytes from the worker of the request being answered wait in its socket while we read from it."""
+        active = self.active
+        upstream = active.upstream if active is not None else None
+        transport = upstream.transport if upstream is not None else None
+        if transport is None or not transport.is_reading():
+            return False
+        sock = transport.get_extra_info("socket")
+        return sock is not None and has_unread_bytes(sock.fileno())
+
     def deadline_passed(self) -> None:
         kind = self.deadline_kind
-        if (kind == HEADER or kind == BODY or kind == KEEPALIVE) and self._sent_unread():
-            # The client did send: the wait was ours. A master starved or stopped in the middle of a loop turn runs
-            # its timers before it reads again, so this sweep came first; the read is next.
+        if ((kind == HEADER or kind == BODY or kind == KEEPALIVE) and self._sent_unread()) or (
+                (kind == UPSTREAM or kind == WORKER_SILENT) and self._worker_sent_unread()):
+            # The client (or the worker) did send: the wait was ours. A master starved or stopped in the middle of
+            # a loop turn runs its timers before it reads again, so this sweep came first; the read is next.
             self.deadline = self.loop.time() + _READ_FIRST_SECONDS
             return
         self.deadline_kind = NO_DEADLINE
