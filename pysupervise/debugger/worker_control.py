@@ -39,6 +39,16 @@ class WorkerControl:
         """A request is in progress (one at a time): a liveness probe asks again later instead of queueing."""
         return self._lock.locked()
 
+    def answer_waiting(self) -> bool:
+        """The worker sent something not read yet: a request given up on (its timeout ran first, as the timers of a
+        master that was stopped or starved run before it reads) was answered all the same."""
+        if b"\n" in self._buffer:
+            return True
+        try:
+            return bool(self._ours.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:
+            return False
+
     async def request(self, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         async with self._lock:

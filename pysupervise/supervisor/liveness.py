@@ -94,6 +94,10 @@ class LivenessProbe:
         try:
             answer = await control.request({"cmd": "ping", "stack_after": limit}, timeout=min(PROBE_TIMEOUT, limit))
         except ControlUnavailable:
+            if control.answer_waiting():
+                # It answered: the master, stopped or starved past the timeout, ran its timers before it read.
+                self._last_alive[worker] = asyncio.get_running_loop().time()
+                return None
             answer = None
         now = asyncio.get_running_loop().time()
         if answer is not None and answer.get("ok"):

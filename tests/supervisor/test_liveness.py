@@ -6,10 +6,12 @@ import asyncio
 import os
 import signal
 import sys
+import time
 
 import aiohttp
 import psutil
 
+from tests.support.frozen import frozen
 from tests.support.poll import wait_until
 from tests.support.site import Site
 
@@ -106,6 +108,29 @@ def test_a_stopped_worker_is_judged_hung_and_replaced(make_site):
             os.kill(pid, signal.SIGCONT)
     site.wait_for(lambda: site.get("/whoami").json()["pid"] != pid, 30, "the replacement worker")
     assert "control thread has not answered" in events(site, "web")
+
+
+def test_a_master_stopped_past_hang_timeout_kills_no_worker_that_answered_meanwhile(make_site):
+    """The master's own stall (stopped, paged out) must not read as its workers' hang. A ping is left unanswered
+    (the worker is stopped), then the master is stopped, the worker answers while it is, and the master wakes past
+    hang_timeout: its timers run before it reads, but the answer came, so the worker lives on."""
+    site = make_site(AIOHTTP_APP.format(upstream_timeout=60))
+    pid = site.get("/whoami").json()["pid"]
+    master = site.process.pid
+    with frozen(pid):
+        time.sleep(1.5)  # the stall itself: pings go out every second, so one is out (and unanswered) now
+        os.kill(master, signal.SIGSTOP)
+    try:
+        time.sleep(4)  # the worker answers now; the master sleeps past hang_timeout (3 s)
+    finally:
+        os.kill(master, signal.SIGCONT)
+    # On waking the master judges that ping at once; a wrong kill would show within a probe round or two.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert not gone(pid)
+        assert "worker-hung" not in events(site, "web")
+        time.sleep(0.1)
+    assert site.get("/whoami").json()["pid"] == pid
 
 
 def test_a_command_worker_with_one_overdue_request_is_not_killed(make_site, tmp_path):
