@@ -65,6 +65,12 @@ def test_a_master_killed_between_a_head_and_its_body_has_sent_nothing(make_site,
         site.process.kill()
         site.process.wait(10)
         # Nothing at all: a balancer would send the GET to another host, not hand its client half an answer.
-        assert conn.read_until_closed() == b""
+        try:
+            received = conn.read_until_closed()
+        except ConnectionResetError:
+            # With processes = 2 the request may be in a front process, which dies with the master but may first
+            # see its worker go (the workers die with the master too) and reset the client: still nothing sent.
+            received = conn.buffer
+        assert received == b""
     finally:
         conn.close()
