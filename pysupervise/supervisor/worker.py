@@ -30,6 +30,8 @@ _READY_POLL_INTERVAL = 0.02
 _PROBE_ATTEMPT_TIMEOUT = 5.0
 _PROBE_PAUSE_FIRST = 0.05
 _PROBE_PAUSE_MAX = 0.5
+# A probe attempt that ends this much past its own limit was held up by the master, not by the worker.
+_STALL_SLACK = 1.0
 # After the process exits, how long its pipes may stay open (a grandchild holding them) before we stop reading.
 _PIPE_DRAIN_SECONDS = 2.0
 # The runtime's control thread answers `info` at once; this only bounds a wedged one.
@@ -196,6 +198,7 @@ class WorkerProcess:
         pause = _PROBE_PAUSE_FIRST
         while True:
             limit = max(min(_PROBE_ATTEMPT_TIMEOUT, deadline - loop.time()), 0.05)
+            started = loop.time()
             attempt = loop.create_task(probe(str(self.socket_path), path, host, limit))
             try:
                 await asyncio.wait([attempt, self._exited], return_when=asyncio.FIRST_COMPLETED)
@@ -203,6 +206,10 @@ class WorkerProcess:
                 if not attempt.done():
                     attempt.cancel()
                     await asyncio.wait([attempt])
+            if loop.time() - started > limit + _STALL_SLACK:
+                # The attempt outlived its own limit: the master was stopped or starved, and its timers ran before
+                # it read (an answer may wait unread). It proves nothing: the worker gets another attempt as long.
+                deadline = max(deadline, loop.time() + limit)
             if not attempt.cancelled():
                 result = attempt.result()
                 if result.ready:

@@ -6,10 +6,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.frozen import frozen
 from tests.support.poll import wait_until
 from tests.support.site import Site
 
@@ -223,3 +225,40 @@ def test_app_workers_without_ready_path_are_not_probed_and_with_one_are(make_sit
     plain, probed = events(site, "plain"), events(site, "probed")
     assert "worker-ready" in plain and "probe=" not in plain
     assert "probe='GET /probed/: " in probed and "worker-not-ready" not in probed
+
+
+GATED = """
+[apps.gated]
+command = ["{python}", "gated_ready_server.py"]
+dir = "{{apps}}"
+route = "/"
+workers = 1
+ready_path = "/ready"
+start_timeout = 3
+watch = ["*.never"]
+env = {{ PROBED_FILE = "{probed}", GATE_FILE = "{gate}" }}
+"""
+
+
+def test_a_readiness_answer_that_came_while_the_master_was_stopped_counts(make_site, tmp_path):
+    """The master's own stall is not the new worker's: stopped while a readiness probe waits for its answer, it wakes
+    past start_timeout with the probe's timeout due before it reads. The answer came, so the reload goes on."""
+    probed, gate = tmp_path / "probed", tmp_path / "gate"
+    gate.touch()
+    site = make_site(GATED.format(python=sys.executable, probed=probed, gate=gate))
+    gate.unlink()
+    probed.unlink()
+    outcome: list = []
+    reload = threading.Thread(target=lambda: outcome.append(site.cli("reload", "gated")))
+    reload.start()
+    try:
+        wait_until(probed.exists, 30, "the new worker's readiness probe")
+        with frozen(site.process.pid):
+            gate.touch()  # the worker answers the probe now
+            time.sleep(4)  # the stall itself: past start_timeout (3 s) and the probe's own limit
+    finally:
+        reload.join(60)
+    (result,) = outcome
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert generation(site, "gated") == 2
+    assert site.get("/").body == b"ok"
