@@ -9,12 +9,14 @@ in a task's step, after which the loop reads before its next turn runs the timer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import threading
 import time
 from pathlib import Path
+from typing import AsyncIterator
 
 import uvloop
 
@@ -205,26 +207,36 @@ async def stall_in_a_step(action, seconds: float) -> None:
     await stalled
 
 
+@contextlib.asynccontextmanager
+async def fleet_of_two(tmp_path: Path) -> AsyncIterator[tuple[FrontFleet, TaskErrors]]:
+    """An in-process master's proxy with one more front, a real process (front_hang_timeout 1 s)."""
+    server = ProxyServer(proxy_settings(tmp_path, 5.0, "processes = 2\nfront_hang_timeout = 1"), str(tmp_path),
+                         TaskErrors())
+    await server.bind("127.0.0.1", 0, reuse_port=True)  # the fronts bind its address too, as the master's do
+    server.serve()
+    errors = TaskErrors()
+
+    def hello(index: int) -> FrontHello:
+        return FrontHello(index, 2, str(tmp_path), server.worker_header, server.default_host, server.port,
+                          server.admin_routes.rule, "/health", ())
+
+    fleet = FrontFleet(server, 2, errors, hello, None, lambda pid: None, lambda pid: None)
+    await fleet.start()
+    try:
+        yield fleet, errors
+    finally:
+        await fleet.drain(1)
+        await server.drain(1)
+
+
 def test_a_front_that_answered_a_ping_while_the_master_was_blocked_is_not_killed_as_hung(tmp_path):
     """A ping goes unanswered (the front is stopped), then the master blocks past the ping's deadline while the front
     wakes and answers. The answer is read before the deadline's timer runs, as a "confirmed" that comes too late for
     the ping's wait: it still shows the front alive, and it is not killed."""
     async def scenario() -> tuple[int | None, int]:
-        server = ProxyServer(proxy_settings(tmp_path, 5.0, "processes = 2\nfront_hang_timeout = 1"), str(tmp_path),
-                             TaskErrors())
-        await server.bind("127.0.0.1", 0, reuse_port=True)  # the fronts bind its address too, as the master's do
-        server.serve()
-        errors = TaskErrors()
-
-        def hello(index: int) -> FrontHello:
-            return FrontHello(index, 2, str(tmp_path), server.worker_header, server.default_host, server.port,
-                              server.admin_routes.rule, "/health", ())
-
-        fleet = FrontFleet(server, 2, errors, hello, None, lambda pid: None, lambda pid: None)
-        await fleet.start()
-        (front,) = fleet.fronts
-        process = front.process
-        try:
+        async with fleet_of_two(tmp_path) as (fleet, errors):
+            (front,) = fleet.fronts
+            process = front.process
             with frozen(process.pid):
                 await until(lambda: front.pinged, "a ping to go out to the stopped front")
                 await stall_in_a_step(lambda: os.kill(process.pid, signal.SIGCONT), 2.0)
@@ -233,8 +245,21 @@ def test_a_front_that_answered_a_ping_while_the_master_was_blocked_is_not_killed
             # sent since has its answer (from the front, or from a restarted one).
             await until(lambda: front.pinged_at > resumed and not front.pinged, "a ping sent since to be answered")
             return process.returncode, errors.counts.get(FLEET, 0)
-        finally:
-            await fleet.drain(1)
-            await server.drain(1)
 
     assert uvloop.run(scenario()) == (None, 0)
+
+
+def test_a_switch_names_no_front_late_whose_confirmation_came_while_the_master_was_blocked(tmp_path):
+    """A swap or restart names the fronts that did not confirm the new routes in time (stuck ones). A front that did
+    confirm, while the master was blocked past the wait, is not one of them."""
+    async def scenario() -> list[int]:
+        async with fleet_of_two(tmp_path) as (fleet, _errors):
+            (front,) = fleet.fronts
+            pid = front.process.pid
+            with frozen(pid):
+                switching = asyncio.ensure_future(fleet.switch(lambda: None))
+                await until(lambda: fleet.proxy.routing_hold is not None, "the switch to ask the fronts to hold")
+                await stall_in_a_step(lambda: os.kill(pid, signal.SIGCONT), 1.5)  # past the 1 s wait
+            return await switching
+
+    assert uvloop.run(scenario()) == []

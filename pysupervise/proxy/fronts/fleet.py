@@ -189,6 +189,7 @@ class FrontFleet:
         any front. Returns the fronts that did not confirm in time (stuck ones, which switch when they wake)."""
         async with self._switching:
             fronts = self._live()
+            asked_at = time.monotonic()
             self.proxy.hold_routing(_HOLD_LIMIT)
             number, holding = self._confirmations.ask((front.index for front in fronts), _SWITCH_WAIT)
             for front in fronts:
@@ -203,12 +204,18 @@ class FrontFleet:
                 number, switched = self._confirmations.ask((front.index for front in fronts), _SWITCH_WAIT)
                 for front in fronts:
                     front.channel.send("release", number)
-            late = sorted({*late, *await switched})
+            late = sorted(index for index in {*late, *await switched} if not self._spoke_since(index, asked_at))
             if late:
                 logging.getLogger("pysupervise").warning(
                     "front process(es) %s did not confirm a switch of routes within %.1f s; each switches as soon "
                     "as it runs again", ", ".join(map(str, late)), _SWITCH_WAIT)
             return late
+
+    def _spoke_since(self, index: int, since: float) -> bool:
+        """Front `index` said something since `since` (read, or waiting to be read): its loop ran, so a confirmation
+        that came too late for a wait was the master's delay (stopped or starved), not the front's."""
+        front = self.fronts[index - 1]
+        return front.heard_at >= since or (front.channel is not None and front.channel.has_unread())
 
     def _ping(self) -> None:
         """Each front answers from its event loop; one silent for front_hang_timeout is killed (and restarted)."""
@@ -230,7 +237,7 @@ class FrontFleet:
         # The master stalled, not the front, if the front spoke since the ping: read just before this deadline's
         # timer ran, too late for the ping's wait (a stall in a task's step: the loop reads before its timers run),
         # or still waiting in the socket (a stall that ends with the timers, which run before the loop reads).
-        if front.heard_at >= front.pinged_at or (front.channel is not None and front.channel.has_unread()):
+        if self._spoke_since(front.index, front.pinged_at):
             return
         if answered.result() and process is not None and process.returncode is None and not self._stopping:
             self.errors.report(FLEET, RuntimeError(
