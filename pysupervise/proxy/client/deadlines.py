@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pysupervise.proxy.client.parking import has_unread_bytes
+from pysupervise.proxy.client.parking import transport_has_unread
 from pysupervise.proxy.client.writes import BatchedWrites
 
 # What the connection's single deadline currently means. UPSTREAM: the worker has not begun its response;
@@ -78,10 +78,7 @@ class ConnectionDeadlines(BatchedWrites):
 
     def _sent_unread(self) -> bool:
         """Bytes from the client wait in the socket while we read (not while reading is paused on purpose)."""
-        if self.reading_paused or self.transport is None:
-            return False
-        sock = self.transport.get_extra_info("socket")
-        return sock is not None and has_unread_bytes(sock.fileno())
+        return not self.reading_paused and self.transport is not None and transport_has_unread(self.transport)
 
     def _sending_deadline(self, paused: bool) -> None:
         """A client that takes none of our bytes for send_timeout is dropped (nginx's send_timeout): read-ahead
@@ -97,10 +94,7 @@ class ConnectionDeadlines(BatchedWrites):
         active = self.active
         upstream = active.upstream if active is not None else None
         transport = upstream.transport if upstream is not None else None
-        if transport is None or not transport.is_reading():
-            return False
-        sock = transport.get_extra_info("socket")
-        return sock is not None and has_unread_bytes(sock.fileno())
+        return transport is not None and transport.is_reading() and transport_has_unread(transport)
 
     def deadline_passed(self) -> None:
         kind = self.deadline_kind

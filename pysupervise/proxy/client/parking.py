@@ -22,7 +22,7 @@ import math
 import os
 import select
 import socket
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pysupervise.proxy.client.parked_table import ParkedTable
 
@@ -156,6 +156,12 @@ class ParkingLot:
             return False
         self.wake(sock)
         return True
+
+
+def transport_has_unread(transport: Any) -> bool:
+    """Whether the peer of a transport (or of a stream's writer) sent bytes not read yet."""
+    sock = transport.get_extra_info("socket")
+    return sock is not None and has_unread_bytes(sock.fileno())
 
 
 def has_unread_bytes(fd: int) -> bool:

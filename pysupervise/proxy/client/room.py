@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import TYPE_CHECKING
 
-from pysupervise.proxy.client.parking import ParkingLot, has_unread_bytes
+from pysupervise.proxy.client.parking import ParkingLot, transport_has_unread
 
 if TYPE_CHECKING:
     from pysupervise.proxy.client.connection import ClientConnection
@@ -64,7 +63,7 @@ class RoomMaker:
             conn = next(iter(idle))
             del idle[conn]
             transport = conn.transport
-            if transport is not None and (transport.get_write_buffer_size() or _request_arrived(transport)):
+            if transport is not None and (transport.get_write_buffer_size() or transport_has_unread(transport)):
                 idle[conn] = None
                 continue
             conn.is_idle = False
@@ -90,8 +89,3 @@ class RoomMaker:
                 self.connections.discard(conn)
                 return True
         return False
-
-
-def _request_arrived(transport: asyncio.Transport) -> bool:
-    sock = transport.get_extra_info("socket")
-    return sock is not None and has_unread_bytes(sock.fileno())

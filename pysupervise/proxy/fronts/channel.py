@@ -11,7 +11,7 @@ import socket
 import struct
 from typing import Any
 
-from pysupervise.proxy.client.parking import has_unread_bytes
+from pysupervise.proxy.client.parking import transport_has_unread
 
 _LENGTH = struct.Struct("!I")
 # Far above any snapshot (a few KiB per app) or report; a larger frame means the other side is broken.
@@ -56,8 +56,7 @@ class FrameChannel:
     def has_unread(self) -> bool:
         """The other end sent bytes this end has not read yet (a master stalled past a deadline: its timers ran
         first)."""
-        sock = self._writer.get_extra_info("socket")
-        return sock is not None and has_unread_bytes(sock.fileno())
+        return transport_has_unread(self._writer)
 
     async def flush(self) -> None:
         try:

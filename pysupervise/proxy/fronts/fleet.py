@@ -18,7 +18,7 @@ from pysupervise.proxy.fronts.confirmations import Confirmations
 from pysupervise.proxy.fronts.publisher import RoutingPublisher
 from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report, stalled_in_two_fronts
 from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share, safe_shares
-from pysupervise.proxy.fronts.views import FrontHello, FrontReport, RoutingSnapshot
+from pysupervise.proxy.fronts.views import HOLD_LIMIT, FrontHello, FrontReport, RoutingSnapshot
 
 if TYPE_CHECKING:
     from pysupervise.proxy.server import ProxyServer
@@ -30,9 +30,8 @@ _RESTART_DELAY, _RESTART_DELAY_MAX = 0.5, 10.0
 # How long a worker's kill waits for the fronts to confirm they closed its tunnels (with close frames).
 _CLOSE_CONFIRM_WAIT = 1.0
 # A switch of route tables (`switch`): how long the master waits for each front to stop routing, and then to route
-# by the new table; and the longest a front holds its new requests if the master never says the switch is done.
+# by the new table (views.HOLD_LIMIT: the longest any front holds its new requests).
 _SWITCH_WAIT = 1.0
-_HOLD_LIMIT = 2.0
 # How often each front is pinged: one that leaves pings unanswered for [proxy] front_hang_timeout is hung (its
 # event loop blocked or stopped, its clients waiting forever) and is killed, so that it is started again.
 _PING_INTERVAL = 1.0
@@ -190,7 +189,7 @@ class FrontFleet:
         async with self._switching:
             fronts = self._live()
             asked_at = time.monotonic()
-            self.proxy.hold_routing(_HOLD_LIMIT)
+            self.proxy.hold_routing(HOLD_LIMIT)
             number, holding = self._confirmations.ask((front.index for front in fronts), _SWITCH_WAIT)
             for front in fronts:
                 front.channel.send("hold", number)

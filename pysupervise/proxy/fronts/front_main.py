@@ -15,13 +15,11 @@ from typing import Any
 from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.fronts.channel import FrameChannel
 from pysupervise.proxy.fronts.mirror import RouteMirror
-from pysupervise.proxy.fronts.views import FrontHello, RoutingSnapshot
+from pysupervise.proxy.fronts.views import HOLD_LIMIT, FrontHello, RoutingSnapshot
 from pysupervise.proxy.server import ProxyServer
 
 # How often counts and access-log lines go to the master (only when there is news).
 REPORT_INTERVAL = 0.1
-# The longest new requests wait unrouted when the master stops sending after a "hold" (it is restarted or stuck).
-HOLD_LIMIT = 2.0
 _PR_SET_PDEATHSIG = 1
 
 

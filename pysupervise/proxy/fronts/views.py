@@ -8,6 +8,10 @@ from typing import Any
 
 from pysupervise.config import ProxySettings
 
+# The longest a front holds its new requests, unrouted, during a switch of route tables (fleet.py `switch`), if
+# the master never says the switch is done (it is restarted or stuck).
+HOLD_LIMIT = 2.0
+
 
 @dataclass(frozen=True)
 class EndpointView:

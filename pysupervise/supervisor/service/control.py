@@ -65,4 +65,3 @@ def wait_exited(pid: int, timeout: float) -> bool:
                 pass
         time.sleep(0.02)
     return False
-
