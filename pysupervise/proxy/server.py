@@ -263,7 +263,7 @@ class ProxyServer:
                         endpoint.close_idle(older_than=idle_before)
             except Exception as exc:
                 self.task_errors.report(SWEEPER, exc)
-        self.heap_trimmer.check(now)
+        self.heap_trimmer.check(now, self.buffer_budget.used)
         if self._waiting_for_room and self.slow_requests:
             self._room.set()  # a client waits for room: a slow request may have trickled in long enough by now
 

@@ -53,3 +53,39 @@ def test_a_quiet_heap_is_left_alone():
     trimmer = HeapTrimmer(CHeap())
     assert not trimmer.check(now=1000.0)
     assert trimmer.trims == 0
+
+
+# A trim while a load still holds its bodies gives little back; once they are freed the resident set does not grow,
+# so what tells the trimmer is the buffers' level (BufferBudget.used) falling.
+TRIM_DURING_A_LOAD = textwrap.dedent("""
+    import json, os
+    from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
+    heap = CHeap()
+    heap.tune_for_bodies()
+    trimmer = HeapTrimmer(heap)
+    baseline = trimmer.resident()
+    # 64 MiB of uploads held in memory, between what other connections keep: holes once they are freed.
+    bodies, kept = [], []
+    for _ in range(256):
+        bodies.append(os.urandom(256 * 1024))
+        kept.append(os.urandom(8 * 1024))
+    held = sum(map(len, bodies))
+    during = trimmer.check(now=1000.0, held=held)
+    bodies.clear()
+    freed = trimmer.resident()
+    unchanged = trimmer.check(now=1001.0, held=held)  # nothing charged was given back: no trim
+    after_load = trimmer.check(now=1002.0, held=0)
+    print(json.dumps({"during": during, "freed": freed - baseline, "unchanged": unchanged,
+                      "after_load": after_load, "after": trimmer.resident() - baseline}))
+""")
+
+
+def test_a_trim_during_a_load_is_followed_by_one_after_it():
+    if not CHeap().available:
+        pytest.skip("the C library is not glibc")
+    out = subprocess.run([sys.executable, "-c", TRIM_DURING_A_LOAD], capture_output=True, text=True, check=True,
+                         cwd=REPO).stdout
+    result = json.loads(out)
+    assert result["during"] and result["freed"] >= 60 * MIB  # free, but kept by glibc
+    assert not result["unchanged"]
+    assert result["after_load"] and result["after"] < 8 * MIB
