@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 # A spilled body is sent from its file mapped this many bytes at a time (a multiple of mmap.ALLOCATIONGRANULARITY):
 # the transport writes straight from the page cache, and only the windows in flight are mapped.
 _WINDOW = 1024 * 1024
-# Write buffer of an upstream connection while a spilled body streams from its file.
+# Write buffer of an upstream connection while a larger body streams to it, from its file or its pieces in memory:
+# each time the worker has taken a buffer's worth, its upstream_timeout starts again (Exchange.upstream_write_paused).
 _PUMP_BUFFER = 4 * 1024 * 1024
 # Bodies up to this size leave joined with their head in one piece; larger ones are not copied to save a syscall.
 _JOIN_MAX = 64 * 1024
@@ -56,7 +57,7 @@ class RequestBody:
     """Collects a whole request body so a worker slot is taken only once the client has sent it all."""
 
     __slots__ = ("size", "pump_paused", "_memory", "_memory_max", "_spill_dir", "_fd", "_sent", "_budget",
-                 "_memory_total", "_charged")
+                 "_memory_total", "_charged", "_next_piece")
 
     def __init__(self, memory_max: int, spill_dir: SpillFolder, budget: "BufferBudget", memory_total: int) -> None:
         self.size = 0
@@ -68,9 +69,10 @@ class RequestBody:
         self._memory_total = memory_total
         self._charged = 0
         self._fd = -1
-        # A spilled body being sent: how much of the file is written so far (-1: not sending), and whether the
-        # worker's socket pushes back.
+        # A body being pumped: how much of it is written so far (-1: not sending), the next of its pieces in
+        # memory, and whether the worker's socket pushes back.
         self._sent = -1
+        self._next_piece = 0
         self.pump_paused = False
 
     @property
@@ -110,8 +112,8 @@ class RequestBody:
             raise self._spill_dir.failed(exc) from None
 
     def send(self, transport: asyncio.WriteTransport, head: bytes) -> None:
-        """Write `head` and this body to a worker; a spilled body goes on in pump() as the socket drains."""
-        if self._fd < 0:
+        """Write `head` and this body to a worker; a spilled or large body goes on in pump() as the socket drains."""
+        if self._fd < 0 and self.size <= _PUMP_BUFFER:
             if self.size <= _JOIN_MAX:
                 transport.write(head + b"".join(self._memory))  # one send() for small requests
             else:
@@ -121,17 +123,27 @@ class RequestBody:
         transport.set_write_buffer_limits(high=_PUMP_BUFFER)
         transport.write(head)
         self._sent = 0
+        self._next_piece = 0
         self.pump_paused = False
         self.pump(transport)
 
     def pump(self, transport: asyncio.WriteTransport) -> None:
-        """Write file windows until the transport pauses writing (pump_paused) or the body is sent."""
-        while 0 <= self._sent < self.size and not self.pump_paused and self._fd >= 0:
-            length = min(_WINDOW, self.size - self._sent)
-            # The transport keeps the view until the socket has taken it; the window is unmapped after that.
-            window = mmap.mmap(self._fd, length, offset=self._sent, access=mmap.ACCESS_READ)
-            self._sent += length
-            transport.write(memoryview(window))
+        """Write file windows or pieces until the transport pauses writing (pump_paused) or the body is sent."""
+        while 0 <= self._sent < self.size and not self.pump_paused:
+            if self._fd >= 0:
+                length = min(_WINDOW, self.size - self._sent)
+                # The transport keeps the view until the socket has taken it; the window is unmapped after that.
+                window = mmap.mmap(self._fd, length, offset=self._sent, access=mmap.ACCESS_READ)
+                self._sent += length
+                transport.write(memoryview(window))
+            else:
+                # A window's worth of pieces per writev(); they are kept, as a resent request sends them all again.
+                first = self._next_piece
+                start = self._sent
+                while self._next_piece < len(self._memory) and self._sent - start < _WINDOW:
+                    self._sent += len(self._memory[self._next_piece])
+                    self._next_piece += 1
+                transport.writelines(self._memory[first:self._next_piece])
         if self._sent >= self.size:
             self._sent = -1
             transport.set_write_buffer_limits()  # back to the defaults for the pooled connection

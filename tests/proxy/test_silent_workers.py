@@ -185,10 +185,12 @@ def body_length(conn: RawConnection, expected: int) -> int:
 
 
 
-def test_a_worker_that_reads_a_long_upload_slowly_is_not_timed_out(site):
+@pytest.mark.parametrize("held_up_to", ["16MiB", "1MiB"], ids=["held in memory", "spilled to a file"])
+def test_a_worker_that_reads_a_long_upload_slowly_is_not_timed_out(make_site, held_up_to):
     # upstream_timeout is the worker's silence, not the whole exchange: while it takes the body, however slowly,
     # it is working (nginx times each side apart: proxy_send_timeout between writes, then proxy_read_timeout).
     # 12 MiB at 64 KiB per 10 ms take the worker about 2 s, twice upstream_timeout.
+    site = make_site(CONFIG.replace("[proxy]", f'[proxy]\nbuffer_memory_max = "{held_up_to}"'))
     body = os.urandom(12 * 1024 * 1024)
     response = site.request("POST", "/other/digest?pause=0.01", body=body, timeout=60)
     assert response.status == 200, response.text
