@@ -117,7 +117,10 @@ class ProxySettings:
     max_header_count: int = setting(v.positive_int, 100, "Requests with more header fields than this get 431 "
                                     "(as gunicorn's limit_request_fields and Apache's LimitRequestFields).")
     max_body_size: int = setting(v.byte_size, "100MiB", "Request bodies larger than this get 413.")
-    buffer_memory_max: int = setting(v.byte_size, "1MiB", "Request bodies larger than this spill to a file in run_dir.")
+    # 16 MiB: a spilled body costs the master about half as much again per byte (its file is written, then mapped
+    # to be sent), and buffer_memory_total bounds what all bodies together hold, however large this is.
+    buffer_memory_max: int = setting(v.byte_size, "16MiB", "Request bodies larger than this spill to a file in "
+                                     "run_dir.")
     response_buffer_max: int = setting(v.byte_size, "1MiB", "Response bytes read ahead of a slow client and held "
                                        "in memory; more spill to a file in run_dir.")
     response_spill_max: int = setting(v.byte_size, "1GiB", "Response bytes per client spilled to a file beyond "

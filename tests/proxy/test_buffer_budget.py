@@ -1,7 +1,7 @@
 """What a flood of hostile clients can make the master hold: bounded, and every request still answered.
 
 Each request body and each response read ahead of a slow reader may hold its own cap in memory
-(buffer_memory_max, response_buffer_max: 1 MiB each by default); with 4 096 connections that
+(buffer_memory_max 16 MiB, response_buffer_max 1 MiB by default); with 4 096 connections that
 would be gigabytes. Past the shared buffer_memory_total, what clients hold spills to a file at once.
 Pipelined requests read ahead of a slow one are bounded too, in count and in what their heads cost.
 """

@@ -149,8 +149,8 @@ def test_large_bodies_spill_to_an_unlinked_file_in_run_dir(site):
         conn.close()
 
 
-# Sizes on both sides of the proxy's body thresholds: one write with its head (64 KiB), buffer_memory_max (1 MiB:
-# larger uploads spill), and the 1 MiB windows a spilled body is mapped and sent in.
+# Sizes on both sides of the proxy's body thresholds: one write with its head (64 KiB), buffer_memory_max (set
+# to 1 MiB above: larger uploads spill), and the 1 MiB windows a spilled body is mapped and sent in.
 BOUNDARY_SIZES = [65535, 65536, 65537, 1048575, 1048576, 1048577, 2097151, 2097153, 3 * 1048576 + 5]
 
 
