@@ -21,7 +21,8 @@ class UpstreamConnection:
     """
 
     __slots__ = ("endpoint", "transport", "parser", "exchange", "usable", "idle_since", "no_body", "tunnel",
-                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive", "_bound", "_head_bytes")
+                 "_reason", "_headers", "_reset_parser", "_got_bytes", "_keep_alive", "_bound", "_head_bytes",
+                 "_in_body", "_parser_behind", "_body_length", "_body_seen")
 
     def __init__(self, endpoint: "Endpoint") -> None:
         self.endpoint = endpoint
@@ -40,6 +41,12 @@ class UpstreamConnection:
         self._keep_alive = True
         self._head_bytes = -1  # bytes read while a response head is incomplete (-1: not in a head)
         self._bound = 0  # exchanges carried so far: above 1, it came from the idle pool
+        # Past a response's head, before its end; its Content-Length (-2: not looked up yet, -1: none) and the body
+        # bytes passed on so far. A read that is all body skips the parser (_pass_body), which then falls behind.
+        self._in_body = False
+        self._parser_behind = False
+        self._body_length = -2
+        self._body_seen = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -57,6 +64,8 @@ class UpstreamConnection:
             return
         self._got_bytes = True
         client = exchange.client
+        if self._in_body and self._pass_body(exchange, data):
+            return
         client.begin_batch()
         try:
             self.parser.feed_data(data)
@@ -87,6 +96,40 @@ class UpstreamConnection:
         if self._reset_parser:
             self._reset_parser = False
             self.parser = httptools.HttpResponseParser(self)
+
+    def _pass_body(self, exchange: "Exchange", data: bytes) -> bool:
+        """A read inside a Content-Length body goes to the client as it is, without the parser's copy of it; the
+        read that ends the body ends the response here too, and a fresh parser takes the next one. False: the
+        parser is to read this (its body has no length, or it ends in this read and the parser kept up)."""
+        if self._body_length == -2:
+            self._body_length = _content_length(self._headers)
+        left = self._body_length - self._body_seen
+        if self._body_length < 0 or (left <= len(data) and not self._parser_behind):
+            return False
+        client = exchange.client
+        client.begin_batch()
+        try:
+            if left > len(data):
+                self._parser_behind = True
+                self._body_seen += len(data)
+                exchange.response_body(data)
+            else:
+                self._body_seen += left
+                if left:
+                    exchange.response_body(data[:left] if left < len(data) else data)
+                if left < len(data):
+                    self.usable = False  # bytes after the response it framed: the worker cannot be trusted on it
+                self._reset_parser = True
+                if self.exchange is not None:
+                    self.on_message_complete()
+        finally:
+            client.end_batch()
+        client.worker_sent()
+        if self._reset_parser:
+            self._reset_parser = False
+            self._in_body = self._parser_behind = False
+            self.parser = httptools.HttpResponseParser(self)
+        return True
 
     def eof_received(self) -> bool | None:
         self._lost(unsent=False, eof=True)
@@ -177,6 +220,8 @@ class UpstreamConnection:
         self._reason = b""
         self._headers = []
         self._head_bytes = 0
+        self._body_length = -2
+        self._body_seen = 0
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
@@ -199,13 +244,16 @@ class UpstreamConnection:
             ex.response_head(status, self._reason, self._headers, keep_alive)
             ex.response_complete(self, keep_alive)
             return
+        self._in_body = True  # until on_message_complete, which comes at once when there is no body (1xx, 204, 304)
         ex.response_head(status, self._reason, self._headers, keep_alive)
 
     def on_body(self, body: bytes) -> None:
+        self._body_seen += len(body)
         if self.exchange is not None:
             self.exchange.response_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_body = False
         ex = self.exchange
         if ex is None or self.tunnel or ex.status == 101:
             return  # a 101 ends in HttpParserUpgrade, and the connection becomes a tunnel
@@ -214,3 +262,20 @@ class UpstreamConnection:
             return
         self.exchange = None
         ex.response_complete(self, self._keep_alive and self.usable)
+
+
+# Past this, a Content-Length is left to the parser: the byte counts are C integers in the compiled build.
+_LENGTH_MAX = 1 << 62
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    """The response's Content-Length (llhttp has checked it: one value, digits only), or -1 when it has none or
+    is framed otherwise (chunked: llhttp refuses a response with both)."""
+    length = -1
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            return -1
+        if lowered == b"content-length":
+            length = int(value)
+    return length if length <= _LENGTH_MAX else -1

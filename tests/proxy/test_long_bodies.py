@@ -1,0 +1,80 @@
+"""Content-Length response bodies longer than one read skip the response parser (upstream.py, _pass_body).
+
+The worker (tests/apps/pieces_server.py) writes each response in three pieces, each only once the proxy has read
+the one before, so the second and third arrive in reads that are all body: the ones passed on unparsed. The body
+starts with the number of the worker connection it came on, which tells whether the proxy reused it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.support.raw_http import RawConnection
+
+PIECES = """
+[apps.pieces]
+command = ["{python}", "pieces_server.py"]
+dir = "{{apps}}"
+route = "/pieces"
+workers = 1
+ready_path = false
+"""
+BODY_SIZE = 300_000
+
+
+def connection_of(answer: tuple[int, bytes]) -> int:
+    """The worker connection a whole, well-formed answer came on (the worker counts its probes' connections too)."""
+    status, body = answer
+    number = int(body.split(b" ", 1)[0])
+    assert status == 200 and body == (b"%d " % number).ljust(BODY_SIZE, b"x")
+    return number
+
+
+@pytest.fixture
+def site(make_site):
+    return make_site(PIECES.format(python=sys.executable))
+
+
+def get(conn: RawConnection, path: str) -> tuple[int, bytes]:
+    conn.send(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+    status, _, body = conn.read_response()
+    return status, body
+
+
+def test_a_body_of_several_reads_arrives_whole_and_its_connection_serves_the_next(site):
+    conn = RawConnection(site.port)
+    try:
+        numbers = [connection_of(get(conn, "/pieces/exact")) for _ in range(3)]
+        # The same worker connection each time: the parser that fell behind was replaced at the body's end.
+        assert numbers == numbers[:1] * 3
+    finally:
+        conn.close()
+
+
+def test_bytes_past_a_content_length_are_dropped_and_so_is_the_connection(site):
+    conn = RawConnection(site.port)
+    try:
+        first = connection_of(get(conn, "/pieces/overrun"))
+        # The worker wrote past the response it framed: its connection is not trusted with another request.
+        assert [connection_of(get(conn, "/pieces/exact")) for _ in range(2)] == [first + 1] * 2
+    finally:
+        conn.close()
+
+
+def test_a_body_cut_after_reads_passed_unparsed_is_cut_for_the_client(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /pieces/cut HTTP/1.1\r\nHost: t\r\n\r\n")
+        with pytest.raises(ConnectionError):
+            conn.read_response()  # the connection closes before the Content-Length is reached
+        number = int(conn.buffer.split(b" ", 1)[0])
+        assert conn.buffer == (b"%d " % number).ljust(BODY_SIZE, b"x")[:200_000]
+    finally:
+        conn.close()
+    fresh = RawConnection(site.port)
+    try:
+        assert connection_of(get(fresh, "/pieces/exact")) == number + 1
+    finally:
+        fresh.close()
