@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pysupervise.proxy.client.state import ConnectionState
 
+# Batched writes up to this size are joined into one bytes; larger ones go out as a vector.
+_JOIN_MAX = 64 * 1024
+
 
 class BatchedWrites(ConnectionState):
     """The writing half of ClientConnection: a response head and body read together leave in one send()."""
@@ -38,5 +41,11 @@ class BatchedWrites(ConnectionState):
         if out is None:
             return
         self.out = None
-        if not self.transport.is_closing():
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.transport.is_closing():
+            return
+        if len(out) == 1:
+            self.transport.write(out[0])
+        elif sum(map(len, out)) <= _JOIN_MAX:
+            self.transport.write(b"".join(out))  # a head and a small body: one copy is cheaper than a vector
+        else:
+            self.transport.writelines(out)  # one writev(), without copying a large body piece behind its head
