@@ -149,7 +149,7 @@ def _pxd_attributes(pxd: Path) -> dict[str, set[str]]:
     for line in pxd.read_text().splitlines():
         if match := re.match(r"cdef class (\w+)", line):
             current = declared.setdefault(match[1], set())
-        elif match := re.match(r"\s+cdef (?:public )?\w+ (.+)", line):
+        elif match := re.match(r"\s+cdef (?:public )?(?:(?:unsigned|signed|long|short) )*\w+ (.+)", line):
             current.update(name.strip() for name in match[1].split(","))
     return declared
 
