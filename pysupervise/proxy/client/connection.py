@@ -38,13 +38,6 @@ _WRITE_BUFFER = 64 * 1024
 _CHUNK_FRAMING = 64
 
 
-def _all_body(request: ProxyRequest | None, in_head: bool, size: int) -> bool:
-    """Whether the next `size` bytes are all inside the current request's Content-Length body: no head can
-    begin in them, so there is no request target to scan for raw bytes (an upload's whole read, unscanned)."""
-    return (request is not None and not in_head and request.body is not None
-            and 0 <= size <= request.declared_length - request.body.size)
-
-
 class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, UpgradingConnection, asyncio.Protocol):
     """Reads whole requests before they take a worker slot; writes responses in request order."""
 
@@ -119,10 +112,13 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         parser = self.parser
         if parser is None:
             parser = self.parser = httptools.HttpRequestParser(self)
-        chunked = self.request if self.framing_left >= 0 else None
+        request = self.request
+        chunked = request if self.framing_left >= 0 else None
         body_before = chunked.body.size if chunked is not None else 0
         try:
-            if _all_body(self.request, in_head, len(data)) or data.isascii():
+            # A read all inside a Content-Length body holds no head, so no request target to scan for raw bytes.
+            if (request is not None and not in_head and request.body is not None
+                    and len(data) <= request.declared_length - request.body.size) or data.isascii():
                 parser.feed_data(data)
                 if self.in_head:  # a head split across reads: keep its current line, in case a raw byte follows
                     self._raw_target().carry(data, 0, len(data), in_head)

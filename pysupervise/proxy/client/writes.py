@@ -45,7 +45,11 @@ class BatchedWrites(ConnectionState):
             return
         if len(out) == 1:
             self.transport.write(out[0])
-        elif sum(map(len, out)) <= _JOIN_MAX:
+            return
+        size = 0
+        for piece in out:
+            size += len(piece)
+        if size <= _JOIN_MAX:
             self.transport.write(b"".join(out))  # a head and a small body: one copy is cheaper than a vector
         else:
             self.transport.writelines(out)  # one writev(), without copying a large body piece behind its head
