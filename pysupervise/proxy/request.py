@@ -15,7 +15,7 @@ _SPECIAL = {
     b"host": "host",
     b"connection": "connection",
     b"keep-alive": "drop",
-    b"proxy-connection": "drop",
+    b"proxy-connection": "proxy_connection",
     b"te": "drop",
     b"trailer": "drop",
     b"transfer-encoding": "framing",
@@ -53,7 +53,7 @@ class ProxyRequest:
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
                  "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
                  "started", "client_ip", "tunnel_prefix", "target", "mount_header", "declared_length",
-                 "rejection", "debug_header", "held_cost", "underscored", "routing_held")
+                 "rejection", "debug_header", "held_cost", "underscored", "routing_held", "proxy_connection")
 
     def __init__(self, client_ip: str, started: float) -> None:
         self.method = b""
@@ -95,6 +95,8 @@ class ProxyRequest:
         # (status, detail) when the proxy answers this request itself after the ones before it.
         self.rejection: tuple[int, str] | None = None
         self.debug_header = False
+        # A Proxy-Connection header came (dropped): llhttp reads its keep-alive as Connection's.
+        self.proxy_connection = False
 
     def add_header(self, name: bytes, value: bytes) -> None:
         kind = _SPECIAL.get(name.lower())
@@ -130,6 +132,8 @@ class ProxyRequest:
             self.declared_length = int(value)
         elif kind == "framing":
             self.has_body = True
+        elif kind == "proxy_connection":
+            self.proxy_connection = True
         elif kind == "debug":
             self.debug_header = value not in (b"", b"0")
             self.headers.append((name, value))

@@ -85,8 +85,10 @@ def test_http10_client_without_host_gets_a_closed_delimited_answer(conn):
     assert json.loads(body)["app"] == "web"
 
 
-def test_http10_client_never_gets_chunked(conn):
-    conn.send(b"GET /streamed?pieces=3 HTTP/1.0\r\n\r\n")
+@pytest.mark.parametrize("keep_alive", [b"", b"Connection: keep-alive\r\n", b"Proxy-Connection: keep-alive\r\n"])
+def test_http10_client_never_gets_chunked(conn, keep_alive):
+    # Kept alive, an HTTP/1.0 request looks like an HTTP/1.1 one to llhttp's should_keep_alive: still 1.0.
+    conn.send(b"GET /streamed?pieces=3 HTTP/1.0\r\n" + keep_alive + b"\r\n")
     data = conn.read_until_closed()
     head, body = data.split(b"\r\n\r\n", 1)
     assert b"chunked" not in head.lower()

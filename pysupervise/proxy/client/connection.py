@@ -229,13 +229,16 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         request = self.request
         parser = self.parser
         request.method = parser.get_method()
-        version = parser.get_http_version()
-        if version != "1.1":
-            request.http_minor = http_minor(version)
+        keep_alive = request.keep_alive = parser.should_keep_alive()
+        # llhttp parses HTTP/0.9, 1.0, 1.1 and 2.0, and keeps a connection alive with no Connection (or
+        # Proxy-Connection) header only for 1.1: then the version is known without get_http_version's formatting.
+        if not keep_alive or request.connection_tokens or request.proxy_connection:
+            version = parser.get_http_version()
+            if version != "1.1":
+                request.http_minor = http_minor(version)
         raw_target = self.raw_target
         if raw_target is not None and raw_target.escapes:
             self.header_bytes -= raw_target.restore(request)
-        request.keep_alive = parser.should_keep_alive()
         request.wants_upgrade = parser.should_upgrade()
         check_head(request, self.header_bytes, self.settings, self.server.default_host, self.server.valid_hosts)
         if request.underscored and self.settings.underscores_in_headers:
