@@ -26,7 +26,8 @@ _JOIN_MAX = 64 * 1024
 
 
 class SpillFolder:
-    """Where request and response bodies spill (run_dir/bodies); a body that cannot be written there is reported here."""
+    """Where request and response bodies spill (run_dir/bodies); a body that cannot be written there is reported
+    here."""
 
     __slots__ = ("path", "errors", "failures")
 

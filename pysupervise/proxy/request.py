@@ -51,7 +51,8 @@ class ProxyRequest:
     """A parsed request; `headers` holds what is forwarded unchanged, in order, duplicates kept."""
 
     __slots__ = ("method", "url", "http_minor", "headers", "host", "connection_tokens", "upgrade", "expect",
-                 "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body", "has_body", "keep_alive", "wants_upgrade",
+                 "xff", "xfp", "xfh", "scheme", "forwarded_host", "request_id", "accept", "cookies", "body",
+                 "has_body", "keep_alive", "wants_upgrade",
                  "started", "client_ip", "tunnel_prefix", "target", "mount_header", "declared_length",
                  "rejection", "debug_header", "held_cost", "underscored", "routing_held", "proxy_connection")
 

@@ -35,12 +35,16 @@ LOAD_THEN_TRIM = textwrap.dedent("""
 MIB = 1024 * 1024
 
 
-def test_memory_freed_after_a_load_goes_back_to_the_os():
+def run_fresh(script: str) -> dict:
+    """What `script` prints as JSON, run in a fresh interpreter; skips where the C library is not glibc."""
     if not CHeap().available:
         pytest.skip("the C library is not glibc: nothing to tune or trim")
-    out = subprocess.run([sys.executable, "-c", LOAD_THEN_TRIM], capture_output=True, text=True, check=True,
-                         cwd=REPO).stdout
-    result = json.loads(out)
+    return json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                     cwd=REPO).stdout)
+
+
+def test_memory_freed_after_a_load_goes_back_to_the_os():
+    result = run_fresh(LOAD_THEN_TRIM)
     assert result["tuned"]
     assert result["loaded"] >= 60 * MIB and result["freed"] >= 60 * MIB  # glibc keeps the 32 MiB freed
     assert result["trimmed"] and result["after"] < 40 * MIB  # until the check gives them back
@@ -81,11 +85,7 @@ TRIM_DURING_A_LOAD = textwrap.dedent("""
 
 
 def test_a_trim_during_a_load_is_followed_by_one_after_it():
-    if not CHeap().available:
-        pytest.skip("the C library is not glibc")
-    out = subprocess.run([sys.executable, "-c", TRIM_DURING_A_LOAD], capture_output=True, text=True, check=True,
-                         cwd=REPO).stdout
-    result = json.loads(out)
+    result = run_fresh(TRIM_DURING_A_LOAD)
     assert result["during"] and result["freed"] >= 60 * MIB  # free, but kept by glibc
     assert not result["unchanged"]
     assert result["after_load"] and result["after"] < 8 * MIB
