@@ -7,17 +7,27 @@ starts with the number of the worker connection it came on, which tells whether 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
 
 from tests.support.raw_http import RawConnection
+from tests.support.site import REPO
 
 PIECES = """
 [apps.pieces]
 command = ["{python}", "pieces_server.py"]
 dir = "{{apps}}"
 route = "/pieces"
+workers = 1
+ready_path = false
+"""
+FRAMING = """
+[apps.framing]
+command = ["{python}", "framing_server.py"]
+dir = "{{apps}}"
+route = "/framing"
 workers = 1
 ready_path = false
 """
@@ -78,3 +88,43 @@ def test_a_body_cut_after_reads_passed_unparsed_is_cut_for_the_client(site):
         assert connection_of(get(fresh, "/pieces/exact")) == number + 1
     finally:
         fresh.close()
+
+
+def framing_cases():
+    """tests/apps/framing_cases.py, the module the worker answers from (tests/apps is not a package)."""
+    spec = importlib.util.spec_from_file_location("framing_cases", REPO / "tests" / "apps" / "framing_cases.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_responses_framed_every_way_and_cut_anywhere_reach_the_client_whole_or_visibly_cut(make_site):
+    # Content-Length and chunked bodies of 0 to 300 000 bytes, some with bytes past their length and some cut short,
+    # each written in up to four pieces that the proxy reads apart: a boundary anywhere, in the head or the body.
+    cases = framing_cases()
+    site = make_site(FRAMING.format(python=sys.executable))
+    for seed in range(150):
+        expected = cases.case(seed)
+        conn = RawConnection(site.port)
+        try:
+            conn.send(b"GET /framing/%d HTTP/1.1\r\nHost: t\r\n\r\n" % seed)
+            try:
+                status, _, body = conn.read_response()
+            except ConnectionError:
+                assert expected.body is None, f"case {seed}: a whole response was cut"
+                continue
+            if expected.body is None:
+                assert status == 502, f"case {seed}: a cut response came whole ({status}, {len(body)} bytes)"
+            else:
+                assert (status, body) == (200, expected.body), f"case {seed}: {status}, {len(body)} bytes"
+                assert not conn.buffer, f"case {seed}: bytes after the response"
+        finally:
+            conn.close()
+    whole = next(seed for seed in range(1000) if cases.case(seed).body)
+    check = RawConnection(site.port)
+    try:
+        check.send(b"GET /framing/%d HTTP/1.1\r\nHost: t\r\n\r\n" % whole)
+        assert check.read_response()[2] == cases.case(whole).body
+    finally:
+        check.close()
