@@ -100,7 +100,7 @@ def framing_cases():
 
 
 def test_responses_framed_every_way_and_cut_anywhere_reach_the_client_whole_or_visibly_cut(make_site):
-    # Content-Length and chunked bodies of 0 to 300 000 bytes, some with bytes past their length and some cut short,
+    # Content-Length and chunked bodies of 0 to 300 000 bytes, some cut short (bytes past a length: the tests above),
     # each written in up to four pieces that the proxy reads apart: a boundary anywhere, in the head or the body.
     cases = framing_cases()
     site = make_site(FRAMING.format(python=sys.executable))
