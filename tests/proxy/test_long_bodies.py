@@ -15,23 +15,19 @@ import pytest
 from tests.support.raw_http import RawConnection
 from tests.support.site import REPO
 
-PIECES = """
-[apps.pieces]
-command = ["{python}", "pieces_server.py"]
-dir = "{{apps}}"
-route = "/pieces"
-workers = 1
-ready_path = false
-"""
-FRAMING = """
-[apps.framing]
-command = ["{python}", "framing_server.py"]
-dir = "{{apps}}"
-route = "/framing"
-workers = 1
-ready_path = false
-"""
 BODY_SIZE = 300_000
+
+
+def raw_app(name: str) -> str:
+    """supervisor.toml for tests/apps/<name>_server.py as the `command` app `name` on /<name>, one worker."""
+    return f"""
+[apps.{name}]
+command = ["{sys.executable}", "{name}_server.py"]
+dir = "{{apps}}"
+route = "/{name}"
+workers = 1
+ready_path = false
+"""
 
 
 def connection_of(answer: tuple[int, bytes]) -> int:
@@ -44,7 +40,7 @@ def connection_of(answer: tuple[int, bytes]) -> int:
 
 @pytest.fixture
 def site(make_site):
-    return make_site(PIECES.format(python=sys.executable))
+    return make_site(raw_app("pieces"))
 
 
 def get(conn: RawConnection, path: str) -> tuple[int, bytes]:
@@ -103,7 +99,7 @@ def test_responses_framed_every_way_and_cut_anywhere_reach_the_client_whole_or_v
     # Content-Length and chunked bodies of 0 to 300 000 bytes, some cut short (bytes past a length: the tests above),
     # each written in up to four pieces that the proxy reads apart: a boundary anywhere, in the head or the body.
     cases = framing_cases()
-    site = make_site(FRAMING.format(python=sys.executable))
+    site = make_site(raw_app("framing"))
     for seed in range(150):
         expected = cases.case(seed)
         conn = RawConnection(site.port)
