@@ -21,8 +21,9 @@ _WINDOW = 1024 * 1024
 # Write buffer of an upstream connection while a larger body streams to it, from its file or its pieces in memory:
 # each time the worker has taken a buffer's worth, its upstream_timeout starts again (Exchange.upstream_write_paused).
 _PUMP_BUFFER = 4 * 1024 * 1024
-# Bodies up to this size leave joined with their head in one piece; larger ones are not copied to save a syscall.
-_JOIN_MAX = 64 * 1024
+# Bodies up to this size leave joined with their head in one piece; larger ones are not copied to save a syscall
+# (request bodies here, and a response's head with the body read with it: client/writes.py).
+JOIN_MAX = 64 * 1024
 
 
 class SpillFolder:
@@ -115,7 +116,7 @@ class RequestBody:
     def send(self, transport: asyncio.WriteTransport, head: bytes) -> None:
         """Write `head` and this body to a worker; a spilled or large body goes on in pump() as the socket drains."""
         if self._fd < 0 and self.size <= _PUMP_BUFFER:
-            if self.size <= _JOIN_MAX:
+            if self.size <= JOIN_MAX:
                 transport.write(head + b"".join(self._memory))  # one send() for small requests
             else:
                 transport.writelines((head, *self._memory))  # one writev(), the pieces as they came

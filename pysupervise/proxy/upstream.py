@@ -94,8 +94,12 @@ class UpstreamConnection:
                 return
         client.worker_sent()
         if self._reset_parser:
-            self._reset_parser = False
-            self.parser = httptools.HttpResponseParser(self)
+            self._fresh_parser()
+
+    def _fresh_parser(self) -> None:
+        """A new parser for the next response: the one before finished early (HEAD) or fell behind (_pass_body)."""
+        self._reset_parser = self._in_body = self._parser_behind = False
+        self.parser = httptools.HttpResponseParser(self)
 
     def _pass_body(self, exchange: "Exchange", data: bytes) -> bool:
         """A read inside a Content-Length body goes to the client as it is, without the parser's copy of it; the
@@ -126,9 +130,7 @@ class UpstreamConnection:
             client.end_batch()
         client.worker_sent()
         if self._reset_parser:
-            self._reset_parser = False
-            self._in_body = self._parser_behind = False
-            self.parser = httptools.HttpResponseParser(self)
+            self._fresh_parser()
         return True
 
     def eof_received(self) -> bool | None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+from pysupervise.proxy.body import JOIN_MAX
 from pysupervise.proxy.client.state import ConnectionState
-
-# Batched writes up to this size are joined into one bytes; larger ones go out as a vector.
-_JOIN_MAX = 64 * 1024
 
 
 class BatchedWrites(ConnectionState):
@@ -49,7 +47,7 @@ class BatchedWrites(ConnectionState):
         size = 0
         for piece in out:
             size += len(piece)
-        if size <= _JOIN_MAX:
+        if size <= JOIN_MAX:
             self.transport.write(b"".join(out))  # a head and a small body: one copy is cheaper than a vector
         else:
             self.transport.writelines(out)  # one writev(), without copying a large body piece behind its head
