@@ -20,6 +20,7 @@ COMPILED_MODULES = [
     "pysupervise/proxy/backend.py",
     "pysupervise/proxy/body.py",
     "pysupervise/proxy/client/connection.py",
+    "pysupervise/proxy/client/cork.py",
     "pysupervise/proxy/client/deadlines.py",
     "pysupervise/proxy/client/idle.py",
     "pysupervise/proxy/client/state.py",
@@ -47,7 +48,7 @@ class OptionalBuildExt(build_ext):
 
     def finalize_options(self) -> None:
         super().finalize_options()
-        # One compiler per core: the 19 modules are independent C files, and pip builds on every test run.
+        # One compiler per core: the modules are independent C files, and pip builds on every test run.
         if not self.parallel:
             self.parallel = os.cpu_count() or 1
 

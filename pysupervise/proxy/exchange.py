@@ -141,7 +141,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
             head = self._head = request.upstream_head()
         body = request.body
         if body is None or body.size == 0:
-            conn.transport.write(head)
+            self.client.cork.hold_write(conn.transport, head)  # sent at the end of the pass (client/cork.py)
         else:
             body.send(conn.transport, head)
         if not self.is_debug:  # a debug worker may sit at a breakpoint for as long as the user likes

@@ -14,6 +14,7 @@ from pysupervise.periodic import PeriodicTask, TaskErrors
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
+from pysupervise.proxy.client.cork import WriteCork
 from pysupervise.proxy.client.error_answers import CONNECTIONS
 from pysupervise.proxy.client.deadlines import KEEPALIVE
 from pysupervise.proxy.client.parking import PARK_AFTER, PARKING, ParkingLot
@@ -46,7 +47,7 @@ class ProxyServer:
                  "health_route", "worker_header", "connections", "idle", "parking", "room", "slow_requests", "port",
                  "default_host", "valid_hosts", "_request_prefix", "_request_counter", "_sockets", "_accepting",
                  "_sweeper", "_adopting", "_room", "_waiting_for_room", "_stopping", "heap_trimmer",
-                 "transports_dropped", "buffer_budget", "read_ahead", "routing_hold")
+                 "transports_dropped", "buffer_budget", "read_ahead", "routing_hold", "cork")
 
     def __init__(self, settings: "ProxySettings", spill_dir: str, task_errors: TaskErrors | None = None) -> None:
         self.settings = settings
@@ -89,6 +90,8 @@ class ProxyServer:
         self.buffer_budget = BufferBudget()
         # Requests parsed and waiting behind the one being answered on their connection, over all connections.
         self.read_ahead = 0
+        # Small writes of a loop pass, sent together at its end (client/cork.py).
+        self.cork = WriteCork(self.loop, self.task_errors)
         # Set while the front processes switch route tables together: new requests wait in it to be routed.
         self.routing_hold: RoutingHold | None = None
 

@@ -77,6 +77,15 @@ def test_pipelined_requests_are_answered_in_order(conn):
     assert json.loads(answers[3][2])["app"] == "api"
 
 
+def test_pipelined_answers_all_leave_before_a_close_asked_for_by_the_last(conn):
+    # Small answers wait for the end of the proxy's loop pass (proxy/client/cork.py): the close must not cut them.
+    conn.send(get("/whoami?n=1") + get("/whoami?n=2") + get("/whoami?n=3", extra="Connection: close\r\n"))
+    answers = [conn.read_response() for _ in range(3)]
+    assert [json.loads(body)["path"] for _, _, body in answers] == [f"/whoami?n={n}" for n in (1, 2, 3)]
+    assert answers[2][1]["connection"] == ["close"]
+    assert conn.is_closed()
+
+
 def test_http10_client_without_host_gets_a_closed_delimited_answer(conn):
     conn.send(b"GET /whoami HTTP/1.0\r\n\r\n")
     data = conn.read_until_closed()

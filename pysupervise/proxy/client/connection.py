@@ -45,6 +45,7 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
 
     def __init__(self, server: "ProxyServer") -> None:
         self.server = server
+        self.cork = server.cork
         self.settings = server.settings
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
@@ -73,7 +74,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
         self.closed = False
         self.broken = False
         self.batching = 0
-        self.out: list[bytes] | None = None  # writes collected while batching
+        self.out: list[bytes] | None = None  # writes collected while batching, or held to the pass's end
+        self.corked = False  # the server's WriteCork flushes `out` at the end of this pass (client/cork.py)
         self.is_idle = False
         self.writes_done = False  # the last answer is out (a lingering close began, or a bug dropped us)
         self.raw_target: RawTargetFeeder | None = None  # made on the first byte >= 0x80 (raw_target.py)

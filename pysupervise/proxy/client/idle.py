@@ -32,6 +32,7 @@ class IdleConnection:
     must_close: bool
     reading_paused: bool
     write_paused: bool
+    out: list | None
     deadline: float
 
     def rest(self) -> None:
@@ -47,7 +48,7 @@ class IdleConnection:
         if (transport is None or self.closed or self.request is not None or self.active is not None
                 or self.pending or self.tunnel is not None or self.upgrade_pending or self.broken
                 or self.must_close or self.reading_paused or self.write_paused or transport.is_closing()
-                or transport.get_write_buffer_size()):
+                or self.out is not None or transport.get_write_buffer_size()):
             return False  # only a connection with nothing in flight either way: its transport holds no byte
         server = self.server
         if not server.parking.park(transport, self.deadline):

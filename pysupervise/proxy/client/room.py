@@ -63,7 +63,8 @@ class RoomMaker:
             conn = next(iter(idle))
             del idle[conn]
             transport = conn.transport
-            if transport is not None and (transport.get_write_buffer_size() or transport_has_unread(transport)):
+            if transport is not None and (conn.out is not None or transport.get_write_buffer_size()
+                                          or transport_has_unread(transport)):
                 idle[conn] = None
                 continue
             conn.is_idle = False

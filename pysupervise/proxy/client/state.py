@@ -8,8 +8,8 @@ class ConnectionState:
     ConnectionState → BatchedWrites → ConnectionDeadlines → ClientConnection. Compiled, each is an extension type
     (state.pxd types the attributes), so each half's methods read them, and call one another, as C."""
 
-    __slots__ = ("server", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted",
+    __slots__ = ("server", "cork", "settings", "loop", "transport", "parser", "client_ip", "loopback", "peer_trusted",
                  "request", "pending", "active", "deadline", "deadline_kind", "must_close", "tunnel", "reading_paused",
                  "write_paused", "head_size", "header_bytes", "header_count", "held_cost", "unparsed", "in_head",
                  "upgrade_pending", "closed", "broken",
-                 "batching", "out", "is_idle", "writes_done", "raw_target", "framing_left")
+                 "batching", "out", "corked", "is_idle", "writes_done", "raw_target", "framing_left")

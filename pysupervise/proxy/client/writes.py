@@ -1,23 +1,31 @@
-"""A client connection's writes: straight to the transport, or collected while a batch is open."""
+"""A client connection's writes: straight to the transport, collected while a batch is open, or held to the end of
+the loop's pass (client/cork.py)."""
 
 from __future__ import annotations
 
 from pysupervise.proxy.body import JOIN_MAX
+from pysupervise.proxy.client.cork import CORK_MAX
 from pysupervise.proxy.client.state import ConnectionState
 
 
 class BatchedWrites(ConnectionState):
-    """The writing half of ClientConnection: a response head and body read together leave in one send()."""
+    """The writing half of ClientConnection: a response head and body read together leave in one send(), and a
+    small one is held to the end of the loop's pass (client/cork.py)."""
 
     __slots__ = ()
 
     def write(self, data: bytes) -> None:
-        if not self.batching:
+        out = self.out
+        if self.batching:
+            if out is None:
+                self.out = [data]
+            else:
+                out.append(data)
+        elif out is None:
             self.transport.write(data)
-        elif self.out is None:
-            self.out = [data]
         else:
-            self.out.append(data)
+            out.append(data)  # behind what is held, in one send with it
+            self.flush()
 
     def write_chunk(self, data: bytes) -> None:
         if data:
@@ -31,10 +39,20 @@ class BatchedWrites(ConnectionState):
 
     def end_batch(self) -> None:
         self.batching -= 1
-        if not self.batching and self.out:
-            self.flush()
+        out = self.out
+        if self.batching or not out:
+            return
+        size = 0
+        for piece in out:
+            size += len(piece)
+        if size > CORK_MAX:
+            self.flush()  # the transport's flow control must see a large write now (pause_writing)
+        elif not self.corked:
+            self.corked = True
+            self.cork.hold_client(self)
 
     def flush(self) -> None:
+        self.corked = False  # called early (a large write, a close), the cork's own call later finds nothing
         out = self.out
         if out is None:
             return

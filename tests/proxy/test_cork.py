@@ -1,0 +1,197 @@
+"""Small writes held to the end of the loop's pass (proxy/client/cork.py), over real sockets on uvloop: they leave
+once the pass is over, in order with what the connection writes next, never lost to a close; a large batch is not
+held (the transport's flow control must see it); one failed write costs its own connection only."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import uvloop
+
+from pysupervise.config import parse_config
+from pysupervise.periodic import TaskErrors
+from pysupervise.proxy.client.cork import CORK, CORK_MAX, WriteCork
+from pysupervise.proxy.server import ProxyServer
+
+
+def nothing_yet(sock: socket.socket) -> bool:
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    return False
+
+
+async def received(sock: socket.socket, size: int, timeout: float = 10.0) -> bytes:
+    """`size` bytes from `sock` (fewer if it closes first), letting the loop run meanwhile."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while len(data) < size:
+        assert time.monotonic() < deadline, f"only {len(data)} of {size} bytes came"
+        try:
+            piece = sock.recv(size - len(data), socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            await asyncio.sleep(0.005)
+            continue
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+async def socket_pairs(count: int) -> tuple[list[asyncio.Transport], list[socket.socket]]:
+    """`count` loop transports, each with the plain socket at its other end."""
+    loop = asyncio.get_running_loop()
+    transports, peers = [], []
+    for _ in range(count):
+        ours, theirs = socket.socketpair()
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        transports.append(transport)
+        peers.append(theirs)
+    return transports, peers
+
+
+class FailingTransport:
+    """A transport whose write fails (a bug's stand-in): what the cork must contain."""
+
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("this write fails")
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_held_writes_leave_when_the_pass_ends_in_order_and_not_to_closed_transports():
+    async def scenario() -> None:
+        errors = TaskErrors()
+        cork = WriteCork(asyncio.get_running_loop(), errors)
+        (first, closed, last), peers = await socket_pairs(3)
+        try:
+            cork.hold_write(first, b"one ")
+            cork.hold_write(closed, b"never")
+            cork.hold_write(first, b"two")
+            cork.hold_write(last, b"three")
+            closed.close()
+            assert all(nothing_yet(peer) for peer in peers), "a held write left before the pass ended"
+            assert await received(peers[0], 7) == b"one two"
+            assert await received(peers[2], 5) == b"three"
+            assert await received(peers[1], 5) == b""  # closed before the pass ended: nothing written, no error
+            assert errors.counts[CORK] == 0
+        finally:
+            for transport in (first, last):
+                transport.close()
+            for peer in peers:
+                peer.close()
+
+    uvloop.run(scenario())
+
+
+def test_a_held_write_that_fails_costs_its_own_connection_only():
+    async def scenario() -> None:
+        errors = TaskErrors()
+        cork = WriteCork(asyncio.get_running_loop(), errors)
+        (before, after), peers = await socket_pairs(2)
+        failing = FailingTransport()
+        try:
+            cork.hold_write(before, b"before")
+            cork.hold_write(failing, b"lost")
+            cork.hold_write(after, b"after")
+            assert await received(peers[0], 6) == b"before"
+            assert await received(peers[1], 5) == b"after"
+            assert failing.aborted  # its exchange hears of it as a lost worker connection
+            assert errors.counts[CORK] == 1
+        finally:
+            for transport in (before, after):
+                transport.close()
+            for peer in peers:
+                peer.close()
+
+    uvloop.run(scenario())
+
+
+async def client_connection(tmp_path: Path):
+    """A ProxyServer on a real port, one client socket connected to it, and the server's ClientConnection for it."""
+    text = '[proxy]\nprocesses = 1\n[apps.a]\napp = "m:a"\n'
+    server = ProxyServer(parse_config(text, tmp_path / "supervisor.toml", "supervisor.toml").proxy, str(tmp_path))
+    port = await server.start("127.0.0.1", 0)
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    deadline = time.monotonic() + 10
+    while not server.connections:
+        assert time.monotonic() < deadline, "the connection was not accepted"
+        await asyncio.sleep(0.005)
+    return server, sock, next(iter(server.connections))
+
+
+def test_a_small_batch_waits_for_the_pass_and_a_large_one_leaves_at_once(tmp_path):
+    async def scenario() -> None:
+        server, sock, conn = await client_connection(tmp_path)
+        try:
+            conn.begin_batch()
+            conn.write(b"head ")
+            conn.write(b"body")
+            conn.end_batch()
+            assert nothing_yet(sock)
+            assert await received(sock, 9) == b"head body"
+
+            large = b"x" * (CORK_MAX + 1)
+            conn.begin_batch()
+            conn.write(large)
+            conn.end_batch()
+            # Written before the pass ends: the transport's pause_writing must hear of it while the worker
+            # is still being read.
+            assert not nothing_yet(sock)
+            assert await received(sock, len(large)) == large
+        finally:
+            sock.close()
+            await server.drain(1)
+
+    uvloop.run(scenario())
+
+
+def test_what_a_connection_writes_next_goes_after_what_is_held_and_a_close_sends_it_first(tmp_path):
+    async def scenario() -> None:
+        server, sock, conn = await client_connection(tmp_path)
+        try:
+            conn.begin_batch()
+            conn.write(b"held ")
+            conn.end_batch()
+            conn.write(b"unbatched ")  # a tunnel's bytes, an error page: after the held ones, at once
+            assert await received(sock, 15) == b"held unbatched "
+            conn.begin_batch()
+            conn.write(b"last words")
+            conn.end_batch()
+            conn.close()
+            assert await received(sock, 100) == b"last words"  # then the end of the stream
+        finally:
+            sock.close()
+            await server.drain(1)
+
+    uvloop.run(scenario())
+
+
+def test_a_connection_holding_writes_is_not_parked_until_they_leave(tmp_path):
+    # Parking drops the transport: what it held would be lost with it.
+    async def scenario() -> None:
+        server, sock, conn = await client_connection(tmp_path)
+        try:
+            conn.begin_batch()
+            conn.write(b"an answer")
+            conn.end_batch()
+            assert not conn.park()
+            assert await received(sock, 9) == b"an answer"
+            assert conn.park() and len(server.parking) == 1
+        finally:
+            sock.close()
+            await server.drain(1)
+
+    uvloop.run(scenario())
