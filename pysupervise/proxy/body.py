@@ -13,6 +13,7 @@ from pysupervise.proxy.head_checks import RequestRejected
 
 if TYPE_CHECKING:
     from pysupervise.periodic import TaskErrors
+    from pysupervise.proxy.client.cork import WriteCork
     from pysupervise.proxy.memory.budget import BufferBudget
 
 # A spilled body is sent from its file mapped this many bytes at a time (a multiple of mmap.ALLOCATIONGRANULARITY):
@@ -113,11 +114,12 @@ class RequestBody:
             self.close()  # give the space back at once
             raise self._spill_dir.failed(exc) from None
 
-    def send(self, transport: asyncio.WriteTransport, head: bytes) -> None:
+    def send(self, transport: asyncio.WriteTransport, head: bytes, cork: "WriteCork") -> None:
         """Write `head` and this body to a worker; a spilled or large body goes on in pump() as the socket drains."""
         if self._fd < 0 and self.size <= _PUMP_BUFFER:
             if self.size <= JOIN_MAX:
-                transport.write(head + b"".join(self._memory))  # one send() for small requests
+                # One send() for a small request, at the end of the loop's pass (client/cork.py).
+                cork.hold_write(transport, head + b"".join(self._memory))
             else:
                 transport.writelines((head, *self._memory))  # one writev(), the pieces as they came
             return

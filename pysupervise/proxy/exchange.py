@@ -143,7 +143,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         if body is None or body.size == 0:
             self.client.cork.hold_write(conn.transport, head)  # sent at the end of the pass (client/cork.py)
         else:
-            body.send(conn.transport, head)
+            body.send(conn.transport, head, self.client.cork)
         if not self.is_debug:  # a debug worker may sit at a breakpoint for as long as the user likes
             now = self.now()
             self.client.expect_response_by(now + self.backend.upstream_timeout)

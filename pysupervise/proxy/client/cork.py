@@ -8,8 +8,9 @@ the same number of syscalls (benchmarks/compare_trees.py: about 5% more hello-wo
 request for the master and its workers together). When the proxy is not loaded a pass holds one event, so a
 write waits for nothing but the end of its own callback.
 
-Only small writes are held: a request head without a body (Exchange._send), and a client's batched writes up to
-CORK_MAX bytes (client/writes.py), so no memory piles up past what the transports' flow control sees.
+Only small writes are held: a request with a body of up to 64 KiB or none (Exchange._send, RequestBody.send), and
+a client's batched writes up to CORK_MAX bytes (client/writes.py), so no memory piles up past what the transports'
+flow control sees.
 """
 
 from __future__ import annotations
