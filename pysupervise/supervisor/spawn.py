@@ -7,13 +7,19 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pysupervise.config import AppConfig
 from pysupervise.supervisor.interpreter import AppPython
+from pysupervise.worker.parent_death import child_setup
 
 # In `command` arguments: `{socket}`, and `$PORT` / `${PORT}` (and the same with PYSUPERVISE_SOCKET) as a shell
 # would have expanded them. Only these exact tokens: other braces and dollars (JSON, format strings) stay as written.
 _SOCKET_PLACEHOLDER = re.compile(r"\{socket\}|\$\{(?:PORT|PYSUPERVISE_SOCKET)\}|\$(?:PORT|PYSUPERVISE_SOCKET)(?!\w)")
+
+
+# [apps.X] cpu_scheduling -> the Linux policy (none elsewhere: the workers keep the system's default).
+_SCHEDULING_POLICIES = {"batch": getattr(os, "SCHED_BATCH", None), "normal": getattr(os, "SCHED_OTHER", None)}
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,22 @@ class SpawnSpec:
     argv: tuple[str, ...]
     env: dict[str, str] = field(hash=False)
     cwd: Path
+
+
+def worker_setup(app: AppConfig, master_pid: int) -> Callable[[], None]:
+    """A worker's `preexec_fn`: it dies with the master, and runs under the app's `cpu_scheduling` policy."""
+    die_with_master = child_setup(master_pid)
+    policy = _SCHEDULING_POLICIES[app.cpu_scheduling]
+
+    def setup() -> None:
+        die_with_master()
+        if policy is not None:
+            try:
+                os.sched_setscheduler(0, policy, os.sched_param(0))
+            except OSError:
+                pass  # a sandbox that forbids it (seccomp): the worker runs under the policy it inherited
+
+    return setup
 
 
 def command_argv(command: tuple[str, ...], socket_path: str) -> tuple[str, ...]:

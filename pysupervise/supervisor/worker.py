@@ -22,8 +22,7 @@ from pysupervise.proxy import Endpoint
 from pysupervise.supervisor.interpreter import AppPython
 from pysupervise.supervisor.readiness import ProbeResult, probe
 from pysupervise.supervisor.reaper import OrphanReaper, end_session
-from pysupervise.supervisor.spawn import spawn_spec
-from pysupervise.worker.parent_death import child_setup
+from pysupervise.supervisor.spawn import spawn_spec, worker_setup
 
 _READY_POLL_INTERVAL = 0.02
 # Readiness probes (ready_path): each attempt's own limit, and the pause between attempts (doubling).
@@ -109,7 +108,7 @@ class WorkerProcess:
             self._process = await asyncio.create_subprocess_exec(
                 *spec.argv, cwd=spec.cwd, env=spec.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                preexec_fn=child_setup(os.getpid()), pass_fds=(control.theirs.fileno(),))
+                preexec_fn=worker_setup(self.app, os.getpid()), pass_fds=(control.theirs.fileno(),))
         except OSError as exc:
             control.close()
             self.state = "exited"

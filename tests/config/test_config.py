@@ -93,6 +93,7 @@ def test_the_repos_own_config_is_valid():
     ('[apps.a]\napp = "x:y"\nready_path = true', "apps.a.ready_path: expected a string, got true"),
     ('[apps.a]\napp = "x:y"\nready_path = "/a b"', 'apps.a.ready_path: expected a URL path starting with "/"'),
     ('[apps.a]\napp = "x:y"\ninterface = "rsgi"', 'apps.a.interface: expected one of "auto", "aiohttp", "asgi"'),
+    ('[apps.a]\napp = "x:y"\ncpu_scheduling = "fifo"', 'apps.a.cpu_scheduling: expected one of "batch", "normal"'),
     ('[apps.a]\napp = "x:y"\nroute = "chat"', 'apps.a.route: expected a URL path starting with "/", got "chat"'),
     ('[apps.a]\napp = "x:y"\nroute = "/c"\n[apps.b]\napp = "x:y"\nroute = "/c/"',
      "apps.b.route: route '/c' is already claimed by app 'a'"),
