@@ -3,8 +3,9 @@
 Whether a change to the request path pays shows only against the tree before it in the same run: between runs
 this 2-core machine's numbers swing more than most changes move them. Each tree runs its own master with its
 own 2 aiohttp workers (benchmarks/transfer_app.py), every server in a session of its own; wrk (64 keep-alive
-connections) alternates between them round by round. Prints, as medians, requests/s and the CPU µs per request of
-the master plus its workers, and this tree's ratio to the other.
+connections) alternates between them round by round. Prints, as medians, requests/s, the CPU µs per request of
+the master plus its workers and wrk's p50 and p99 latency, and this tree's ratio to the other. With few
+connections (--connections 4) the machine is not saturated, and the latencies are what to compare.
 
     git worktree add /tmp/before HEAD~3
     python3 benchmarks/compare_trees.py /tmp/before [--rounds 8] [--seconds 5]
@@ -33,6 +34,9 @@ def main() -> None:
     trees = {"this": REPO, "other": args.other.resolve()}
     rates: dict[str, list[float]] = {name: [] for name in trees}
     cpu: dict[str, list[float]] = {name: [] for name in trees}
+    # Latency percentiles (ms), for the light loads where they, not requests/s, say what a change costs.
+    p50: dict[str, list[float]] = {name: [] for name in trees}
+    p99: dict[str, list[float]] = {name: [] for name in trees}
     with contextlib.ExitStack() as servers:
         sites = {name: servers.enter_context(pysupervise_site(bench_app(APP, 2), own_session=True, repo=repo))
                  for name, repo in trees.items()}
@@ -48,10 +52,13 @@ def main() -> None:
                 requests = result.requests_per_second * args.seconds
                 rates[name].append(result.requests_per_second)
                 cpu[name].append((cpu_seconds(parts) - before) / requests * 1e6)
-                print(f"  round {round_number + 1} {name:6s} {rates[name][-1]:9.0f} req/s  {cpu[name][-1]:6.1f} µs",
-                      flush=True)
+                p50[name].append(result.p50_ms)
+                p99[name].append(result.p99_ms)
+                print(f"  round {round_number + 1} {name:6s} {rates[name][-1]:9.0f} req/s  {cpu[name][-1]:6.1f} µs  "
+                      f"p50 {p50[name][-1]:.3f} ms  p99 {p99[name][-1]:.3f} ms", flush=True)
     for name, repo in trees.items():
-        print(f"{name:6s} {median(rates[name]):9.0f} req/s  {median(cpu[name]):6.1f} µs CPU per request  ({repo})")
+        print(f"{name:6s} {median(rates[name]):9.0f} req/s  {median(cpu[name]):6.1f} µs CPU per request  "
+              f"p50 {median(p50[name]):.3f} ms  p99 {median(p99[name]):.3f} ms  ({repo})")
     print(f"this / other: {median(rates['this']) / median(rates['other']):.3f}× req/s, "
           f"{median(cpu['other']) / median(cpu['this']):.3f}× CPU per request (above 1: this tree is cheaper)")
 

@@ -5,14 +5,17 @@ held (the transport's flow control must see it); one failed write costs its own 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from pathlib import Path
+from typing import AsyncIterator
 
 import uvloop
 
 from pysupervise.config import parse_config
 from pysupervise.periodic import TaskErrors
+from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.cork import CORK, CORK_MAX, WriteCork
 from pysupervise.proxy.server import ProxyServer
 
@@ -42,16 +45,23 @@ async def received(sock: socket.socket, size: int, timeout: float = 10.0) -> byt
     return data
 
 
-async def socket_pairs(count: int) -> tuple[list[asyncio.Transport], list[socket.socket]]:
-    """`count` loop transports, each with the plain socket at its other end."""
+@contextlib.asynccontextmanager
+async def socket_pairs(count: int) -> AsyncIterator[tuple[list[asyncio.Transport], list[socket.socket]]]:
+    """`count` loop transports, each with the plain socket at its other end; all closed at the end."""
     loop = asyncio.get_running_loop()
     transports, peers = [], []
-    for _ in range(count):
-        ours, theirs = socket.socketpair()
-        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
-        transports.append(transport)
-        peers.append(theirs)
-    return transports, peers
+    try:
+        for _ in range(count):
+            ours, theirs = socket.socketpair()
+            peers.append(theirs)
+            transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+            transports.append(transport)
+        yield transports, peers
+    finally:
+        for transport in transports:
+            transport.close()
+        for peer in peers:
+            peer.close()
 
 
 class FailingTransport:
@@ -74,8 +84,7 @@ def test_held_writes_leave_when_the_pass_ends_in_order_and_not_to_closed_transpo
     async def scenario() -> None:
         errors = TaskErrors()
         cork = WriteCork(asyncio.get_running_loop(), errors)
-        (first, closed, last), peers = await socket_pairs(3)
-        try:
+        async with socket_pairs(3) as ((first, closed, last), peers):
             cork.hold_write(first, b"one ")
             cork.hold_write(closed, b"never")
             cork.hold_write(first, b"two")
@@ -86,11 +95,6 @@ def test_held_writes_leave_when_the_pass_ends_in_order_and_not_to_closed_transpo
             assert await received(peers[2], 5) == b"three"
             assert await received(peers[1], 5) == b""  # closed before the pass ended: nothing written, no error
             assert errors.counts[CORK] == 0
-        finally:
-            for transport in (first, last):
-                transport.close()
-            for peer in peers:
-                peer.close()
 
     uvloop.run(scenario())
 
@@ -99,9 +103,8 @@ def test_a_held_write_that_fails_costs_its_own_connection_only():
     async def scenario() -> None:
         errors = TaskErrors()
         cork = WriteCork(asyncio.get_running_loop(), errors)
-        (before, after), peers = await socket_pairs(2)
         failing = FailingTransport()
-        try:
+        async with socket_pairs(2) as ((before, after), peers):
             cork.hold_write(before, b"before")
             cork.hold_write(failing, b"lost")
             cork.hold_write(after, b"after")
@@ -109,72 +112,63 @@ def test_a_held_write_that_fails_costs_its_own_connection_only():
             assert await received(peers[1], 5) == b"after"
             assert failing.aborted  # its exchange hears of it as a lost worker connection
             assert errors.counts[CORK] == 1
-        finally:
-            for transport in (before, after):
-                transport.close()
-            for peer in peers:
-                peer.close()
 
     uvloop.run(scenario())
 
 
-async def client_connection(tmp_path: Path):
+@contextlib.asynccontextmanager
+async def client_connection(tmp_path: Path) -> AsyncIterator[tuple[ProxyServer, socket.socket, ClientConnection]]:
     """A ProxyServer on a real port, one client socket connected to it, and the server's ClientConnection for it."""
     text = '[proxy]\nprocesses = 1\n[apps.a]\napp = "m:a"\n'
     server = ProxyServer(parse_config(text, tmp_path / "supervisor.toml", "supervisor.toml").proxy, str(tmp_path))
     port = await server.start("127.0.0.1", 0)
     sock = socket.create_connection(("127.0.0.1", port))
-    sock.setblocking(False)
-    deadline = time.monotonic() + 10
-    while not server.connections:
-        assert time.monotonic() < deadline, "the connection was not accepted"
-        await asyncio.sleep(0.005)
-    return server, sock, next(iter(server.connections))
+    try:
+        sock.setblocking(False)
+        deadline = time.monotonic() + 10
+        while not server.connections:
+            assert time.monotonic() < deadline, "the connection was not accepted"
+            await asyncio.sleep(0.005)
+        yield server, sock, next(iter(server.connections))
+    finally:
+        sock.close()
+        await server.drain(1)
+
+
+def batch(conn: ClientConnection, *pieces: bytes) -> None:
+    """Writes made together, as a worker's read makes them (UpstreamConnection.data_received)."""
+    conn.begin_batch()
+    for piece in pieces:
+        conn.write(piece)
+    conn.end_batch()
 
 
 def test_a_small_batch_waits_for_the_pass_and_a_large_one_leaves_at_once(tmp_path):
     async def scenario() -> None:
-        server, sock, conn = await client_connection(tmp_path)
-        try:
-            conn.begin_batch()
-            conn.write(b"head ")
-            conn.write(b"body")
-            conn.end_batch()
+        async with client_connection(tmp_path) as (_, sock, conn):
+            batch(conn, b"head ", b"body")
             assert nothing_yet(sock)
             assert await received(sock, 9) == b"head body"
 
             large = b"x" * (CORK_MAX + 1)
-            conn.begin_batch()
-            conn.write(large)
-            conn.end_batch()
+            batch(conn, large)
             # Written before the pass ends: the transport's pause_writing must hear of it while the worker
             # is still being read.
             assert not nothing_yet(sock)
             assert await received(sock, len(large)) == large
-        finally:
-            sock.close()
-            await server.drain(1)
 
     uvloop.run(scenario())
 
 
 def test_what_a_connection_writes_next_goes_after_what_is_held_and_a_close_sends_it_first(tmp_path):
     async def scenario() -> None:
-        server, sock, conn = await client_connection(tmp_path)
-        try:
-            conn.begin_batch()
-            conn.write(b"held ")
-            conn.end_batch()
+        async with client_connection(tmp_path) as (_, sock, conn):
+            batch(conn, b"held ")
             conn.write(b"unbatched ")  # a tunnel's bytes, an error page: after the held ones, at once
             assert await received(sock, 15) == b"held unbatched "
-            conn.begin_batch()
-            conn.write(b"last words")
-            conn.end_batch()
+            batch(conn, b"last words")
             conn.close()
             assert await received(sock, 100) == b"last words"  # then the end of the stream
-        finally:
-            sock.close()
-            await server.drain(1)
 
     uvloop.run(scenario())
 
@@ -182,16 +176,10 @@ def test_what_a_connection_writes_next_goes_after_what_is_held_and_a_close_sends
 def test_a_connection_holding_writes_is_not_parked_until_they_leave(tmp_path):
     # Parking drops the transport: what it held would be lost with it.
     async def scenario() -> None:
-        server, sock, conn = await client_connection(tmp_path)
-        try:
-            conn.begin_batch()
-            conn.write(b"an answer")
-            conn.end_batch()
+        async with client_connection(tmp_path) as (server, sock, conn):
+            batch(conn, b"an answer")
             assert not conn.park()
             assert await received(sock, 9) == b"an answer"
             assert conn.park() and len(server.parking) == 1
-        finally:
-            sock.close()
-            await server.drain(1)
 
     uvloop.run(scenario())
