@@ -16,8 +16,6 @@ from pysupervise.worker.parent_death import child_setup
 # In `command` arguments: `{socket}`, and `$PORT` / `${PORT}` (and the same with PYSUPERVISE_SOCKET) as a shell
 # would have expanded them. Only these exact tokens: other braces and dollars (JSON, format strings) stay as written.
 _SOCKET_PLACEHOLDER = re.compile(r"\{socket\}|\$\{(?:PORT|PYSUPERVISE_SOCKET)\}|\$(?:PORT|PYSUPERVISE_SOCKET)(?!\w)")
-
-
 # [apps.X] cpu_scheduling -> the Linux policy (none elsewhere: the workers keep the system's default).
 _SCHEDULING_POLICIES = {"batch": getattr(os, "SCHED_BATCH", None), "normal": getattr(os, "SCHED_OTHER", None)}
 

@@ -1,5 +1,6 @@
 # Typed attributes for the compiled build (setup.py); the same names as WriteCork.__slots__ in cork.py.
-# It cimports nothing: server.pxd cimports it, and the client's .pxd files cimport server.pxd.
+# Nothing cimports it: a .pxd outside proxy/client that did would import this package before server.py, which
+# imports it too (a cycle), so ProxyServer.cork and ConnectionState.cork are plain objects.
 
 cdef class WriteCork:
     cdef public object loop, errors

@@ -73,7 +73,7 @@ class WriteCork:
                 try:
                     transport.write(data)
                 except Exception as exc:  # noqa: BLE001 - the others still go; this one is cut, visibly
-                    self.errors.report(CORK, exc, "a held request head could not be sent")
+                    self.errors.report(CORK, exc, "a held request could not be sent to its worker")
                     transport.abort()  # its exchange hears of it as a worker connection lost (retried or 502)
         for conn in clients:
             try:
