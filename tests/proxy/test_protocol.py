@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -84,6 +85,16 @@ def test_pipelined_answers_all_leave_before_a_close_asked_for_by_the_last(conn):
     assert [json.loads(body)["path"] for _, _, body in answers] == [f"/whoami?n={n}" for n in (1, 2, 3)]
     assert answers[2][1]["connection"] == ["close"]
     assert conn.is_closed()
+
+
+def test_a_client_that_half_closes_after_its_requests_still_gets_every_answer(conn):
+    # Request heads wait for the end of the proxy's pass (proxy/client/cork.py), the same pass that reads the
+    # client's FIN: a half-close is not a client gone, so both requests still reach a worker and are answered.
+    conn.send(get("/whoami?n=1") + get("/whoami?n=2"))
+    conn.sock.shutdown(socket.SHUT_WR)
+    data = conn.read_until_closed()
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert b'"path": "/whoami?n=1"' in data and b'"path": "/whoami?n=2"' in data
 
 
 def test_http10_client_without_host_gets_a_closed_delimited_answer(conn):
