@@ -183,3 +183,17 @@ def test_a_connection_holding_writes_is_not_parked_until_they_leave(tmp_path):
             assert conn.park() and len(server.parking) == 1
 
     uvloop.run(scenario())
+
+
+def test_an_answer_held_when_the_client_half_closes_still_reaches_it(tmp_path):
+    # The worker's answer and the client's FIN read in one pass: the exchange is over, so the connection closes
+    # at the FIN (eof_received returns False and uvloop closes the transport), before the pass ends.
+    async def scenario() -> None:
+        async with client_connection(tmp_path) as (_, sock, conn):
+            batch(conn, b"the answer")
+            if not conn.eof_received():
+                conn.transport.close()  # what uvloop does when eof_received says not to keep the connection
+            assert await received(sock, 100) == b"the answer"
+            assert conn.transport.is_closing()
+
+    uvloop.run(scenario())

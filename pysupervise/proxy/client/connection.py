@@ -163,6 +163,8 @@ class ClientConnection(ConnectionDeadlines, ErrorAnswers, IdleConnection, Upgrad
     def eof_received(self) -> bool | None:
         # A half-closed client may still read the responses to what it already sent.
         if self.broken or (self.active is None and not self.pending):
+            # uvloop closes the transport now: an answer held to the pass's end (client/cork.py) goes in it first.
+            self.flush()
             return False
         self.must_close = True
         return True
