@@ -279,8 +279,8 @@ class StreamWriter:
 
     def write(self, data: bytes, read_at: float | None = None) -> None:
         """Append `data` byte for byte; `read_at` (default: now) goes into the file's time index. A file never
-        passes max_file_size: what does not fit goes to the next file, and a write larger than a whole file is
-        cut (at its last newline that fits, if there is one)."""
+        passes max_file_size: it takes what fits up to the last newline that fits, the rest goes to the next file,
+        and a write larger than a whole file is cut (at its last newline that fits, if there is one)."""
         if self._closed:
             raise ValueError(f"write to a closed log stream: {self.path}")
         limit = max(self._logs.settings.max_file_size, 1)
@@ -294,8 +294,13 @@ class StreamWriter:
             if len(view) <= room:
                 piece = view
             elif self._size > 0:
-                self._roll()
-                continue
+                # The end of the line this file holds the start of, and whole lines after it, while they fit: a
+                # program that writes a line and its newline apart (print, unbuffered) has it kept in one file.
+                cut = bytes(view[:room]).rfind(b"\n") + 1
+                if not cut:
+                    self._roll()
+                    continue
+                piece = view[:cut]
             else:
                 cut = bytes(view[:room]).rfind(b"\n") + 1
                 piece = view[:cut or room]

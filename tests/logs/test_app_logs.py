@@ -51,6 +51,26 @@ def test_two_writes_of_max_file_size_make_two_files(tmp_path):
     assert writer.path == files[1].path
 
 
+def test_a_line_and_its_newline_written_apart_stay_in_one_file(tmp_path):
+    # print() under PYTHONUNBUFFERED writes a line, then its "\n": the capture may read them apart, the newline
+    # together with the next line. The file that holds the line takes its end; the next line starts the next file.
+    logs = AppLogs(tmp_path, log_settings(max_file_size=1024))
+    writer = logs.open_stream(0, 5, "stdout")
+    writer.write(b"a" * 1023)
+    writer.write(b"\n" + b"b" * 1023 + b"\n")
+    files = sorted(logs.files(), key=lambda f: f.sequence)
+    assert [f.path.read_bytes() for f in files] == [b"a" * 1023 + b"\n", b"b" * 1023 + b"\n"]
+
+
+def test_a_write_that_does_not_fit_fills_the_file_with_the_whole_lines_that_do(tmp_path):
+    logs = AppLogs(tmp_path, log_settings(max_file_size=20))
+    writer = logs.open_stream(0, 6, "stdout")
+    writer.write(b"first line\n")  # 11 bytes: 9 left
+    writer.write(b"two\nthree\nfour\n")  # "two\n" fits (4), "three\n" would not
+    files = sorted(logs.files(), key=lambda f: f.sequence)
+    assert [f.path.read_bytes() for f in files] == [b"first line\ntwo\n", b"three\nfour\n"]
+
+
 def test_a_write_larger_than_a_file_is_cut_at_a_newline_and_loses_nothing(tmp_path):
     logs = AppLogs(tmp_path, log_settings(max_file_size=100))
     writer = logs.open_stream(0, 1, "stdout")
