@@ -114,12 +114,16 @@ class RequestBody:
             self.close()  # give the space back at once
             raise self._spill_dir.failed(exc) from None
 
-    def send(self, transport: asyncio.WriteTransport, head: bytes, cork: "WriteCork") -> None:
-        """Write `head` and this body to a worker; a spilled or large body goes on in pump() as the socket drains."""
+    def send(self, transport: asyncio.WriteTransport, head: bytes, cork: "WriteCork | None") -> None:
+        """Write `head` and this body to a worker; a spilled or large body goes on in pump() as the socket drains.
+        `cork`: a small request waits for the end of the loop's pass in it (client/cork.py); None: it leaves now."""
         if self._fd < 0 and self.size <= _PUMP_BUFFER:
             if self.size <= JOIN_MAX:
-                # One send() for a small request, at the end of the loop's pass (client/cork.py).
-                cork.hold_write(transport, head + b"".join(self._memory))
+                whole = head + b"".join(self._memory)  # one send() for a small request
+                if cork is not None:
+                    cork.hold_write(transport, whole)
+                else:
+                    transport.write(whole)
             else:
                 transport.writelines((head, *self._memory))  # one writev(), the pieces as they came
             return

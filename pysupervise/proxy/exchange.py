@@ -140,10 +140,16 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         if head is None:
             head = self._head = request.upstream_head()
         body = request.body
-        if body is None or body.size == 0:
-            self.client.cork.hold_write(conn.transport, head)  # sent at the end of the pass (client/cork.py)
+        # A busy worker reads this with the pass's other requests, at its end (client/cork.py); an idle one (nothing
+        # awaited from it) starts on it now, on another core, while the pass goes on.
+        endpoint = self.endpoint
+        cork = self.client.cork if endpoint is not None and endpoint.awaiting else None
+        if body is not None and body.size:
+            body.send(conn.transport, head, cork)
+        elif cork is not None:
+            cork.hold_write(conn.transport, head)
         else:
-            body.send(conn.transport, head, self.client.cork)
+            conn.transport.write(head)
         if not self.is_debug:  # a debug worker may sit at a breakpoint for as long as the user likes
             now = self.now()
             self.client.expect_response_by(now + self.backend.upstream_timeout)

@@ -15,9 +15,13 @@ import uvloop
 
 from pysupervise.config import parse_config
 from pysupervise.periodic import TaskErrors
+from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.cork import CORK, CORK_MAX, WriteCork
+from pysupervise.proxy.endpoint import Endpoint
+from pysupervise.proxy.routing import Route
 from pysupervise.proxy.server import ProxyServer
+from pysupervise.proxy.upstream import UpstreamConnection
 
 
 def nothing_yet(sock: socket.socket) -> bool:
@@ -117,22 +121,34 @@ def test_a_held_write_that_fails_costs_its_own_connection_only():
 
 
 @contextlib.asynccontextmanager
-async def client_connection(tmp_path: Path) -> AsyncIterator[tuple[ProxyServer, socket.socket, ClientConnection]]:
-    """A ProxyServer on a real port, one client socket connected to it, and the server's ClientConnection for it."""
+async def client_connections(tmp_path: Path, count: int,
+                             ) -> AsyncIterator[tuple[ProxyServer, list[socket.socket], list[ClientConnection]]]:
+    """A ProxyServer on a real port, `count` client sockets connected to it, and its ClientConnections for them
+    (not in the same order)."""
     text = '[proxy]\nprocesses = 1\n[apps.a]\napp = "m:a"\n'
     server = ProxyServer(parse_config(text, tmp_path / "supervisor.toml", "supervisor.toml").proxy, str(tmp_path))
     port = await server.start("127.0.0.1", 0)
-    sock = socket.create_connection(("127.0.0.1", port))
+    socks = []
     try:
-        sock.setblocking(False)
+        for _ in range(count):
+            socks.append(socket.create_connection(("127.0.0.1", port)))
+            socks[-1].setblocking(False)
         deadline = time.monotonic() + 10
-        while not server.connections:
-            assert time.monotonic() < deadline, "the connection was not accepted"
+        while len(server.connections) < count:
+            assert time.monotonic() < deadline, "the connections were not accepted"
             await asyncio.sleep(0.005)
-        yield server, sock, next(iter(server.connections))
+        yield server, socks, list(server.connections)
     finally:
-        sock.close()
+        for sock in socks:
+            sock.close()
         await server.drain(1)
+
+
+@contextlib.asynccontextmanager
+async def client_connection(tmp_path: Path) -> AsyncIterator[tuple[ProxyServer, socket.socket, ClientConnection]]:
+    """One client socket connected to a ProxyServer, and the server's ClientConnection for it."""
+    async with client_connections(tmp_path, 1) as (server, (sock,), (conn,)):
+        yield server, sock, conn
 
 
 def batch(conn: ClientConnection, *pieces: bytes) -> None:
@@ -195,5 +211,40 @@ def test_an_answer_held_when_the_client_half_closes_still_reaches_it(tmp_path):
                 conn.transport.close()  # what uvloop does when eof_received says not to keep the connection
             assert await received(sock, 100) == b"the answer"
             assert conn.transport.is_closing()
+
+    uvloop.run(scenario())
+
+
+def test_a_request_for_an_idle_worker_leaves_at_once_one_for_a_busy_worker_when_the_pass_ends(tmp_path):
+    # The idle worker starts on its request on another core while the proxy's pass goes on; a busy one reads the
+    # requests of the pass together once it is over.
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        async with client_connections(tmp_path, 2) as (server, _, clients):
+            backend = AppBackend("a", queue_limit=10, queue_timeout=30, upstream_timeout=60)
+            endpoint = Endpoint("a/0", str(tmp_path / "w.sock"), capacity=10)
+            backend.dispatcher.set_endpoints([endpoint])
+            server.routes.replace([Route("/", backend)])
+            workers, upstreams = [], []
+            try:
+                for _ in range(2):  # two pooled connections to the worker, its ends held here
+                    ours, theirs = socket.socketpair()
+                    workers.append(theirs)
+                    _, upstream = await loop.connect_accepted_socket(lambda: UpstreamConnection(endpoint), ours)
+                    upstreams.append(upstream)
+                    endpoint.give_back(upstream)
+                request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                clients[0].data_received(request)  # as the pass reads it: nothing awaited from the worker yet
+                assert [not nothing_yet(worker) for worker in workers].count(True) == 1, "not sent at once"
+                assert endpoint.awaiting == 1
+                clients[1].data_received(request)
+                assert [not nothing_yet(worker) for worker in workers].count(True) == 1, "sent before the pass ended"
+                heads = [await received(worker, 4) for worker in workers]
+                assert heads == [b"GET ", b"GET "]
+            finally:
+                for upstream in upstreams:
+                    upstream.close()
+                for worker in workers:
+                    worker.close()
 
     uvloop.run(scenario())

@@ -10,7 +10,7 @@ write waits for nothing but the end of its own callback.
 
 Only small writes are held: a request with a body of up to 64 KiB or none (Exchange._send, RequestBody.send), and
 a client's batched writes up to CORK_MAX bytes (client/writes.py), so no memory piles up past what the transports'
-flow control sees.
+flow control sees. A request for an idle worker is not held (Exchange._send): the worker would wait for nothing.
 """
 
 from __future__ import annotations
