@@ -194,19 +194,29 @@ class ProxyRequest:
         parts = [self.method, b" ", url, b" HTTP/1.1\r\n"]
         extra = self.connection_tokens
         named_hop_headers = [t for t in extra if t not in _NOT_HOP_BY_HOP] if extra else ()
+        # Appended one by one: `parts += (...)` made a tuple per header (compiled, an append is inlined).
         for name, value in self.headers:
             if named_hop_headers and name.lower() in named_hop_headers:
                 continue
-            parts += (name, b": ", value, b"\r\n")
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
         # One address, the proxy's decision: workers trust this header because only the proxy reaches them.
-        parts += (b"X-Forwarded-For: ", self.client_ip.encode(), b"\r\nX-Forwarded-Proto: ", self.scheme, b"\r\n")
+        parts.append(b"X-Forwarded-For: ")
+        parts.append(self.client_ip.encode())
+        parts.append(b"\r\nX-Forwarded-Proto: ")
+        parts.append(self.scheme)
         host = self.forwarded_host or self.host
         if host:
-            parts += (b"X-Forwarded-Host: ", host, b"\r\n")
-        parts += (b"X-Request-Id: ", self.request_id, b"\r\n")
+            parts.append(b"\r\nX-Forwarded-Host: ")
+            parts.append(host)
+        parts.append(b"\r\nX-Request-Id: ")
+        parts.append(self.request_id)
+        parts.append(b"\r\n")
         if self.mount_header:
             parts.append(self.mount_header)
-        if self.is_websocket:
+        if self.wants_upgrade and self.upgrade.lower() == b"websocket":  # is_websocket, without a property call
             parts.append(b"Connection: Upgrade\r\nUpgrade: " + self.upgrade + b"\r\n")
         if self.has_body:
             parts += (b"Content-Length: ", str(self.body.size if self.body else 0).encode(), b"\r\n")

@@ -38,7 +38,11 @@ def client_response_head(status: int, reason: bytes, headers: list[tuple[bytes, 
     upgrade = b""
     for name, value in headers:
         if len(name) not in _HOP_BY_HOP_LENGTHS:
-            parts += (name, b": ", value, b"\r\n")
+            # Appended one by one: `parts += (...)` made a tuple per header (compiled, an append is inlined).
+            parts.append(name)
+            parts.append(b": ")
+            parts.append(value)
+            parts.append(b"\r\n")
             continue
         lowered = name.lower()
         if lowered in _HOP_BY_HOP:
@@ -49,8 +53,14 @@ def client_response_head(status: int, reason: bytes, headers: list[tuple[bytes, 
             elif lowered == b"upgrade":
                 upgrade = value
             continue
-        parts += (name, b": ", value, b"\r\n")
-    parts += (b"X-Request-Id: ", request_id, b"\r\n", extra)
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+        parts.append(b"\r\n")
+    parts.append(b"X-Request-Id: ")
+    parts.append(request_id)
+    parts.append(b"\r\n")
+    parts.append(extra)
     close = must_close or not request.keep_alive
     if status == 101:
         parts += (b"Connection: Upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
