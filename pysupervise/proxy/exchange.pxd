@@ -33,3 +33,4 @@ cdef class Exchange(ExchangeState):
     cpdef _done(self, drain=*)
     cpdef _release_hold(self)
     cpdef _client_done(self)
+    cpdef account(self, double now)

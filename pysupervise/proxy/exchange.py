@@ -325,6 +325,11 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         self._drop_out()
         self.client.exchange_done(self)
 
+    def account(self, now: float) -> None:
+        """Counted in its app's statistics and access log, as ended at `now` (ProxyServer.exchange_finished)."""
+        request = self.request
+        self.backend.finished(self.status, self.bytes_out, request, now - request.started, self.last_endpoint_label)
+
     def _drop_out(self) -> None:
         out, self._out = self._out, None
         if out is not None:  # what it still held never reached the client: not in the log's byte count

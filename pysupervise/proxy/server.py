@@ -353,9 +353,7 @@ class ProxyServer:
             self._room.set()
 
     def exchange_finished(self, exchange: "Exchange", conn: ClientConnection) -> None:
-        request = exchange.request
-        exchange.backend.finished(exchange.status, exchange.bytes_out, request, self.loop.time() - request.started,
-                                  exchange.last_endpoint_label)
+        exchange.account(self.loop.time())
 
     # -- stopping -----------------------------------------------------------------------------
 

@@ -127,6 +127,11 @@ class StaticTransfer:
         self._offset = 0
         self._end = 0
 
+    def account(self, now: float) -> None:
+        """Counted in its app's statistics and access log, as ended at `now` (ProxyServer.exchange_finished)."""
+        self.backend.finished(self.status, self.bytes_out, self.request, now - self.request.started,
+                              self.last_endpoint_label)
+
     def start(self) -> None:
         request = self.request
         if request.method not in (b"GET", b"HEAD"):

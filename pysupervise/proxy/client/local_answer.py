@@ -56,6 +56,11 @@ class LocalAnswer:
         self.finished = True
         self.client.exchange_done(self)
 
+    def account(self, now: float) -> None:
+        """Counted in its app's statistics and access log, as ended at `now` (ProxyServer.exchange_finished)."""
+        self.backend.finished(self.status, self.bytes_out, self.request, now - self.request.started,
+                              self.last_endpoint_label)
+
     def client_write_paused(self, paused: bool) -> None:
         """Everything was written at start: the transport holds what the client has not read yet."""
 
