@@ -22,6 +22,9 @@ _LINES_MAX = 2048
 # A record's end time, its first field: the sort key of a flush, called per record in C.
 _END_TIME = itemgetter(0)
 _TASK = "access-log"
+# A line's pieces that take few values, made once: the milliseconds after its time's second, and the status.
+_MILLISECONDS = tuple(b".%03dZ " % milliseconds for milliseconds in range(1000))
+_STATUSES = tuple(b" %d " % status for status in range(1000))
 
 
 def _safe(raw: bytes) -> bytes:
@@ -150,8 +153,11 @@ def _lines(records: list[tuple]) -> bytes:
 
 
 def _formatted(records: list[tuple], escape: bool) -> bytes:
-    out = []
+    """The lines as pieces of one list, joined once: a bytes format per line, parsing its format string each time,
+    cost a third more (compiled, each append is inlined)."""
+    out: list[bytes] = []
     second, stamp = -1, b""
+    encoded = {"": b"-"}  # client addresses and worker labels, encoded once per flush
     for now, client_ip, method, url, status, body_bytes, seconds, worker, request_id in records:
         if int(now) != second:
             # Formatting a timestamp is the slowest part of a line; it changes once a second.
@@ -159,7 +165,23 @@ def _formatted(records: list[tuple], escape: bool) -> bytes:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
         if escape:
             method, url, request_id = _safe(method), _safe(url), _safe(request_id)
-        out.append(b"%s.%03dZ %s %s %s %d %d %.4f %s %s\n" % (
-            stamp, int((now - second) * 1000), client_ip.encode(), method, url, status,
-            body_bytes, seconds, worker.encode() if worker else b"-", request_id))
+        client = encoded.get(client_ip)
+        if client is None:
+            client = encoded[client_ip] = client_ip.encode()
+        label = encoded.get(worker)
+        if label is None:
+            label = encoded[worker] = worker.encode()
+        out.append(stamp)
+        out.append(_MILLISECONDS[int((now - second) * 1000)])
+        out.append(client)
+        out.append(b" ")
+        out.append(method)
+        out.append(b" ")
+        out.append(url)
+        out.append(_STATUSES[status] if 0 <= status < len(_STATUSES) else b" %d " % status)
+        out.append(b"%d %.4f " % (body_bytes, seconds))
+        out.append(label)
+        out.append(b" ")
+        out.append(request_id)
+        out.append(b"\n")
     return b"".join(out)
