@@ -10,7 +10,7 @@ tree's ratio to the other. With few connections (--connections 4) the machine is
 are what to compare.
 
     git worktree add /tmp/before HEAD~3
-    python3 benchmarks/compare_trees.py /tmp/before [--rounds 8] [--seconds 5]
+    python3 benchmarks/compare_trees.py /tmp/before [--rounds 8] [--seconds 5] [--proxy "processes = 2"]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--proxy", default="", help='lines for both sites\' [proxy] table, e.g. "processes = 2"')
     args = parser.parse_args()
     trees = {"this": REPO, "other": args.other.resolve()}
     rates: dict[str, list[float]] = {name: [] for name in trees}
@@ -48,7 +49,8 @@ def main() -> None:
     p99: dict[str, list[float]] = {name: [] for name in trees}
     idle: dict[str, list[float]] = {name: [] for name in trees}  # % of the machine's CPU time
     with contextlib.ExitStack() as servers:
-        sites = {name: servers.enter_context(pysupervise_site(bench_app(APP, 2), own_session=True, repo=repo))
+        sites = {name: servers.enter_context(pysupervise_site(bench_app(APP, 2), args.proxy, own_session=True,
+                                                              repo=repo))
                  for name, repo in trees.items()}
         for site in sites.values():
             wrk(site.port, seconds=1, connections=args.connections)  # warm up

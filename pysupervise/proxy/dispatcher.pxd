@@ -6,14 +6,22 @@ from pysupervise.proxy.endpoint cimport Endpoint as TypedEndpoint
 
 cdef class Dispatcher:
     cdef public object app_name, endpoints, queue, stats, _unavailable, on_change
-    cdef public long queue_limit, _rotor, queued_elsewhere
-    cdef public double queue_timeout
+    cdef public long queue_limit, _rotor, queued_elsewhere, front_index, front_count, picks
+    cdef public double queue_timeout, away, _away_credit
 
     @cython.locals(endpoint=TypedEndpoint)
     cpdef acquire(self, exchange, avoid=*, prefer_slot=*)
 
+    cpdef _choose(self, exchange, avoid)
+
     @cython.locals(ep=TypedEndpoint, best=TypedEndpoint, count=long, start=long, i=long, in_flight=long, load=long,
                    best_load=long)
     cpdef _pick(self, avoid)
+
+    @cython.locals(ep=TypedEndpoint, home_ep=TypedEndpoint, away_ep=TypedEndpoint, count=long, start=long, i=long,
+                   in_flight=long, load=long, home_load=long, away_load=long, front_count=long, front_index=long)
+    cpdef _pick_near(self, avoid)
+
+    cpdef _avoided(self, avoid)
 
     cpdef release(self, TypedEndpoint endpoint)

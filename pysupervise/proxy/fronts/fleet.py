@@ -18,6 +18,7 @@ from pysupervise.proxy.fronts.confirmations import Confirmations
 from pysupervise.proxy.fronts.publisher import RoutingPublisher
 from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report, stalled_in_two_fronts
 from pysupervise.proxy.fronts.slot_balance import balanced_shares, even_share, safe_shares
+from pysupervise.proxy.fronts.home_balance import HomeBalance
 from pysupervise.proxy.fronts.views import HOLD_LIMIT, FrontHello, FrontReport, RoutingSnapshot
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class FrontFleet:
         # One switch at a time: a second one's hold must not be ended by the first one's release.
         self._switching = asyncio.Lock()
         self._shares_number = 0
+        self._homes = HomeBalance(count)
         self._check = PeriodicTask(FLEET, _CHECK_INTERVAL, self._check_now, errors)
         self._pings = PeriodicTask(FLEET, _PING_INTERVAL, self._ping, errors)
 
@@ -126,6 +128,7 @@ class FrontFleet:
         front.channel.send("hello", self._hello(front.index))
         front.sent = front.health = None
         front.shares, front.share_numbers, front.confirmed = {}, {}, {}
+        self._homes.front_started(front.index)
         front.pinged = False
         self._send_routing(front, self.publisher.snapshot())
         if self._serving:
@@ -149,6 +152,7 @@ class FrontFleet:
     def _check_now(self) -> None:
         self.publish()
         self.rebalance()
+        self._homes.balance(self.publisher.backends, self.fronts, time.monotonic())
 
     def publish(self) -> None:
         self._publish_scheduled = False
@@ -339,7 +343,8 @@ class FrontFleet:
                 "read_ahead_requests": sum(f.levels.read_ahead_requests for f in live),
                 "closed_for_room": self.closed_for_room, "spill_failures": self.spill_failures,
                 "fronts": [{"index": f.index, "pid": f.process.pid if f.process is not None else None,
-                            "alive": f.channel is not None, "starts": f.starts} for f in self.fronts]}
+                            "alive": f.channel is not None, "starts": f.starts} for f in self.fronts],
+                "home_balance": self._homes.last}
 
     # -- stopping -----------------------------------------------------------------------------
 

@@ -68,6 +68,8 @@ class FrontProcess:
             self.mirror.apply(*payload)
         elif kind == "shares":
             self.mirror.set_shares(*payload)
+        elif kind == "away":
+            self.mirror.set_away(payload)
         elif kind == "health":
             self.mirror.set_health(*payload)
         elif kind == "close_tunnels":

@@ -14,6 +14,7 @@ from pysupervise.proxy.backend import AppBackend, DurationHistogram
 from pysupervise.proxy.dispatcher import QueueStats
 from pysupervise.proxy.endpoint import Endpoint
 from pysupervise.proxy.fronts.slot_balance import even_share
+from pysupervise.proxy.fronts.home_balance import RequestRates
 from pysupervise.proxy.fronts.views import (BackendCounts, BackendView, EndpointView, FrontHello, FrontReport,
                                             RoutingSnapshot)
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, Route
@@ -86,6 +87,7 @@ class RouteMirror:
         self.health = PushedHealth()
         self._closed_for_room_reported = 0
         self._spill_failures_reported = 0
+        self._rates = RequestRates()
 
     # -- the master's messages ----------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class RouteMirror:
         endpoints = [self._endpoint(ev, wanted) for ev in view.endpoints]
         backend.debug_endpoint = self._endpoint(view.debug_endpoint, wanted) if view.debug_endpoint else None
         dispatcher = backend.dispatcher
+        dispatcher.front_index, dispatcher.front_count = self.hello.index, self.hello.count
         became_unavailable = view.unavailable is not None and dispatcher.unavailable is None
         dispatcher.unavailable = view.unavailable
         dispatcher.set_endpoints(endpoints)
@@ -198,6 +201,13 @@ class RouteMirror:
             for backend in self.backends.values():
                 backend.dispatcher.serve_queue()
 
+    def set_away(self, fractions: dict[str, float]) -> None:
+        """The fraction of each app's requests to send away from this front's home workers (home_balance.py)."""
+        for name, away in fractions.items():
+            backend = self.backends.get(name)
+            if backend is not None:
+                backend.dispatcher.away = away
+
     def set_health(self, status: int, body: bytes) -> None:
         self.health.status, self.health.body = status, body
 
@@ -228,6 +238,9 @@ class RouteMirror:
         report.buffered_in_memory = proxy.buffer_budget.used
         report.read_ahead_requests = proxy.read_ahead
         report.shares_applied = self.shares_applied
+        rates_before = self._rates.rates
+        report.request_rates = self._rates.sample(self.backends, asyncio.get_running_loop().time())
+        news = news or report.request_rates != rates_before
         if self.shares_applied != self._shares_applied_reported:
             self._shares_applied_reported = self.shares_applied
             news = True

@@ -78,6 +78,7 @@ class RoutingPublisher:
     def _backend_view(self, backend: AppBackend) -> BackendView:
         dispatcher = backend.dispatcher
         dispatcher.on_change = self._on_change
+        dispatcher.front_count = self.front_count  # the master's own proxy is front 0 (proxy/dispatcher.py)
         debug = backend.debug_endpoint
         return BackendView(backend.name, dispatcher.queue_limit, dispatcher.queue_timeout, backend.upstream_timeout,
                            backend.sticky, backend.worker_header, backend.access_log is not None,

@@ -23,6 +23,8 @@ class FrontLevels:
     parked_connections: int = 0
     buffered_in_memory: int = 0
     read_ahead_requests: int = 0
+    # Requests per second the front sends each app's workers, smoothed (fronts/home_balance.py).
+    request_rates: dict[str, float] = field(default_factory=dict)
     # Workers a request timed out on in this front, with no answer since.
     stalled: set[int] = field(default_factory=set)
 
@@ -76,6 +78,7 @@ def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPu
     levels.parked_connections = report.parked_connections
     levels.buffered_in_memory = report.buffered_in_memory
     levels.read_ahead_requests = report.read_ahead_requests
+    levels.request_rates = report.request_rates
 
 
 def stalled_in_two_fronts(endpoint: "Endpoint", key: int, every_front: list[FrontLevels]) -> bool:

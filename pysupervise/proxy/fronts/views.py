@@ -111,6 +111,8 @@ class FrontReport:
     read_ahead_requests: int = 0
     closed_for_room: int = 0
     spill_failures: int = 0
+    # Requests per second this front sends each app's workers, smoothed (fronts/home_balance.py).
+    request_rates: dict[str, float] = field(default_factory=dict)
     # The number of the last "shares" message applied (the master counts a shrink once it is confirmed).
     shares_applied: int = 0
     # Errors of the front's own background tasks since the previous report (logged by the front itself).

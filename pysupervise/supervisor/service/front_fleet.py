@@ -53,6 +53,7 @@ def proxy_facts(proxy: "ProxyServer | None", fleet: FrontFleet | None) -> dict[s
             facts[name] += fronts[name]
         facts["processes"] = fleet.count
         facts["fronts"] = fronts["fronts"]
+        facts["home_balance"] = fronts["home_balance"]
     return facts
 
 
