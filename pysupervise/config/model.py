@@ -149,7 +149,8 @@ class ProxySettings:
                                            "dropped: CGI and WSGI spell the two alike.")
     processes: int = setting(v.proxy_process_count, 1, 'Front (proxy) processes accepting on the listen address '
                              '(SO_REUSEPORT), the master being one of them; each has its own share of every '
-                             'worker\'s slots, its own queue and max_connections. "auto" = one per 4 cores. '
+                             'worker\'s slots, home workers it sends its requests to, its own queue and '
+                             'max_connections. "auto" = one per 4 cores. '
                              'Changing it needs a master restart.')
     front_hang_timeout: float = setting(v.seconds, 10, "Seconds a front process (`processes` > 1) may leave the "
                                         "master's pings unanswered (its event loop blocked or stopped) before it "
