@@ -205,9 +205,24 @@ class FollowProcess:
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(10)
+        try:
+            code = self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running 10 s after SIGINT: {self._signal_state()}; lines: {self.lines}")
         self._reader.join(5)
         return code
+
+    def _signal_state(self) -> str:
+        """What /proc says of the child's signals (pending, blocked, ignored, caught) and where it sleeps."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+            wchan = Path(f"/proc/{self.process.pid}/wchan").read_text()
+        except OSError as exc:
+            return f"no /proc entry ({exc})"
+        os.set_blocking(self.process.stderr.fileno(), False)
+        stderr = os.read(self.process.stderr.fileno(), 2000)
+        return (" ".join(line for line in status if line.startswith(("State", "Sig", "ShdPnd")))
+                + f" wchan {wchan}; its stderr begins {stderr!r}")
 
     def kill(self) -> None:
         if self.process.poll() is None:
