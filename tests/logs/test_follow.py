@@ -220,7 +220,10 @@ class FollowProcess:
         except OSError as exc:
             return f"no /proc entry ({exc})"
         os.set_blocking(self.process.stderr.fileno(), False)
-        stderr = os.read(self.process.stderr.fileno(), 2000)
+        try:
+            stderr = os.read(self.process.stderr.fileno(), 2000)
+        except BlockingIOError:
+            stderr = b""
         return (" ".join(line for line in status if line.startswith(("State", "Sig", "ShdPnd")))
                 + f" wchan {wchan}; its stderr begins {stderr!r}")
 
