@@ -390,7 +390,9 @@ def test_each_front_sends_its_requests_to_a_home_worker_of_its_own(site):
     homes = set()
     for slots in by_front.values():
         home, count = slots.most_common(1)[0]
-        assert count >= 0.95 * sum(slots.values()), by_front
+        # Without home workers the split is even; a loaded machine can delay a front's rate report enough for a
+        # few requests to go away meanwhile.
+        assert count >= 0.9 * sum(slots.values()), by_front
         homes.add(home)
     assert homes == {"0", "1"}, by_front
 
