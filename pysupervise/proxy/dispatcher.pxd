@@ -14,13 +14,9 @@ cdef class Dispatcher:
 
     cpdef _choose(self, exchange, avoid)
 
-    @cython.locals(ep=TypedEndpoint, best=TypedEndpoint, count=long, start=long, i=long, in_flight=long, load=long,
-                   best_load=long)
-    cpdef _pick(self, avoid)
-
     @cython.locals(ep=TypedEndpoint, home_ep=TypedEndpoint, away_ep=TypedEndpoint, count=long, start=long, i=long,
                    in_flight=long, load=long, home_load=long, away_load=long, front_count=long, front_index=long)
-    cpdef _pick_near(self, avoid)
+    cpdef _pick(self, avoid, bint near=*)
 
     cpdef _avoided(self, avoid)
 

@@ -132,40 +132,18 @@ class Dispatcher:
     def _choose(self, exchange: "Exchange", avoid: "Endpoint | None") -> "Endpoint | None":
         """With several fronts, a home worker first; but a websocket, open for long, takes the least busy worker of
         all (rates do not show long-lived connections piling up on one worker)."""
-        if self.front_count == 1 or exchange.request.wants_upgrade:
-            return self._pick(avoid)
-        return self._pick_near(avoid)
+        return self._pick(avoid, self.front_count > 1 and not exchange.request.wants_upgrade)
 
-    def _pick(self, avoid: "Endpoint | None") -> "Endpoint | None":
-        endpoints = self.endpoints
-        count = len(endpoints)
-        if count == 0:
-            return None
-        # Start the scan at a rotating offset so equally idle workers take turns.
-        start = self._rotor = (self._rotor + 1) % count
-        best = None
-        best_load = 1 << 30
-        for i in range(count):
-            ep = endpoints[(start + i) % count]
-            in_flight = ep.in_flight
-            # Least busy counting what the other front processes have in flight there too (as last reported: a
-            # websocket another front holds on a worker weighs on it for as long as it is open).
-            load = in_flight + ep.in_flight_elsewhere
-            if load < best_load and in_flight < ep.capacity and ep.alive and ep is not avoid:
-                best, best_load = ep, load
-                if load == 0:
-                    break
-        return best if best is not None else self._avoided(avoid)
-
-    def _pick_near(self, avoid: "Endpoint | None") -> "Endpoint | None":
-        """The least busy home worker with a free slot, or away from home when there is none or it is this
-        request's turn to go away; else the least busy of the others."""
+    def _pick(self, avoid: "Endpoint | None", near: bool = False) -> "Endpoint | None":
+        """The least busy worker with a free slot; `near`: the least busy home worker, or one away from home when
+        none has room or it is this request's turn to go away."""
         endpoints = self.endpoints
         count = len(endpoints)
         if count == 0:
             return None
         front_count = self.front_count
         front_index = self.front_index
+        # Start the scan at a rotating offset so equally idle workers take turns.
         start = self._rotor = (self._rotor + 1) % count
         home_ep = away_ep = None
         home_load = away_load = 1 << 30
@@ -174,8 +152,10 @@ class Dispatcher:
             in_flight = ep.in_flight
             if in_flight >= ep.capacity or not ep.alive or ep is avoid:
                 continue
+            # Least busy counting what the other front processes have in flight there too (as last reported: a
+            # websocket another front holds on a worker weighs on it for as long as it is open).
             load = in_flight + ep.in_flight_elsewhere
-            if ep.slot % front_count == front_index:
+            if not near or ep.slot % front_count == front_index:
                 if load < home_load:
                     home_ep, home_load = ep, load
             elif load < away_load:
