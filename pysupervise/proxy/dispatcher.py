@@ -5,8 +5,9 @@ the number of fronts is its own index, and sends its requests there: a worker fe
 in fewer, larger batches, and the box spends less on wake-ups and context switches (`benchmarks/compare_trees.py
 --proxy "processes = 2"` against the tree before: 1.03 to 1.05x the requests/s at 64 connections on 2 cores, 3 to
 5% less CPU per request). When the kernel hands one front more of an app's traffic than its home workers' part,
-the master tells it which fraction to send away (`away`, proxy/fronts/home_balance.py), so the workers stay evenly
-loaded. A websocket is open for long, and rates do not show them piling up: it goes to the least busy worker.
+or when its home workers hold clearly more requests in flight than the others (long polls, a slow endpoint), the
+master tells it which fraction to send away (`away`, proxy/fronts/home_balance.py), so the workers stay evenly
+loaded. A websocket is open for long: it goes to the least busy worker at once.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 import uuid
 from collections import Counter
@@ -261,7 +260,6 @@ def test_each_front_has_its_share_of_the_slots_and_a_queue_of_its_own(tmp_path):
         site.stop()
 
 
-
 def test_fronts_die_with_a_master_that_is_killed(tmp_path):
     site = Site(tmp_path, CONFIG)
     try:
@@ -317,96 +315,3 @@ def test_websockets_spread_over_the_workers_whichever_front_holds_them(site):
             await asyncio.gather(*(session.close() for session in sessions))
 
     assert sorted(asyncio.run(scenario())) == [3, 3]
-
-
-def home_balance(site: Site) -> dict[str, list[float]]:
-    """App one's requests per second through each front, and the fraction each sends away from home."""
-    return site.status()["proxy"]["home_balance"].get("one", {"requests_per_second": [], "sent_away": []})
-
-
-def busy_and_even(site: Site) -> bool:
-    balance = home_balance(site)
-    return min(balance["requests_per_second"], default=0) > 20 and balance["sent_away"] == [0.0, 0.0]
-
-
-def ask(conn: RawConnection) -> tuple[str, str]:
-    """(the worker's slot, the front's request-id prefix) of one /whoami on a keep-alive connection."""
-    conn.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
-    status, headers, body = conn.read_response()
-    assert status == 200, body
-    return json.loads(body)["slot"], headers["x-request-id"][0].split("-")[0]
-
-
-def one_connection_per_front(site: Site) -> list[RawConnection]:
-    """Keep-alive connections until the kernel has put one in each front; the others are closed."""
-    kept: dict[str, RawConnection] = {}
-    for _ in range(100):
-        conn = RawConnection(site.port)
-        _slot, front = ask(conn)
-        if front in kept:
-            conn.close()
-        else:
-            kept[front] = conn
-            if len(kept) == 2:
-                return list(kept.values())
-    raise AssertionError("100 connections all went to one front")
-
-
-class Asking(threading.Thread):
-    """Asks /whoami on each of `conns` in turn until stopped; `answers` holds (slot, front) of each."""
-
-    def __init__(self, conns: list[RawConnection]) -> None:
-        super().__init__(daemon=True)
-        self.conns = conns
-        self.answers: list[tuple[str, str]] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            for conn in self.conns:
-                self.answers.append(ask(conn))
-
-    def next_answers(self, site: Site, count: int) -> list[tuple[str, str]]:
-        seen = len(self.answers)
-        site.wait_for(lambda: len(self.answers) >= seen + count or None, 30, f"{count} more answers")
-        return self.answers[seen:seen + count]
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(10)
-        for conn in self.conns:
-            conn.close()
-
-
-def test_each_front_sends_its_requests_to_a_home_worker_of_its_own(site):
-    asking = Asking(one_connection_per_front(site))  # the same traffic through each front
-    asking.start()
-    try:
-        site.wait_for(lambda: busy_and_even(site), 20,
-                      "both fronts busy and sending nothing away (the first connection's front had it all at first)")
-        by_front: dict[str, Counter] = {}
-        for slot, front in asking.next_answers(site, 300):
-            by_front.setdefault(front, Counter())[slot] += 1
-    finally:
-        asking.stop()
-    homes = set()
-    for slots in by_front.values():
-        home, count = slots.most_common(1)[0]
-        # Without home workers the split is even; a loaded machine can delay a front's rate report enough for a
-        # few requests to go away meanwhile.
-        assert count >= 0.9 * sum(slots.values()), by_front
-        homes.add(home)
-    assert homes == {"0", "1"}, by_front
-
-
-def test_one_busy_connection_on_one_front_is_shared_with_the_other_fronts_worker(site):
-    asking = Asking([RawConnection(site.port)])
-    asking.start()
-    try:
-        # All of the app's traffic comes through one front: it sends half of it away from home.
-        site.wait_for(lambda: sorted(home_balance(site)["sent_away"]) == [0.0, 0.5] or None, 20,
-                      "one front to send half its requests away")
-        last = Counter(slot for slot, _front in asking.next_answers(site, 200))
-    finally:
-        asking.stop()
-    assert set(last) == {"0", "1"} and min(last.values()) >= 60, last

@@ -13,7 +13,8 @@ import pytest
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.dispatcher import Dispatcher
 from pysupervise.proxy.endpoint import Endpoint
-from pysupervise.proxy.fronts.home_balance import MIN_AWAY, RequestRates, away_fractions, home_counts
+from pysupervise.proxy.fronts.home_balance import (MIN_AWAY, HeldLevels, RequestRates, away_fractions,
+                                                   home_counts)
 
 
 def request(websocket: bool = False) -> SimpleNamespace:
@@ -133,4 +134,40 @@ def test_request_rates_are_smoothed_per_second_of_the_fronts_own_clock_and_fall_
             rate = rates.sample({"app": backend}, tick / 10)["app"]
         assert rate == 0.0
         assert rates.sample({}, 10.0) == {}  # a removed app is forgotten
+    run(scenario)
+
+
+def test_a_front_whose_home_worker_holds_more_than_the_others_sends_more_away_and_comes_back_when_even():
+    def scenario():
+        endpoints = dispatcher_of(2, capacity=50, front_index=0, front_count=2).endpoints
+        held = HeldLevels(front_count=2)
+        endpoints[0].in_flight, endpoints[1].in_flight = 3, 2  # even enough: requests come and go
+        assert [held.update("app", endpoints) for _ in range(20)][-1] == [0.0, 0.0]
+        # Ten requests that stay on front 0's home worker (another front's count there weighs the same).
+        endpoints[0].in_flight, endpoints[0].in_flight_elsewhere = 8, 4
+        extras = [held.update("app", endpoints)[0] for _ in range(30)]
+        # Once the smoothed level shows it (a tick or two), a tenth more each tick: all of them within about 1.5 s.
+        assert extras == sorted(extras) and extras[-1] == 1.0 and extras.index(1.0) <= 15
+        # Front 0's requests go to worker 1 now: within the margin the extra stays where it is...
+        endpoints[1].in_flight = 9
+        assert [held.update("app", endpoints)[0] for _ in range(30)][-1] == 1.0
+        # ... and once worker 1 holds as much, it falls back, more slowly than it rose.
+        endpoints[1].in_flight = 12
+        extras = [held.update("app", endpoints)[0] for _ in range(60)]
+        assert extras[-1] == 0.0 and extras.index(0.0) > 20
+        assert held.levels["app"] == {0: pytest.approx(12, abs=0.01), 1: pytest.approx(12, abs=0.01)}
+    run(scenario)
+
+
+def test_held_levels_count_home_workers_by_slot_and_forget_removed_apps():
+    def scenario():
+        # Three workers, two fronts: front 0's home is slots 0 and 2, front 1's slot 1.
+        endpoints = dispatcher_of(3, capacity=50, front_index=0, front_count=2).endpoints
+        held = HeldLevels(front_count=2)
+        endpoints[1].in_flight = 10
+        assert [held.update("app", endpoints) for _ in range(10)][-1] == [0.0, 1.0]
+        # One worker for two fronts: front 1 has no home, and front 0 nowhere else to send to.
+        assert held.update("app", endpoints[:1]) == [0.0, 0.0]
+        held.forget_others(set())
+        assert held.levels == {}
     run(scenario)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 
 
@@ -71,4 +72,10 @@ class RawConnection:
             return True
 
     def close(self) -> None:
+        self.sock.close()
+
+    def reset(self) -> None:
+        """Close with a reset, as a browser tab that is closed does: a plain close is a half-close, and a half-closed
+        client may still read its answer, so its request goes on."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
