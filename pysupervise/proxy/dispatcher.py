@@ -7,7 +7,9 @@ in fewer, larger batches, and the box spends less on wake-ups and context switch
 5% less CPU per request). When the kernel hands one front more of an app's traffic than its home workers' part,
 or when its home workers hold clearly more requests in flight than the others (long polls, a slow endpoint), the
 master tells it which fraction to send away (`away`, proxy/fronts/home_balance.py), so the workers stay evenly
-loaded. A websocket is open for long: it goes to the least busy worker at once.
+loaded. A websocket is open for long: it goes to the least busy worker at once. And a home worker that has left
+this front's requests unanswered for a while (`stuck_after`: its event loop blocked, a slow request) is passed over
+at once, as a least-busy choice would, instead of when the master's next balance sees it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Dispatcher:
 
     __slots__ = ("app_name", "endpoints", "queue", "queue_limit", "queue_timeout", "stats", "_unavailable",
                  "_rotor", "on_change", "queued_elsewhere", "front_index", "front_count", "away", "_away_credit",
-                 "picks")
+                 "picks", "stuck_after")
 
     def __init__(self, app_name: str, queue_limit: int, queue_timeout: float) -> None:
         self.app_name = app_name
@@ -64,6 +66,11 @@ class Dispatcher:
         self._away_credit = 0.0
         # Slots handed out since the master last read it (a front's request rate, for proxy/fronts/home_balance.py).
         self.picks = 0
+        # Seconds a home worker may leave this front's requests with no answer before the next one goes to a less
+        # busy worker. Under load a worker answers every millisecond or so, and is off its core for a few at most;
+        # a longer gap is a blocked loop or a slow request, and each request sent there meanwhile waits it out
+        # (benchmarks/busy_worker.py).
+        self.stuck_after = 0.02
 
     @property
     def unavailable(self) -> str | None:
@@ -133,11 +140,13 @@ class Dispatcher:
     def _choose(self, exchange: "Exchange", avoid: "Endpoint | None") -> "Endpoint | None":
         """With several fronts, a home worker first; but a websocket, open for long, takes the least busy worker of
         all (rates do not show long-lived connections piling up on one worker)."""
-        return self._pick(avoid, self.front_count > 1 and not exchange.request.wants_upgrade)
+        request = exchange.request
+        return self._pick(avoid, self.front_count > 1 and not request.wants_upgrade, request.started)
 
-    def _pick(self, avoid: "Endpoint | None", near: bool = False) -> "Endpoint | None":
+    def _pick(self, avoid: "Endpoint | None", near: bool = False, now: float = 0.0) -> "Endpoint | None":
         """The least busy worker with a free slot; `near`: the least busy home worker, or one away from home when
-        none has room or it is this request's turn to go away."""
+        none has room, it is stuck (as of `now`, about when the request came) and busier, or it is this request's
+        turn to go away."""
         endpoints = self.endpoints
         count = len(endpoints)
         if count == 0:
@@ -163,12 +172,22 @@ class Dispatcher:
                 away_ep, away_load = ep, load
         if home_ep is None:
             return away_ep if away_ep is not None else self._avoided(avoid)
-        if away_ep is not None and self.away > 0.0:
-            self._away_credit += self.away
-            if self._away_credit >= 1.0:
-                self._away_credit -= 1.0
+        if away_ep is not None:
+            if near and away_load < home_load and self._stuck(home_ep, now):
                 return away_ep
+            if self.away > 0.0:
+                self._away_credit += self.away
+                if self._away_credit >= 1.0:
+                    self._away_credit -= 1.0
+                    # A turn to go away is skipped when the worker away is busier, or stuck: the fraction is what
+                    # the rates call for, and the rates know nothing of a request that holds its worker.
+                    if away_load <= home_load and not self._stuck(away_ep, now):
+                        return away_ep
         return home_ep
+
+    def _stuck(self, endpoint: "Endpoint", now: float) -> bool:
+        """This front's requests to it have had no answer for `stuck_after` (only those: a front knows no more)."""
+        return endpoint.awaiting > 0 and now - endpoint.last_progress > self.stuck_after
 
     def _avoided(self, avoid: "Endpoint | None") -> "Endpoint | None":
         """The worker a retry avoids, when no other one has a free slot and it does."""

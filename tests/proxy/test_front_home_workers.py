@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -175,3 +176,31 @@ def test_requests_held_on_one_fronts_home_worker_send_that_fronts_next_requests_
     # Once they are gone, its front comes home again.
     wait_until(lambda: home_balance(site)["sent_away"] == [0.0, 0.0] or None, 20,
                "nothing sent away once the held requests ended", diagnostics=lambda: str(home_balance(site)))
+
+
+def test_a_front_whose_home_worker_is_blocked_sends_its_next_requests_to_the_other_worker_at_once(site):
+    asker, other = one_connection_per_front(site)
+    other.close()
+    wait_until(lambda: home_balance(site)["sent_away"] == [0.0, 0.0] or None, 20, "nothing sent away",
+               diagnostics=lambda: str(home_balance(site)))
+    home, front = Counter(ask(asker) for _ in range(10)).most_common(1)[0][0]
+    blocker = connections_on_front(site, front, 1)[0]
+    try:
+        # A handler that blocks its worker's event loop for 3 s (a CPU-bound request, a blocking call).
+        blocker.send(b"POST /block?seconds=3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        sent_at = time.monotonic()
+        site.wait_for(lambda: next(w["in_flight"] for w in site.app_status("one")["workers"]
+                                   if str(w["slot"]) == home) == 1 or None, 10, "the blocking request at home")
+        # The front passes over a busier home worker that has answered none of its requests for 0.02 s
+        # (stuck_after), as it now is.
+        time.sleep(max(0.0, sent_at + 0.1 - time.monotonic()))
+        started = time.monotonic()
+        answers = [ask(asker) for _ in range(5)]
+        took = time.monotonic() - started
+        assert [slot for slot, _front in answers] == [str(1 - int(home))] * 5 and took < 2, (home, answers, took)
+        status, _headers, _body = blocker.read_response()
+        assert status == 200
+        assert ask(asker)[0] == home  # it answers again: home again
+    finally:
+        blocker.close()
+        asker.close()

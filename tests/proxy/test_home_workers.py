@@ -15,11 +15,14 @@ from pysupervise.proxy.dispatcher import Dispatcher
 from pysupervise.proxy.endpoint import Endpoint
 from pysupervise.proxy.fronts.home_balance import (MIN_AWAY, HeldLevels, RequestRates, away_fractions,
                                                    home_counts)
+from pysupervise.proxy.request import ProxyRequest
 
 
-def request(websocket: bool = False) -> SimpleNamespace:
-    """What the dispatcher reads of an exchange it hands a slot to (or queues)."""
-    return SimpleNamespace(request=SimpleNamespace(wants_upgrade=websocket), now=lambda: 0.0)
+def request(websocket: bool = False, started: float = 0.0) -> SimpleNamespace:
+    """What the dispatcher reads of an exchange it hands a slot to (or queues): its request, and the time."""
+    proxy_request = ProxyRequest("127.0.0.1", started)
+    proxy_request.wants_upgrade = websocket
+    return SimpleNamespace(request=proxy_request, now=lambda: started)
 
 
 def dispatcher_of(workers: int, capacity: int, front_index: int, front_count: int) -> Dispatcher:
@@ -30,10 +33,11 @@ def dispatcher_of(workers: int, capacity: int, front_index: int, front_count: in
     return dispatcher
 
 
-def slots_chosen(dispatcher: Dispatcher, count: int, release: bool = True, websocket: bool = False) -> list[int]:
+def slots_chosen(dispatcher: Dispatcher, count: int, release: bool = True, websocket: bool = False,
+                 started: float = 0.0) -> list[int]:
     chosen = []
     for _ in range(count):
-        endpoint = dispatcher.acquire(request(websocket))
+        endpoint = dispatcher.acquire(request(websocket, started))
         assert endpoint is not None
         chosen.append(endpoint.slot)
         if release:
@@ -68,6 +72,23 @@ def test_the_away_fraction_sends_that_share_of_requests_away_from_home():
     run(scenario)
 
 
+def test_a_turn_to_go_away_is_skipped_when_the_worker_away_is_busier_or_stuck():
+    def scenario():
+        dispatcher = dispatcher_of(2, capacity=10, front_index=0, front_count=2)
+        dispatcher.away = 0.5
+        away = dispatcher.endpoints[1]
+        away.in_flight_elsewhere = 1  # another front's request there (a long one, for all the rates know)
+        assert Counter(slots_chosen(dispatcher, 100)) == {0: 100}
+        away.in_flight_elsewhere = 0
+        away.in_flight = 1
+        away.request_sent(0.0)  # this front's request there, unanswered for a second: stuck
+        dispatcher.endpoints[0].in_flight = 1  # as busy as home, so only its being stuck keeps requests home
+        assert Counter(slots_chosen(dispatcher, 100, started=1.0)) == {0: 100}
+        away.request_answered(1.0, answered=True)
+        assert Counter(slots_chosen(dispatcher, 100, started=1.0)) == {0: 50, 1: 50}
+    run(scenario)
+
+
 def test_websockets_go_to_the_least_busy_worker_of_all():
     def scenario():
         dispatcher = dispatcher_of(2, capacity=10, front_index=0, front_count=2)
@@ -91,6 +112,28 @@ def test_a_retry_avoids_the_worker_that_failed_even_at_home():
         assert dispatcher.acquire(request(), avoid=home).slot == 1
         dispatcher.endpoints[1].capacity = 1  # now full: the avoided worker is the only one with room
         assert dispatcher.acquire(request(), avoid=home) is home
+    run(scenario)
+
+
+def test_a_home_worker_that_has_answered_nothing_for_a_while_is_passed_over():
+    def scenario():
+        dispatcher = dispatcher_of(2, capacity=10, front_index=0, front_count=2)
+        home = dispatcher.endpoints[0]
+        home.in_flight = 1
+        home.request_sent(10.0)  # a request of this front, unanswered since 10.0 (a blocked loop, a slow handler)
+        assert dispatcher.acquire(request(started=10.01)) is home  # a moment: still home
+        other = dispatcher.acquire(request(started=10.03))  # past stuck_after (0.02 s): the less busy one
+        assert other.slot == 1 and dispatcher.acquire(request(started=10.04)).slot == 1
+        # Once the other one is as busy, a stuck home is as good as any: home.
+        other.in_flight = home.in_flight
+        assert dispatcher.acquire(request(started=10.05)) is home
+        other.in_flight = 0
+        home.request_answered(10.35, answered=True)  # it answered one: home again
+        assert dispatcher.acquire(request(started=10.4)) is home
+        # Stuck or not, a home worker is the only choice when no other has room.
+        home.request_sent(10.5)
+        dispatcher.endpoints[1].capacity = dispatcher.endpoints[1].in_flight
+        assert dispatcher.acquire(request(started=11.0)) is home
     run(scenario)
 
 
