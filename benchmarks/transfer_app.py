@@ -1,6 +1,9 @@
-"""A tiny aiohttp app for transfer benchmarks: stream N bytes down, swallow an upload of any size."""
+"""A tiny aiohttp app for the benchmarks: hello, stream N bytes down, swallow an upload of any size, or block the
+worker's event loop (benchmarks/busy_worker.py)."""
 
 from __future__ import annotations
+
+import time
 
 from aiohttp import web
 
@@ -31,10 +34,17 @@ async def hello(request: web.Request) -> web.Response:
     return web.Response(text="hello\n")
 
 
+async def block(request: web.Request) -> web.Response:
+    """What a CPU-bound handler, or a blocking call in an async one, does: nothing else runs in this worker."""
+    time.sleep(float(request.query.get("seconds", "0.2")))
+    return web.Response(text="done\n")
+
+
 def create_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/", hello)
     app.router.add_get("/download", download)
+    app.router.add_get("/block", block)
     app.router.add_put("/upload", upload)
     app.router.add_post("/upload", upload)
     return app
