@@ -20,7 +20,7 @@ cdef class Dispatcher:
                    in_flight=long, load=long, home_load=long, away_load=long, front_count=long, front_index=long)
     cpdef _pick(self, avoid, bint near=*, double now=*)
 
-    cdef inline bint _stuck(self, TypedEndpoint endpoint, double now)
+    cpdef bint _stuck(self, TypedEndpoint endpoint, double now)
 
     cpdef _avoided(self, avoid)
 
