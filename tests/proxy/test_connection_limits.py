@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import time
 
-from typing import Iterator
-
 import pytest
 
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import running_site
 
 LIMIT = 20
 # keepalive_timeout = 75: a proxy that let idle connections keep their slots would leave a new client
@@ -40,19 +37,9 @@ ANSWER_WITHIN = 5
 SETTLE_WITHIN = 20
 
 
-@contextlib.contextmanager
-def running(tmp_path, config: str) -> Iterator[Site]:
-    """A site on `config`, stopped when the block ends (whatever the test did)."""
-    site = Site(tmp_path, config)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
-
-
 @pytest.fixture
 def site(tmp_path):
-    with running(tmp_path, SITE) as site:
+    with running_site(tmp_path, SITE) as site:
         yield site
 
 
@@ -138,7 +125,7 @@ def test_connections_with_a_request_in_progress_are_never_closed_for_room(site, 
 
 @pytest.fixture
 def silent_site(tmp_path):
-    with running(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 1")
+    with running_site(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 1")
                 .replace(f"max_connections = {LIMIT}", "max_connections = 5")) as site:
         yield site
 
@@ -159,7 +146,7 @@ def test_silent_connections_are_closed_after_header_timeout_even_beyond_the_limi
 @pytest.fixture
 def patient_site(tmp_path):
     # header_timeout far above how long the test waits: the slow heads are not closed by their own deadline.
-    with running(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 60")) as site:
+    with running_site(tmp_path, SITE.replace("header_timeout = 2", "header_timeout = 60")) as site:
         yield site
 
 
@@ -223,7 +210,7 @@ def test_bodies_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_sit
 
 @pytest.fixture
 def quick_site(tmp_path):
-    with running(tmp_path, SITE.replace("keepalive_timeout = 75", "keepalive_timeout = 1")) as site:
+    with running_site(tmp_path, SITE.replace("keepalive_timeout = 75", "keepalive_timeout = 1")) as site:
         yield site
 
 

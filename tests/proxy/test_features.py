@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import Site, running_site
 
 
 def app(name: str, route: str, workers: int = 1, **settings) -> str:
@@ -88,11 +88,8 @@ dir = "{{apps}}"
 route = "/endless"
 workers = 1
 """
-    site = Site(tmp_path_factory.mktemp("features"), config)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("features"), config) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +97,8 @@ def queue_site(tmp_path_factory):
     """One worker slot and one front: the queue and slots are per front process (tests/proxy/test_front_processes.py
     has the queue of two fronts), and the kernel picks a client's front."""
     config = "[proxy]\nprocesses = 1\n" + app("one", "/one", max_concurrent_requests=1, queue_limit=2, queue_timeout=1)
-    site = Site(tmp_path_factory.mktemp("queue"), config)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("queue"), config) as site:
+        yield site
 
 
 def worker_in_flight(site: Site, app_name: str) -> int:
@@ -552,11 +546,8 @@ def strict_site(tmp_path_factory):
 max_connections = 3
 dev_errors = false
 """ + app("web", "/", workers=1)
-    site = Site(tmp_path_factory.mktemp("strict"), config)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("strict"), config) as site:
+        yield site
 
 
 def test_dev_errors_off_hides_worker_stderr(strict_site):

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import Site, running_site
 
 CONFIG = """
 [proxy]
@@ -29,11 +29,8 @@ workers = 2
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = Site(tmp_path_factory.mktemp("homes"), CONFIG)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("homes"), CONFIG) as site:
+        yield site
 
 
 def home_balance(site: Site) -> dict[str, list[float]]:

@@ -18,7 +18,7 @@ import pytest
 from tests.support.frozen import frozen
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import Site, running_site
 
 # front_hang_timeout: some tests stop a front on purpose while a restart starts new workers, which a loaded
 # machine can stretch past the default 10 s.
@@ -45,11 +45,8 @@ env = { PREFIX = "/late" }
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = Site(tmp_path_factory.mktemp("fronts"), CONFIG)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("fronts"), CONFIG) as site:
+        yield site
 
 
 def front_of(response) -> str:

@@ -15,7 +15,7 @@ from tests.admin.status.support import metric_samples, value
 from tests.support.disk import fill, small_tmpfs
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import running_site
 
 MIB = 1024 * 1024
 
@@ -45,11 +45,8 @@ route = "/"
 workers = 2
 upstream_timeout = 1
 """
-    site = Site(tmp_path, config)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path, config) as site:
+        yield site
 
 
 def upload_head(length: int) -> bytes:

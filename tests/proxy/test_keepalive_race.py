@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.support.site import Site
+from tests.support.site import running_site
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,8 @@ route = "/dropping"
 workers = 2
 env = {{ DROPS_FILE = "{drops_file}" }}
 """
-    site = Site(tmp_path_factory.mktemp("keepalive-race"), config)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("keepalive-race"), config) as site:
+        yield site
 
 
 def dropped(drops_file) -> dict[str, str]:

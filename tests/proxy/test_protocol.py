@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import running_site
 
 SITE = """
 [apps.web]
@@ -42,11 +42,8 @@ workers = 1
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = Site(tmp_path_factory.mktemp("protocol"), SITE)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("protocol"), SITE) as site:
+        yield site
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pysupervise.periodic import TaskErrors
 from pysupervise.proxy import AppBackend, ProxyServer, Route
 from tests.support.poll import wait_until
 from tests.support.raw_http import RawConnection
-from tests.support.site import Site
+from tests.support.site import running_site
 
 SITE = """
 [apps.web]
@@ -54,11 +54,8 @@ workers = 1
 def site(tmp_path_factory):
     public = tmp_path_factory.mktemp("public")
     (public / "à k.txt").write_text("accented file")
-    site = Site(tmp_path_factory.mktemp("strict-http"), SITE.format(public=public))
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("strict-http"), SITE.format(public=public)) as site:
+        yield site
 
 
 @pytest.fixture

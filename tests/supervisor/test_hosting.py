@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from tests.support.poll import wait_until
-from tests.support.site import Site
+from tests.support.site import running_site
 
 SITE = f"""
 [apps.web]
@@ -67,11 +67,8 @@ env = {{ MARKER = "from-config" }}
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = Site(tmp_path_factory.mktemp("hosting"), SITE)
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+    with running_site(tmp_path_factory.mktemp("hosting"), SITE) as site:
+        yield site
 
 
 def test_hello_world_through_the_proxy(site):

@@ -14,9 +14,10 @@ import sys
 import tempfile
 import textwrap
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from tests.support.poll import wait_until
 
@@ -234,3 +235,13 @@ class Site:
 
     def wait_for(self, predicate: Callable[[], T], timeout: float, what: str) -> T:
         return wait_until(predicate, timeout, what, diagnostics=self.output_text)
+
+
+@contextmanager
+def running_site(directory: Path, config: str) -> Iterator[Site]:
+    """A started site on `config`, stopped when the block ends, whatever the test did."""
+    site = Site(directory, config)
+    try:
+        yield site.start()
+    finally:
+        site.stop()
