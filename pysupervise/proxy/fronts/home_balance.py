@@ -30,15 +30,17 @@ _SMOOTHING = 0.3
 _RATE_FLOOR = 1.0
 # A smaller fraction is not worth the batches it breaks up: the workers are even within that much anyway.
 MIN_AWAY = 0.03
+# Weight of the newest in-flight sample in a worker's smoothed level: about two seconds of memory. Under
+# saturating hello-world load one worker's requests in flight swing between a third and twice the other's for a
+# fraction of a second at a time; requests that are held stay for good.
+_LEVEL_SMOOTHING = 0.05
 # Home workers count as loaded when their smoothed requests in flight pass the others' by this factor and this
-# many more (hello-world traffic moves a worker's level by a few requests around an even mean; held requests move
-# it for good).
+# many more.
 _LOADED_FACTOR = 1.5
 _LOADED_MARGIN = 4.0
-# Within one request of the others, home workers count as even again (a smoothed level never quite reaches zero).
-_EVEN_MARGIN = 1.0
 # How fast a loaded front's extra away fraction grows (per tick of the master's 0.1 s check: all of its requests
-# within a second), and how fast it falls back once its home workers hold no more than the others.
+# within a second), and how fast it falls back while they are not loaded. With requests held for good it settles
+# where sending more away would leave the home workers no longer loaded.
 _HELD_STEP_UP = 0.1
 _HELD_STEP_DOWN = 0.05
 
@@ -105,7 +107,7 @@ class HeldLevels:
         for endpoint in endpoints:
             held = endpoint.in_flight + endpoint.in_flight_elsewhere
             level = before.get(endpoint.slot)
-            levels[endpoint.slot] = held if level is None else level + _SMOOTHING * (held - level)
+            levels[endpoint.slot] = held if level is None else level + _LEVEL_SMOOTHING * (held - level)
         self.levels[name] = levels
         extra = self._extra.get(name) or [0.0] * self.front_count
         for index in range(self.front_count):
@@ -117,7 +119,7 @@ class HeldLevels:
             home_level, other_level = sum(home) / len(home), sum(others) / len(others)
             if home_level > _LOADED_FACTOR * other_level + _LOADED_MARGIN:
                 extra[index] = round(min(1.0, extra[index] + _HELD_STEP_UP), 2)
-            elif home_level <= other_level + _EVEN_MARGIN:
+            else:
                 extra[index] = round(max(0.0, extra[index] - _HELD_STEP_DOWN), 2)
         self._extra[name] = extra
         return list(extra)
