@@ -188,13 +188,12 @@ def test_a_front_whose_home_worker_is_blocked_sends_its_next_requests_to_the_oth
         sent_at = time.monotonic()
         site.wait_for(lambda: next(w["in_flight"] for w in site.app_status("one")["workers"]
                                    if str(w["slot"]) == home) == 1 or None, 10, "the blocking request at home")
-        # The front passes over a busier home worker that has answered none of its requests for 0.02 s
-        # (stuck_after), as it now is.
+        # The rule under test is about time: a busier home worker that has answered none of the front's requests
+        # for stuck_after (0.02 s) is passed over. Its precondition is that much time since the block began.
         time.sleep(max(0.0, sent_at + 0.1 - time.monotonic()))
-        started = time.monotonic()
+        # Only the other worker can answer while home is blocked: answers from it were not sent home.
         answers = [ask(asker) for _ in range(5)]
-        took = time.monotonic() - started
-        assert [slot for slot, _front in answers] == [str(1 - int(home))] * 5 and took < 2, (home, answers, took)
+        assert [slot for slot, _front in answers] == [str(1 - int(home))] * 5, (home, answers)
         status, _headers, _body = blocker.read_response()
         assert status == 200
         assert ask(asker)[0] == home  # it answers again: home again
