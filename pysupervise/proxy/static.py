@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 import mimetypes
-import mmap
 import os
 import stat
 import time
@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from pysupervise.proxy.client import ClientConnection
     from pysupervise.proxy.request import ProxyRequest
 
-# Files up to this size go out with their head in one write; larger ones are written from an mmap
-# in slices as the client drains them (uvloop has no loop.sendfile, and this avoids a read() copy).
+# Files up to this size go out with their head in one write. Larger ones go out with sendfile(): the kernel
+# copies from the page cache to the socket, and the master never reads them (uvloop has no loop.sendfile).
 _SMALL_FILE = 256 * 1024
-_SLICE = 256 * 1024
+# Why a static response was cut off after its head (AppBackend.truncated, and its rate-limited master-log line).
+_FILE_CHANGED = "static-file-changed"
 
 
 class StaticSite:
@@ -109,7 +110,8 @@ class StaticTransfer:
     """Answers one request from a file; speaks the same callbacks as an Exchange to the client."""
 
     __slots__ = ("client", "request", "site", "backend", "status", "bytes_out", "close_after", "finished",
-                 "tunnel", "upstream", "last_endpoint_label", "_view", "_offset", "_end")
+                 "tunnel", "upstream", "last_endpoint_label", "_path", "_fd", "_socket", "_room", "_offset",
+                 "_end")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", site: StaticSite) -> None:
         self.client = client
@@ -123,7 +125,12 @@ class StaticTransfer:
         self.tunnel = False
         self.upstream = None
         self.last_endpoint_label = "static"
-        self._view: memoryview | None = None
+        # While a large file's body is being sent: its path, its descriptor, the client's socket descriptor, and a
+        # duplicate of that one, watched for room while the socket is full (-1: not watching).
+        self._path = ""
+        self._fd = -1
+        self._socket = -1
+        self._room = -1
         self._offset = 0
         self._end = 0
 
@@ -141,13 +148,14 @@ class StaticTransfer:
         if opened is None:
             self._fail(404, "no such file")
             return
-        fd, path, info = opened
+        self._fd, self._path, info = opened
         try:
-            self._serve(fd, path, info)
+            self._serve(self._fd, info)
         finally:
-            os.close(fd)  # an mmap of it keeps its own reference
+            if self._offset >= self._end:
+                self._close_file()  # answered, or failed; a large body still being sent keeps it
 
-    def _serve(self, fd: int, path: str, info: os.stat_result) -> None:
+    def _serve(self, fd: int, info: os.stat_result) -> None:
         request = self.request
         size = info.st_size
         etag = b'"%x-%x"' % (info.st_mtime_ns, size)
@@ -156,7 +164,7 @@ class StaticTransfer:
         if self._not_modified(etag, info.st_mtime):
             self._answer(304, b"Not Modified", headers)
             return
-        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        content_type = mimetypes.guess_type(self._path)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
             content_type += "; charset=utf-8"
         headers.append((b"Content-Type", content_type.encode()))
@@ -183,11 +191,18 @@ class StaticTransfer:
             body = os.pread(fd, length, first)
             self.client.write(head + body)
             self.bytes_out = len(body)
+            if len(body) < length:  # shorter than its stat said: what follows on the connection would be misframed
+                self._offset, self._end = first + len(body), first + length
+                self._file_changed()
+                return
             self._done()
             return
-        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         self.client.write(head)
-        self._view = memoryview(mapped)
+        transport = self.client.transport
+        sock = transport.get_extra_info("socket")
+        if sock is None:  # closed meanwhile
+            return
+        self._socket = sock.fileno()
         self._offset, self._end = first, last + 1
         self._pump()
 
@@ -230,16 +245,71 @@ class StaticTransfer:
         self._done()
 
     def _pump(self) -> None:
-        view = self._view
         client = self.client
-        while view is not None and self._offset < self._end and not client.write_paused and not self.finished:
-            stop = min(self._offset + _SLICE, self._end)
-            client.write(view[self._offset:stop])
-            self.bytes_out += stop - self._offset
-            self._offset = stop
-        if view is not None and self._offset >= self._end and not self.finished:
-            self._view = None  # the transport keeps the slices it still holds; the mmap closes after them
+        while self._offset < self._end and not self.finished:
+            if client.out is not None:
+                client.flush()  # the head, held in a batch or the cork: it leaves before the body
+            if client.transport.get_write_buffer_size():
+                self._wait_for_room()  # bytes of ours wait in the transport (the head): they go first
+                return
+            try:
+                sent = os.sendfile(self._socket, self._fd, self._offset, self._end - self._offset)
+            except BlockingIOError:
+                self._wait_for_room()
+                return
+            except OSError:
+                self._stop_waiting()
+                client.abort()  # the client is gone (EPIPE, ECONNRESET): its transport has not seen it yet
+                return
+            if sent == 0:
+                self._file_changed()
+                return
+            self.bytes_out += sent
+            self._offset += sent
+            client._sending_deadline(False)  # it took bytes: send_timeout counts from its next stall
+        if self._offset >= self._end and not self.finished:
+            self._stop_waiting()
+            self._close_file()
             self._done()
+
+    def _wait_for_room(self) -> None:
+        """Called back once the socket has room. uvloop lets nothing else watch a transport's own descriptor, so a
+        duplicate of it is watched; and a client that takes nothing for send_timeout is dropped, as in
+        ClientConnection's own writes."""
+        if self._room < 0:
+            self._room = os.dup(self._socket)
+            self.client.loop.add_writer(self._room, self._on_room)
+        self.client._sending_deadline(True)
+
+    def _on_room(self) -> None:
+        try:
+            self._pump()
+        except Exception as exc:  # a bug of ours, called from the loop: this connection is dropped, not the loop's
+            self._stop_waiting()
+            self.client.internal_error(exc, "sending a static file", self.request)
+
+    def _stop_waiting(self) -> None:
+        room, self._room = self._room, -1
+        if room >= 0:
+            self.client.loop.remove_writer(room)
+            os.close(room)  # after the watch ends: epoll must not keep watching a closed descriptor
+
+    def _file_changed(self) -> None:
+        """The file ended before its Content-Length: it was truncated or replaced in place while being sent. The
+        client gets a reset, not a clean close that a client reading to the close would take for the whole file."""
+        self.backend.truncated[_FILE_CHANGED] += 1
+        self.client.server.task_errors.log.log(
+            (_FILE_CHANGED, self.backend.name),
+            f"pysupervise: app {self.backend.name!r}: static file {self._path} became shorter while it was being "
+            f"sent ({self._offset} of its {self._end} bytes were out); the client's connection was reset "
+            f"(request id {self.request.request_id.decode('ascii', 'replace')})", logging.WARNING)
+        self._stop_waiting()
+        self.client.abort()
+
+    def _close_file(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
     def client_write_paused(self, paused: bool) -> None:
         if not paused:
@@ -247,7 +317,8 @@ class StaticTransfer:
 
     def client_lost(self) -> None:
         self.finished = True
-        self._view = None
+        self._stop_waiting()
+        self._close_file()
 
     def upstream_timed_out(self) -> None:
         """Static transfers never wait for a worker."""

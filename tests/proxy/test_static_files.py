@@ -1,0 +1,151 @@
+"""Large static files go out with sendfile(): whole and in order for slow readers and pipelined requests; a client
+that takes nothing is dropped after send_timeout; a file that becomes shorter while it is being sent cuts its client
+off with a reset, logged and counted."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+
+import psutil
+import pytest
+
+from tests.support.poll import wait_until
+from tests.support.raw_http import RawConnection
+from tests.support.site import running_site
+
+# Larger than what the kernel's socket buffers and the transport's can hold together: a client that reads
+# nothing leaves the proxy in the middle of the file.
+BIG = 24 * 1024 * 1024 + 5
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("static-files")
+    (root / "public").mkdir()
+    (root / "public" / "big.bin").write_bytes(os.urandom(BIG))
+    (root / "public" / "mid.bin").write_bytes(os.urandom(300 * 1024))
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, folder):
+    config = f"""
+[proxy]
+send_timeout = 2
+
+[apps.api]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "/api"
+workers = 1
+env = {{ PREFIX = "/api" }}
+static = {{ "/files" = "{folder / 'public'}" }}
+"""
+    with running_site(tmp_path_factory.mktemp("static-site"), config) as site:
+        yield site
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: files.test\r\n\r\n".encode()
+
+
+def slow_reader(port: int) -> socket.socket:
+    """A client whose receive buffer is tiny, so the proxy's socket fills after a few KiB."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, "closed before the head"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_a_slow_reader_gets_a_large_file_whole(site, folder):
+    sock = slow_reader(site.port)
+    try:
+        sock.sendall(get("/files/big.bin"))
+        head, body = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {BIG}".encode() in head
+        digest, received = hashlib.sha256(body), len(body)
+        while received < BIG:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {received} of {BIG} bytes"
+            digest.update(chunk)
+            received += len(chunk)
+    finally:
+        sock.close()
+    assert digest.hexdigest() == hashlib.sha256((folder / "public" / "big.bin").read_bytes()).hexdigest()
+
+
+def test_pipelined_behind_large_files_and_ranges_in_order(site, folder):
+    big = (folder / "public" / "big.bin").read_bytes()
+    mid = (folder / "public" / "mid.bin").read_bytes()
+    conn = RawConnection(site.port, timeout=30)
+    try:
+        ranged = b"GET /files/big.bin HTTP/1.1\r\nHost: files.test\r\nRange: bytes=1000-2000999\r\n\r\n"
+        conn.send(get("/files/mid.bin") + ranged + get("/api/whoami?after") + get("/files/big.bin"))
+        status, _, body = conn.read_response()
+        assert status == 200 and body == mid
+        status, headers, body = conn.read_response()
+        assert status == 206 and body == big[1000:2001000], headers
+        status, _, body = conn.read_response()
+        assert status == 200 and b"/api/whoami?after" in body
+        status, _, body = conn.read_response(timeout=30)
+        assert status == 200 and body == big
+        conn.send(get("/api/whoami?still-alive"))  # the connection is still framed right
+        status, _, body = conn.read_response()
+        assert status == 200 and b"still-alive" in body
+    finally:
+        conn.close()
+
+
+def test_a_file_that_becomes_shorter_while_sent_resets_its_client(site, folder):
+    changing = folder / "public" / "changing.bin"
+    changing.write_bytes(os.urandom(BIG))
+    sock = slow_reader(site.port)
+    try:
+        sock.sendall(get("/files/changing.bin"))
+        head, body = read_head(sock)
+        assert f"Content-Length: {BIG}".encode() in head
+        with open(changing, "r+b") as file:
+            file.truncate(1024 * 1024)  # as `cp` rewrites a file in place
+        received = len(body)
+        with pytest.raises(ConnectionResetError):  # a clean close would look like the end of the body to some
+            while chunk := sock.recv(65536):
+                received += len(chunk)
+        assert received < BIG
+    finally:
+        sock.close()
+    wait_until(lambda: site.app_status("api")["truncated_responses"] == {"static-file-changed": 1}, 10,
+               "the cut-off response to be counted")
+    wait_until(lambda: "static file" in site.output_text() and "became shorter" in site.output_text(), 10,
+               "the master log to name the file")
+    assert str(changing) in site.output_text()
+    assert site.get("/files/changing.bin").body == changing.read_bytes()  # its new content, whole
+
+
+def test_a_client_that_takes_nothing_of_a_large_file_is_dropped_after_send_timeout(site):
+    sock = slow_reader(site.port)
+    try:
+        sock.sendall(get("/files/big.bin"))
+        read_head(sock)
+        port = sock.getsockname()[1]
+
+        def held() -> bool:
+            return any(c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == port
+                       for pid in site.proxy_pids() for c in psutil.Process(pid).net_connections())
+
+        assert held()
+        wait_until(lambda: not held(), 15, "the proxy to drop a client that reads nothing (send_timeout = 2)")
+    finally:
+        sock.close()
