@@ -134,7 +134,6 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
     `own_session`: started in a session of its own, as a service manager starts it; on Linux that also puts it
     in a scheduler autogroup of its own instead of wrk's (benchmarks/worker_cost.py shows why that matters).
     """
-    nginx = require("nginx", "nginx")
     prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
     port = free_port()
     servers = "\n".join(f"        server unix:{s};" for s in sockets)
@@ -177,11 +176,19 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
             }}
         }}
         """))
+    with running_nginx(prefix, port, own_session):
+        yield port
+
+
+@contextlib.contextmanager
+def running_nginx(prefix: Path, port: int, own_session: bool) -> Iterator[None]:
+    """Runs the nginx configured in `prefix`/nginx.conf until the block ends, then removes `prefix`."""
+    nginx = require("nginx", "nginx")
     process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=own_session)
     try:
         wait_for_port(port)
-        yield port
+        yield
     finally:
         stop_process(process)
         shutil.rmtree(prefix, ignore_errors=True)

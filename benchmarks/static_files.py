@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -25,8 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import (bench_app, free_port, median, pysupervise_site, require, stop_process,  # noqa: E402
-                                wait_for_port, wrk)
+from benchmarks.harness import bench_app, free_port, median, pysupervise_site, running_nginx, wrk  # noqa: E402
 
 APP = "benchmarks.transfer_app:create_app"
 FILES = (("1 MB file", "one.bin", 1024 * 1024), ("10 MB file", "ten.bin", 10 * 1024 * 1024))
@@ -35,7 +33,6 @@ FILES = (("1 MB file", "one.bin", 1024 * 1024), ("10 MB file", "ten.bin", 10 * 1
 @contextlib.contextmanager
 def nginx_serving(folder: Path) -> Iterator[int]:
     """nginx answering /files/ from `folder` with sendfile, as its static-file guides set it up."""
-    nginx = require("nginx", "nginx")
     prefix = Path(tempfile.mkdtemp(prefix="nginx-static-", dir="/tmp"))
     port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
@@ -60,14 +57,8 @@ def nginx_serving(folder: Path) -> Iterator[int]:
             }}
         }}
         """))
-    process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for_port(port)
+    with running_nginx(prefix, port, own_session=True):
         yield port
-    finally:
-        stop_process(process)
-        shutil.rmtree(prefix, ignore_errors=True)
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
