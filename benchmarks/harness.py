@@ -128,11 +128,14 @@ def pysupervise_site(apps_toml: str, proxy_toml: str = "", own_session: bool = F
 
 @contextlib.contextmanager
 def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_session: bool = False,
-                      keepalive_timeout: float = 75, worker_connections: int = 8192) -> Iterator[int]:
+                      keepalive_timeout: float = 75, worker_connections: int = 8192,
+                      proxy_buffers: str = "") -> Iterator[int]:
     """nginx as a reverse proxy to the same worker sockets, with upstream keep-alive (its fast setup).
 
     `own_session`: started in a session of its own, as a service manager starts it; on Linux that also puts it
     in a scheduler autogroup of its own instead of wrk's (benchmarks/worker_cost.py shows why that matters).
+    `proxy_buffers`: e.g. "8 64k" instead of nginx's default (8 buffers of a page), which moves a large body
+    a page or two per read and write.
     """
     prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
     port = free_port()
@@ -172,6 +175,7 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
                     proxy_set_header X-Forwarded-Proto $scheme;
                     proxy_set_header X-Forwarded-Host $host;
                     proxy_set_header X-Request-Id $request_id;
+                    {f"proxy_buffers {proxy_buffers};" if proxy_buffers else ""}
                 }}
             }}
         }}

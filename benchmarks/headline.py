@@ -4,7 +4,9 @@ Both proxies sit in front of the same 2 aiohttp workers (benchmarks/transfer_app
 every server in a session of its own (as a service manager starts it). Rounds alternate the order; medians:
   - hello world, 64 keep-alive connections (wrk with 1 thread), and 256 (4 threads, as issue 18 measured too):
     requests/s, and CPU µs per request of the proxy plus the workers;
-  - 1 MB downloads (16 connections) and 10 MB uploads (8 connections): MB/s;
+  - 1 MB downloads (16 connections) and 10 MB uploads (8 connections): MB/s, against nginx as configured above
+    and also against nginx with `proxy_buffers 8 64k` ("nginx 64k"): nginx's default buffers are a page each, so
+    it moves a large body a page or two per read and write;
   - RSS per idle keep-alive connection, 5 000 of them, on a fresh pysupervise and nginx per round, and for 5 000 more
     opened while the first stay (the "second wave": what an idle connection keeps once the allocators are warm);
   - benchmarks/front_scaling.py's table for `[proxy] processes` 1 and 2 with 1 and 2 workers;
@@ -36,6 +38,7 @@ from benchmarks.large_bodies import UPLOAD_BYTES, upload_script  # noqa: E402
 APP = "benchmarks.transfer_app:create_app"
 MB = 1048576
 HELLO, HELLO_256 = "hello world, 64 connections", "hello world, 256 connections"
+NGINX_64K = "nginx 64k"  # large bodies only
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -72,7 +75,7 @@ def main() -> None:
     workloads = [(HELLO, "/", None, 64, 1, None), (HELLO_256, "/", None, 256, 4, None),
                  ("1 MB downloads", f"/download?size={MB}", None, 16, 1, MB),
                  ("10 MB uploads", "/upload", upload_script(folder), 8, 1, UPLOAD_BYTES)]
-    names = ["pysupervise", *(["two fronts"] if args.with_two_fronts else []), "nginx"]
+    names = ["pysupervise", *(["two fronts"] if args.with_two_fronts else []), "nginx", NGINX_64K]
     rates: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names} for label, *_ in workloads}
     # CPU µs per request, for the requests/s workloads
     cpu: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names} for label, *_ in workloads}
@@ -83,14 +86,17 @@ def main() -> None:
             nginx_master = next(p for p in psutil.Process().children(recursive=True) if p.name() == "nginx")
             # name -> (port, the proxy's processes now, the workers behind it)
             workers = workers_of(site)
+            nginx_64k = servers.enter_context(nginx_in_front_of(site.sockets("bench"), own_session=True,
+                                                                proxy_buffers="8 64k"))
             targets = {"pysupervise": (site.port, lambda: tree(site.process.pid, "fronts.front_main"), workers),
-                       "nginx": (nginx_port, lambda: nginx_master.children(), workers)}
+                       "nginx": (nginx_port, lambda: nginx_master.children(), workers),
+                       NGINX_64K: (nginx_64k, lambda: [], workers)}
             if args.with_two_fronts:
                 two = servers.enter_context(pysupervise_site(bench_app(APP, 2), "processes = 2", own_session=True))
                 targets["two fronts"] = (two.port, lambda: tree(two.process.pid, "fronts.front_main"), workers_of(two))
             for label, path, script, connections, threads, size in workloads:
                 print(f"{label}, wrk with {threads} thread(s):", flush=True)
-                running = [name for name in names if size is None or name != "two fronts"]
+                running = [name for name in names if (name != "two fronts" if size else name != NGINX_64K)]
                 for name in running:
                     wrk(targets[name][0], path, 1, connections, threads, script)  # warm up
                 for round_number in range(args.rounds):
@@ -124,6 +130,9 @@ def main() -> None:
         ps_rate, ng_rate = median(values["pysupervise"]), median(values["nginx"])
         if label not in (HELLO, HELLO_256):
             print(f"| {label}, MB/s | {ps_rate:.0f} | {ng_rate:.0f} | **{ps_rate / ng_rate:.2f}×** |")
+            tuned = median(values[NGINX_64K])
+            print(f"| {label}, MB/s, nginx with proxy_buffers 8 64k | {ps_rate:.0f} | {tuned:.0f} | "
+                  f"**{ps_rate / tuned:.2f}×** |")
             continue
         ps_cpu, ng_cpu = median(cpu[label]["pysupervise"]), median(cpu[label]["nginx"])
         print(f"| {label}, req/s | {ps_rate:.0f} | {ng_rate:.0f} | **{ps_rate / ng_rate:.2f}×** |")
