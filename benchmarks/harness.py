@@ -137,9 +137,43 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
     `proxy_buffers`: e.g. "8 64k" instead of nginx's default (8 buffers of a page), which moves a large body
     a page or two per read and write.
     """
-    prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
     port = free_port()
     servers = "\n".join(f"        server unix:{s};" for s in sockets)
+    http = f"""
+        client_max_body_size 200m;
+        keepalive_timeout {keepalive_timeout:g}s;
+        upstream workers {{
+    {servers}
+            keepalive 256;
+        }}
+        server {{
+            listen 127.0.0.1:{port} reuseport;
+            location / {{
+                proxy_pass http://workers;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_set_header Host $host;
+                # What pysupervise tells every worker, as deployment guides (gunicorn's, uvicorn's) set it up:
+                # the workers parse the same head behind either proxy.
+                proxy_set_header X-Forwarded-For $remote_addr;
+                proxy_set_header X-Forwarded-Proto $scheme;
+                proxy_set_header X-Forwarded-Host $host;
+                proxy_set_header X-Request-Id $request_id;
+                {f"proxy_buffers {proxy_buffers};" if proxy_buffers else ""}
+            }}
+        }}
+    """
+    with running_nginx(port, http, own_session, worker_processes, worker_connections):
+        yield port
+
+
+@contextlib.contextmanager
+def running_nginx(port: int, http: str, own_session: bool, worker_processes: str = "auto",
+                  worker_connections: int = 8192) -> Iterator[None]:
+    """Runs an nginx of its own (config, pid, logs and temp files in a fresh folder, removed afterwards) whose
+    `http` block holds `http` after the settings every benchmark's nginx shares, until the block ends."""
+    nginx = require("nginx", "nginx")
+    prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir="/tmp"))
     # As root, nginx workers would run as `nobody` and could not open the workers' sockets.
     user = "user root;" if os.geteuid() == 0 else ""
     (prefix / "nginx.conf").write_text(textwrap.dedent(f"""
@@ -156,38 +190,7 @@ def nginx_in_front_of(sockets: list[Path], worker_processes: str = "auto", own_s
             fastcgi_temp_path {prefix}/fastcgi;
             uwsgi_temp_path {prefix}/uwsgi;
             scgi_temp_path {prefix}/scgi;
-            client_max_body_size 200m;
-            keepalive_timeout {keepalive_timeout:g}s;
-            upstream workers {{
-        {servers}
-                keepalive 256;
-            }}
-            server {{
-                listen 127.0.0.1:{port} reuseport;
-                location / {{
-                    proxy_pass http://workers;
-                    proxy_http_version 1.1;
-                    proxy_set_header Connection "";
-                    proxy_set_header Host $host;
-                    # What pysupervise tells every worker, as deployment guides (gunicorn's, uvicorn's) set it up:
-                    # the workers parse the same head behind either proxy.
-                    proxy_set_header X-Forwarded-For $remote_addr;
-                    proxy_set_header X-Forwarded-Proto $scheme;
-                    proxy_set_header X-Forwarded-Host $host;
-                    proxy_set_header X-Request-Id $request_id;
-                    {f"proxy_buffers {proxy_buffers};" if proxy_buffers else ""}
-                }}
-            }}
-        }}
-        """))
-    with running_nginx(prefix, port, own_session):
-        yield port
-
-
-@contextlib.contextmanager
-def running_nginx(prefix: Path, port: int, own_session: bool) -> Iterator[None]:
-    """Runs the nginx configured in `prefix`/nginx.conf until the block ends, then removes `prefix`."""
-    nginx = require("nginx", "nginx")
+    """) + textwrap.dedent(http) + "}\n")
     process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=own_session)
     try:

@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 from typing import Iterator
 
@@ -33,31 +32,16 @@ FILES = (("1 MB file", "one.bin", 1024 * 1024), ("10 MB file", "ten.bin", 10 * 1
 @contextlib.contextmanager
 def nginx_serving(folder: Path) -> Iterator[int]:
     """nginx answering /files/ from `folder` with sendfile, as its static-file guides set it up."""
-    prefix = Path(tempfile.mkdtemp(prefix="nginx-static-", dir="/tmp"))
     port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    (prefix / "nginx.conf").write_text(textwrap.dedent(f"""
-        {user}
-        worker_processes auto;
-        error_log {prefix}/error.log;
-        pid {prefix}/nginx.pid;
-        events {{ worker_connections 8192; }}
-        http {{
-            access_log {prefix}/access.log combined buffer=256k flush=1s;
-            client_body_temp_path {prefix}/body;
-            proxy_temp_path {prefix}/proxy;
-            fastcgi_temp_path {prefix}/fastcgi;
-            uwsgi_temp_path {prefix}/uwsgi;
-            scgi_temp_path {prefix}/scgi;
-            sendfile on;
-            tcp_nopush on;
-            server {{
-                listen 127.0.0.1:{port} reuseport;
-                location /files/ {{ alias {folder}/; }}
-            }}
+    http = f"""
+        sendfile on;
+        tcp_nopush on;
+        server {{
+            listen 127.0.0.1:{port} reuseport;
+            location /files/ {{ alias {folder}/; }}
         }}
-        """))
-    with running_nginx(prefix, port, own_session=True):
+    """
+    with running_nginx(port, http, own_session=True):
         yield port
 
 
