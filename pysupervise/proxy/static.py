@@ -110,7 +110,7 @@ class StaticTransfer:
     """Answers one request from a file; speaks the same callbacks as an Exchange to the client."""
 
     __slots__ = ("client", "request", "site", "backend", "status", "bytes_out", "close_after", "finished",
-                 "tunnel", "upstream", "last_endpoint_label", "_path", "_fd", "_socket", "_room", "_offset",
+                 "tunnel", "upstream", "last_endpoint_label", "_path", "_fd", "_socket", "_watching", "_offset",
                  "_end")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", site: StaticSite) -> None:
@@ -125,12 +125,12 @@ class StaticTransfer:
         self.tunnel = False
         self.upstream = None
         self.last_endpoint_label = "static"
-        # While a large file's body is being sent: its path, its descriptor, the client's socket descriptor, and a
-        # duplicate of that one, watched for room while the socket is full (-1: not watching).
+        # While a large file's body is being sent: its path, its descriptor, and a descriptor of our own for the
+        # client's socket, watched for room while the socket is full.
         self._path = ""
         self._fd = -1
         self._socket = -1
-        self._room = -1
+        self._watching = False
         self._offset = 0
         self._end = 0
 
@@ -202,7 +202,10 @@ class StaticTransfer:
         sock = transport.get_extra_info("socket")
         if sock is None:  # closed meanwhile
             return
-        self._socket = sock.fileno()
+        # A duplicate, ours until the transfer ends: the transport closes its own descriptor when it is aborted
+        # (send_timeout), before we hear of it, and a number closed under us could be a new client's by then. It
+        # is also what we watch for room: uvloop refuses a watch on a transport's own descriptor.
+        self._socket = os.dup(sock.fileno())
         self._offset, self._end = first, last + 1
         self._pump()
 
@@ -246,7 +249,7 @@ class StaticTransfer:
 
     def _pump(self) -> None:
         client = self.client
-        while self._offset < self._end and not self.finished:
+        while self._offset < self._end and not self.finished and not client.transport.is_closing():
             if client.out is not None:
                 client.flush()  # the head, held in a batch or the cork: it leaves before the body
             if client.transport.get_write_buffer_size():
@@ -267,18 +270,18 @@ class StaticTransfer:
             self.bytes_out += sent
             self._offset += sent
             client._sending_deadline(False)  # it took bytes: send_timeout counts from its next stall
-        if self._offset >= self._end and not self.finished:
-            self._stop_waiting()
+        if client.transport.is_closing():
+            self._stop_waiting()  # aborted (send_timeout): connection_lost, next, ends the transfer
+        elif self._offset >= self._end and not self.finished:
             self._close_file()
             self._done()
 
     def _wait_for_room(self) -> None:
-        """Called back once the socket has room. uvloop lets nothing else watch a transport's own descriptor, so a
-        duplicate of it is watched; and a client that takes nothing for send_timeout is dropped, as in
+        """Called back once the socket has room; a client that takes nothing for send_timeout is dropped, as in
         ClientConnection's own writes."""
-        if self._room < 0:
-            self._room = os.dup(self._socket)
-            self.client.loop.add_writer(self._room, self._on_room)
+        if not self._watching:
+            self._watching = True
+            self.client.loop.add_writer(self._socket, self._on_room)
         self.client._sending_deadline(True)
 
     def _on_room(self) -> None:
@@ -289,10 +292,9 @@ class StaticTransfer:
             self.client.internal_error(exc, "sending a static file", self.request)
 
     def _stop_waiting(self) -> None:
-        room, self._room = self._room, -1
-        if room >= 0:
-            self.client.loop.remove_writer(room)
-            os.close(room)  # after the watch ends: epoll must not keep watching a closed descriptor
+        if self._watching:
+            self._watching = False
+            self.client.loop.remove_writer(self._socket)
 
     def _file_changed(self) -> None:
         """The file ended before its Content-Length: it was truncated or replaced in place while being sent. The
@@ -307,9 +309,12 @@ class StaticTransfer:
         self.client.abort()
 
     def _close_file(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
+        """The file's descriptor and our socket's (after the watch ends: epoll must not watch a closed one)."""
+        self._stop_waiting()
+        for fd in (self._fd, self._socket):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._socket = -1
 
     def client_write_paused(self, paused: bool) -> None:
         if not paused:
