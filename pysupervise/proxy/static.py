@@ -150,13 +150,14 @@ class StaticTransfer:
             return
         self._fd, self._path, info = opened
         try:
-            self._serve(self._fd, info)
+            self._serve(info)
         finally:
             if self._offset >= self._end:
                 self._close_file()  # answered, or failed; a large body still being sent keeps it
 
-    def _serve(self, fd: int, info: os.stat_result) -> None:
+    def _serve(self, info: os.stat_result) -> None:
         request = self.request
+        fd = self._fd
         size = info.st_size
         etag = b'"%x-%x"' % (info.st_mtime_ns, size)
         headers = [(b"Last-Modified", _http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
@@ -322,7 +323,6 @@ class StaticTransfer:
 
     def client_lost(self) -> None:
         self.finished = True
-        self._stop_waiting()
         self._close_file()
 
     def upstream_timed_out(self) -> None:
