@@ -1,5 +1,9 @@
 """An app's access.log: one line per request, recorded as a tuple and formatted and written by the sweeper's
-flush (no formatting and no syscall per request); lines are dropped, and counted, while the disk is full."""
+flush (no formatting and no syscall per request); lines are dropped, and counted, while the disk is full.
+
+Other front processes format their own lines (format_lines) and send them to the master in their reports, which
+merges them in (record_formatted): the master, which also runs the supervisor and one front of its own, does not
+format every front's lines."""
 
 from __future__ import annotations
 
@@ -48,7 +52,8 @@ class AccessLog:
     resumes by itself once there is room again.
     """
 
-    __slots__ = ("path", "rotate_at", "dropped_lines", "_errors", "_fd", "_size", "_records", "_closed")
+    __slots__ = ("path", "rotate_at", "dropped_lines", "_errors", "_fd", "_size", "_records", "_formatted",
+                 "_formatted_lines", "_closed")
 
     def __init__(self, path: Path, max_file_size: int = 1024 * 1024, errors: TaskErrors | None = None) -> None:
         self.path = path
@@ -61,23 +66,34 @@ class AccessLog:
         self._size = 0
         # Requests not yet written: (time, client, method, url, status, bytes, seconds, worker, request id).
         self._records: list[tuple] = []
+        # Lines other fronts formatted, as they sent them, and how many lines they hold together.
+        self._formatted: list[bytes] = []
+        self._formatted_lines = 0
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._open()
 
     def record(self, client_ip: str, method: bytes, url: bytes, status: int, body_bytes: int,
-               seconds: float, worker: str, request_id: bytes, at: float | None = None) -> None:
-        """`at`: when the request ended, for a line another front process recorded (default: now)."""
+               seconds: float, worker: str, request_id: bytes) -> None:
         records = self._records
-        records.append((at or time.time(), client_ip, method, url, status, body_bytes, seconds, worker, request_id))
+        records.append((time.time(), client_ip, method, url, status, body_bytes, seconds, worker, request_id))
         if len(records) >= _LINES_MAX:
+            self._write()
+
+    def record_formatted(self, data: bytes, lines: int) -> None:
+        """`lines` whole lines another front process formatted (format_lines), in the order its requests ended."""
+        if not lines:
+            return
+        self._formatted.append(data)
+        self._formatted_lines += lines
+        if len(self._records) + self._formatted_lines >= _LINES_MAX:
             self._write()
 
     def flush(self) -> None:
         """Called by the proxy's sweeper; also the moment to rotate (not once per line)."""
         if self._closed:
             return
-        if self._records:
+        if self._records or self._formatted:
             self._write()
         if self._fd >= 0 and self._size > self.rotate_at:
             self._rotate()
@@ -101,10 +117,11 @@ class AccessLog:
 
     def _write(self) -> None:
         records, self._records = self._records, []
-        # In the order the requests ended: lines from other front processes arrive up to a report late.
-        records.sort(key=_END_TIME)
-        lines = len(records)
-        data = _lines(records)
+        lines = len(records) + self._formatted_lines
+        data = format_lines(records)
+        if self._formatted:
+            data = _merged(data, self._formatted)
+            self._formatted, self._formatted_lines = [], 0
         if self._fd < 0 and not self._open():
             self.dropped_lines += lines
             return
@@ -140,16 +157,33 @@ class AccessLog:
         self._errors.report(_TASK, exc, f"cannot write {self.path}; access lines are dropped until it can")
 
 
-def _lines(records: list[tuple]) -> bytes:
-    """`time client method url status bytes seconds worker request-id` lines, one bytes format each.
+def format_lines(records: list[tuple]) -> bytes:
+    """`time client method url status bytes seconds worker request-id` lines, in the order the requests ended
+    (the list is sorted in place), from AccessLog.record's tuples.
 
     Formatted first as they came, then checked all at once: deleting the bytes written verbatim leaves exactly
     each line's own 8 spaces and newline unless a field needs escaping, which is rare; then they are formatted
     again, field by field (a third of the cost of checking each field)."""
+    if not records:
+        return b""
+    records.sort(key=_END_TIME)
     data = _formatted(records, escape=False)
     if len(data.translate(None, _VERBATIM)) == _SEPARATORS_PER_LINE * len(records):
         return data
     return _formatted(records, escape=True)
+
+
+def _merged(own: bytes, others: list[bytes]) -> bytes:
+    """Lines of several fronts in the order their requests ended: each line starts with its end time, fixed-width
+    and UTC, so ordering the lines orders the times (a front's lines arrive up to a report late)."""
+    pieces = [piece for piece in (own, *others) if piece]
+    if len(pieces) == 1:
+        return pieces[0]  # one front's lines: already in order
+    lines = b"".join(pieces).split(b"\n")
+    lines.pop()  # after the last newline
+    lines.sort()
+    lines.append(b"")
+    return b"\n".join(lines)
 
 
 def _formatted(records: list[tuple], escape: bool) -> bytes:

@@ -1,9 +1,16 @@
 """Access log lines stay one line and unambiguous whatever bytes a client sends (issue 3)."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from pysupervise.logs import access_log
 from pysupervise.logs.access_log import AccessLog
+from pysupervise.proxy.backend import AppBackend
+from pysupervise.proxy.fronts.mirror import ForwardedAccessLog
+from pysupervise.proxy.fronts.report_merge import FrontLevels, merge_report
+from pysupervise.proxy.fronts.views import BackendCounts, FrontReport
 
 
 def test_hostile_bytes_are_escaped_and_fields_stay_aligned(tmp_path):
@@ -64,3 +71,49 @@ def test_rotates_to_one_previous_file(tmp_path):
     total = sum(p.stat().st_size for p in tmp_path.iterdir())
     assert total < 2 * 64 * 1024 + 80 * 1000
     assert "/r2/999" in (tmp_path / "access.log").read_text()
+
+
+def next_millisecond() -> None:
+    now = int(time.time() * 1000)
+    while int(time.time() * 1000) == now:
+        pass
+
+
+def test_lines_another_front_formatted_are_merged_in_the_order_the_requests_ended(tmp_path):
+    # With [proxy] processes > 1 each front formats its own lines; the master writes them among its own.
+    front = ForwardedAccessLog()
+    master = AccessLog(tmp_path / "access.log")
+    for i in range(3):
+        # Distinct milliseconds apart: the lines' own timestamps must set the order.
+        master.record("127.0.0.1", b"GET", b"/master/%d" % i, 200, 1, 0.001, "w", b"m%d" % i)
+        next_millisecond()
+        front.record("127.0.0.1", b"GET", b"/front/%d \n" % i, 200, 1, 0.001, "w", b"f%d" % i)
+        next_millisecond()
+    data, count, dropped = front.take()
+    assert (count, dropped) == (3, 0)
+    master.record_formatted(data, count)
+    master.close()
+    urls = [line.split(" ")[3] for line in (tmp_path / "access.log").read_text().splitlines()]
+    # Escaped by the front, as the master would have: one line each.
+    assert urls == ["/master/0", "/front/0\\x20\\x0a", "/master/1", "/front/1\\x20\\x0a", "/master/2",
+                    "/front/2\\x20\\x0a"]
+    stamps = [line.split(" ")[0] for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert stamps == sorted(stamps)
+    assert front.take() == (b"", 0, 0)
+
+
+def test_lines_a_front_dropped_are_counted_in_the_masters_access_log(tmp_path):
+    front = ForwardedAccessLog(limit=2)
+    for i in range(5):
+        front.record("::1", b"GET", b"/%d" % i, 200, 1, 0.001, "w", b"id")
+    backend = AppBackend("one", queue_limit=10, queue_timeout=1, upstream_timeout=1,
+                         access_log=AccessLog(tmp_path / "access.log"))
+    lines, count, dropped = front.take()
+    report = FrontReport(backends={"one": BackendCounts(access_lines=lines, access_line_count=count,
+                                                        access_lines_dropped=dropped)})
+    merge_report(report, FrontLevels(), SimpleNamespace(backends={"one": backend}), [])
+    backend.access_log.close()
+    assert backend.access_log.dropped_lines == 3
+    assert len((tmp_path / "access.log").read_text().splitlines()) == 2
+    # Counted once: the next report carries no drops unless there are new ones.
+    assert front.take() == (b"", 0, 0)

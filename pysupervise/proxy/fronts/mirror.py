@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from pysupervise.logs.access_log import format_lines
 from pysupervise.proxy.backend import AppBackend, DurationHistogram
 from pysupervise.proxy.dispatcher import QueueStats
 from pysupervise.proxy.endpoint import Endpoint
@@ -29,24 +30,38 @@ _DIAGNOSTICS_WAIT = 1.0
 
 
 class ForwardedAccessLog:
-    """A backend's access log in a front process: the lines go to the master, which writes the app's file."""
+    """A backend's access log in a front process: the front formats its lines (so the master does not format every
+    front's), and they go to the master with the next report; the master writes the app's file."""
 
-    __slots__ = ("lines", "dropped_lines")
+    __slots__ = ("limit", "records", "dropped_lines", "_dropped_reported")
 
-    def __init__(self) -> None:
-        self.lines: list[tuple] = []
+    def __init__(self, limit: int = _ACCESS_LINES_MAX) -> None:
+        self.limit = limit
+        self.records: list[tuple] = []
         self.dropped_lines = 0
+        self._dropped_reported = 0
 
     def record(self, client_ip: str, method: bytes, url: bytes, status: int, body_bytes: int,
-               seconds: float, worker: str, request_id: bytes, at: float | None = None) -> None:
-        if len(self.lines) < _ACCESS_LINES_MAX:
-            self.lines.append((client_ip, method, url, status, body_bytes, seconds, worker, request_id,
-                               at or time.time()))
+               seconds: float, worker: str, request_id: bytes) -> None:
+        if len(self.records) < self.limit:
+            self.records.append((time.time(), client_ip, method, url, status, body_bytes, seconds, worker,
+                                 request_id))
         else:
             self.dropped_lines += 1
 
     def flush(self) -> None:
         """The lines leave with the next report."""
+
+    def take(self) -> tuple[bytes, int, int]:
+        """(the lines recorded since the last take, formatted; how many; lines dropped since the last take)."""
+        records, self.records = self.records, []
+        dropped = self.dropped_lines - self._dropped_reported
+        self._dropped_reported = self.dropped_lines
+        return format_lines(records), len(records), dropped
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.records) or self.dropped_lines != self._dropped_reported
 
 
 class PushedHealth:
@@ -263,19 +278,18 @@ class RouteMirror:
 def _take_counts(backend: AppBackend, queue_changed: bool) -> BackendCounts | None:
     stats = backend.dispatcher.stats
     log = backend.access_log
-    lines = log.lines if isinstance(log, ForwardedAccessLog) else []
-    if not (backend.status_counts or stats.queued_total or stats.rejected_full or stats.timed_out or lines
+    forwarded = log if isinstance(log, ForwardedAccessLog) and log.pending else None
+    if not (backend.status_counts or stats.queued_total or stats.rejected_full or stats.timed_out or forwarded
             or queue_changed or backend.truncated):
         return None
+    lines, line_count, dropped = forwarded.take() if forwarded is not None else (b"", 0, 0)
     counts = BackendCounts(dict(backend.status_counts), backend.bytes_in, backend.bytes_out,
                            list(backend.durations.counts), backend.durations.total, stats.queued_total,
                            stats.rejected_full, stats.timed_out, stats.wait_total, list(stats.wait_samples),
-                           len(backend.dispatcher.queue), lines, dict(backend.truncated))
+                           len(backend.dispatcher.queue), lines, line_count, dropped, dict(backend.truncated))
     backend.status_counts = Counter()
     backend.truncated = Counter()
     backend.bytes_in = backend.bytes_out = 0
     backend.durations = DurationHistogram()
     backend.dispatcher.stats = QueueStats()
-    if isinstance(log, ForwardedAccessLog):
-        log.lines = []
     return counts

@@ -53,10 +53,10 @@ def merge_report(report: FrontReport, levels: FrontLevels, publisher: "RoutingPu
         stats.wait_samples.extend(counts.wait_samples)
         levels.queue_lengths[name] = counts.queue_length
         dispatcher.queued_elsewhere = sum(front.queue_lengths.get(name, 0) for front in every_front)
-        log = backend.access_log
+        log = backend.access_log  # the master's: an AccessLog (logs/access_log.py)
         if log is not None:
-            for *fields, at in counts.access_lines:
-                log.record(*fields, at=at)
+            log.record_formatted(counts.access_lines, counts.access_line_count)
+            log.dropped_lines += counts.access_lines_dropped
     for key, (served, in_flight, stalled, unresponsive) in report.endpoints.items():
         endpoint = publisher.endpoint(key)
         if endpoint is None:
