@@ -16,6 +16,7 @@ from setuptools.command.build_ext import build_ext
 
 # The proxy's per-request path: what runs for every request and response (benchmarks/hot_path.py).
 COMPILED_MODULES = [
+    "pysupervise/access_lines.py",
     "pysupervise/logs/access_log.py",
     "pysupervise/proxy/backend.py",
     "pysupervise/proxy/body.py",

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pysupervise.logs import access_log
+from pysupervise import access_lines
 from pysupervise.logs.access_log import AccessLog
 from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.fronts.mirror import ForwardedAccessLog
@@ -50,7 +50,7 @@ def test_one_hostile_byte_in_any_field_of_a_batch_is_escaped_and_the_other_lines
 def test_a_clean_batch_is_written_without_checking_field_by_field(tmp_path, monkeypatch):
     # The batch check is what makes a line cheap (issue 18): it must pass lines that need no escaping.
     checked = []
-    monkeypatch.setattr(access_log, "_safe", lambda raw: checked.append(raw) or raw)
+    monkeypatch.setattr(access_lines, "_safe", lambda raw: checked.append(raw) or raw)
     log = AccessLog(tmp_path / "access.log")
     for i in range(3):
         log.record("::1", b"DELETE", b"/a/%d?b=c&d=%%20" % i, 204, 0, 12.25, "app/3/1", b"req-%d" % i)

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from pysupervise.logs.access_log import format_lines
+from pysupervise.access_lines import format_lines
 from pysupervise.proxy.backend import AppBackend, DurationHistogram
 from pysupervise.proxy.dispatcher import QueueStats
 from pysupervise.proxy.endpoint import Endpoint

@@ -93,7 +93,7 @@ class BackendCounts:
     wait_total: float = 0.0
     wait_samples: list[float] = field(default_factory=list)
     queue_length: int = 0
-    # The front's access-log lines, formatted (logs/access_log.py format_lines); how many; how many it dropped.
+    # The front's access-log lines, formatted (access_lines.py); how many; how many it dropped.
     access_lines: bytes = b""
     access_line_count: int = 0
     access_lines_dropped: int = 0
