@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import errno
 import logging
 import mimetypes
 import os
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 _SMALL_FILE = 256 * 1024
 # Why a static response was cut off after its head (AppBackend.truncated, and its rate-limited master-log line).
 _FILE_CHANGED = "static-file-changed"
+_FILE_UNREADABLE = "static-file-unreadable"
+# What open() answers for a URL that names no file the folder may serve (a 404); any other error is the disk's or
+# the system's (EIO, EMFILE...): a 500, logged.
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM})
+# What sendfile() answers when the client is gone (its transport has not seen it yet): not the file's fault.
+_CLIENT_GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN})
 
 
 class StaticSite:
@@ -42,7 +49,8 @@ class StaticSite:
     def open_file(self, url: bytes) -> tuple[int, str, os.stat_result] | None:
         """The open file for a URL (descriptor, real path, stat), or None for anything outside the folder,
         hidden, or not a regular file. The check is made on the file opened, not on its name before the open:
-        a symlink swapped in between (pointing out of the folder) cannot slip through."""
+        a symlink swapped in between (pointing out of the folder) cannot slip through. Raises OSError when the
+        disk or the system fails (EIO, EMFILE): that is not a missing file."""
         raw_path = url.split(b"?", 1)[0][len(self.prefix):]
         path = urllib.parse.unquote_to_bytes(raw_path)
         parts = [p for p in path.split(b"/") if p]
@@ -50,25 +58,53 @@ class StaticSite:
             return None  # "..", dotfiles and encoded variants of both
         try:
             candidate = os.path.join(self.folder, *(p.decode("utf-8") for p in parts))
-            fd = os.open(candidate, _OPEN_FLAGS)  # O_NONBLOCK: a FIFO in the folder must not hang the loop
-        except (UnicodeDecodeError, OSError):
+        except UnicodeDecodeError:
+            return None
+        fd = _open_or_none(candidate)  # O_NONBLOCK: a FIFO in the folder must not hang the loop
+        if fd is None:
             return None
         try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
-                index = os.open("index.html", _OPEN_FLAGS, dir_fd=fd)
+                index = _open_or_none("index.html", dir_fd=fd)
                 os.close(fd)
+                if index is None:
+                    return None
                 fd, candidate, info = index, os.path.join(candidate, "index.html"), os.fstat(index)
             real = _opened_path(fd, candidate)
             if stat.S_ISREG(info.st_mode) and real.startswith(self.folder + os.sep):
                 return fd, real, info
         except OSError:
-            pass
+            os.close(fd)
+            raise
         os.close(fd)  # not a regular file, or one outside the folder (a symlink pointing out)
         return None
 
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_or_none(path: str, dir_fd: int | None = None) -> int | None:
+    try:
+        return os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in _NOT_THERE:
+            return None
+        raise
+
+
+def _read_up_to(fd: int, length: int, offset: int) -> bytes:
+    """`length` bytes from `offset`, fewer only where the file ends. A read cut short by a bad sector is short, and
+    only reading on tells it (OSError) from a file that is shorter than its stat said."""
+    pieces = []
+    while length > 0:
+        piece = os.pread(fd, length, offset)
+        if not piece:
+            break
+        pieces.append(piece)
+        length -= len(piece)
+        offset += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _opened_path(fd: int, name: str) -> str:
@@ -144,7 +180,11 @@ class StaticTransfer:
         if request.method not in (b"GET", b"HEAD"):
             self._fail(405, "static files answer GET and HEAD only", b"Allow: GET, HEAD\r\n")
             return
-        opened = self.site.open_file(request.url)
+        try:
+            opened = self.site.open_file(request.url)
+        except OSError as exc:
+            self._unreadable(exc, exc.filename or request.url.decode("latin-1"))
+            return
         if opened is None:
             self._fail(404, "no such file")
             return
@@ -189,7 +229,11 @@ class StaticTransfer:
             self._done()
             return
         if length <= _SMALL_FILE:
-            body = os.pread(fd, length, first)
+            try:
+                body = _read_up_to(fd, length, first)
+            except OSError as exc:  # nothing is sent yet: the client gets a page that says so
+                self._unreadable(exc, self._path)
+                return
             self.client.write(head + body)
             self.bytes_out = len(body)
             if len(body) < length:  # shorter than its stat said: what follows on the connection would be misframed
@@ -261,9 +305,12 @@ class StaticTransfer:
             except BlockingIOError:
                 self._wait_for_room()
                 return
-            except OSError:
-                self._stop_waiting()
-                client.abort()  # the client is gone (EPIPE, ECONNRESET): its transport has not seen it yet
+            except OSError as exc:
+                if exc.errno in _CLIENT_GONE:
+                    self._stop_waiting()
+                    client.abort()  # its transport has not seen it yet
+                else:
+                    self._cut_off(_FILE_UNREADABLE, f"could not be read ({exc.strerror})", exc.errno)
                 return
             if sent == 0:
                 self._file_changed()
@@ -298,16 +345,32 @@ class StaticTransfer:
             self.client.loop.remove_writer(self._socket)
 
     def _file_changed(self) -> None:
-        """The file ended before its Content-Length: it was truncated or replaced in place while being sent. The
-        client gets a reset, not a clean close that a client reading to the close would take for the whole file."""
-        self.backend.truncated[_FILE_CHANGED] += 1
-        self.client.server.task_errors.log.log(
-            (_FILE_CHANGED, self.backend.name),
-            f"pysupervise: app {self.backend.name!r}: static file {self._path} became shorter while it was being "
-            f"sent ({self._offset} of its {self._end} bytes were out); the client's connection was reset "
-            f"(request id {self.request.request_id.decode('ascii', 'replace')})", logging.WARNING)
+        """The file ended before its Content-Length: it was truncated or replaced in place while being sent."""
+        self._cut_off(_FILE_CHANGED, "became shorter while it was being sent")
+
+    def _cut_off(self, why: str, what_happened: str, error: int = 0) -> None:
+        """The body cannot be finished after its head went out. The client gets a reset, not a clean close that a
+        client reading to the close would take for the whole file; the app counts it, the master log says why."""
+        self.backend.truncated[why] += 1
+        self._log((why, error), f"static file {self._path} {what_happened} ({self._offset} of its {self._end} "
+                                "bytes were out); the client's connection was reset")
         self._stop_waiting()
         self.client.abort()
+
+    def _unreadable(self, exc: OSError, path: str) -> None:
+        """The disk or the system failed before anything was sent: a 500 that says so (the details, which are the
+        server's, go to the master log only)."""
+        self._log((_FILE_UNREADABLE, exc.errno), f"static file {path} could not be read ({exc.strerror}); "
+                                                 "answered 500")
+        self._fail(500, "the file could not be read")
+
+    def _log(self, cause: tuple[str, int], message: str) -> None:
+        """Rate-limited per app, cause and error (not per file: a client could name any number of them while the
+        system is out of descriptors): a bad disk under load must not flood the master log."""
+        self.client.server.task_errors.log.log(
+            (*cause, self.backend.name), f"pysupervise: app {self.backend.name!r}: {message} "
+                                      f"(request id {self.request.request_id.decode('ascii', 'replace')})",
+            logging.WARNING)
 
     def _close_file(self) -> None:
         """The file's descriptor and our socket's (after the watch ends: epoll must not watch a closed one)."""

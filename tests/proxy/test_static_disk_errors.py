@@ -1,0 +1,107 @@
+"""A static folder on a failing disk (a real FUSE mount that answers EIO, tests/support/faulty_fs.py): a file that
+cannot be opened or read before its head is sent gets a 500 that says so, one that fails part-way resets its
+client; both are logged with the file, the error and the request id, and every other file and client is served."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+
+import pytest
+
+from tests.support.faulty_fs import FaultyFile, faulty_filesystem
+from tests.support.raw_http import RawConnection
+from tests.support.site import running_site
+
+MB = 1024 * 1024
+GOOD = os.urandom(2 * MB + 3)
+BAD_BIG = os.urandom(8 * MB)
+BAD_SMALL = os.urandom(100 * 1024)
+
+
+@pytest.fixture(scope="module")
+def disk():
+    files = {"good.bin": FaultyFile(GOOD), "bad-big.bin": FaultyFile(BAD_BIG, bad_from=MB),
+             "bad-small.bin": FaultyFile(BAD_SMALL, bad_from=8192),
+             "unreachable.bin": FaultyFile(b"x", lookup_fails=True)}
+    with faulty_filesystem(files) as mounted:
+        yield mounted
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, disk):
+    mount_point, _server = disk
+    # The same folder for three apps: the master logs a cause once a minute per app, and each test needs its line.
+    config = "".join(f"""
+[apps.{app}]
+app = "web:create_app"
+dir = "{{apps}}"
+route = "/{app}"
+workers = 1
+env = {{ PREFIX = "/{app}" }}
+static = {{ "/{app}-files" = "{mount_point}" }}
+""" for app in ("api", "small", "lookup"))
+    with running_site(tmp_path_factory.mktemp("disk-errors-site"), config) as site:
+        yield site
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: files.test\r\n\r\n".encode()
+
+
+def assert_logged(site, name: str, *saying: str) -> None:
+    """The master log has a line about the file `name` that says each of `saying` and names the request."""
+    def lines() -> list[str]:
+        return [line for line in site.output_text().splitlines() if f"/{name} " in line]
+
+    site.wait_for(lines, 10, f"the master log to name {name}")
+    assert any(all(words in line for words in (*saying, "(request id ")) for line in lines()), lines()
+
+
+def test_a_file_on_the_failing_disk_that_reads_whole_is_served(site):
+    response = site.get("/api-files/good.bin")
+    assert response.status == 200 and hashlib.sha256(response.body).digest() == hashlib.sha256(GOOD).digest()
+
+
+def test_a_large_file_that_fails_part_way_resets_its_client_and_is_logged(site, disk):
+    _mount_point, server = disk
+    failed_before = server.failed_reads
+    sock = socket.create_connection(("127.0.0.1", site.port), timeout=10)
+    received = b""
+    try:
+        sock.sendall(get("/api-files/bad-big.bin"))
+        with pytest.raises(ConnectionResetError):  # a clean close would look like the end of the body to some
+            while chunk := sock.recv(65536):
+                received += chunk
+    finally:
+        sock.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {len(BAD_BIG)}".encode() in head
+    assert len(body) < len(BAD_BIG) and BAD_BIG.startswith(body)  # what came is the file's, up to the bad part
+    assert server.failed_reads > failed_before
+    site.wait_for(lambda: site.app_status("api")["truncated_responses"].get("static-file-unreadable") == 1, 10,
+                  "the cut-off response to be counted")
+    assert_logged(site, "bad-big.bin", "could not be read (Input/output error)", "connection was reset")
+
+
+def test_a_small_file_that_cannot_be_read_answers_500_and_the_connection_goes_on(site):
+    conn = RawConnection(site.port)
+    try:
+        conn.send(get("/small-files/bad-small.bin") + get("/small-files/good.bin") + get("/api/whoami?after"))
+        status, headers, body = conn.read_response()
+        assert status == 500 and b"could not be read" in body, (status, body[:300])
+        status, _, body = conn.read_response(timeout=30)
+        assert status == 200 and body == GOOD
+        status, _, body = conn.read_response()
+        assert status == 200 and b"/api/whoami?after" in body
+    finally:
+        conn.close()
+    assert_logged(site, "bad-small.bin", "could not be read (Input/output error); answered 500")
+
+
+def test_a_file_that_cannot_be_opened_for_a_disk_error_is_a_500_not_a_404(site):
+    response = site.get("/lookup-files/unreachable.bin")
+    assert response.status == 500 and b"could not be read" in response.body, response.body[:300]
+    assert site.get("/lookup-files/no-such-file.bin").status == 404
+    assert_logged(site, "unreachable.bin", "could not be read (Input/output error); answered 500")
