@@ -73,7 +73,8 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any
         ("requests_total", "counter", "Responses sent for the app, by HTTP status code."),
         ("truncated_responses_total", "counter", "Responses cut off after their head (counted in requests_total "
                                                  "too), by why: worker-silent (nothing for upstream_timeout), "
-                                                 "worker-closed, invalid-response."),
+                                                 "worker-closed, invalid-response, static-file-changed, "
+                                                 "static-file-unreadable (a disk error)."),
         ("request_duration_seconds", "histogram", "Time from a request's arrival at the proxy to the end of its "
                                                   "response."),
         ("received_bytes_total", "counter", "Request body bytes received from clients for the app."),
@@ -97,7 +98,8 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any
                                         "own slower schedule while the others serve."),
         ("worker_resident_memory_bytes", "gauge", "Resident memory of each worker process."),
         ("access_log_dropped_lines_total", "counter", "Access log lines dropped because the file could not be "
-                                                      "written (a full disk)."),
+                                                      "written (a full disk), or a front process held more than "
+                                                      "its limit for a master that did not read them."),
         ("log_dropped_bytes_total", "counter", "Worker output bytes dropped because the log file could not be "
                                                "written (a full disk)."),
         ("background_errors_total", "counter", "Errors of the master's background tasks (deadline sweeper, "
