@@ -242,15 +242,18 @@ class StaticTransfer:
                 return
             self._done()
             return
-        self.client.write(head)
-        transport = self.client.transport
-        sock = transport.get_extra_info("socket")
+        sock = self.client.transport.get_extra_info("socket")
         if sock is None:  # closed meanwhile
             return
         # A duplicate, ours until the transfer ends: the transport closes its own descriptor when it is aborted
         # (send_timeout), before we hear of it, and a number closed under us could be a new client's by then. It
         # is also what we watch for room: uvloop refuses a watch on a transport's own descriptor.
-        self._socket = os.dup(sock.fileno())
+        try:
+            self._socket = os.dup(sock.fileno())
+        except OSError as exc:  # out of descriptors: nothing is sent yet
+            self._unreadable(exc, self._path)
+            return
+        self.client.write(head)
         self._offset, self._end = first, last + 1
         self._pump()
 
@@ -358,9 +361,9 @@ class StaticTransfer:
         self.client.abort()
 
     def _unreadable(self, exc: OSError, path: str) -> None:
-        """The disk or the system failed before anything was sent: a 500 that says so (the details, which are the
-        server's, go to the master log only)."""
-        self._log((_FILE_UNREADABLE, exc.errno), f"static file {path} could not be read ({exc.strerror}); "
+        """The disk or the system (out of descriptors) failed before anything was sent: a 500 that says so (the
+        details, which are the server's, go to the master log only)."""
+        self._log((_FILE_UNREADABLE, exc.errno), f"static file {path} could not be served ({exc.strerror}); "
                                                  "answered 500")
         self._fail(500, "the file could not be read")
 

@@ -1,6 +1,7 @@
-"""A static folder on a failing disk (a real FUSE mount that answers EIO, tests/support/faulty_fs.py): a file that
-cannot be opened or read before its head is sent gets a 500 that says so, one that fails part-way resets its
-client; both are logged with the file, the error and the request id, and every other file and client is served."""
+"""A static folder on a failing disk (a real FUSE mount that answers EIO, tests/support/faulty_fs.py), and a front
+out of file descriptors: a file that cannot be opened or read before its head is sent gets a 500 that says so, one
+that fails part-way resets its client; both are logged with the file, the error and the request id, and every
+other file and client is served."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import os
 import socket
 
+import psutil
 import pytest
 
 from tests.support.faulty_fs import FaultyFile, faulty_filesystem
@@ -97,11 +99,51 @@ def test_a_small_file_that_cannot_be_read_answers_500_and_the_connection_goes_on
         assert status == 200 and b"/api/whoami?after" in body
     finally:
         conn.close()
-    assert_logged(site, "bad-small.bin", "could not be read (Input/output error); answered 500")
+    assert_logged(site, "bad-small.bin", "could not be served (Input/output error); answered 500")
 
 
 def test_a_file_that_cannot_be_opened_for_a_disk_error_is_a_500_not_a_404(site):
     response = site.get("/lookup-files/unreachable.bin")
     assert response.status == 500 and b"could not be read" in response.body, response.body[:300]
     assert site.get("/lookup-files/no-such-file.bin").status == 404
-    assert_logged(site, "unreachable.bin", "could not be read (Input/output error); answered 500")
+    assert_logged(site, "unreachable.bin", "could not be served (Input/output error); answered 500")
+
+
+def holder_of(site, sock: socket.socket) -> psutil.Process:
+    """The front process (the master, or another with processes > 1) that holds this client's connection."""
+    port = sock.getsockname()[1]
+    for pid in site.proxy_pids():
+        process = psutil.Process(pid)
+        if any(c.raddr and c.raddr.port == port for c in process.net_connections()):
+            return process
+    raise AssertionError("no front holds the connection")
+
+
+def lowest_free_descriptor(process: psutil.Process) -> int:
+    used = {int(fd) for fd in os.listdir(f"/proc/{process.pid}/fd")}
+    return next(fd for fd in range(len(used) + 1) if fd not in used)
+
+
+@pytest.mark.parametrize("spare", [0, 1], ids=["open-fails", "dup-fails"])
+def test_a_front_out_of_descriptors_answers_500_for_a_file_and_recovers(site, spare):
+    # spare = 1: the file opens, and the socket descriptor the large-file transfer needs is the one refused.
+    app = ("small", "lookup")[spare]
+    conn = RawConnection(site.port)
+    try:
+        conn.send(get("/api/whoami"))
+        assert conn.read_response()[0] == 200
+        front = holder_of(site, conn.sock)
+        soft, hard = front.rlimit(psutil.RLIMIT_NOFILE)
+        front.rlimit(psutil.RLIMIT_NOFILE, (lowest_free_descriptor(front) + spare, hard))
+        try:
+            conn.send(get(f"/{app}-files/good.bin"))
+            status, _, body = conn.read_response()
+        finally:
+            front.rlimit(psutil.RLIMIT_NOFILE, (soft, hard))
+        assert status == 500 and b"could not be read" in body, (status, body[:300])
+        conn.send(get(f"/{app}-files/good.bin"))  # the same connection, with descriptors again
+        status, _, body = conn.read_response(timeout=30)
+        assert status == 200 and body == GOOD
+    finally:
+        conn.close()
+    assert_logged(site, "good.bin", "could not be served (Too many open files); answered 500")
