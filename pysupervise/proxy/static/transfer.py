@@ -1,24 +1,21 @@
-"""An app's static folders, served by the proxy itself, so they keep working while the app's workers are down."""
+"""One static request answered from a file: its head, and its body (over 256 KiB with sendfile())."""
 
 from __future__ import annotations
 
-import email.utils
 import errno
 import logging
 import mimetypes
 import os
-import stat
 import time
-import urllib.parse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_head import client_response_head
+from pysupervise.proxy.static.validators import byte_range, header, http_date, not_modified, range_applies
 
 if TYPE_CHECKING:
-    from pysupervise.proxy.backend import AppBackend
     from pysupervise.proxy.client import ClientConnection
     from pysupervise.proxy.request import ProxyRequest
+    from pysupervise.proxy.static.site import StaticSite
 
 # Files up to this size go out with their head in one write. Larger ones go out with sendfile(): the kernel
 # copies from the page cache to the socket, and the master never reads them (uvloop has no loop.sendfile).
@@ -26,71 +23,10 @@ _SMALL_FILE = 256 * 1024
 # Why a static response was cut off after its head (AppBackend.truncated, and its rate-limited master-log line).
 _FILE_CHANGED = "static-file-changed"
 _FILE_UNREADABLE = "static-file-unreadable"
-# What open() answers for a URL that names no file the folder may serve (a 404); any other error is the disk's or
-# the system's (EIO, EMFILE...): a 500, logged.
-_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM})
+# The file ended before its Content-Length: it was truncated or rewritten in place while being sent.
+_BECAME_SHORTER = "became shorter while it was being sent"
 # What sendfile() answers when the client is gone (its transport has not seen it yet): not the file's fault.
 _CLIENT_GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN})
-
-
-class StaticSite:
-    """One URL prefix → folder mapping; a route target like an AppBackend."""
-
-    __slots__ = ("prefix", "folder", "backend")
-
-    def __init__(self, prefix: str, folder: Path, backend: "AppBackend") -> None:
-        self.prefix = prefix.encode()
-        self.folder = str(folder.resolve())
-        self.backend = backend  # the app it belongs to: its access log and status counters
-
-    def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
-        return StaticTransfer(client, request, self)
-
-    def open_file(self, url: bytes) -> tuple[int, str, os.stat_result] | None:
-        """The open file for a URL (descriptor, real path, stat), or None for anything outside the folder,
-        hidden, or not a regular file. The check is made on the file opened, not on its name before the open:
-        a symlink swapped in between (pointing out of the folder) cannot slip through. Raises OSError when the
-        disk or the system fails (EIO, EMFILE): that is not a missing file."""
-        raw_path = url.split(b"?", 1)[0][len(self.prefix):]
-        path = urllib.parse.unquote_to_bytes(raw_path)
-        parts = [p for p in path.split(b"/") if p]
-        if any(p.startswith(b".") or b"\0" in p or b"\\" in p for p in parts):
-            return None  # "..", dotfiles and encoded variants of both
-        try:
-            candidate = os.path.join(self.folder, *(p.decode("utf-8") for p in parts))
-        except UnicodeDecodeError:
-            return None
-        fd = _open_or_none(candidate)  # O_NONBLOCK: a FIFO in the folder must not hang the loop
-        if fd is None:
-            return None
-        try:
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                index = _open_or_none("index.html", dir_fd=fd)
-                os.close(fd)
-                if index is None:
-                    return None
-                fd, candidate, info = index, os.path.join(candidate, "index.html"), os.fstat(index)
-            real = _opened_path(fd, candidate)
-            if stat.S_ISREG(info.st_mode) and real.startswith(self.folder + os.sep):
-                return fd, real, info
-        except OSError:
-            os.close(fd)
-            raise
-        os.close(fd)  # not a regular file, or one outside the folder (a symlink pointing out)
-        return None
-
-
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-def _open_or_none(path: str, dir_fd: int | None = None) -> int | None:
-    try:
-        return os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno in _NOT_THERE:
-            return None
-        raise
 
 
 def _read_up_to(fd: int, length: int, offset: int) -> bytes:
@@ -107,40 +43,6 @@ def _read_up_to(fd: int, length: int, offset: int) -> bytes:
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-def _opened_path(fd: int, name: str) -> str:
-    """Where the open file really is (Linux: /proc/self/fd); elsewhere, the name resolved now."""
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return os.path.realpath(name)
-
-
-def _http_date(seconds: float) -> bytes:
-    return email.utils.formatdate(seconds, usegmt=True).encode()
-
-
-def _header(request: "ProxyRequest", name: bytes) -> bytes | None:
-    return next((v for n, v in request.headers if n.lower() == name), None)
-
-
-def _byte_range(spec: bytes, size: int) -> tuple[int, int] | None | bool:
-    """(first, last) for one satisfiable range; False when unsatisfiable; None to ignore the header."""
-    unit, _, ranges = spec.partition(b"=")
-    if unit.strip().lower() != b"bytes" or b"," in ranges:
-        return None  # several ranges: RFC 9110 lets us answer with the whole file
-    first, sep, last = ranges.strip().partition(b"-")
-    try:
-        if not sep:
-            return None
-        if not first:
-            length = int(last)
-            return (max(size - length, 0), size - 1) if length > 0 and size else False
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-    except ValueError:
-        return None
-    return (start, end) if start <= end and start < size else False
-
 
 class StaticTransfer:
     """Answers one request from a file; speaks the same callbacks as an Exchange to the client."""
@@ -149,7 +51,7 @@ class StaticTransfer:
                  "tunnel", "upstream", "last_endpoint_label", "_path", "_fd", "_socket", "_watching", "_offset",
                  "_end")
 
-    def __init__(self, client: "ClientConnection", request: "ProxyRequest", site: StaticSite) -> None:
+    def __init__(self, client: "ClientConnection", request: "ProxyRequest", site: "StaticSite") -> None:
         self.client = client
         self.request = request
         self.site = site
@@ -200,9 +102,9 @@ class StaticTransfer:
         fd = self._fd
         size = info.st_size
         etag = b'"%x-%x"' % (info.st_mtime_ns, size)
-        headers = [(b"Last-Modified", _http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
-                   (b"Date", _http_date(time.time()))]
-        if self._not_modified(etag, info.st_mtime):
+        headers = [(b"Last-Modified", http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
+                   (b"Date", http_date(time.time()))]
+        if not_modified(request, etag, info.st_mtime):
             self._answer(304, b"Not Modified", headers)
             return
         content_type = mimetypes.guess_type(self._path)[0] or "application/octet-stream"
@@ -211,9 +113,9 @@ class StaticTransfer:
         headers.append((b"Content-Type", content_type.encode()))
         first, last = 0, size - 1
         status, reason = 200, b"OK"
-        range_spec = _header(request, b"range")
-        if range_spec is not None and self._range_applies(etag, info.st_mtime):
-            wanted = _byte_range(range_spec, size)
+        range_spec = header(request, b"range")
+        if range_spec is not None and range_applies(request, etag, info.st_mtime):
+            wanted = byte_range(range_spec, size)
             if wanted is False:
                 self._fail(416, "the requested range is outside the file", b"Content-Range: bytes */%d\r\n" % size)
                 return
@@ -238,7 +140,7 @@ class StaticTransfer:
             self.bytes_out = len(body)
             if len(body) < length:  # shorter than its stat said: what follows on the connection would be misframed
                 self._offset, self._end = first + len(body), first + length
-                self._file_changed()
+                self._cut_off(_FILE_CHANGED, _BECAME_SHORTER)
                 return
             self._done()
             return
@@ -256,32 +158,6 @@ class StaticTransfer:
         self.client.write(head)
         self._offset, self._end = first, last + 1
         self._pump()
-
-    # -- conditional requests -----------------------------------------------------------------
-
-    def _not_modified(self, etag: bytes, mtime: float) -> bool:
-        if_none_match = _header(self.request, b"if-none-match")
-        if if_none_match is not None:
-            tags = [t.strip().removeprefix(b"W/") for t in if_none_match.split(b",")]
-            return b"*" in tags or etag in tags
-        since = _header(self.request, b"if-modified-since")
-        if since is not None:
-            try:
-                return int(mtime) <= email.utils.parsedate_to_datetime(since.decode("latin-1")).timestamp()
-            except (TypeError, ValueError):
-                return False
-        return False
-
-    def _range_applies(self, etag: bytes, mtime: float) -> bool:
-        if_range = _header(self.request, b"if-range")
-        if if_range is None:
-            return True
-        if if_range.startswith(b'"'):
-            return if_range == etag
-        try:
-            return int(mtime) <= email.utils.parsedate_to_datetime(if_range.decode("latin-1")).timestamp()
-        except (TypeError, ValueError):
-            return False
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -316,7 +192,7 @@ class StaticTransfer:
                     self._cut_off(_FILE_UNREADABLE, f"could not be read ({exc.strerror})", exc.errno)
                 return
             if sent == 0:
-                self._file_changed()
+                self._cut_off(_FILE_CHANGED, _BECAME_SHORTER)
                 return
             self.bytes_out += sent
             self._offset += sent
@@ -346,10 +222,6 @@ class StaticTransfer:
         if self._watching:
             self._watching = False
             self.client.loop.remove_writer(self._socket)
-
-    def _file_changed(self) -> None:
-        """The file ended before its Content-Length: it was truncated or replaced in place while being sent."""
-        self._cut_off(_FILE_CHANGED, "became shorter while it was being sent")
 
     def _cut_off(self, why: str, what_happened: str, error: int = 0) -> None:
         """The body cannot be finished after its head went out. The client gets a reset, not a clean close that a

@@ -1,0 +1,89 @@
+"""An app's static folder: which file a URL names, opened safely (never outside the folder), and read."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pysupervise.proxy.static.transfer import StaticTransfer
+
+if TYPE_CHECKING:
+    from pysupervise.proxy.backend import AppBackend
+    from pysupervise.proxy.client import ClientConnection
+    from pysupervise.proxy.request import ProxyRequest
+
+# What open() answers for a URL that names no file the folder may serve (a 404); any other error is the disk's or
+# the system's (EIO, EMFILE...): a 500, logged.
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM})
+
+
+class StaticSite:
+    """One URL prefix → folder mapping; a route target like an AppBackend."""
+
+    __slots__ = ("prefix", "folder", "backend")
+
+    def __init__(self, prefix: str, folder: Path, backend: "AppBackend") -> None:
+        self.prefix = prefix.encode()
+        self.folder = str(folder.resolve())
+        self.backend = backend  # the app it belongs to: its access log and status counters
+
+    def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
+        return StaticTransfer(client, request, self)
+
+    def open_file(self, url: bytes) -> tuple[int, str, os.stat_result] | None:
+        """The open file for a URL (descriptor, real path, stat), or None for anything outside the folder,
+        hidden, or not a regular file. The check is made on the file opened, not on its name before the open:
+        a symlink swapped in between (pointing out of the folder) cannot slip through. Raises OSError when the
+        disk or the system fails (EIO, EMFILE): that is not a missing file."""
+        raw_path = url.split(b"?", 1)[0][len(self.prefix):]
+        path = urllib.parse.unquote_to_bytes(raw_path)
+        parts = [p for p in path.split(b"/") if p]
+        if any(p.startswith(b".") or b"\0" in p or b"\\" in p for p in parts):
+            return None  # "..", dotfiles and encoded variants of both
+        try:
+            candidate = os.path.join(self.folder, *(p.decode("utf-8") for p in parts))
+        except UnicodeDecodeError:
+            return None
+        fd = _open_or_none(candidate)  # O_NONBLOCK: a FIFO in the folder must not hang the loop
+        if fd is None:
+            return None
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                index = _open_or_none("index.html", dir_fd=fd)
+                os.close(fd)
+                if index is None:
+                    return None
+                fd, candidate, info = index, os.path.join(candidate, "index.html"), os.fstat(index)
+            real = _opened_path(fd, candidate)
+            if stat.S_ISREG(info.st_mode) and real.startswith(self.folder + os.sep):
+                return fd, real, info
+        except OSError:
+            os.close(fd)
+            raise
+        os.close(fd)  # not a regular file, or one outside the folder (a symlink pointing out)
+        return None
+
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_or_none(path: str, dir_fd: int | None = None) -> int | None:
+    try:
+        return os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in _NOT_THERE:
+            return None
+        raise
+
+
+def _opened_path(fd: int, name: str) -> str:
+    """Where the open file really is (Linux: /proc/self/fd); elsewhere, the name resolved now."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(name)
