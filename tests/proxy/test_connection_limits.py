@@ -57,6 +57,18 @@ def connections():
         conn.close()
 
 
+def wait_for_every_slot(site) -> None:
+    """Until the master counts LIMIT client connections; on a timeout, what it counted and said (a run in a full
+    `processes = 2` suite once waited the 20 s out, and no rerun has done it again)."""
+    def counted() -> str:
+        proxy = site.status()["proxy"]
+        fields = ("connections", "idle_connections", "parked_connections", "closed_for_room")
+        return f"status: {({key: proxy.get(key) for key in fields})}\nmaster output:\n{site.output_text()[-3000:]}"
+
+    wait_until(lambda: site.status()["proxy"]["connections"] >= LIMIT, SETTLE_WITHIN, "every slot taken",
+               diagnostics=counted)
+
+
 def get(path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
 
@@ -157,7 +169,7 @@ def test_heads_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_site
     slow = [connections(patient_site.port) for _ in range(LIMIT)]
     for conn in slow:
         conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")
-    wait_until(lambda: patient_site.status()["proxy"]["connections"] >= LIMIT, SETTLE_WITHIN, "every slot taken")
+    wait_for_every_slot(patient_site)
     for conn in slow:
         conn.send(b"s")  # still trickling
     newcomer = connections(patient_site.port)
@@ -178,7 +190,7 @@ def test_a_slow_head_pipelined_behind_a_request_in_progress_keeps_its_slot(patie
     slow = [connections(patient_site.port) for _ in range(LIMIT - 1)]
     for conn in slow:
         conn.send(b"GET /whoami HTTP/1.1\r\nHost: te")
-    wait_until(lambda: patient_site.status()["proxy"]["connections"] >= LIMIT, SETTLE_WITHIN, "every slot taken")
+    wait_for_every_slot(patient_site)
     newcomer = connections(patient_site.port)
     newcomer.send(get("/whoami?newcomer"))
     assert newcomer.read_response(timeout=ANSWER_WITHIN)[0] == 200
@@ -196,7 +208,7 @@ def test_bodies_that_trickle_in_give_way_to_new_clients_at_the_limit(patient_sit
     uploads = [connections(patient_site.port) for _ in range(LIMIT)]
     for conn in uploads:
         conn.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
-    wait_until(lambda: patient_site.status()["proxy"]["connections"] >= LIMIT, SETTLE_WITHIN, "every slot taken")
+    wait_for_every_slot(patient_site)
     newcomer = connections(patient_site.port)
     newcomer.send(get("/whoami?newcomer"))
     status, _headers, answer = newcomer.read_response(timeout=ANSWER_WITHIN)
