@@ -1,4 +1,4 @@
-"""Large static files: pysupervise's static folders against nginx serving the same folder (sendfile on).
+"""Static files: pysupervise's static folders against nginx serving the same folder (sendfile on).
 
 One alternating run: wrk downloads a 1 MB and a 10 MB file over --connections keep-alive connections from each
 server, and prints MB/s, the server's CPU (user + system) per MB and the ratios, as medians. `--base PATH` adds
@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.harness import bench_app, free_port, median, pysupervise_site, running_nginx, wrk  # noqa: E402
 
 APP = "benchmarks.transfer_app:create_app"
-FILES = (("1 MB file", "one.bin", 1024 * 1024), ("10 MB file", "ten.bin", 10 * 1024 * 1024))
+# A small file (read whole with its open, one write) and two that go out with sendfile().
+FILES = (("4 KB file", "small.bin", 4096), ("1 MB file", "one.bin", 1024 * 1024),
+         ("10 MB file", "ten.bin", 10 * 1024 * 1024))
 
 
 @contextlib.contextmanager
@@ -93,7 +95,7 @@ def main() -> None:
     print("\nmedians:")
     for label in mbps:
         for server in mbps[label]:
-            print(f"  {label:12s} {server:12s} {median(mbps[label][server]):8.0f} MB/s  "
+            print(f"  {label:12s} {server:12s} {median(mbps[label][server]):8.1f} MB/s  "
                   f"{median(cpu_ms[label][server]):6.3f} ms of CPU per MB")
         ours, theirs = median(mbps[label]["pysupervise"]), median(mbps[label]["nginx"])
         print(f"  {label:12s} pysupervise / nginx: {ours / theirs:.2f}× MB/s, "

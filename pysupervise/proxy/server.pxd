@@ -5,7 +5,7 @@ cdef class ProxyServer:
     cdef public object settings, trusted_proxies, task_errors, spill_dir, loop, routes, admin_routes, health_route
     cdef public object worker_header, connections, idle, parking, room, slow_requests, default_host, valid_hosts
     cdef public object _request_prefix, _request_counter, _sockets, _accepting, _sweeper, _room, heap_trimmer
-    cdef public object buffer_budget, routing_hold
+    cdef public object buffer_budget, routing_hold, file_work
     cdef public object cork
     cdef public long port, _adopting, transports_dropped, read_ahead
     cdef public bint _waiting_for_room, _stopping

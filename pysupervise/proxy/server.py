@@ -23,6 +23,7 @@ from pysupervise.proxy.forwarded import TrustedProxies, ValidHosts
 from pysupervise.proxy.memory.budget import BufferBudget
 from pysupervise.proxy.memory.heap import CHeap, HeapTrimmer
 from pysupervise.proxy.routing import AdminRoutes, HealthRoute, RouteTable, RoutingHold
+from pysupervise.proxy.static.file_work import FileWork
 
 if TYPE_CHECKING:
     from pysupervise.config import ProxySettings
@@ -47,7 +48,7 @@ class ProxyServer:
                  "health_route", "worker_header", "connections", "idle", "parking", "room", "slow_requests", "port",
                  "default_host", "valid_hosts", "_request_prefix", "_request_counter", "_sockets", "_accepting",
                  "_sweeper", "_adopting", "_room", "_waiting_for_room", "_stopping", "heap_trimmer",
-                 "transports_dropped", "buffer_budget", "read_ahead", "routing_hold", "cork")
+                 "transports_dropped", "buffer_budget", "read_ahead", "routing_hold", "cork", "file_work")
 
     def __init__(self, settings: "ProxySettings", spill_dir: str, task_errors: TaskErrors | None = None) -> None:
         self.settings = settings
@@ -55,6 +56,7 @@ class ProxyServer:
         self.task_errors = task_errors or TaskErrors()
         self.spill_dir = SpillFolder(spill_dir, self.task_errors)
         self.loop = asyncio.get_running_loop()
+        self.file_work = FileWork(self.loop)  # static files' open, read and sendfile: a hung disk holds no loop
         self.routes: RouteTable[AppBackend] = RouteTable()
         # The admin pages, for admin clients only (the supervisor hands in the rule and the admin app's backend).
         self.admin_routes: AdminRoutes[AppBackend] = AdminRoutes()

@@ -12,6 +12,7 @@ import socket
 import psutil
 import pytest
 
+from pysupervise.proxy.static import StaticSite
 from tests.support.faulty_fs import FaultyFile, faulty_filesystem
 from tests.support.raw_http import RawConnection
 from tests.support.site import running_site
@@ -20,13 +21,16 @@ MB = 1024 * 1024
 GOOD = os.urandom(2 * MB + 3)
 BAD_BIG = os.urandom(8 * MB)
 BAD_SMALL = os.urandom(100 * 1024)
+FROZEN = os.urandom(10 * 1024)
+FROZEN_BIG = os.urandom(3 * MB)
 
 
 @pytest.fixture(scope="module")
 def disk():
     files = {"good.bin": FaultyFile(GOOD), "bad-big.bin": FaultyFile(BAD_BIG, bad_from=MB),
              "bad-small.bin": FaultyFile(BAD_SMALL, bad_from=8192),
-             "unreachable.bin": FaultyFile(b"x", lookup_fails=True)}
+             "unreachable.bin": FaultyFile(b"x", lookup_fails=True), "frozen.bin": FaultyFile(FROZEN, held=True),
+             "frozen-big.bin": FaultyFile(FROZEN_BIG, held=True)}
     with faulty_filesystem(files) as mounted:
         yield mounted
 
@@ -147,3 +151,33 @@ def test_a_front_out_of_descriptors_answers_500_for_a_file_and_recovers(site, sp
     finally:
         conn.close()
     assert_logged(site, "good.bin", "could not be served (Too many open files); answered 500")
+
+
+def test_a_network_filesystem_is_read_in_threads_and_a_local_disk_on_the_loop(disk, tmp_path):
+    mount_point, _server = disk
+    assert StaticSite("/files", mount_point, backend=None).remote  # FUSE, as sshfs or s3fs
+    assert not StaticSite("/files", tmp_path, backend=None).remote
+
+
+def test_a_filesystem_that_hangs_holds_its_own_requests_and_no_others(site, disk):
+    """A frozen network mount under a static folder: the requests for its files wait, the front goes on serving
+    every app (a network filesystem's file work runs in threads of its own, not on the event loop)."""
+    _mount_point, server = disk
+    frozen = [RawConnection(site.port, timeout=30) for _ in range(2)]
+    try:
+        frozen[0].send(get("/api-files/frozen.bin"))
+        frozen[1].send(get("/api-files/frozen-big.bin"))
+        site.wait_for(lambda: server.held_reads >= 2, 10, "both reads to reach the frozen filesystem")
+        for _ in range(3):
+            response = site.get("/api/whoami", timeout=5)
+            assert response.status == 200
+        assert site.get("/small-files/good.bin", timeout=10).body == GOOD  # its pages are cached by now
+        server.release.set()  # the mount answers again
+        status, _, body = frozen[0].read_response(timeout=30)
+        assert status == 200 and body == FROZEN
+        status, _, body = frozen[1].read_response(timeout=30)
+        assert status == 200 and body == FROZEN_BIG
+    finally:
+        server.release.set()
+        for conn in frozen:
+            conn.close()

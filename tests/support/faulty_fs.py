@@ -44,11 +44,14 @@ _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 @dataclass(frozen=True)
 class FaultyFile:
     """A file of `data`; reading any byte at or past `bad_from` fails with EIO (None: it reads whole);
-    `lookup_fails`: even finding it fails with EIO (its directory entry is on a bad sector)."""
+    `lookup_fails`: even finding it fails with EIO (its directory entry is on a bad sector); `held`: a read of it
+    is answered only once the server's `release` is set, as a frozen network mount answers (the other requests
+    are answered meanwhile)."""
 
     data: bytes
     bad_from: int | None = None
     lookup_fails: bool = False
+    held: bool = False
 
 
 class _FuseServer:
@@ -59,7 +62,9 @@ class _FuseServer:
         self.names = {name.encode(): _ROOT + 1 + index for index, name in enumerate(files)}
         self.files = {self.names[name.encode()]: file for name, file in files.items()}
         self.stopping = threading.Event()
+        self.release = threading.Event()
         self.failed_reads = 0
+        self.held_reads = 0
 
     def serve(self) -> None:
         poller = select.poll()
@@ -78,9 +83,22 @@ class _FuseServer:
             _, opcode, unique, node, *_ = _IN_HEADER.unpack_from(request)
             if opcode in _NO_REPLY:
                 continue
-            error, body = self._answer(opcode, node, request[_IN_HEADER.size:])
-            with contextlib.suppress(OSError):  # ENOENT: the caller was interrupted meanwhile
-                os.write(self.device, _OUT_HEADER.pack(_OUT_HEADER.size + len(body), -error, unique) + body)
+            file = self.files.get(node)
+            if opcode == _READ and file is not None and file.held:
+                self.held_reads += 1
+                threading.Thread(target=self._reply_when_released, args=(opcode, node, unique, request),
+                                 daemon=True).start()
+                continue
+            self._reply(opcode, node, unique, request)
+
+    def _reply_when_released(self, opcode: int, node: int, unique: int, request: bytes) -> None:
+        self.release.wait()
+        self._reply(opcode, node, unique, request)
+
+    def _reply(self, opcode: int, node: int, unique: int, request: bytes) -> None:
+        error, body = self._answer(opcode, node, request[_IN_HEADER.size:])
+        with contextlib.suppress(OSError):  # ENOENT: the caller was interrupted meanwhile; EBADF: unmounted
+            os.write(self.device, _OUT_HEADER.pack(_OUT_HEADER.size + len(body), -error, unique) + body)
 
     def _answer(self, opcode: int, node: int, argument: bytes) -> tuple[int, bytes]:
         if opcode == _INIT:
@@ -142,6 +160,7 @@ def faulty_filesystem(files: dict[str, FaultyFile]) -> Iterator[tuple[Path, _Fus
     try:
         yield mount_point, server
     finally:
+        server.release.set()
         libc.umount2(str(mount_point).encode(), _MNT_DETACH)
         server.stopping.set()
         thread.join(10)

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from pysupervise.proxy.client import ClientConnection
     from pysupervise.proxy.request import ProxyRequest
 
+# Filesystems whose files may hang for as long as a server or a network does (and "fuse" or "fuse.*": sshfs, s3fs).
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "afs", "lustre",
+                                 "gpfs", "ncpfs", "coda", "davfs"})
 # What open() answers for a URL that names no file the folder may serve (a 404); any other error is the disk's or
 # the system's (EIO, EMFILE...): a 500, logged.
 _NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM})
@@ -24,12 +27,15 @@ _NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.E
 class StaticSite:
     """One URL prefix → folder mapping; a route target like an AppBackend."""
 
-    __slots__ = ("prefix", "folder", "backend")
+    __slots__ = ("prefix", "folder", "backend", "remote")
 
     def __init__(self, prefix: str, folder: Path, backend: "AppBackend") -> None:
         self.prefix = prefix.encode()
         self.folder = str(folder.resolve())
         self.backend = backend  # the app it belongs to: its access log and status counters
+        # On a network filesystem its files are opened and sent in threads (file_work.py): such a mount can hang.
+        kind = filesystem_type(self.folder)
+        self.remote = kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")
 
     def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
         return StaticTransfer(client, request, self)
@@ -79,6 +85,24 @@ def _open_or_none(path: str, dir_fd: int | None = None) -> int | None:
         if exc.errno in _NOT_THERE:
             return None
         raise
+
+
+def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
+    """The type of the filesystem `path` is on ("" when unknown): of the deepest mount point above it."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as lines:
+            mounts = [line.split() for line in lines]
+    except OSError:
+        return ""
+    best, kind = "", ""
+    for fields in mounts:
+        if "-" not in fields:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[fields.index("-") + 1]
+    return kind
 
 
 def _opened_path(fd: int, name: str) -> str:

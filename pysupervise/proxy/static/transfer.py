@@ -13,6 +13,8 @@ from pysupervise.proxy.response_head import client_response_head
 from pysupervise.proxy.static.validators import byte_range, header, http_date, not_modified, range_applies
 
 if TYPE_CHECKING:
+    import asyncio
+
     from pysupervise.proxy.client import ClientConnection
     from pysupervise.proxy.request import ProxyRequest
     from pysupervise.proxy.static.site import StaticSite
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 # Files up to this size go out with their head in one write. Larger ones go out with sendfile(): the kernel
 # copies from the page cache to the socket, and the master never reads them (uvloop has no loop.sendfile).
 _SMALL_FILE = 256 * 1024
+# What one sendfile() hand-off to a FileWork thread sends at most before the loop hears of it.
+_SEND_BUDGET = 8 * 1024 * 1024
 # Why a static response was cut off after its head (AppBackend.truncated, and its rate-limited master-log line).
 _FILE_CHANGED = "static-file-changed"
 _FILE_UNREADABLE = "static-file-unreadable"
@@ -43,13 +47,48 @@ def _read_up_to(fd: int, length: int, offset: int) -> bytes:
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
+def _open_and_read(site: "StaticSite", url: bytes, reads: bool) -> tuple | None:
+    """In a FileWork thread: (descriptor, real path, stat, the whole file if it is small and `reads`, or None, the
+    OSError that reading it raised, or None); None when the URL names no file to serve; OSError when the disk or
+    the system fails to open it."""
+    opened = site.open_file(url)
+    if opened is None:
+        return None
+    fd, path, info = opened
+    if not reads or not 0 < info.st_size <= _SMALL_FILE:
+        return fd, path, info, None, None
+    try:
+        return -1, path, info, _read_up_to(fd, info.st_size, 0), None  # read whole: closed here, one hand-off
+    except OSError as exc:
+        return -1, path, info, None, exc
+    finally:
+        os.close(fd)
+
+
+def _send_some(sock: int, fd: int, offset: int, count: int) -> tuple[int, OSError | None]:
+    """In a FileWork thread: sendfile() until the socket is full (BlockingIOError), the body is sent, the file
+    ends early, or a few MiB went (so a fast client does not keep a thread): (bytes sent, the error that stopped
+    it or None)."""
+    sent = 0
+    budget = min(count, _SEND_BUDGET)
+    while sent < budget:
+        try:
+            done = os.sendfile(sock, fd, offset + sent, count - sent)
+        except OSError as exc:
+            return sent, exc
+        if done == 0:
+            break
+        sent += done
+    return sent, None
+
+
 
 class StaticTransfer:
     """Answers one request from a file; speaks the same callbacks as an Exchange to the client."""
 
     __slots__ = ("client", "request", "site", "backend", "status", "bytes_out", "close_after", "finished",
                  "tunnel", "upstream", "last_endpoint_label", "_path", "_fd", "_socket", "_watching", "_offset",
-                 "_end")
+                 "_end", "_busy")
 
     def __init__(self, client: "ClientConnection", request: "ProxyRequest", site: "StaticSite") -> None:
         self.client = client
@@ -71,6 +110,8 @@ class StaticTransfer:
         self._watching = False
         self._offset = 0
         self._end = 0
+        # A thread of the server's FileWork has the file's descriptors (an open, a read or a sendfile under way).
+        self._busy = False
 
     def account(self, now: float) -> None:
         """Counted in its app's statistics and access log, as ended at `now` (ProxyServer.exchange_finished)."""
@@ -82,24 +123,42 @@ class StaticTransfer:
         if request.method not in (b"GET", b"HEAD"):
             self._fail(405, "static files answer GET and HEAD only", b"Allow: GET, HEAD\r\n")
             return
-        try:
-            opened = self.site.open_file(request.url)
-        except OSError as exc:
-            self._unreadable(exc, exc.filename or request.url.decode("latin-1"))
-            return
-        if opened is None:
-            self._fail(404, "no such file")
-            return
-        self._fd, self._path, info = opened
-        try:
-            self._serve(info)
-        finally:
-            if self._offset >= self._end:
-                self._close_file()  # answered, or failed; a large body still being sent keeps it
+        # Opened, and a small file read, in a thread: a filesystem that hangs holds this request, not the loop.
+        self._busy = True
+        self.client.server.file_work.run(self.site.remote, _open_and_read, self.site, request.url,
+                                         request.method == b"GET").add_done_callback(self._opened)
 
-    def _serve(self, info: os.stat_result) -> None:
+    def _opened(self, future: "asyncio.Future") -> None:
+        self._busy = False
+        if future.cancelled():
+            return
+        try:
+            opened = future.result()
+        except OSError as exc:
+            if not self.finished:
+                self._unreadable(exc, exc.filename or self.request.url.decode("latin-1"))
+            return
+        try:
+            if opened is None:
+                if not self.finished:
+                    self._fail(404, "no such file")
+                return
+            self._fd, self._path, info, small, read_error = opened
+            if self.finished:  # the client left meanwhile
+                self._close_file()
+                return
+            try:
+                self._serve(info, small, read_error)
+            finally:
+                if self._offset >= self._end:
+                    self._close_file()  # answered, or failed; a large body still being sent keeps it
+        except Exception as exc:  # a bug of ours, called from the loop: this connection is dropped, not the loop's
+            self.client.internal_error(exc, "serving a static file", self.request)
+
+    def _serve(self, info: os.stat_result, small: bytes | None, read_error: OSError | None) -> None:
+        """`small`: the whole file, read with its open when it is small (else None); `read_error`: why it could not
+        be."""
         request = self.request
-        fd = self._fd
         size = info.st_size
         etag = b'"%x-%x"' % (info.st_mtime_ns, size)
         headers = [(b"Last-Modified", http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
@@ -130,12 +189,11 @@ class StaticTransfer:
             self.client.write(head)
             self._done()
             return
-        if length <= _SMALL_FILE:
-            try:
-                body = _read_up_to(fd, length, first)
-            except OSError as exc:  # nothing is sent yet: the client gets a page that says so
-                self._unreadable(exc, self._path)
-                return
+        if read_error is not None:  # nothing is sent yet: the client gets a page that says so
+            self._unreadable(read_error, self._path)
+            return
+        if small is not None:
+            body = small[first:first + length]
             self.client.write(head + body)
             self.bytes_out = len(body)
             if len(body) < length:  # shorter than its stat said: what follows on the connection would be misframed
@@ -172,36 +230,54 @@ class StaticTransfer:
         self._done()
 
     def _pump(self) -> None:
+        """The next sendfile() of the body, in a FileWork thread (it reads the file: a hung disk must hold this
+        transfer, not the loop); _sent carries on."""
         client = self.client
-        while self._offset < self._end and not self.finished and not client.transport.is_closing():
+        if self._busy:
+            return  # a sendfile is under way; its end pumps again
+        if self._offset < self._end and not self.finished and not client.transport.is_closing():
             if client.out is not None:
                 client.flush()  # the head, held in a batch or the cork: it leaves before the body
             if client.transport.get_write_buffer_size():
                 self._wait_for_room()  # bytes of ours wait in the transport (the head): they go first
                 return
-            try:
-                sent = os.sendfile(self._socket, self._fd, self._offset, self._end - self._offset)
-            except BlockingIOError:
-                self._wait_for_room()
-                return
-            except OSError as exc:
-                if exc.errno in _CLIENT_GONE:
-                    self._stop_waiting()
-                    client.abort()  # its transport has not seen it yet
-                else:
-                    self._cut_off(_FILE_UNREADABLE, f"could not be read ({exc.strerror})", exc.errno)
-                return
-            if sent == 0:
-                self._cut_off(_FILE_CHANGED, _BECAME_SHORTER)
-                return
-            self.bytes_out += sent
-            self._offset += sent
-            client._sending_deadline(False)  # it took bytes: send_timeout counts from its next stall
+            self._stop_waiting()  # the socket is writable: a watch left on would call back while the thread works
+            self._busy = True
+            client.server.file_work.run(self.site.remote, _send_some, self._socket, self._fd, self._offset,
+                                        self._end - self._offset).add_done_callback(self._sent)
+            return
         if client.transport.is_closing():
             self._stop_waiting()  # aborted (send_timeout): connection_lost, next, ends the transfer
         elif self._offset >= self._end and not self.finished:
             self._close_file()
             self._done()
+
+    def _sent(self, future: "asyncio.Future") -> None:
+        self._busy = False
+        if future.cancelled():
+            return
+        if self.finished:  # the client left while the thread sent
+            self._close_file()
+            return
+        try:
+            sent, error = future.result()
+            self.bytes_out += sent
+            self._offset += sent
+            if sent:
+                self.client._sending_deadline(False)  # it took bytes: send_timeout counts from its next stall
+            if isinstance(error, BlockingIOError):
+                self._wait_for_room()
+            elif error is not None and error.errno in _CLIENT_GONE:
+                self.client.abort()  # its transport has not seen it yet
+            elif error is not None:
+                self._cut_off(_FILE_UNREADABLE, f"could not be read ({error.strerror})", error.errno)
+            elif self._offset < self._end and not sent:
+                self._cut_off(_FILE_CHANGED, _BECAME_SHORTER)
+            else:
+                self._pump()
+        except Exception as exc:  # a bug of ours, called from the loop: this connection is dropped, not the loop's
+            self._stop_waiting()
+            self.client.internal_error(exc, "sending a static file", self.request)
 
     def _wait_for_room(self) -> None:
         """Called back once the socket has room; a client that takes nothing for send_timeout is dropped, as in
@@ -248,11 +324,16 @@ class StaticTransfer:
             logging.WARNING)
 
     def _close_file(self) -> None:
-        """The file's descriptor and our socket's (after the watch ends: epoll must not watch a closed one)."""
+        """The file's descriptor (closed in a thread: a network filesystem's close can hang too) and our socket's
+        (after the watch ends: epoll must not watch a closed one). Not while a thread has them: its end calls this
+        again."""
         self._stop_waiting()
-        for fd in (self._fd, self._socket):
-            if fd >= 0:
-                os.close(fd)
+        if self._busy:
+            return
+        if self._fd >= 0:
+            self.client.server.file_work.run(self.site.remote, os.close, self._fd)
+        if self._socket >= 0:
+            os.close(self._socket)
         self._fd = self._socket = -1
 
     def client_write_paused(self, paused: bool) -> None:
