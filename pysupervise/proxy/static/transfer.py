@@ -123,7 +123,8 @@ class StaticTransfer:
         if request.method not in (b"GET", b"HEAD"):
             self._fail(405, "static files answer GET and HEAD only", b"Allow: GET, HEAD\r\n")
             return
-        # Opened, and a small file read, in a thread: a filesystem that hangs holds this request, not the loop.
+        # Opened (and a small file read) through FileWork: in a thread when the folder is on a network filesystem,
+        # which may hang; a local disk's are done now, and _opened runs on the loop's next turn either way.
         self._busy = True
         self.client.server.file_work.run(self.site.remote, _open_and_read, self.site, request.url,
                                          request.method == b"GET").add_done_callback(self._opened)
@@ -133,12 +134,12 @@ class StaticTransfer:
         if future.cancelled():
             return
         try:
-            opened = future.result()
-        except OSError as exc:
-            if not self.finished:
-                self._unreadable(exc, exc.filename or self.request.url.decode("latin-1"))
-            return
-        try:
+            try:
+                opened = future.result()
+            except OSError as exc:
+                if not self.finished:
+                    self._unreadable(exc, exc.filename or self.request.url.decode("latin-1"))
+                return
             if opened is None:
                 if not self.finished:
                     self._fail(404, "no such file")
@@ -152,8 +153,8 @@ class StaticTransfer:
             finally:
                 if self._offset >= self._end:
                     self._close_file()  # answered, or failed; a large body still being sent keeps it
-        except Exception as exc:  # a bug of ours, called from the loop: this connection is dropped, not the loop's
-            self.client.internal_error(exc, "serving a static file", self.request)
+        except Exception as exc:  # a bug of ours (here or in the open), called from the loop: this connection is
+            self.client.internal_error(exc, "serving a static file", self.request)  # dropped, not the loop's
 
     def _serve(self, info: os.stat_result, small: bytes | None, read_error: OSError | None) -> None:
         """`small`: the whole file, read with its open when it is small (else None); `read_error`: why it could not
