@@ -74,7 +74,8 @@ def render_metrics(statuses: Iterable[Mapping[str, Any]], site: Mapping[str, Any
         ("truncated_responses_total", "counter", "Responses cut off after their head (counted in requests_total "
                                                  "too), by why: worker-silent (nothing for upstream_timeout), "
                                                  "worker-closed, invalid-response, static-file-changed, "
-                                                 "static-file-unreadable (a disk error)."),
+                                                 "static-file-unreadable (a disk error). One still held whole reaches "
+                                                 "the client as a 502 or 504 instead."),
         ("request_duration_seconds", "histogram", "Time from a request's arrival at the proxy to the end of its "
                                                   "response."),
         ("received_bytes_total", "counter", "Request body bytes received from clients for the app."),

@@ -13,7 +13,7 @@ cdef class ExchangeState:
     cdef public TypedBackend backend
     cdef public object upstream, framing, _head, last_endpoint_label
     cdef public object sticky_slot, _frames, _out
-    cdef public bint finished, interim, close_after, tunnel, is_debug, _draining, resent
+    cdef public bint finished, interim, close_after, tunnel, is_debug, _draining, resent, cut_short
     cdef public long status, connect_attempts, bytes_out, _closing_tunnel, _held
 
 

@@ -32,7 +32,7 @@ class ExchangeState:
     __slots__ = ("client", "request", "backend", "endpoint", "upstream", "finished", "interim", "status",
                  "framing", "close_after", "connect_attempts", "tunnel", "bytes_out", "_head",
                  "last_endpoint_label", "sticky_slot", "_awaiting", "_frames", "_closing_tunnel", "is_debug",
-                 "_out", "_draining", "resent", "_held")
+                 "_out", "_draining", "resent", "_held", "cut_short")
 
 
 class Exchange(ExchangeState, TunnelSide, WorkerFailures):
@@ -72,6 +72,8 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         # worker alone (resend_to_same_worker), and any further failure is final.
         self.resent = False
         self._held = -1  # bytes of the response held back so far (-1: not holding; see _HOLD_MAX)
+        # The worker broke off its response after the head, and its framing shows the client the cut (_cut_off).
+        self.cut_short = False
 
     def now(self) -> float:
         return self.client.loop.time()
@@ -323,7 +325,10 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
     def _client_done(self) -> None:
         self.finished = True
         self._drop_out()
-        self.client.exchange_done(self)
+        if self.cut_short:
+            self.client.exchange_cut_short(self)
+        else:
+            self.client.exchange_done(self)
 
     def account(self, now: float) -> None:
         """Counted in its app's statistics and access log, as ended at `now` (ProxyServer.exchange_finished)."""

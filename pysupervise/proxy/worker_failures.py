@@ -51,10 +51,8 @@ class WorkerFailures:
                     self.close_after = True
                 self._done(drain=True)
             else:
-                # Mid-body: the client must see a truncated message, not a wrong one.
-                self.backend.truncated[_WORKER_CLOSED] += 1
-                self.client.abort()
-                self._done()
+                self._cut_off(_WORKER_CLOSED, 502, f"the worker of app {self.backend.name!r} closed the connection "
+                                                   f"in the middle of its response (it probably crashed)")
         else:
             failed = self.endpoint
             self._release_slot()
@@ -88,9 +86,7 @@ class WorkerFailures:
         self._answered()
         failed = self.endpoint
         if self.status:
-            self.backend.truncated[_INVALID_RESPONSE] += 1
-            self.client.abort()
-            self._done()
+            self._cut_off(_INVALID_RESPONSE, 502, problem)
         else:
             self._release_slot()
             self._fail(502, problem, failed)
@@ -117,15 +113,37 @@ class WorkerFailures:
         conn, self.upstream = self.upstream, None
         conn.unbind()
         conn.close()
-        self.backend.truncated[_WORKER_SILENT] += 1
         self.client.server.task_errors.log.log(
             (_WORKER_SILENT, self.backend.name),
             f"pysupervise: app {self.backend.name!r}: worker {self.last_endpoint_label} sent nothing for "
             f"{self.backend.upstream_timeout:g} s in the middle of a response (upstream_timeout); the client's "
             f"connection was closed (request id {self.request.request_id.decode('ascii', 'replace')})",
             logging.WARNING)
-        self.client.abort()
-        self._done()
+        self._cut_off(_WORKER_SILENT, 504, f"the worker of app {self.backend.name!r} sent nothing for "
+                                           f"{self.backend.upstream_timeout:g} s in the middle of its response "
+                                           f"(upstream_timeout)")
+
+    def _cut_off(self, cause: str, status: int, reason: str) -> None:
+        """The worker's response broke off after its head (`cause`: why, as counted). A response still held whole
+        (_HOLD_MAX) is taken back, and the client gets `status` instead. Otherwise the client gets every byte of
+        it the worker sent, then a clean close, when its framing (a Content-Length, or chunks without their last)
+        shows the cut: as nginx does, and a download can resume from there. A body that ends at the close would
+        look whole after a clean close: that one ends with a reset."""
+        self.backend.truncated[cause] += 1
+        held = self._held
+        if held >= 0 and self.client.drop_batch_tail(held):
+            self._release_hold()
+            self.bytes_out = 0
+            self.client.worker_finished()
+            failed = self.endpoint
+            self._release_slot()
+            self._fail(status, reason, failed)
+        elif self.framing is Framing.LENGTH or self.framing is Framing.CHUNKED:
+            self.cut_short = True
+            self._done(drain=True)
+        else:
+            self.client.abort()
+            self._done()
 
     def upstream_timed_out(self) -> None:
         if self.finished or self.status:

@@ -162,6 +162,7 @@ async def stall(request: web.Request) -> web.StreamResponse:
     response.content_length = int(request.query["size"])
     await response.prepare(request)
     await response.write(b"s" * int(request.query["sent"]))
+    print(f"stalled {request.query['gate']}", flush=True)  # in the kernel by now: the proxy gets them, even if we die
     await gate.wait()
     return response
 

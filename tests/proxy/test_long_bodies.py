@@ -8,6 +8,7 @@ starts with the number of the worker connection it came on, which tells whether 
 from __future__ import annotations
 
 import importlib.util
+import socket
 import sys
 
 import pytest
@@ -84,6 +85,26 @@ def test_a_body_cut_after_reads_passed_unparsed_is_cut_for_the_client(site):
         assert connection_of(get(fresh, "/pieces/exact")) == number + 1
     finally:
         fresh.close()
+
+
+def test_a_client_that_reads_after_the_cut_still_gets_every_byte_the_worker_sent(site):
+    # Its Content-Length tells the client the body is cut, so it gets all the worker sent and then a clean close, as
+    # nginx does (a download resumes from there), not a reset that throws away what waited in the proxy for it.
+    conn = RawConnection(site.port)
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # most of the body waits in the proxy
+    try:
+        conn.send(b"GET /pieces/cut HTTP/1.1\r\nHost: t\r\n\r\n")
+        site.wait_for(lambda: site.app_status("pieces")["truncated_responses"] == {"worker-closed": 1}, 10,
+                      "the proxy to see the worker's cut")
+        conn.sock.settimeout(10)
+        data = b""
+        while chunk := conn.sock.recv(65536):  # a reset raises ConnectionResetError
+            data += chunk
+    finally:
+        conn.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: %d" % BODY_SIZE in head
+    assert len(body) == 200_000 and body.endswith(b"x" * 1000)
 
 
 def framing_cases():

@@ -102,14 +102,44 @@ def test_a_worker_silent_mid_body_is_cut_off_and_gives_back_its_slot(site):
     assert site.get("/stuck/release?gate=mid-body").status == 200
 
 
-def test_a_small_response_held_whole_is_not_sent_at_all(site):
-    # Up to 64 KiB with a Content-Length leave whole or not at all (test_whole_responses.py): cut off, nothing.
+def answered_with(conn: RawConnection, status: int) -> str:
+    """The error page that answered a response held whole when its worker broke it off: its detail."""
+    got, headers, body = conn.read_response(timeout=15)
+    assert got == status, (got, headers, body[:300])
+    return body.decode()
+
+
+def test_a_small_response_held_whole_becomes_a_504(site):
+    # Up to 64 KiB with a Content-Length leave whole or not at all (test_whole_responses.py): none of it has left,
+    # so the client is told what happened, on a connection that stays usable, instead of getting a cut message.
     conn = stalled_request(site, size=2000, sent=1000, gate="held")
     try:
-        assert cut_off(conn) == b""
+        assert "sent nothing for 1 s in the middle of its response (upstream_timeout)" in answered_with(conn, 504)
+        assert b"s" * 100 not in conn.buffer  # not a byte of the response that broke off
+        conn.send(b"GET /other/whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response(timeout=10)[0] == 200
     finally:
         conn.close()
+    wait_until(lambda: site.app_status("stuck")["truncated_responses"] == {"worker-silent": 1}, 10,
+               "the cut in the app's status")
     assert site.get("/stuck/release?gate=held").status == 200
+
+
+def worker_said(site, app: str, line: str) -> bool:
+    return any(line in path.read_text() for path in (site.log_dir / app).glob("*-stdout-*.log"))
+
+
+def test_a_small_response_held_whole_whose_worker_dies_becomes_a_502(site):
+    conn = stalled_request(site, size=2000, sent=1000, gate="dies-held")
+    try:
+        wait_until(lambda: worker_said(site, "stuck", "stalled dies-held"), 10, "the worker to write its first part")
+        (worker,) = site.app_status("stuck")["workers"]
+        os.kill(worker["pid"], signal.SIGKILL)
+        assert "closed the connection in the middle of its response" in answered_with(conn, 502)
+    finally:
+        conn.close()
+    wait_until(lambda: site.app_status("stuck")["truncated_responses"] == {"worker-closed": 1}, 10,
+               "the cut in the app's status")
 
 
 def test_an_event_stream_may_stay_quiet_for_longer(site):
@@ -122,7 +152,7 @@ def test_an_event_stream_may_stay_quiet_for_longer(site):
         # Quiet from now on: a response stalled after this has been cut off after upstream_timeout of silence.
         stalled = stalled_request(site, size=400_000, sent=1000, gate="sse-clock")
         try:
-            cut_off(stalled)
+            answered_with(stalled, 504)
         finally:
             stalled.close()
         assert site.get("/other/release?gate=quiet").status == 200
@@ -160,7 +190,7 @@ def test_a_client_that_stops_reading_is_not_the_workers_silence(site):
         wait_until(lambda: progress() > 0, 10, "the download to start")
         stalled = stalled_request(site, size=400_000, sent=1000, gate="reader-clock")
         try:
-            cut_off(stalled)  # upstream_timeout has passed since the download started
+            answered_with(stalled, 504)  # upstream_timeout has passed since the download started
         finally:
             stalled.close()
         assert progress() < size, "the download never waited for the client: nothing was tested"
@@ -210,9 +240,9 @@ def test_a_request_pipelined_behind_a_cut_off_one_never_reaches_a_worker(site):
     assert site.get("/other/count").json()["count"] == 1
     conn = RawConnection(site.port)
     try:
-        conn.send(b"GET /stuck/stall?size=400000&sent=1000&gate=pipelined HTTP/1.1\r\nHost: t\r\n\r\n"
+        conn.send(b"GET /stuck/stall?size=400000&sent=200000&gate=pipelined HTTP/1.1\r\nHost: t\r\n\r\n"
                   b"GET /other/count HTTP/1.1\r\nHost: t\r\n\r\n")
-        cut_off(conn)
+        assert cut_off(conn).endswith(b"s" * 200_000)
     finally:
         conn.close()
     # Counted per worker: the app's one worker has counted the first request and this one, not the pipelined one.
@@ -265,6 +295,23 @@ def test_an_http10_client_sees_a_cut_off_body_as_broken(site):
         assert ends_in_a_reset(conn)
     finally:
         conn.close()
+
+
+def test_a_chunked_body_cut_off_ends_without_its_last_chunk_and_cleanly(site):
+    # Chunks without the last one show an HTTP/1.1 client the cut: it gets what the worker sent, then a clean close.
+    conn = RawConnection(site.port)
+    try:
+        conn.send(b"GET /other/streamed?pieces=3&pause=5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        wait_until(lambda: b"piece-0" in conn.buffer or fill(conn), 10, "the first piece")
+        (worker,) = site.app_status("other")["workers"]
+        os.kill(worker["pid"], signal.SIGKILL)
+        head, _, body = conn.read_until_closed(timeout=15).partition(b"\r\n\r\n")  # a reset raises
+    finally:
+        conn.close()
+    assert b"Transfer-Encoding: chunked" in head
+    assert body == b"8\r\npiece-0\n\r\n"
+    wait_until(lambda: site.app_status("other")["truncated_responses"] == {"worker-closed": 1}, 10,
+               "the cut in the app's status")
 
 
 def test_a_body_the_worker_ends_by_closing_is_whole(site):

@@ -122,4 +122,5 @@ class ConnectionDeadlines(BatchedWrites):
         elif kind == SEND:
             self.abort()  # type: ignore[attr-defined]  # a close would wait for a flush that never comes
         elif kind == LINGER:
-            self.close()  # type: ignore[attr-defined]
+            # A client that has not taken the last of its answer by now would hold a close open forever.
+            self.abort() if self.transport.get_write_buffer_size() else self.close()  # type: ignore[attr-defined]

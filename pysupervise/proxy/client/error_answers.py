@@ -81,6 +81,16 @@ class ErrorAnswers:
         else:
             transport.close()
 
+    def exchange_cut_short(self, exchange: "Exchange") -> None:
+        """The client has every byte of a response its worker broke off, framed so that it shows the cut
+        (Exchange._cut_off): a clean close follows, and nothing pipelined behind it is started."""
+        try:
+            self.active = None
+            self.server.exchange_finished(exchange, self)
+            self._linger()
+        except Exception as exc:  # called from a worker connection's callbacks: they must not see our bugs
+            self.internal_error(exc, "exchange_cut_short", exchange.request)
+
     def refuse_slow_request(self, in_head: bool) -> None:
         """At max_connections, this request trickling in gives way to a new client (room.py)."""
         if in_head:

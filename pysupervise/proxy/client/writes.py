@@ -51,6 +51,24 @@ class BatchedWrites(ConnectionState):
             self.corked = True
             self.cork.hold_client(self)
 
+    def drop_batch_tail(self, size: int) -> bool:
+        """Take back the last `size` bytes written in the open batch, if all of them are still held here (none has
+        left in a flush since); False, and nothing taken back, if any has."""
+        out = self.out
+        if out is None:
+            return False
+        held = 0
+        index = len(out)
+        while index and held < size:
+            index -= 1
+            held += len(out[index])
+        if held != size:
+            return False
+        del out[index:]
+        if not out:
+            self.out = None
+        return True
+
     def flush(self) -> None:
         self.corked = False  # called early (a large write, a close), the cork's own call later finds nothing
         out = self.out
