@@ -10,7 +10,6 @@ import re
 import signal
 import time
 import uuid
-from collections import Counter
 
 import aiohttp
 import pytest
@@ -239,21 +238,55 @@ def test_a_drain_turns_the_health_page_of_every_front_503(tmp_path):
     wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in fronts), 10, "every front to exit")
 
 
+def connections_by_front(site: Site, each: int) -> dict[str, list[RawConnection]]:
+    """`each` keep-alive connections on each front: fresh ones, sorted by the front that answers a first request."""
+    by_front: dict[str, list[RawConnection]] = {}
+    for _ in range(200):
+        conn = RawConnection(site.port)
+        conn.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, headers, _ = conn.read_response()
+        assert status == 200
+        front = headers["x-request-id"][0].split("-")[0]
+        if len(by_front.setdefault(front, [])) < each:
+            by_front[front].append(conn)
+        else:
+            conn.close()
+        if len(by_front) == 2 and all(len(conns) == each for conns in by_front.values()):
+            return by_front
+    raise AssertionError(f"200 connections did not give {each} to each front: {by_front}")
+
+
 def test_each_front_has_its_share_of_the_slots_and_a_queue_of_its_own(tmp_path):
-    # 2 slots: one per front; queue_limit 1: one request waits in each front; everything else is turned away.
+    # 2 slots: one per front while nothing waits; queue_limit 1: one request waits in each front.
     site = Site(tmp_path, CONFIG.replace("workers = 2", "workers = 1\nmax_concurrent_requests = 2\nqueue_limit = 1\n"
-                                                        "queue_timeout = 10"))
+                                                        "queue_timeout = 30"))
+    conns = []
     try:
         site.start()
         assert site.app_status("one")["workers"][0]["max_concurrent_requests"] == 2
-        results = asyncio.run(_slow_requests(site, 16, 1.0))
-        # 16 connections: the kernel gives each front at least 2 of them (all but certainly).
-        assert len({front for _, front, _ in results}) == 2
-        statuses = sorted(status for status, _, _ in results)
-        by_front = Counter((front, status) for status, front, _ in results)
-        assert statuses == [200] * 4 + [503] * 12, (by_front, [body[:200] for status, _, body in results
-                                                               if status != 503 or b"queue is full" not in body])
+        by_front = connections_by_front(site, 3)
+        conns = [conn for front in by_front.values() for conn in front]
+        first, second, third = zip(*by_front.values())  # a connection on each front, three times
+        slow = b"GET /slow?seconds=3 HTTP/1.1\r\nHost: t\r\n\r\n"
+        for conn in first:
+            conn.send(slow)
+        site.wait_for(lambda: site.app_status("one")["workers"][0]["in_flight"] == 2, 10, "a slot busy from each front")
+        # Nothing waits anywhere, so neither front's share moved: each queues its next request itself.
+        for conn in second:
+            conn.send(slow)
+        site.wait_for(lambda: site.app_status("one")["queue_length"] == 2, 10, "a request waiting in each front")
+        assert site.app_status("one")["workers"][0]["in_flight"] == 2  # shares, not a worker's slots per front
+        for conn in third:
+            conn.send(b"GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = conn.read_response(timeout=10)
+            assert status == 503 and b"queue is full" in body, (status, body[:300])
+        # Everything admitted is answered.
+        for conn in (*first, *second):
+            status, _, body = conn.read_response(timeout=20)
+            assert status == 200 and json.loads(body)["slept"] == 3
     finally:
+        for conn in conns:
+            conn.close()
         site.stop()
 
 
