@@ -1,7 +1,7 @@
 """A static folder on a failing disk (a real FUSE mount that answers EIO, tests/support/faulty_fs.py), and a front
 out of file descriptors: a file that cannot be opened or read before its head is sent gets a 500 that says so, one
-that fails part-way resets its client; both are logged with the file, the error and the request id, and every
-other file and client is served."""
+that fails part-way ends after what could be read (fewer bytes than its Content-Length, then a clean close); both
+are logged with the file, the error and the request id, and every other file and client is served."""
 
 from __future__ import annotations
 
@@ -70,16 +70,15 @@ def test_a_file_on_the_failing_disk_that_reads_whole_is_served(site):
     assert response.status == 200 and hashlib.sha256(response.body).digest() == hashlib.sha256(GOOD).digest()
 
 
-def test_a_large_file_that_fails_part_way_resets_its_client_and_is_logged(site, disk):
+def test_a_large_file_that_fails_part_way_is_cut_off_and_logged(site, disk):
     _mount_point, server = disk
     failed_before = server.failed_reads
     sock = socket.create_connection(("127.0.0.1", site.port), timeout=10)
     received = b""
     try:
         sock.sendall(get("/api-files/bad-big.bin"))
-        with pytest.raises(ConnectionResetError):  # a clean close would look like the end of the body to some
-            while chunk := sock.recv(65536):
-                received += chunk
+        while chunk := sock.recv(65536):  # to a clean close (a reset raises): the Content-Length shows the cut
+            received += chunk
     finally:
         sock.close()
     head, _, body = received.partition(b"\r\n\r\n")
@@ -88,7 +87,7 @@ def test_a_large_file_that_fails_part_way_resets_its_client_and_is_logged(site, 
     assert server.failed_reads > failed_before
     site.wait_for(lambda: site.app_status("api")["truncated_responses"].get("static-file-unreadable") == 1, 10,
                   "the cut-off response to be counted")
-    assert_logged(site, "bad-big.bin", "could not be read (Input/output error)", "connection was reset")
+    assert_logged(site, "bad-big.bin", "could not be read (Input/output error)", "connection was closed")
 
 
 def test_a_small_file_that_cannot_be_read_answers_500_and_the_connection_goes_on(site):

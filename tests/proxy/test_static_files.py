@@ -1,6 +1,6 @@
 """Large static files go out with sendfile(): whole and in order for slow readers and pipelined requests; a client
 that takes nothing is dropped after send_timeout; a file that becomes shorter while it is being sent cuts its client
-off with a reset, logged and counted."""
+off, visibly (fewer bytes than its Content-Length, then a clean close), logged and counted."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def test_pipelined_behind_large_files_and_ranges_in_order(site, folder):
         conn.close()
 
 
-def test_a_file_that_becomes_shorter_while_sent_resets_its_client(site, folder):
+def test_a_file_that_becomes_shorter_while_sent_is_cut_off_after_what_it_still_has(site, folder):
     changing = folder / "public" / "changing.bin"
     changing.write_bytes(os.urandom(BIG))
     sock = slow_reader(site.port)
@@ -120,10 +120,10 @@ def test_a_file_that_becomes_shorter_while_sent_resets_its_client(site, folder):
         with open(changing, "r+b") as file:
             file.truncate(1024 * 1024)  # as `cp` rewrites a file in place
         received = len(body)
-        with pytest.raises(ConnectionResetError):  # a clean close would look like the end of the body to some
-            while chunk := sock.recv(65536):
-                received += len(chunk)
-        assert received < BIG
+        while chunk := sock.recv(65536):  # to a clean close (a reset raises): the Content-Length shows the cut
+            received += len(chunk)
+        # All the file still had (and what was in the socket before the cut), as a download that can resume.
+        assert 1024 * 1024 <= received < BIG, received
     finally:
         sock.close()
     wait_until(lambda: site.app_status("api")["truncated_responses"] == {"static-file-changed": 1}, 10,

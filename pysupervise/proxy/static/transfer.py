@@ -301,13 +301,15 @@ class StaticTransfer:
             self.client.loop.remove_writer(self._socket)
 
     def _cut_off(self, why: str, what_happened: str, error: int = 0) -> None:
-        """The body cannot be finished after its head went out. The client gets a reset, not a clean close that a
-        client reading to the close would take for the whole file; the app counts it, the master log says why."""
+        """The body cannot be finished after its head went out. The client gets what was sent, then a clean close:
+        its Content-Length shows the cut, and a download can resume from there (as with a worker's response,
+        Exchange._cut_off, and as nginx does); the app counts it, the master log says why."""
         self.backend.truncated[why] += 1
         self._log((why, error), f"static file {self._path} {what_happened} ({self._offset} of its {self._end} "
-                                "bytes were out); the client's connection was reset")
-        self._stop_waiting()
-        self.client.abort()
+                                "bytes were out); the client's connection was closed")
+        self.finished = True
+        self._close_file()
+        self.client.exchange_cut_short(self)
 
     def _unreadable(self, exc: OSError, path: str) -> None:
         """The disk or the system (out of descriptors) failed before anything was sent: a 500 that says so (the
