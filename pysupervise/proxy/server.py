@@ -118,8 +118,7 @@ class ProxyServer:
         return bound
 
     def listening_twin(self, backlog: int = 2048) -> socket.socket:
-        """Another socket on the main address (SO_REUSEPORT), for another front process: the kernel spreads new
-        connections over all of them."""
+        """One more socket on the main address (SO_REUSEPORT), for another front: the kernel spreads clients."""
         main = self._sockets[0]
         return _listening_socket(main.family, main.getsockname(), backlog, reuse_port=True)
 
@@ -226,12 +225,12 @@ class ProxyServer:
     def _adopt(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._adopting += 1
+        self._adopting += 1  # holds a slot until connection_opened counts it in `connections`
         task = self.loop.create_task(self.loop.connect_accepted_socket(lambda: ClientConnection(self), conn))
 
         def adopted(done: asyncio.Task) -> None:
-            self._adopting -= 1
             if done.cancelled() or done.exception() is not None:
+                self._adopting -= 1  # never opened
                 conn.close()
                 self._room.set()
 
@@ -328,6 +327,7 @@ class ProxyServer:
 
     def connection_opened(self, conn: ClientConnection) -> None:
         self.connections.add(conn)
+        self._adopting -= 1  # now, not a loop turn later: counted twice, a burst at the limit closed clients
         if self._stopping:
             conn.shutdown()
 
