@@ -5,8 +5,11 @@ off, visibly (fewer bytes than its Content-Length, then a clean close), logged a
 from __future__ import annotations
 
 import hashlib
+import email.utils
+import mimetypes
 import os
 import socket
+import time
 
 import psutil
 import pytest
@@ -149,3 +152,33 @@ def test_a_client_that_takes_nothing_of_a_large_file_is_dropped_after_send_timeo
         wait_until(lambda: not held(), 15, "the proxy to drop a client that reads nothing (send_timeout = 2)")
     finally:
         sock.close()
+
+
+def test_a_name_that_leads_out_of_the_folder_since_it_was_served_is_refused(site, folder):
+    # Where a name's file really is, is remembered with the file it was (site.py real_path): a symlink swapped to
+    # point out of the folder is a different file, looked up again, and refused.
+    public = folder / "public"
+    (public / "inside.txt").write_text("inside")
+    (folder / "secret.txt").write_text("secret")
+    link = public / "swapped.txt"
+    link.symlink_to(public / "inside.txt")
+    for _ in range(2):
+        assert site.get("/files/swapped.txt").text == "inside"
+    swap = public / "swapping"
+    swap.symlink_to(folder / "secret.txt")
+    os.replace(swap, link)  # as a deploy swaps a link: never a moment without one
+    response = site.get("/files/swapped.txt")
+    assert response.status == 404 and b"secret" not in response.body
+
+
+def test_dates_and_types_are_written_as_the_standard_library_writes_them(site, folder):
+    public = folder / "public"
+    (public / "page.min.js").write_text("let x = 1;")
+    os.utime(public / "page.min.js", (0, 1_000_000_123.75))
+    before = time.time()
+    response = site.get("/files/page.min.js")
+    after = time.time()
+    assert response.header("Last-Modified") == email.utils.formatdate(1_000_000_123.75, usegmt=True)
+    assert response.header("Content-Type") == f"{mimetypes.guess_type('page.min.js')[0]}; charset=utf-8"
+    served = email.utils.parsedate_to_datetime(response.header("Date")).timestamp()
+    assert int(before) <= served <= after

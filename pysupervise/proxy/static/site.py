@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import mimetypes
 import os
 import stat
 import urllib.parse
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.static.transfer import StaticTransfer
+from pysupervise.proxy.static.validators import DateHeader
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend
@@ -22,12 +24,15 @@ NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph",
 # What open() answers for a URL that names no file the folder may serve (a 404); any other error is the disk's or
 # the system's (EIO, EMFILE...): a 500, logged.
 _NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM})
+# Names remembered with where their file really is (StaticSite.real_path), past this many forgotten all at once;
+# and the most file-name suffixes given a Content-Type of their own (content_type).
+_REMEMBERED_MAX = 4096
 
 
 class StaticSite:
     """One URL prefix → folder mapping; a route target like an AppBackend."""
 
-    __slots__ = ("prefix", "folder", "backend", "remote")
+    __slots__ = ("prefix", "folder", "backend", "remote", "dates", "_real_paths", "_content_types")
 
     def __init__(self, prefix: str, folder: Path, backend: "AppBackend") -> None:
         self.prefix = prefix.encode()
@@ -36,6 +41,10 @@ class StaticSite:
         # On a network filesystem its files are opened and sent in threads (file_work.py): such a mount can hang.
         kind = filesystem_type(self.folder)
         self.remote = kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")
+        self.dates = DateHeader()
+        # A name's (inode, device, real path) once its file was opened; and a Content-Type per file-name suffix.
+        self._real_paths: dict[str, tuple[int, int, str]] = {}
+        self._content_types: dict[str, bytes] = {}
 
     def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
         return StaticTransfer(client, request, self)
@@ -65,7 +74,7 @@ class StaticSite:
                 if index is None:
                     return None
                 fd, candidate, info = index, os.path.join(candidate, "index.html"), os.fstat(index)
-            real = _opened_path(fd, candidate)
+            real = self.real_path(fd, candidate, info)
             if stat.S_ISREG(info.st_mode) and real.startswith(self.folder + os.sep):
                 return fd, real, info
         except OSError:
@@ -73,6 +82,36 @@ class StaticSite:
             raise
         os.close(fd)  # not a regular file, or one outside the folder (a symlink pointing out)
         return None
+
+
+    def real_path(self, fd: int, name: str, info: os.stat_result) -> str:
+        """Where the file open as `fd` (opened by `name`) really is. /proc/self/fd says, in a fifth of a small file's
+        time, so it is asked once per name and file: a name that leads to another file since (a symlink swapped to
+        point out of the folder) is asked again. A name that opens the very file it did (inode and device) is taken
+        to be where it was; only that file moved out of the folder, with a link left in its place, would pass, and
+        whoever can do that can read the file already."""
+        known = self._real_paths.get(name)
+        if known is not None and known[0] == info.st_ino and known[1] == info.st_dev:
+            return known[2]
+        real = _opened_path(fd, name)
+        if len(self._real_paths) >= _REMEMBERED_MAX:
+            self._real_paths.clear()
+        self._real_paths[name] = (info.st_ino, info.st_dev, real)
+        return real
+
+    def content_type(self, path: str) -> bytes:
+        """The Content-Type for a file, from its name's suffixes (text gets a charset), made once per suffix."""
+        name = path[path.rfind("/") + 1:]
+        suffixes = name[name.find("."):] if "." in name else ""
+        known = self._content_types.get(suffixes)
+        if known is not None:
+            return known
+        content_type = mimetypes.guess_type("/file" + suffixes)[0] or "application/octet-stream"  # as its path
+        if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
+            content_type += "; charset=utf-8"
+        if len(self._content_types) < _REMEMBERED_MAX:
+            self._content_types[suffixes] = content_type.encode()
+        return content_type.encode()
 
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC

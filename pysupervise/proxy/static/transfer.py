@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-import mimetypes
 import os
-import time
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_head import client_response_head
@@ -163,14 +161,11 @@ class StaticTransfer:
         size = info.st_size
         etag = b'"%x-%x"' % (info.st_mtime_ns, size)
         headers = [(b"Last-Modified", http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
-                   (b"Date", http_date(time.time()))]
+                   (b"Date", self.site.dates.now())]
         if not_modified(request, etag, info.st_mtime):
             self._answer(304, b"Not Modified", headers)
             return
-        content_type = mimetypes.guess_type(self._path)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
-            content_type += "; charset=utf-8"
-        headers.append((b"Content-Type", content_type.encode()))
+        headers.append((b"Content-Type", self.site.content_type(self._path)))
         first, last = 0, size - 1
         status, reason = 200, b"OK"
         range_spec = header(request, b"range")
