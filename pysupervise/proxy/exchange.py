@@ -284,7 +284,9 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
                 endpoint.tunnels.discard(self)
             self.backend.dispatcher.release(endpoint)
 
-    def _fail(self, status: int, reason: str, endpoint: "Endpoint | None") -> None:
+    def _fail(self, status: int, reason: str, endpoint: "Endpoint | None", may_have_died: bool = True) -> None:
+        """Answer `status` (with the worker's stderr for the clients shown it). `may_have_died`: a 502 waits (up to
+        1 s) for the worker's exit to be seen, as more of its stderr is on its way if it died."""
         self.finished = True
         self._close_body()
         if endpoint is None or endpoint.diagnostics is None:
@@ -296,8 +298,7 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
                 shown = endpoint.diagnostics() if stderr is None else stderr
                 self.client.exchange_failed(self, status, reason, shown, retry_after=False)
 
-        if status == 502:
-            # A worker that just died has more stderr on its way: wait (briefly) until its exit is seen.
+        if status == 502 and may_have_died:
             endpoint.call_when_retired(answer, timeout=1.0)
         elif endpoint.ask_diagnostics is not None and self.client.loopback and self.client.settings.dev_errors:
             endpoint.ask_diagnostics(answer)  # a live worker's stderr, from the master (only shown to these clients)

@@ -137,7 +137,9 @@ class WorkerFailures:
             self.client.worker_finished()
             failed = self.endpoint
             self._release_slot()
-            self._fail(status, reason, failed)
+            # At once: a worker that broke off its answer is more often alive (an exception in a streaming handler,
+            # its traceback already in its stderr) than dying, and a live one would hold the 502 for the full second.
+            self._fail(status, reason, failed, may_have_died=False)
         elif self.framing is Framing.LENGTH or self.framing is Framing.CHUNKED:
             self.cut_short = True
             self._done(drain=True)
