@@ -106,8 +106,8 @@ class WorkerFailures:
             self.client.watch_worker(limit)
 
     def worker_went_silent(self) -> None:
-        """Nothing from the worker for upstream_timeout in the middle of its response: the client gets a truncated
-        message (a reset; a response still held whole, nothing at all), its slot and connection are freed."""
+        """Nothing from the worker for upstream_timeout in the middle of its response: its slot and connection are
+        freed, and the response is cut off (_cut_off: a 504 if it was still held whole)."""
         if self.worker_silence_limit() <= 0:
             return  # an event stream: never timed again
         conn, self.upstream = self.upstream, None

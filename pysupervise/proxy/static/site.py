@@ -83,7 +83,6 @@ class StaticSite:
         os.close(fd)  # not a regular file, or one outside the folder (a symlink pointing out)
         return None
 
-
     def real_path(self, fd: int, name: str, info: os.stat_result) -> str:
         """Where the file open as `fd` (opened by `name`) really is. /proc/self/fd says, in a fifth of a small file's
         time, so it is asked once per name and file: a name that leads to another file since (a symlink swapped to
@@ -109,9 +108,10 @@ class StaticSite:
         content_type = mimetypes.guess_type("/file" + suffixes)[0] or "application/octet-stream"  # as its path
         if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
             content_type += "; charset=utf-8"
+        made = content_type.encode()
         if len(self._content_types) < _REMEMBERED_MAX:
-            self._content_types[suffixes] = content_type.encode()
-        return content_type.encode()
+            self._content_types[suffixes] = made
+        return made
 
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
