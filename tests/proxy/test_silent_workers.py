@@ -325,3 +325,22 @@ def test_a_body_the_worker_ends_by_closing_is_whole(site):
         finally:
             conn.close()
     assert site.app_status("until-close")["truncated_responses"] == {}
+
+
+def test_a_client_that_never_reads_a_cut_off_response_does_not_keep_its_connection(make_site):
+    # The hostile side of handing every byte of a cut response over: a client that takes none of them. Its
+    # connection is not kept until it reads: send_timeout ends the wait, as for a response that was not cut.
+    site = make_site(CONFIG.replace("[proxy]", "[proxy]\nsend_timeout = 2"))
+    reader = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.connect(("127.0.0.1", site.port))
+    try:
+        reader.sendall(b"GET /stuck/stall?size=4000000&sent=2000000&gate=never-read HTTP/1.1\r\nHost: t\r\n\r\n")
+        site.wait_for(lambda: site.app_status("stuck")["truncated_responses"] == {"worker-silent": 1}, 15,
+                      "the worker's silence to cut the response off")
+        assert site.status()["proxy"]["connections"] == 1  # still trying to hand it over
+        site.wait_for(lambda: site.status()["proxy"]["connections"] == 0, 15, "the non-reader's connection to go")
+        assert site.get("/stuck/whoami", timeout=10).status == 200  # and the app's one slot was given back at once
+    finally:
+        reader.close()
+    assert site.get("/stuck/release?gate=never-read").status == 200
