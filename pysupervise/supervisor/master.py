@@ -260,8 +260,11 @@ class Master:
         """(Re)start watching for the current apps: the new watcher runs before the old one stops, so no
         save falls into a gap between them."""
         # supervisor.toml may sit in an app's dir and match its globs: its edits are config re-reads, not saves.
+        # Static folders are served from the disk as they are: a save there reloads nothing, and a folder left out
+        # costs no inotify event per file the proxy opens.
         excluded = (self.paths.run_dir, self.paths.log_dir, self.config.file)
-        rules = [WatchRule(app.name, app.dir, app.watch, excluded + partner_folders(app, self.config.apps))
+        rules = [WatchRule(app.name, app.dir, app.watch, excluded + partner_folders(app, self.config.apps) +
+                           tuple(folder for _prefix, folder in app.static if app.dir in folder.parents))
                  for app in self.config.apps]
         old, self.watcher = self.watcher, FileWatcher(
             rules, self.config.file, self._files_changed,
