@@ -26,6 +26,8 @@ cdef class Exchange(ExchangeState):
     cpdef _close_body(self)
     cpdef _send(self, conn)
     cpdef response_head(self, status, reason, headers, upstream_keep_alive)
+    cpdef bint pass_response(self, long status, bytes data, Py_ssize_t head_end)
+    cpdef bytes _extra_lines(self)
     cpdef response_body(self, data)
     cpdef response_complete(self, conn, keep_alive)
     cpdef _forward(self, data, chunk=*)

@@ -178,15 +178,8 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
         self._answered(answered=True)
         self.client.response_started(status != 101)  # a tunnel's silences are its own (tunnel_side.py)
         self.status = status
-        extra = b""
-        backend = self.backend
-        endpoint = self.endpoint
-        if backend.sticky and endpoint is not None and endpoint.slot != self.sticky_slot and not self.is_debug:
-            extra = b"Set-Cookie: %s=%d; Path=/; HttpOnly; SameSite=Lax\r\n" % (backend.sticky_cookie, endpoint.slot)
-        if backend.worker_header and endpoint is not None:
-            extra += self.client.server.worker_header + endpoint.label.encode() + b"\r\n"
         head, self.framing, self.close_after = client_response_head(
-            status, reason, headers, self.request, self.client.must_close, extra)
+            status, reason, headers, self.request, self.client.must_close, self._extra_lines())
         if status == 101:
             self.client.write(head)  # a tunnel follows, and tunnels are never buffered (see upgraded)
             return
@@ -194,6 +187,36 @@ class Exchange(ExchangeState, TunnelSide, WorkerFailures):
             self._held = len(head)
             self.client.begin_batch()  # ended by _release_hold: the batch's writes leave together
         self._forward(head)
+
+    def pass_response(self, status: int, data: bytes, head_end: int) -> bool:
+        """A whole response in one read, whose head needs nothing dropped or replaced (response_head.passable_head):
+        passed on as the worker wrote it, with the request id (and _extra_lines) added before the blank line, unless
+        the client needs its head rewritten (False: nothing was done, the parser's way takes it)."""
+        request = self.request
+        if not request.keep_alive or request.http_minor == 0 or request.wants_upgrade or self.client.must_close:
+            return False
+        self._answered(answered=True)
+        self.client.response_started(True)
+        self.status = status
+        self.framing = _LENGTH
+        self.close_after = False
+        self.bytes_out += len(data) - head_end
+        # Its blank line and body, data[head_end - 2:], are what follows the added lines.
+        self._forward(data[:head_end - 2])
+        self._forward(b"X-Request-Id: " + request.request_id + b"\r\n" + self._extra_lines())
+        self._forward(data[head_end - 2:])
+        return True
+
+    def _extra_lines(self) -> bytes:
+        """The head lines the app's settings add: the sticky worker's cookie, the worker's label."""
+        extra = b""
+        backend = self.backend
+        endpoint = self.endpoint
+        if backend.sticky and endpoint is not None and endpoint.slot != self.sticky_slot and not self.is_debug:
+            extra = b"Set-Cookie: %s=%d; Path=/; HttpOnly; SameSite=Lax\r\n" % (backend.sticky_cookie, endpoint.slot)
+        if backend.worker_header and endpoint is not None:
+            extra += self.client.server.worker_header + endpoint.label.encode() + b"\r\n"
+        return extra
 
     def response_body(self, data: bytes) -> None:
         self.bytes_out += len(data)

@@ -1,4 +1,6 @@
 # Typed attributes for the compiled build (setup.py); the same names as UpstreamConnection.__slots__.
+cimport cython
+
 from pysupervise.proxy.exchange cimport Exchange as TypedExchange
 
 
@@ -10,5 +12,7 @@ cdef class UpstreamConnection:
     cdef public long _bound, _head_bytes
     cdef public long long _body_length, _body_seen
 
+    @cython.locals(head_end=Py_ssize_t, status=long)
+    cpdef bint _pass_whole(self, TypedExchange exchange, bytes data)
     cpdef bind(self, exchange, no_body)
     cpdef unbind(self)

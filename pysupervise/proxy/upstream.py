@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from pysupervise.proxy.response_head import SCANS_HEADS, passable_head
+
 if TYPE_CHECKING:
     from pysupervise.proxy.endpoint import Endpoint
     from pysupervise.proxy.exchange import Exchange
@@ -64,7 +66,11 @@ class UpstreamConnection:
             return
         self._got_bytes = True
         client = exchange.client
-        if self._in_body and self._pass_body(exchange, data):
+        if self._in_body:
+            if self._pass_body(exchange, data):
+                return
+        elif SCANS_HEADS and self._head_bytes < 0 and not self.no_body and not exchange.interim and \
+                self._pass_whole(exchange, data):
             return
         client.begin_batch()
         try:
@@ -100,6 +106,26 @@ class UpstreamConnection:
         """A new parser for the next response: the one before finished early (HEAD) or fell behind (_pass_body)."""
         self._reset_parser = self._in_body = self._parser_behind = False
         self.parser = httptools.HttpResponseParser(self)
+
+    def _pass_whole(self, exchange: "Exchange", data: bytes) -> bool:
+        """A read between responses that holds one whole response, whose head the client can take as the worker wrote
+        it (response_head.passable_head): passed on without the parser, which stays where it was, between responses.
+        False: nothing was done; the parser takes the read."""
+        head_end = passable_head(data)
+        client = exchange.client
+        if head_end < 0 or head_end > client.settings.max_header_size:
+            return False
+        status = (data[9] - 48) * 100 + (data[10] - 48) * 10 + (data[11] - 48)
+        client.begin_batch()
+        try:
+            if not exchange.pass_response(status, data, head_end):
+                return False
+            self._keep_alive = True  # HTTP/1.1, and no Connection header (passable_head leaves those to the parser)
+            self.exchange = None
+            exchange.response_complete(self, self.usable)
+        finally:
+            client.end_batch()
+        return True
 
     def _pass_body(self, exchange: "Exchange", data: bytes) -> bool:
         """A read inside a Content-Length body goes to the client as it is, without the parser's copy of it; the

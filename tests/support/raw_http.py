@@ -11,6 +11,7 @@ class RawConnection:
     def __init__(self, port: int, timeout: float = 10) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buffer = b""
+        self.last_head = b""  # the last response head read_response read, as it came, without its blank line
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -28,6 +29,7 @@ class RawConnection:
         while b"\r\n\r\n" not in self.buffer:
             self._fill(deadline)
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        self.last_head = head
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers: dict[str, list[str]] = {}
