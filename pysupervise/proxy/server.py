@@ -57,9 +57,9 @@ class ProxyServer:
         self.spill_dir = SpillFolder(spill_dir, self.task_errors)
         self.loop = asyncio.get_running_loop()
         self.file_work = FileWork(self.loop)  # static files' open, read and sendfile: a hung disk holds no loop
-        self.routes: RouteTable[AppBackend] = RouteTable()
+        self.routes = RouteTable()
         # The admin pages, for admin clients only (the supervisor hands in the rule and the admin app's backend).
-        self.admin_routes: AdminRoutes[AppBackend] = AdminRoutes()
+        self.admin_routes = AdminRoutes()
         # The load balancers' health page, answered here (the supervisor hands in what it says).
         self.health_route: HealthRoute | None = None
         # debug_header = true: "X-Pysupervise-Worker: <host_id>/" before a worker's label (the supervisor names it).

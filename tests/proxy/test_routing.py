@@ -3,7 +3,7 @@
 from pysupervise.proxy.routing import Route, RouteTable
 
 
-def table() -> RouteTable[str]:
+def table() -> RouteTable:
     return RouteTable([Route("/", "root"), Route("/chat", "chat"), Route("/chat/admin", "admin"),
                        Route("/v1", "sim"), Route("/", "api-host", host="api.example"),
                        Route("/chat", "chat-host", host="api.example")])
