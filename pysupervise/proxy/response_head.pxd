@@ -17,6 +17,6 @@ cpdef Py_ssize_t passable_head(bytes data)
 @cython.locals(at=Py_ssize_t)
 cdef bint _is_named(bytes data, Py_ssize_t start, bytes lowered)
 
-cdef bytes _TOKEN, _HTTP11, _CONTENT_LENGTH
+cdef bytes _TOKEN, _HTTP11, _CONTENT_LENGTH, _REWRITTEN_LENGTHS
 cdef tuple _REWRITTEN
 cdef Py_ssize_t _LENGTH_DIGITS_MAX

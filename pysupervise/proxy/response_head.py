@@ -34,6 +34,8 @@ _TOKEN = bytes(1 if chr(code).isascii() and (chr(code).isalnum() or chr(code) in
 _HTTP11 = b"HTTP/1.1 "
 # The head's names client_response_head drops or replaces, but Content-Length: a response with one takes the parser.
 _REWRITTEN = tuple(name for name in _HOP_BY_HOP if name != b"content-length")
+# Non-zero at the lengths of those names: most names are of another length, and are not compared with any.
+_REWRITTEN_LENGTHS = bytes(1 if any(len(name) == length for name in _REWRITTEN) else 0 for length in range(32))
 _CONTENT_LENGTH = b"content-length"
 # More digits than this in a Content-Length is left to the parser (and to its limits).
 _LENGTH_DIGITS_MAX = 15
@@ -151,9 +153,10 @@ def passable_head(data: bytes) -> int:
         name_length = at - name_start
         if name_length == 0 or at >= end or data[at] != 58:  # ":"
             return -1
-        for name in _REWRITTEN:
-            if len(name) == name_length and _is_named(data, name_start, name):
-                return -1
+        if _REWRITTEN_LENGTHS[name_length if name_length < 32 else 0]:
+            for name in _REWRITTEN:
+                if len(name) == name_length and _is_named(data, name_start, name):
+                    return -1
         counted = name_length == 14 and _is_named(data, name_start, _CONTENT_LENGTH)
         if counted and length >= 0:
             return -1  # a second Content-Length

@@ -7,7 +7,8 @@ cdef class ProxyServer:
     cdef public RouteTable routes
     cdef public AdminRoutes admin_routes
     cdef public HealthRoute health_route
-    cdef public object worker_header, connections, idle, parking, room, slow_requests, default_host, valid_hosts
+    cdef public object worker_header, connections, parking, room, default_host, valid_hosts
+    cdef public dict idle, slow_requests
     cdef public object _request_prefix, _request_counter, _sockets, _accepting, _sweeper, _room, heap_trimmer
     cdef public object buffer_budget, routing_hold, file_work
     cdef public object cork
