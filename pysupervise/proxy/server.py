@@ -11,7 +11,6 @@ import socket
 from typing import TYPE_CHECKING
 
 from pysupervise.periodic import PeriodicTask, TaskErrors
-from pysupervise.proxy.backend import AppBackend
 from pysupervise.proxy.body import SpillFolder
 from pysupervise.proxy.client import ClientConnection
 from pysupervise.proxy.client.cork import WriteCork

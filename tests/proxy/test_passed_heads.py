@@ -52,13 +52,6 @@ def site(tmp_path_factory):
         yield site
 
 
-@pytest.fixture
-def conn(site):
-    connection = RawConnection(site.port)
-    yield connection
-    connection.close()
-
-
 def exchange(conn: RawConnection, name: str) -> tuple[bytes, bytes]:
     """(head, body) of the answer to GET /canned/<name>, read to the end of its Content-Length."""
     conn.send(b"GET /canned/%s HTTP/1.1\r\nHost: test\r\n\r\n" % name.encode())

@@ -7,7 +7,6 @@ import socket
 
 import pytest
 
-from tests.support.raw_http import RawConnection
 from tests.support.site import running_site
 
 SITE = """
@@ -44,13 +43,6 @@ workers = 1
 def site(tmp_path_factory):
     with running_site(tmp_path_factory.mktemp("protocol"), SITE) as site:
         yield site
-
-
-@pytest.fixture
-def conn(site):
-    connection = RawConnection(site.port)
-    yield connection
-    connection.close()
 
 
 def get(path: str, host: str = "test", extra: str = "") -> bytes:

@@ -58,13 +58,6 @@ def site(tmp_path_factory):
         yield site
 
 
-@pytest.fixture
-def conn(site):
-    connection = RawConnection(site.port)
-    yield connection
-    connection.close()
-
-
 def refused(conn: RawConnection, raw: bytes) -> int:
     """Send a request the proxy must refuse; return its status after checking the connection closes."""
     conn.send(raw)
