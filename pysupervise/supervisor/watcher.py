@@ -140,6 +140,12 @@ def _is_folder(entry: os.DirEntry) -> bool:
         return False
 
 
+def unseen_saves(folders: list[Path], watched: set[Path], since: float) -> set[Path]:
+    """What a new round of watching `folders` looks for once its watches are registered: every file of a folder the
+    round before did not watch, and in the others the files changed since that round stopped seeing."""
+    return files_in([f for f in folders if f not in watched]) | files_in([f for f in folders if f in watched], since)
+
+
 def files_in(folders: Iterable[Path], changed_since: float | None = None) -> set[Path]:
     """The files directly in `folders` (changed at `changed_since` or later, when given)."""
     found = set()
@@ -200,8 +206,10 @@ class FileWatcher:
         or in a folder before its watch began) is found by its ctime and handled as if it had been seen."""
         self._errors.register(TASK)
         previous: tuple[set[Path], float] | None = None  # the last round's folders, and when it stopped seeing
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
-            folders = self._folders()
+            # Walked, like the saves looked for below, in a thread: a large tree must not stall the proxy's loop.
+            folders = await loop.run_in_executor(None, self._folders)
             try:
                 seen_until = await self._round(folders, previous)
             except Exception as exc:
@@ -226,9 +234,8 @@ class FileWatcher:
                 raise first.exception()
             self._registered.set()
             if previous is not None:
-                watched, since = previous
-                self._dispatch_safely(files_in([f for f in folders if f not in watched]) |
-                                      files_in([f for f in folders if f in watched], since))
+                self._dispatch_safely(await asyncio.get_running_loop().run_in_executor(
+                    None, unseen_saves, folders, *previous))
             changes = await first
             while True:
                 seen_until = time.time()  # what arrives after it is lost when this round ends: the next looks for it

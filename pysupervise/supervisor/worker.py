@@ -299,8 +299,21 @@ class WorkerProcess:
         except PermissionError:
             self._process.send_signal(signum)
 
+    def _signal_leader(self, signum: int) -> None:
+        if self._process is not None and not self.has_exited:
+            try:
+                self._process.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
     async def stop(self, timeout: float) -> None:
-        """SIGTERM its process group, then SIGKILL after `timeout` seconds what is left of its session."""
+        """SIGTERM the worker, then what is left of its process group once it has exited; SIGKILL after `timeout`
+        seconds what is left of its session (systemd's KillMode=mixed, which gunicorn's deployment guide asks for).
+
+        The worker's own children get no SIGTERM from us while it runs: a server with workers of its own (gunicorn,
+        granian, uvicorn --workers) stops them itself, in order, and granian reports a worker that a SIGTERM of ours
+        stopped first as a crash (it exits 1). A shell that started its server without `exec` dies at the SIGTERM
+        without passing it on; its server is then what is left, and gets its own."""
         self.stopping = True
         if self.endpoint is not None:
             self.endpoint.retire()
@@ -312,13 +325,14 @@ class WorkerProcess:
         self.state = "stopping"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self.signal(signal.SIGTERM)
+        self._signal_leader(signal.SIGTERM)
         try:
             await asyncio.wait_for(self.wait_exited(), timeout)
         except asyncio.TimeoutError:
             pass
-        # The leader may be gone while a child it started (a shell's python) still finishes its work.
-        await self._end_session(max(deadline - loop.time(), 0.0), terminate=False)
+        # The leader is gone, or its time is up: a child it started (a shell's python) finishes its work until the
+        # deadline.
+        await self._end_session(max(deadline - loop.time(), 0.0), terminate=True)
         await self.wait_exited()
 
     async def kill(self) -> None:

@@ -127,3 +127,31 @@ def test_the_watchdog_outlives_nothing_and_holds_no_admin_token(make_site, lefto
     assert watchdog.ppid() == site.process.pid
     site.stop()
     wait_until(lambda: not alive(watchdog), 10, "the watchdog to exit after a graceful stop")
+
+
+WITH_WORKERS = """
+[apps.parent]
+command = ["{python}", "server_with_workers.py"]
+dir = "{{apps}}"
+route = "/"
+workers = 1
+graceful_timeout = 5
+env = {{ SIGNALS_FILE = "{signals}" }}
+"""
+
+
+def test_sigterm_goes_to_the_worker_alone_which_stops_its_own_children(make_site, tmp_path):
+    """As systemd's KillMode=mixed: a server with workers of its own stops them itself, in order (granian exits 1
+    when a SIGTERM of ours reaches its worker first). What is left once it exits gets SIGTERM, then SIGKILL."""
+    signals = tmp_path / "signals"
+    site = make_site(WITH_WORKERS.format(python=sys.executable, signals=signals))
+    assert site.get("/").status == 200
+    [leader] = site.worker_pids()
+
+    reload = site.cli("reload", "parent")
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    site.wait_for(lambda: "worker-exited generation=1" in (site.log_dir / "parent" / "events.log").read_text(), 20,
+                  "generation 1 to exit")
+    events = (site.log_dir / "parent" / "events.log").read_text()
+    assert "worker-exited generation=1 slot=0 pid=%d status='exit code 0'" % leader in events, events
+    assert signals.read_text().split() == [str(leader)]  # from its parent, not from the master
