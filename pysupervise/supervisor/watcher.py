@@ -239,9 +239,10 @@ class FileWatcher:
             changes = await first
             while True:
                 seen_until = time.time()  # what arrives after it is lost when this round ends: the next looks for it
-                paths = {Path(path) for _change, path in changes}
-                self._dispatch_safely(paths)
-                if any(path not in watching and self._wants(path) for path in paths):
+                self._dispatch_safely({Path(path) for _change, path in changes})
+                # A folder created or renamed in comes as an added path (a stat each, so only those are looked at).
+                added = {Path(path) for change, path in changes if change == watchfiles.Change.added}
+                if any(path not in watching and self._wants(path) for path in added):
                     return seen_until  # a new folder: the next round watches it
                 changes = await batches.__anext__()
         except StopAsyncIteration:  # stopped

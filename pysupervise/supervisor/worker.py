@@ -288,23 +288,19 @@ class WorkerProcess:
 
     # -- stopping -----------------------------------------------------------------------------
 
-    def signal(self, signum: int) -> None:
-        """Signal the worker's whole process group (a `command` may have started children)."""
+    def signal(self, signum: int, whole_group: bool = True) -> None:
+        """Signal the worker's whole process group (a `command` may have started children), or the worker alone."""
         if self._process is None or self.has_exited:
             return
         try:
-            os.killpg(self.pid, signum)
+            if whole_group:
+                os.killpg(self.pid, signum)
+            else:
+                self._process.send_signal(signum)
         except ProcessLookupError:
             pass
         except PermissionError:
             self._process.send_signal(signum)
-
-    def _signal_leader(self, signum: int) -> None:
-        if self._process is not None and not self.has_exited:
-            try:
-                self._process.send_signal(signum)
-            except ProcessLookupError:
-                pass
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM the worker, then what is left of its process group once it has exited; SIGKILL after `timeout`
@@ -325,7 +321,7 @@ class WorkerProcess:
         self.state = "stopping"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._signal_leader(signal.SIGTERM)
+        self.signal(signal.SIGTERM, whole_group=False)
         try:
             await asyncio.wait_for(self.wait_exited(), timeout)
         except asyncio.TimeoutError:
