@@ -36,6 +36,10 @@ COMPILED_MODULES = [
     "pysupervise/proxy/response_head.py",
     "pysupervise/proxy/routing.py",
     "pysupervise/proxy/server.py",
+    "pysupervise/proxy/static/file_work.py",
+    "pysupervise/proxy/static/site.py",
+    "pysupervise/proxy/static/transfer.py",
+    "pysupervise/proxy/static/validators.py",
     "pysupervise/proxy/tunnel/tunnel_side.py",
     "pysupervise/proxy/upstream.py",
 ]

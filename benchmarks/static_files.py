@@ -6,6 +6,7 @@ pysupervise from another checkout (a worktree of an older commit) to the same ro
 the static path is worth. wrk and the servers share the machine's cores: compare numbers within one run only.
 
     python3 benchmarks/static_files.py [--rounds 5] [--seconds 4] [--connections 16] [--base /path/to/worktree]
+                                       [--only small.bin] [--only one.bin] [--only ten.bin]
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--base", type=Path, help="also pysupervise from this checkout, as 'base'")
+    parser.add_argument("--only", choices=[name for _, name, _ in FILES], action="append",
+                        help="download only this file (repeatable); all three by default")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="psb-static-", dir="/tmp"))
     for _, name, size in FILES:
@@ -74,6 +77,8 @@ def main() -> None:
         mbps: dict[str, dict[str, list[float]]] = {}
         cpu_ms: dict[str, dict[str, list[float]]] = {}
         for label, name, size in FILES:
+            if args.only and name not in args.only:
+                continue
             path = f"/files/{name}"
             print(f"{label}, {args.connections} connections:", flush=True)
             mbps[label] = {server: [] for server in servers}

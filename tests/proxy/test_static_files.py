@@ -182,3 +182,63 @@ def test_dates_and_types_are_written_as_the_standard_library_writes_them(site, f
     assert response.header("Content-Type") == f"{mimetypes.guess_type('page.min.js')[0]}; charset=utf-8"
     served = email.utils.parsedate_to_datetime(response.header("Date")).timestamp()
     assert int(before) <= served <= after
+
+
+def conditional(port: int, path: str, *header_lines: str) -> tuple[int, dict[str, list[str]], bytes]:
+    """A GET with these header lines as written (names in any case, repeated), on a connection of its own."""
+    conn = RawConnection(port)
+    try:
+        lines = "".join(f"{line}\r\n" for line in header_lines)
+        conn.send(f"GET {path} HTTP/1.1\r\nHost: files.test\r\n{lines}\r\n".encode())
+        return conn.read_response()
+    finally:
+        conn.close()
+
+
+def test_a_rewritten_file_is_served_with_new_validators(site, folder):
+    # ETag, Last-Modified and Content-Type are made once per version of a file (site.py file_headers): a new
+    # mtime or size makes new ones, and the old ETag no longer matches.
+    page = folder / "public" / "versioned.css"
+    page.write_text("body { color: red }")
+    os.utime(page, (0, 1_700_000_000.5))
+    first = site.get("/files/versioned.css")
+    assert site.get("/files/versioned.css", headers={"If-None-Match": first.header("ETag")}).status == 304
+    page.write_text("body { color: blue; }")  # another size
+    os.utime(page, (0, 1_700_000_100.25))
+    second = site.get("/files/versioned.css")
+    assert second.body == b"body { color: blue; }" and second.header("ETag") != first.header("ETag")
+    assert second.header("Last-Modified") == email.utils.formatdate(1_700_000_100.25, usegmt=True)
+    stale = site.get("/files/versioned.css", headers={"If-None-Match": first.header("ETag")})
+    assert stale.status == 200 and stale.body == second.body
+    page.write_text("body { color: gray; }")  # the same size, another mtime
+    os.utime(page, (0, 1_700_000_200.0))
+    third = site.get("/files/versioned.css")
+    assert third.body == b"body { color: gray; }" and third.header("ETag") not in (first.header("ETag"),
+                                                                                    second.header("ETag"))
+    assert site.get("/files/versioned.css", headers={"If-None-Match": second.header("ETag")}).status == 200
+
+
+def test_conditional_headers_are_read_in_any_case_and_if_none_match_across_lines(site, folder):
+    page = folder / "public" / "conditional.txt"
+    page.write_bytes(b"0123456789")
+    etag = site.get("/files/conditional.txt").header("ETag")
+    assert conditional(site.port, "/files/conditional.txt", f"IF-NONE-MATCH: {etag}")[0] == 304
+    # A list field over two lines is one list: the tag in the second line matches.
+    assert conditional(site.port, "/files/conditional.txt", 'If-None-Match: "other"',
+                       f"if-none-match: {etag}")[0] == 304
+    assert conditional(site.port, "/files/conditional.txt", 'If-None-Match: "other"')[0] == 200
+    status, headers, body = conditional(site.port, "/files/conditional.txt", "rAnGe: bytes=2-4")
+    assert (status, body) == (206, b"234") and headers["content-range"] == ["bytes 2-4/10"]
+
+
+def test_if_range_gives_the_part_only_for_the_same_file(site, folder):
+    page = folder / "public" / "ranged.txt"
+    page.write_bytes(b"abcdefghij")
+    whole = site.get("/files/ranged.txt")
+    etag, modified = whole.header("ETag"), whole.header("Last-Modified")
+    assert conditional(site.port, "/files/ranged.txt", "Range: bytes=0-2", f"If-Range: {etag}")[::2] == (206, b"abc")
+    assert conditional(site.port, "/files/ranged.txt", "Range: bytes=0-2",
+                       f"If-Range: {modified}")[::2] == (206, b"abc")
+    # Another file's tag: the client's part is of something else, so it gets the whole file.
+    assert conditional(site.port, "/files/ranged.txt", "Range: bytes=0-2",
+                       'If-Range: "x-1"')[::2] == (200, b"abcdefghij")

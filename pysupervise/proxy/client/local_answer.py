@@ -49,9 +49,9 @@ class LocalAnswer:
         head, _framing, self.close_after = client_response_head(
             self.status, REASONS.get(self.status, "OK").encode(), headers, request, self.client.must_close)
         if request.method == b"HEAD":
-            self.client.write(head)
+            self.client.write_answer(head)
         else:
-            self.client.write(head + body)
+            self.client.write_answer(head + body)
             self.bytes_out = len(body)
         self.finished = True
         self.client.exchange_done(self)

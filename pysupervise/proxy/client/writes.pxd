@@ -5,6 +5,7 @@ from pysupervise.proxy.client.state cimport ConnectionState
 
 cdef class BatchedWrites(ConnectionState):
     cpdef write(self, data)
+    cpdef write_answer(self, data)
     cpdef write_chunk(self, data)
     cpdef begin_batch(self)
     cpdef end_batch(self)

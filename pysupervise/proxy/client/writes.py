@@ -27,6 +27,13 @@ class BatchedWrites(ConnectionState):
             out.append(data)  # behind what is held, in one send with it
             self.flush()
 
+    def write_answer(self, data: bytes) -> None:
+        """A whole answer the proxy made itself (a static file's, the health page's): held to the end of the loop's
+        pass with the others of the pass, as a worker's answer read whole is (end_batch), unless it is large."""
+        self.batching += 1
+        self.write(data)
+        self.end_batch()
+
     def write_chunk(self, data: bytes) -> None:
         if data:
             self.write(b"%x\r\n" % len(data))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.static.transfer import StaticTransfer
-from pysupervise.proxy.static.validators import DateHeader
+from pysupervise.proxy.static.validators import DateHeader, http_date
 
 if TYPE_CHECKING:
     from pysupervise.proxy.backend import AppBackend
@@ -24,19 +24,22 @@ NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph",
 # What open() answers for a URL that names no file the folder may serve (a 404); any other error is the disk's or
 # the system's (EIO, EMFILE...): a 500, logged.
 _NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.EPERM})
-# Names remembered with where their file really is (StaticSite.real_path), past this many forgotten all at once;
-# and the most file-name suffixes given a Content-Type of their own (content_type).
+# Names remembered with where their file really is (StaticSite.real_path), and files with their headers
+# (file_headers), past this many forgotten all at once; and the most file-name suffixes given a Content-Type of
+# their own (content_type).
 _REMEMBERED_MAX = 4096
 
 
 class StaticSite:
     """One URL prefix → folder mapping; a route target like an AppBackend."""
 
-    __slots__ = ("prefix", "folder", "backend", "remote", "dates", "_real_paths", "_content_types")
+    __slots__ = ("prefix", "folder", "backend", "remote", "dates", "_inside", "_real_paths", "_content_types",
+                 "_file_headers")
 
     def __init__(self, prefix: str, folder: Path, backend: "AppBackend") -> None:
         self.prefix = prefix.encode()
         self.folder = str(folder.resolve())
+        self._inside = self.folder + os.sep  # what the real path of a file it serves starts with
         self.backend = backend  # the app it belongs to: its access log and status counters
         # On a network filesystem its files are opened and sent in threads (file_work.py): such a mount can hang.
         kind = filesystem_type(self.folder)
@@ -45,6 +48,8 @@ class StaticSite:
         # A name's (inode, device, real path) once its file was opened; and a Content-Type per file-name suffix.
         self._real_paths: dict[str, tuple[int, int, str]] = {}
         self._content_types: dict[str, bytes] = {}
+        # A file's real path -> (mtime in ns, size, (ETag, Last-Modified, Content-Type)) as last served.
+        self._file_headers: dict[str, tuple[int, int, tuple[bytes, bytes, bytes]]] = {}
 
     def new_exchange(self, client: "ClientConnection", request: "ProxyRequest") -> "StaticTransfer":
         return StaticTransfer(client, request, self)
@@ -55,14 +60,15 @@ class StaticSite:
         a symlink swapped in between (pointing out of the folder) cannot slip through. Raises OSError when the
         disk or the system fails (EIO, EMFILE): that is not a missing file."""
         raw_path = url.split(b"?", 1)[0][len(self.prefix):]
-        path = urllib.parse.unquote_to_bytes(raw_path)
-        parts = [p for p in path.split(b"/") if p]
-        if any(p.startswith(b".") or b"\0" in p or b"\\" in p for p in parts):
-            return None  # "..", dotfiles and encoded variants of both
         try:
-            candidate = os.path.join(self.folder, *(p.decode("utf-8") for p in parts))
+            path = (urllib.parse.unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8")
         except UnicodeDecodeError:
             return None
+        # "..", dotfiles and encoded variants of both: a name in it that starts with a dot.
+        if path.startswith(".") or "/." in path or "\0" in path or "\\" in path:
+            return None
+        parts = [p for p in path.split("/") if p]
+        candidate = self._inside + os.sep.join(parts) if parts else self.folder
         fd = _open_or_none(candidate)  # O_NONBLOCK: a FIFO in the folder must not hang the loop
         if fd is None:
             return None
@@ -75,7 +81,7 @@ class StaticSite:
                     return None
                 fd, candidate, info = index, os.path.join(candidate, "index.html"), os.fstat(index)
             real = self.real_path(fd, candidate, info)
-            if stat.S_ISREG(info.st_mode) and real.startswith(self.folder + os.sep):
+            if stat.S_ISREG(info.st_mode) and real.startswith(self._inside):
                 return fd, real, info
         except OSError:
             os.close(fd)
@@ -97,6 +103,18 @@ class StaticSite:
             self._real_paths.clear()
         self._real_paths[name] = (info.st_ino, info.st_dev, real)
         return real
+
+    def file_headers(self, path: str, info: os.stat_result) -> tuple[bytes, bytes, bytes]:
+        """(ETag, Last-Modified, Content-Type) of the file at real path `path` as `info` found it: made once per
+        version of a file (they follow from its path, mtime and size), not per request."""
+        known = self._file_headers.get(path)
+        if known is not None and known[0] == info.st_mtime_ns and known[1] == info.st_size:
+            return known[2]
+        made = (b'"%x-%x"' % (info.st_mtime_ns, info.st_size), http_date(info.st_mtime), self.content_type(path))
+        if len(self._file_headers) >= _REMEMBERED_MAX:
+            self._file_headers.clear()
+        self._file_headers[path] = (info.st_mtime_ns, info.st_size, made)
+        return made
 
     def content_type(self, path: str) -> bytes:
         """The Content-Type for a file, from its name's suffixes (text gets a charset), made once per suffix."""

@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from pysupervise.proxy.response_head import client_response_head
-from pysupervise.proxy.static.validators import byte_range, header, http_date, not_modified, range_applies
+from pysupervise.proxy.static.validators import byte_range, conditional_headers, not_modified, range_applies
 
 if TYPE_CHECKING:
     import asyncio
@@ -121,11 +121,21 @@ class StaticTransfer:
         if request.method not in (b"GET", b"HEAD"):
             self._fail(405, "static files answer GET and HEAD only", b"Allow: GET, HEAD\r\n")
             return
-        # Opened (and a small file read) through FileWork: in a thread when the folder is on a network filesystem,
-        # which may hang; a local disk's are done now, and _opened runs on the loop's next turn either way.
-        self._busy = True
-        self.client.server.file_work.run(self.site.remote, _open_and_read, self.site, request.url,
-                                         request.method == b"GET").add_done_callback(self._opened)
+        reads = request.method == b"GET"
+        if self.site.remote:
+            # Opened (and a small file read) in a FileWork thread: a network filesystem may hang. _opened goes on.
+            self._busy = True
+            self.client.server.file_work.run(True, _open_and_read, self.site, request.url,
+                                             reads).add_done_callback(self._opened)
+            return
+        # A local disk's are done now, as nginx does (an exception not an OSError is a bug of ours: the connection's
+        # _next, which called this, drops the connection).
+        try:
+            opened = _open_and_read(self.site, request.url, reads)
+        except OSError as exc:
+            self._unreadable(exc, exc.filename or request.url.decode("latin-1"))
+            return
+        self._answer_from(opened)
 
     def _opened(self, future: "asyncio.Future") -> None:
         self._busy = False
@@ -138,38 +148,44 @@ class StaticTransfer:
                 if not self.finished:
                     self._unreadable(exc, exc.filename or self.request.url.decode("latin-1"))
                 return
-            if opened is None:
-                if not self.finished:
-                    self._fail(404, "no such file")
-                return
-            self._fd, self._path, info, small, read_error = opened
             if self.finished:  # the client left meanwhile
-                self._close_file()
+                if opened is not None:
+                    self._fd = opened[0]
+                    self._close_file()
                 return
-            try:
-                self._serve(info, small, read_error)
-            finally:
-                if self._offset >= self._end:
-                    self._close_file()  # answered, or failed; a large body still being sent keeps it
+            self._answer_from(opened)
         except Exception as exc:  # a bug of ours (here or in the open), called from the loop: this connection is
             self.client.internal_error(exc, "serving a static file", self.request)  # dropped, not the loop's
+
+    def _answer_from(self, opened: tuple | None) -> None:
+        """_open_and_read's answer: a 404, or the file's."""
+        if opened is None:
+            self._fail(404, "no such file")
+            return
+        self._fd, self._path, info, small, read_error = opened
+        try:
+            self._serve(info, small, read_error)
+        finally:
+            if self._offset >= self._end:
+                self._close_file()  # answered, or failed; a large body still being sent keeps it
 
     def _serve(self, info: os.stat_result, small: bytes | None, read_error: OSError | None) -> None:
         """`small`: the whole file, read with its open when it is small (else None); `read_error`: why it could not
         be."""
         request = self.request
         size = info.st_size
-        etag = b'"%x-%x"' % (info.st_mtime_ns, size)
-        headers = [(b"Last-Modified", http_date(info.st_mtime)), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
+        etag, last_modified, content_type = self.site.file_headers(self._path, info)
+        headers = [(b"Last-Modified", last_modified), (b"ETag", etag), (b"Accept-Ranges", b"bytes"),
                    (b"Date", self.site.dates.now())]
-        if not_modified(request, etag, info.st_mtime):
+        conditions = conditional_headers(request)
+        if conditions and not_modified(conditions, etag, info.st_mtime):
             self._answer(304, b"Not Modified", headers)
             return
-        headers.append((b"Content-Type", self.site.content_type(self._path)))
+        headers.append((b"Content-Type", content_type))
         first, last = 0, size - 1
         status, reason = 200, b"OK"
-        range_spec = header(request, b"range")
-        if range_spec is not None and range_applies(request, etag, info.st_mtime):
+        range_spec = conditions.get(b"range")
+        if range_spec is not None and range_applies(conditions, etag, info.st_mtime):
             wanted = byte_range(range_spec, size)
             if wanted is False:
                 self._fail(416, "the requested range is outside the file", b"Content-Range: bytes */%d\r\n" % size)
@@ -182,7 +198,7 @@ class StaticTransfer:
         headers.append((b"Content-Length", str(length).encode()))
         head = self._head(status, reason, headers)
         if request.method == b"HEAD" or length == 0:
-            self.client.write(head)
+            self.client.write_answer(head)
             self._done()
             return
         if read_error is not None:  # nothing is sent yet: the client gets a page that says so
@@ -190,7 +206,7 @@ class StaticTransfer:
             return
         if small is not None:
             body = small[first:first + length]
-            self.client.write(head + body)
+            self.client.write_answer(head + body)
             self.bytes_out = len(body)
             if len(body) < length:  # shorter than its stat said: what follows on the connection would be misframed
                 self._offset, self._end = first + len(body), first + length
@@ -222,7 +238,7 @@ class StaticTransfer:
         return head
 
     def _answer(self, status: int, reason: bytes, headers: list) -> None:
-        self.client.write(self._head(status, reason, headers))
+        self.client.write_answer(self._head(status, reason, headers))
         self._done()
 
     def _pump(self) -> None:

@@ -37,8 +37,30 @@ class DateHeader:
         return self._value
 
 
-def header(request: "ProxyRequest", name: bytes) -> bytes | None:
-    return next((v for n, v in request.headers if n.lower() == name), None)
+# The request headers a static answer depends on; most requests have none of them (and no name of their lengths).
+_CONDITIONAL = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-range"})
+_CONDITIONAL_LENGTHS = frozenset(len(name) for name in _CONDITIONAL)
+_NONE_FOUND: dict[bytes, bytes] = {}
+_IF_NONE_MATCH = b"if-none-match"
+
+
+def conditional_headers(request: "ProxyRequest") -> dict[bytes, bytes]:
+    """The request's If-None-Match, If-Modified-Since, Range and If-Range by lowercase name, found in one pass over
+    its headers; an empty dict, shared and never written to, when it has none. If-None-Match is a list: lines of it
+    are joined (RFC 9110 §5.3); of the others, which hold one value, the first line counts."""
+    found = _NONE_FOUND
+    for name, value in request.headers:
+        if len(name) in _CONDITIONAL_LENGTHS:
+            lowered = name.lower()
+            if lowered in _CONDITIONAL:
+                if found is _NONE_FOUND:
+                    found = {}
+                known = found.get(lowered)
+                if known is None:
+                    found[lowered] = value
+                elif lowered == _IF_NONE_MATCH:
+                    found[lowered] = known + b", " + value
+    return found
 
 
 def byte_range(spec: bytes, size: int) -> tuple[int, int] | None | bool:
@@ -61,13 +83,13 @@ def byte_range(spec: bytes, size: int) -> tuple[int, int] | None | bool:
 
 
 
-def not_modified(request: "ProxyRequest", etag: bytes, mtime: float) -> bool:
-    """If-None-Match or If-Modified-Since says the client's copy is this file: a 304."""
-    if_none_match = header(request, b"if-none-match")
+def not_modified(conditions: dict[bytes, bytes], etag: bytes, mtime: float) -> bool:
+    """If-None-Match or If-Modified-Since (of conditional_headers) says the client's copy is this file: a 304."""
+    if_none_match = conditions.get(_IF_NONE_MATCH)
     if if_none_match is not None:
         tags = [t.strip().removeprefix(b"W/") for t in if_none_match.split(b",")]
         return b"*" in tags or etag in tags
-    since = header(request, b"if-modified-since")
+    since = conditions.get(b"if-modified-since")
     if since is not None:
         try:
             return int(mtime) <= email.utils.parsedate_to_datetime(since.decode("latin-1")).timestamp()
@@ -75,9 +97,10 @@ def not_modified(request: "ProxyRequest", etag: bytes, mtime: float) -> bool:
             return False
     return False
 
-def range_applies(request: "ProxyRequest", etag: bytes, mtime: float) -> bool:
+
+def range_applies(conditions: dict[bytes, bytes], etag: bytes, mtime: float) -> bool:
     """No If-Range, or one that names this file: a Range header may be answered with a part of it."""
-    if_range = header(request, b"if-range")
+    if_range = conditions.get(b"if-range")
     if if_range is None:
         return True
     if if_range.startswith(b'"'):
