@@ -1,5 +1,7 @@
 """Access log lines stay one line and unambiguous whatever bytes a client sends (issue 3)."""
 
+import random
+import re
 import time
 from types import SimpleNamespace
 
@@ -117,3 +119,44 @@ def test_lines_a_front_dropped_are_counted_in_the_masters_access_log(tmp_path):
     assert len((tmp_path / "access.log").read_text().splitlines()) == 2
     # Counted once: the next report carries no drops unless there are new ones.
     assert front.take() == (b"", 0, 0)
+
+
+def reference_line(now, client_ip, method, url, status, body_bytes, seconds, worker, request_id) -> bytes:
+    """The access line as the format says, with Python's own formatting: `%d` and `%.4f` for the numbers, every
+    byte outside visible ASCII (and the quote and the backslash) of the client's fields as \\xNN."""
+    def escaped(raw: bytes) -> bytes:
+        return re.sub(rb'[^\x21-\x7e]|["\\]', lambda match: b"\\x%02x" % match.group()[0], raw)
+    second = int(now)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+    return b"%s.%03dZ %s %s %s %d %d %.4f %s %s\n" % (
+        stamp, int((now - second) * 1000), client_ip.encode() or b"-", escaped(method), escaped(url), status,
+        body_bytes, seconds, worker.encode() or b"-", escaped(request_id))
+
+
+def test_lines_are_what_pythons_formatting_writes_for_any_numbers_and_bytes():
+    # access_lines writes the numbers' digits itself (issue 18): the seconds' rounding, the digits of any status
+    # and size, and the escaping must be %.4f's, %d's and the format's, line for line.
+    rng = random.Random(18)
+    awkward_seconds = [0.0, -0.0, 0.00005, 0.00015, 0.00025, 0.12345, 1.00005, 0.99995, 9.99995, 123.45675,
+                       2.5e-5, 1e-9, 0.49995, 1e9 - 0.00005, 1e9, 1e12, -1.5, float("inf"), float("nan")]
+    hostile = [b"", b"GET", b"/a b", b'"', b"\\", b"\x00", b"\x7f", b"\xff\xfe", b"/ok?x=1", b"\n\r\t"]
+    records = []
+    for index in range(20_000):
+        if index < len(awkward_seconds):
+            seconds = awkward_seconds[index]
+        else:
+            seconds = rng.choice([rng.random() * 10 ** rng.randint(-6, 6), rng.randint(0, 10 ** 6) / 10000 + 0.00005,
+                                  rng.randint(0, 10 ** 8) / 10000])
+        status = rng.choice([200, 404, 499, 0, 999, 1000, -1, rng.randint(100, 599)])
+        body_bytes = rng.choice([0, 6, rng.randint(0, 10 ** 6), 10 ** 18 - 1, 10 ** 18, 2 ** 62])
+        now = 1_700_000_000 + rng.random() * 5
+        fields = [rng.choice(hostile) + bytes(rng.randrange(0x21, 0x7f) for _ in range(rng.randint(0, 12)))
+                  for _ in range(3)]
+        records.append((now, rng.choice(["127.0.0.1", "::1", ""]), fields[0], fields[1], status, body_bytes,
+                        seconds, rng.choice(["web/1/0", "static", ""]), fields[2]))
+    # Clean batches take the verbatim way, a batch with one hostile byte the escaping: both are compared.
+    clean = [record for record in records if all(not re.search(rb'[^\x21-\x7e]|["\\]', field)
+                                                  for field in (record[2], record[3], record[8]))]
+    for batch in (clean, records):
+        expected = b"".join(reference_line(*record) for record in sorted(batch, key=lambda record: record[0]))
+        assert access_lines.format_lines(list(batch)) == expected
