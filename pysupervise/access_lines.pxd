@@ -8,16 +8,18 @@ cimport cython
 cpdef bytes _formatted(list records, bint escape)
 
 @cython.locals(index=Py_ssize_t)
-cdef Py_ssize_t _put(bytearray out, Py_ssize_t at, bytes piece) except -1
+cdef Py_ssize_t _put(bytearray out, Py_ssize_t at, bytes piece, long after) except -1
+
+cdef Py_ssize_t _end(bytearray out, Py_ssize_t at, long after) except -1
 
 @cython.locals(end=Py_ssize_t, rest=cython.longlong, index=Py_ssize_t)
-cdef Py_ssize_t _put_number(bytearray out, Py_ssize_t at, cython.longlong number) except -1
+cdef Py_ssize_t _put_number(bytearray out, Py_ssize_t at, cython.longlong number, long after) except -1
 
 @cython.locals(scaled=double, whole=cython.longlong, left=double, fraction=cython.longlong, index=Py_ssize_t)
-cdef Py_ssize_t _put_seconds(bytearray out, Py_ssize_t at, double seconds) except -1
+cdef Py_ssize_t _put_seconds(bytearray out, Py_ssize_t at, double seconds, long after) except -1
 
 cdef Py_ssize_t _LINE_GUESS, _NUMBERS_ROOM
 cdef cython.longlong _DIGITS_MAX
 cdef double _SECONDS_MAX, _HALF_LOW, _HALF_HIGH
-cdef long _SPACE, _NEWLINE, _DOT, _ZERO
+cdef long _SPACE, _NEWLINE, _DOT, _ZERO, _NOTHING
 cdef tuple _MILLISECONDS

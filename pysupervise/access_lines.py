@@ -34,6 +34,7 @@ _SECONDS_MAX = 1e9
 # double's product under 1e13 is off by less than 0.002 of one.
 _HALF_LOW, _HALF_HIGH = 0.49, 0.51
 _SPACE, _NEWLINE, _DOT, _ZERO = ord(" "), ord("\n"), ord("."), ord("0")
+_NOTHING = -1  # no byte after a field
 
 
 def _safe(raw: bytes) -> bytes:
@@ -100,40 +101,38 @@ def _formatted(records: list[tuple], escape: bool) -> bytes:
         room = _NUMBERS_ROOM + len(stamp) + len(client) + len(method) + len(url) + len(label) + len(request_id)
         if at + room > len(out):
             out.extend(bytes(max(room, len(out))))
-        at = _put(out, at, stamp)
-        at = _put(out, at, _MILLISECONDS[int((now - second) * 1000)])
-        at = _put(out, at, client)
-        out[at] = _SPACE
-        at = _put(out, at + 1, method)
-        out[at] = _SPACE
-        at = _put(out, at + 1, url)
-        out[at] = _SPACE
-        at = _put_number(out, at + 1, status)
-        out[at] = _SPACE
-        at = _put_number(out, at + 1, body_bytes)
-        out[at] = _SPACE
-        at = _put_seconds(out, at + 1, seconds)
-        out[at] = _SPACE
-        at = _put(out, at + 1, label)
-        out[at] = _SPACE
-        at = _put(out, at + 1, request_id)
-        out[at] = _NEWLINE
-        at += 1
+        at = _put(out, at, stamp, _NOTHING)
+        at = _put(out, at, _MILLISECONDS[int((now - second) * 1000)], _NOTHING)
+        at = _put(out, at, client, _SPACE)
+        at = _put(out, at, method, _SPACE)
+        at = _put(out, at, url, _SPACE)
+        at = _put_number(out, at, status, _SPACE)
+        at = _put_number(out, at, body_bytes, _SPACE)
+        at = _put_seconds(out, at, seconds, _SPACE)
+        at = _put(out, at, label, _SPACE)
+        at = _put(out, at, request_id, _NEWLINE)
     del out[at:]
     return bytes(out)
 
 
-def _put(out: bytearray, at: int, piece: bytes) -> int:
-    """`piece` into `out` from `at`; where it ends."""
+def _put(out: bytearray, at: int, piece: bytes, after: int) -> int:
+    """`piece`, then the byte `after` unless it is _NOTHING, into `out` from `at`; where they end."""
     for index in range(len(piece)):
         out[at + index] = piece[index]
-    return at + len(piece)
+    return _end(out, at + len(piece), after)
 
 
-def _put_number(out: bytearray, at: int, number: int) -> int:
-    """`number` in decimal (as `%d` writes it) into `out` from `at`; where it ends."""
+def _end(out: bytearray, at: int, after: int) -> int:
+    if after == _NOTHING:
+        return at
+    out[at] = after
+    return at + 1
+
+
+def _put_number(out: bytearray, at: int, number: int, after: int) -> int:
+    """`number` in decimal (as `%d` writes it), then `after` (as _put)."""
     if not 0 <= number < _DIGITS_MAX:
-        return _put(out, at, b"%d" % number)
+        return _put(out, at, b"%d" % number, after)
     end = at + 1
     rest = number // 10
     while rest:
@@ -145,26 +144,25 @@ def _put_number(out: bytearray, at: int, number: int) -> int:
         out[index] = _ZERO + number % 10
         number //= 10
         if not number:
-            return end
+            return _end(out, end, after)
 
 
-def _put_seconds(out: bytearray, at: int, seconds: float) -> int:
-    """`seconds` with four decimals (as `%.4f` writes it) into `out` from `at`; where it ends. Ten-thousandths
-    rounded from the product: where the product is too near half of one to say which way the decimal value rounds,
-    and for zero (which may be -0.0), past _SECONDS_MAX or not a number, `%.4f` says."""
+def _put_seconds(out: bytearray, at: int, seconds: float, after: int) -> int:
+    """`seconds` with four decimals (as `%.4f` writes it), then `after` (as _put). Ten-thousandths rounded from
+    the product: where the product is too near half of one to say which way the decimal value rounds, and for zero
+    (which may be -0.0), past _SECONDS_MAX or not a number, `%.4f` says."""
     if not (seconds > 0.0 and seconds < _SECONDS_MAX):
-        return _put(out, at, b"%.4f" % seconds)
+        return _put(out, at, b"%.4f" % seconds, after)
     scaled = seconds * 10000.0
     whole = int(scaled)
     left = scaled - whole
     if _HALF_LOW < left < _HALF_HIGH:
-        return _put(out, at, b"%.4f" % seconds)
+        return _put(out, at, b"%.4f" % seconds, after)
     if left > 0.5:
         whole += 1
-    at = _put_number(out, at, whole // 10000)
-    out[at] = _DOT
+    at = _put_number(out, at, whole // 10000, _DOT)
     fraction = whole % 10000
-    for index in range(4, 0, -1):
+    for index in range(3, -1, -1):
         out[at + index] = _ZERO + fraction % 10
         fraction //= 10
-    return at + 5
+    return _end(out, at + 4, after)
