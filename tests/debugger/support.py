@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from tests.support.poll import wait_until
 from tests.support.site import Site
 
 APPS = Path(__file__).with_name("apps")
@@ -23,6 +24,26 @@ route = "/"
 workers = {workers}
 watch = ["*.py"]
 """
+
+
+def every_front_sends_to(site: Site, pid: int, headers: dict[str, str], timeout: float, what: str) -> None:
+    """Until each front process has answered /whoami with these headers from the worker `pid`. With `[proxy]
+    processes` > 1 a front routes to a new debug worker once the master's routing snapshot reaches it, a moment
+    after the master's own front: one answer from it says nothing of the others. Each request is on a new
+    connection, so the kernel picks the front; the request id's prefix says which one answered."""
+    fronts = len(site.proxy_pids())
+    served: set[str] = set()
+
+    def every_front() -> bool:
+        response = site.get("/whoami", headers=headers)
+        front = response.header("X-Request-Id").split("-")[0]
+        if response.json()["pid"] == pid:
+            served.add(front)
+        else:
+            served.discard(front)
+        return len(served) >= fronts
+
+    wait_until(every_front, timeout, what)
 
 
 def debug_site(make_site: Callable[..., Site], tmp_path: Path, workers: int = 2, extra: str = "",

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import psutil
 
-from tests.debugger.support import COOKIE, DapClient, debug_pid, debug_site, line_of, ws_url
+from tests.debugger.support import COOKIE, DapClient, debug_pid, debug_site, every_front_sends_to, line_of, ws_url
 from tests.support.poll import wait_until
 
 
@@ -53,9 +53,9 @@ async def test_brk_pauses_at_the_apps_first_line_and_a_save_moves_the_breakpoint
         assert second["pid"] != first["pid"] and second["generation"] > first["generation"]
         assert [b["verified"] for b in second["verified"][str(source)]] == [True]
         cookie = {"Cookie": f"{COOKIE}=1"}
-        await asyncio.to_thread(wait_until, lambda: debug_pid(site) == second["pid"] and
-                                site.get("/whoami", headers=cookie).json()["pid"] == second["pid"], 20,
-                                "the new debug worker to serve the cookie")
+        await asyncio.to_thread(wait_until, lambda: debug_pid(site) == second["pid"], 20, "the new debug worker")
+        await asyncio.to_thread(every_front_sends_to, site, second["pid"], cookie, 20,
+                                "every front to send the cookie to the new debug worker")
         request = asyncio.ensure_future(asyncio.to_thread(site.get, "/compute?n=5", headers=cookie, timeout=60))
         stopped = await dap.event("stopped")
         frame = (await dap.request("stackTrace", {"threadId": stopped["threadId"]}))["body"]["stackFrames"][0]
@@ -73,10 +73,9 @@ async def test_closing_the_page_resumes_a_paused_request_then_stops_the_debug_wo
         async with http.ws_connect(ws_url(site), headers={"Origin": site.url}) as ws:
             dap = DapClient(ws)
             attached = await dap.state("attached")
-            # Every front routes the debug header to the debug worker once the master's snapshot reached it.
             debug = {"X-Pysupervise-Debug": "1"}
-            await asyncio.to_thread(wait_until, lambda: site.get("/whoami", headers=debug).json()["pid"] ==
-                                    attached["pid"], 20, "the debug worker to serve the debug header")
+            await asyncio.to_thread(every_front_sends_to, site, attached["pid"], debug, 20,
+                                    "every front to send the debug header to the debug worker")
             await dap.request("setBreakpoints", {"source": {"path": str(source)}, "breakpoints": [{"line": line}]})
             request = asyncio.ensure_future(asyncio.to_thread(site.get, "/compute?n=4", headers=debug, timeout=60))
             await dap.event("stopped")
