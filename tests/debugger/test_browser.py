@@ -8,7 +8,7 @@ import threading
 import psutil
 from playwright.sync_api import expect
 
-from tests.debugger.support import COOKIE, debug_pid, debug_site, line_of
+from tests.debugger.support import COOKIE, debug_pid, debug_site, every_front_sends_to, line_of
 
 
 def test_a_breakpoint_set_in_the_page_pauses_the_cookie_request_while_everyone_else_is_served(make_site, page,
@@ -29,9 +29,11 @@ def test_a_breakpoint_set_in_the_page_pauses_the_cookie_request_while_everyone_e
 
     cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    with_cookie = {"Cookie": f"{COOKIE}={cookie['value']}"}
+    every_front_sends_to(site, worker_pid, with_cookie, 20, "every front to send the cookie to the debug worker")
     answer: dict = {}
     paused_request = threading.Thread(target=lambda: answer.update(
-        response=site.get("/compute?n=21", headers={"Cookie": f"{COOKIE}={cookie['value']}"}, timeout=60)))
+        response=site.get("/compute?n=21", headers=with_cookie, timeout=60)))
     paused_request.start()
     try:
         expect(page.locator("#state")).to_have_text("paused", timeout=15000)
