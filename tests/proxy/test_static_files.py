@@ -9,6 +9,7 @@ import email.utils
 import mimetypes
 import os
 import socket
+import threading
 import time
 
 import psutil
@@ -242,3 +243,28 @@ def test_if_range_gives_the_part_only_for_the_same_file(site, folder):
     # Another file's tag: the client's part is of something else, so it gets the whole file.
     assert conditional(site.port, "/files/ranged.txt", "Range: bytes=0-2",
                        'If-Range: "x-1"')[::2] == (200, b"abcdefghij")
+
+
+def test_thousands_of_pipelined_small_files_are_answered_in_order(site, folder):
+    # A small file from a local disk is answered as its request starts, inside the connection's own loop over
+    # its pipelined requests (client/connection.py _next): 3 000 in one send must come back whole, in order,
+    # without that loop nesting once per request.
+    public = folder / "public"
+    names = [f"piped-{i}.txt" for i in range(3)]
+    for i, name in enumerate(names):
+        (public / name).write_bytes(b"file %d " % i * (i + 1))
+    count = 3000
+    conn = RawConnection(site.port, timeout=30)
+    # Sent from a thread while the answers are read: a proxy that stops reading until its answers are taken must
+    # not leave this test waiting on its own send.
+    sender = threading.Thread(target=conn.send, args=(b"".join(get(f"/files/{names[i % 3]}") for i in range(count)),),
+                              daemon=True)
+    sender.start()
+    try:
+        for i in range(count):
+            status, _, body = conn.read_response(timeout=30)
+            assert (status, body) == (200, b"file %d " % (i % 3) * (i % 3 + 1)), i
+    finally:
+        sender.join(30)
+        conn.close()
+    assert site.get("/api/whoami").status == 200
