@@ -133,7 +133,7 @@ class StaticTransfer:
         try:
             opened = _open_and_read(self.site, request.url, reads)
         except OSError as exc:
-            self._unreadable(exc, exc.filename or request.url.decode("latin-1"))
+            self._open_failed(exc)
             return
         self._answer_from(opened)
 
@@ -146,7 +146,7 @@ class StaticTransfer:
                 opened = future.result()
             except OSError as exc:
                 if not self.finished:
-                    self._unreadable(exc, exc.filename or self.request.url.decode("latin-1"))
+                    self._open_failed(exc)
                 return
             if self.finished:  # the client left meanwhile
                 if opened is not None:
@@ -156,6 +156,9 @@ class StaticTransfer:
             self._answer_from(opened)
         except Exception as exc:  # a bug of ours (here or in the open), called from the loop: this connection is
             self.client.internal_error(exc, "serving a static file", self.request)  # dropped, not the loop's
+
+    def _open_failed(self, exc: OSError) -> None:
+        self._unreadable(exc, exc.filename or self.request.url.decode("latin-1"))
 
     def _answer_from(self, opened: tuple | None) -> None:
         """_open_and_read's answer: a 404, or the file's."""
