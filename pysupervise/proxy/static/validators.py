@@ -49,17 +49,19 @@ def conditional_headers(request: "ProxyRequest") -> dict[bytes, bytes]:
     its headers; an empty dict, shared and never written to, when it has none. If-None-Match is a list: lines of it
     are joined (RFC 9110 §5.3); of the others, which hold one value, the first line counts."""
     found = _NONE_FOUND
+    tags: list[bytes] = []  # If-None-Match's lines, joined once (a head of 100 of them costs one copy, not 100)
     for name, value in request.headers:
         if len(name) in _CONDITIONAL_LENGTHS:
             lowered = name.lower()
             if lowered in _CONDITIONAL:
                 if found is _NONE_FOUND:
                     found = {}
-                known = found.get(lowered)
-                if known is None:
+                if lowered == _IF_NONE_MATCH:
+                    tags.append(value)
+                elif lowered not in found:
                     found[lowered] = value
-                elif lowered == _IF_NONE_MATCH:
-                    found[lowered] = known + b", " + value
+    if tags:
+        found[_IF_NONE_MATCH] = tags[0] if len(tags) == 1 else b", ".join(tags)
     return found
 
 
